@@ -45,4 +45,23 @@ type Config struct {
 	EOSTokenID        int
 	// Raw is the whole config.json, kept to write it back unchanged.
 	Raw map[string]any
+
+	// OutputBias: o_proj has a bias (Llama/Qwen3 attention_bias=true; never
+	// for Qwen2 or Mistral). GPT-2 always has biases everywhere and ignores
+	// this field.
+	OutputBias bool
+	// SlidingWindow is Mistral's sliding_window (0 = none). HF's sliding
+	// mask only differs from the plain causal mask for sequences longer than
+	// the window, so sequences up to SlidingWindow tokens are computed
+	// exactly; CheckSeqLen rejects longer ones.
+	SlidingWindow int
+	// InitializerRange is the std of HF's normal weight init (default 0.02).
+	InitializerRange float64
+	// PadTokenID is pad_token_id, -1 when absent or null.
+	PadTokenID int
+	// EOSTokenIDs lists every eos_token_id (Llama 3.1 gives a list);
+	// EOSTokenID is its first element, -1 when absent. BOSTokenID likewise.
+	EOSTokenIDs []int
+	// ModelType is config.json's "model_type" ("llama", "gpt2", ...).
+	ModelType string
 }
