@@ -1,0 +1,51 @@
+// Package engine runs causal language models (Llama family and GPT-2) on
+// GoMLX and computes summed completion log-probabilities, the quantity DPO
+// needs from both the policy and the frozen reference model.
+//
+// GoMLX is wrapped entirely inside this package for the inference path:
+// callers use [New], [Engine.LoadModel] and [Model.SequenceLogProbs] and
+// never see a GoMLX type. The training stage, which needs gradients, uses
+// the exported graph builders ([CompletionLogProbsGraph]) together with the
+// variables held in [Model.Store]; those are the only places GoMLX types
+// appear in the API.
+//
+// # Backends
+//
+// The pure-Go backend is compiled in always. Without an explicit
+// [Options.Backend] and without $GOMLX_BACKEND the engine uses
+// "go:ops_sequential": the Go backend's parallel op scheduler can deadlock
+// on machines with few cores. The XLA backend is only compiled in with the
+// build tag "xla" (it needs CGO and the PJRT plugins).
+//
+// # Parameters
+//
+// Every weight lives as a GoMLX variable whose path is "/" followed by the
+// Hugging Face tensor name (for example
+// "/model.layers.0.self_attn.q_proj.weight"), in float32 whatever the
+// checkpoint's dtype. [Model.ExportTensors] writes them back with the HF
+// names, shapes and the checkpoint's dtype.
+//
+// # Log-probabilities
+//
+// For a sequence x_0..x_{n-1} with prompt length p (1 <= p <= n) the
+// engine returns
+//
+//	sum_{t=p}^{n-1} log_softmax(logits(x_0..x_{t-1}))[x_t]
+//
+// computed in float32 on the device and summed in float64 on the host.
+// The vocabulary projection is never materialised as a full
+// [tokens x vocab] matrix: the log-sum-exp is accumulated over vocabulary
+// chunks of [Options.VocabChunk] columns (an online max/sum-of-exp merge),
+// and the target logit is a gathered dot product, so the peak extra memory
+// of the head is batch*seq*VocabChunk floats.
+//
+// # Batching and compilation
+//
+// Every distinct input shape compiles a new graph. Sequence lengths are
+// rounded up to buckets (16, 24, 32, 48, 64, 96, ... : powers of two and
+// 1.5 times powers of two, so at most a third is padding) and the number of
+// rows per batch is a power of two chosen from [Options.BatchTokens], so a
+// whole dataset compiles only a handful of graphs. Sequences are sorted by
+// length, padded on the right, and results are returned in input order;
+// padding and batch composition do not change any sequence's result.
+package engine

@@ -1,0 +1,129 @@
+package engine
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"runtime/debug"
+	"strings"
+
+	"github.com/gomlx/compute"
+	_ "github.com/gomlx/compute/gobackend" // registers the pure-Go backend "go".
+)
+
+// DefaultBackend is the backend configuration used when neither
+// [Options.Backend] nor $GOMLX_BACKEND is set.
+const DefaultBackend = "go:ops_sequential"
+
+// Default values of [Options].
+const (
+	DefaultBatchTokens = 2048
+	DefaultVocabChunk  = 8192
+)
+
+// Options configures an [Engine].
+type Options struct {
+	// Backend is a GoMLX backend configuration such as "go",
+	// "go:ops_sequential" or (built with -tags xla) "xla:cuda".
+	// Empty means $GOMLX_BACKEND, or DefaultBackend when that is unset.
+	Backend string
+	// BatchTokens bounds the padded tokens (rows x bucketed length) of one
+	// forward batch. Zero means DefaultBatchTokens. A single sequence longer
+	// than BatchTokens still runs, alone.
+	BatchTokens int
+	// VocabChunk is the number of vocabulary columns whose logits exist at
+	// the same time when computing log-softmax. Zero means DefaultVocabChunk.
+	VocabChunk int
+}
+
+func (o Options) withDefaults() Options {
+	if o.BatchTokens <= 0 {
+		o.BatchTokens = DefaultBatchTokens
+	}
+	if o.VocabChunk <= 0 {
+		o.VocabChunk = DefaultVocabChunk
+	}
+	return o
+}
+
+// Engine owns a compute backend. Models loaded through it share it.
+type Engine struct {
+	opts    Options
+	config  string
+	backend compute.Backend
+}
+
+// New creates the backend described by opts.
+func New(opts Options) (*Engine, error) {
+	opts = opts.withDefaults()
+	config := opts.Backend
+	if config == "" {
+		config = os.Getenv(compute.ConfigEnvVar)
+	}
+	if config == "" {
+		config = DefaultBackend
+	}
+	name, _, _ := strings.Cut(config, ":")
+	if !backendRegistered(name) {
+		hint := ""
+		if name == "xla" || name == "stablehlo" {
+			hint = " (build with -tags xla to include the XLA backend)"
+		}
+		return nil, fmt.Errorf("engine: backend %q is not compiled in%s; available: %s",
+			name, hint, strings.Join(compute.List(), ", "))
+	}
+	var backend compute.Backend
+	err := catch(func() error {
+		var err error
+		backend, err = compute.NewWithConfig(config)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("engine: creating backend %q: %w", config, err)
+	}
+	return &Engine{opts: opts, config: config, backend: backend}, nil
+}
+
+func backendRegistered(name string) bool {
+	for _, n := range compute.List() {
+		if n == name {
+			return true
+		}
+	}
+	return false
+}
+
+// BackendName returns the backend configuration in use, e.g. "go:ops_sequential".
+func (e *Engine) BackendName() string { return e.config }
+
+// Options returns the options in effect (defaults filled in).
+func (e *Engine) Options() Options { return e.opts }
+
+// Close releases the backend. Models loaded from e must not be used afterwards.
+func (e *Engine) Close() {
+	if e == nil || e.backend == nil {
+		return
+	}
+	_ = catch(func() error { e.backend.Finalize(); return nil })
+	e.backend = nil
+}
+
+// catch runs fn and turns a panic raised inside GoMLX (which reports graph
+// building and execution errors by panicking) into an error. It is the one
+// place in this package where panics are recovered.
+func catch(fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			switch v := r.(type) {
+			case error:
+				err = fmt.Errorf("gomlx: %w", v)
+			default:
+				err = fmt.Errorf("gomlx: %v", v)
+			}
+			if os.Getenv("DPO_ENGINE_PANIC_STACK") != "" {
+				err = errors.Join(err, errors.New(string(debug.Stack())))
+			}
+		}
+	}()
+	return fn()
+}

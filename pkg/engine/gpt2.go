@@ -1,0 +1,67 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/dpo-go/dpo/pkg/model"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck
+)
+
+// This file is the GPT-2 forward pass, following Hugging Face's
+// modeling_gpt2 (pre-LayerNorm blocks, Conv1D weights stored [in, out]):
+//
+//	x = wte[tokens] + wpe[positions]
+//	for each block:
+//	    q, k, v = split(ln_1(x)·W_attn + b_attn)
+//	    x = x + c_proj(softmax(q·kᵀ/√D + mask)·v)
+//	    x = x + c_proj(gelu_new(ln_2(x)·W_fc + b_fc))
+//	hidden = ln_f(x)
+//
+// The head is tied to wte unless the config unties it.
+
+// gpt2Hidden returns the final hidden states [B, T, H] for tokens [B, T]
+// int32 right-padded to lengths [B] int32.
+func gpt2Hidden(w weights, cfg *model.Config, tokens, lengths *Node) *Node {
+	g := tokens.Graph()
+	B, T := tokens.Shape().Dimensions[0], tokens.Shape().Dimensions[1]
+	H, nH, D := cfg.HiddenSize, cfg.NumHeads, cfg.HeadDim
+	eps := cfg.LayerNormEps
+	act, err := activation(cfg.HiddenAct, "gelu_new")
+	if err != nil {
+		panic(err)
+	}
+	// Positions 0..T-1; padding positions past n_positions are clamped
+	// (they never influence real tokens).
+	pos := Iota(g, shapeOf(dtypes.Int32, T), 0)
+	pos = Min(pos, Const(g, int32(cfg.MaxPositions-1)))
+	x := Gather(w("transformer.wte.weight"), ExpandAxes(tokens, -1)) // [B, T, H]
+	pe := Gather(w("transformer.wpe.weight"), ExpandAxes(pos, -1))   // [T, H]
+	x = Add(x, BroadcastToDims(ExpandAxes(pe, 0), B, T, H))          // [B, T, H]
+	mask := attentionMask(lengths, T, 0)                             // [B, 1, 1, T, T]
+	scale := 1 / math.Sqrt(float64(D))
+	for l := range cfg.NumLayers {
+		p := fmt.Sprintf("transformer.h.%d.", l)
+		h := layerNorm(x, w(p+"ln_1.weight"), w(p+"ln_1.bias"), eps)
+		qkv := conv1D(h, w(p+"attn.c_attn.weight"), w(p+"attn.c_attn.bias")) // [B, T, 3H]
+		parts := Split(qkv, 2, 3)
+		q := Reshape(parts[0], B, T, nH, D)
+		k := Reshape(parts[1], B, T, nH, D)
+		v := Reshape(parts[2], B, T, nH, D)
+		a := attention(q, k, v, mask, scale) // [B, T, H]
+		x = Add(x, conv1D(a, w(p+"attn.c_proj.weight"), w(p+"attn.c_proj.bias")))
+		h = layerNorm(x, w(p+"ln_2.weight"), w(p+"ln_2.bias"), eps)
+		m := act(conv1D(h, w(p+"mlp.c_fc.weight"), w(p+"mlp.c_fc.bias"))) // [B, T, I]
+		x = Add(x, conv1D(m, w(p+"mlp.c_proj.weight"), w(p+"mlp.c_proj.bias")))
+		x.AssertDims(B, T, H)
+	}
+	return layerNorm(x, w("transformer.ln_f.weight"), w("transformer.ln_f.bias"), eps)
+}
+
+func gpt2HeadName(cfg *model.Config) string {
+	if cfg.TieWordEmbeddings {
+		return "transformer.wte.weight"
+	}
+	return "lm_head.weight"
+}

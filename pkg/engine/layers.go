@@ -1,0 +1,136 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck // graph code reads better unqualified.
+	gmodel "github.com/gomlx/gomlx/ml/model"
+)
+
+// weights returns the value node of the variable holding HF tensor name.
+type weights func(name string) *Node
+
+func storeWeights(store *gmodel.Store, g *Graph) weights {
+	return func(name string) *Node {
+		v := store.GetVariable("/" + name)
+		if v == nil {
+			panic(fmt.Errorf("engine: model has no weight %q", name))
+		}
+		return v.NodeValue(g)
+	}
+}
+
+// linear applies an HF nn.Linear: x [..., in] · W[out, in]ᵀ (+ b[out]) -> [..., out].
+func linear(x, w, b *Node) *Node {
+	dims := x.Shape().Dimensions
+	in := dims[len(dims)-1]
+	out := w.Shape().Dimensions[0]
+	flat := Reshape(x, -1, in)            // [N, in]
+	y := Dot(flat, w).Einsum("ni,oi->no") // [N, out]
+	if b != nil {
+		y = Add(y, ExpandAxes(b, 0))
+	}
+	outDims := append(append([]int{}, dims[:len(dims)-1]...), out)
+	return Reshape(y, outDims...)
+}
+
+// conv1D applies GPT-2's Conv1D: x [..., in] · W[in, out] + b[out] -> [..., out].
+func conv1D(x, w, b *Node) *Node {
+	dims := x.Shape().Dimensions
+	in := dims[len(dims)-1]
+	out := w.Shape().Dimensions[1]
+	flat := Reshape(x, -1, in)            // [N, in]
+	y := Dot(flat, w).Einsum("ni,io->no") // [N, out]
+	y = Add(y, ExpandAxes(b, 0))
+	outDims := append(append([]int{}, dims[:len(dims)-1]...), out)
+	return Reshape(y, outDims...)
+}
+
+// rmsNorm is HF LlamaRMSNorm over the last axis, in float32:
+// w * x / sqrt(mean(x²) + eps).
+func rmsNorm(x, w *Node, eps float64) *Node {
+	last := x.Rank() - 1
+	ms := ReduceAndKeep(Square(x), ReduceMean, last)
+	y := Mul(x, Rsqrt(AddScalar(ms, eps)))
+	return Mul(y, ExpandLeftToRank(w, x.Rank()))
+}
+
+// layerNorm is torch.nn.LayerNorm over the last axis (biased variance).
+func layerNorm(x, w, b *Node, eps float64) *Node {
+	last := x.Rank() - 1
+	mean := ReduceAndKeep(x, ReduceMean, last)
+	c := Sub(x, mean)
+	variance := ReduceAndKeep(Square(c), ReduceMean, last)
+	y := Mul(c, Rsqrt(AddScalar(variance, eps)))
+	return Add(Mul(y, ExpandLeftToRank(w, x.Rank())), ExpandLeftToRank(b, x.Rank()))
+}
+
+// activation returns the function for an HF hidden_act / activation_function name.
+func activation(name, def string) (func(*Node) *Node, error) {
+	if name == "" {
+		name = def
+	}
+	switch name {
+	case "silu", "swish":
+		return func(x *Node) *Node { return Mul(x, Sigmoid(x)) }, nil
+	case "gelu_new", "gelu_pytorch_tanh", "gelu_fast":
+		// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
+		return func(x *Node) *Node {
+			inner := MulScalar(Add(x, MulScalar(Mul(x, Square(x)), 0.044715)), math.Sqrt(2/math.Pi))
+			return Mul(MulScalar(x, 0.5), OnePlus(Tanh(inner)))
+		}, nil
+	case "gelu":
+		// Exact: 0.5·x·(1 + erf(x/√2))
+		return func(x *Node) *Node {
+			return Mul(MulScalar(x, 0.5), OnePlus(Erf(MulScalar(x, 1/math.Sqrt2))))
+		}, nil
+	case "relu":
+		return func(x *Node) *Node { return Max(x, ZerosLike(x)) }, nil
+	}
+	return nil, fmt.Errorf("engine: unsupported activation %q", name)
+}
+
+// attentionMask returns [B, 1, 1, T, T] booleans: query q may attend key k
+// when k <= q (causal), k < lengths[b] (right padding) and, with a sliding
+// window w > 0, q - k < w.
+func attentionMask(lengths *Node, T, window int) *Node {
+	g := lengths.Graph()
+	B := lengths.Shape().Dimensions[0]
+	shapeTT := shapeOf(dtypes.Int32, T, T)
+	q := Iota(g, shapeTT, 0) // [T, T]: query index
+	k := Iota(g, shapeTT, 1) // [T, T]: key index
+	allowed := LessOrEqual(k, q)
+	if window > 0 {
+		allowed = And(allowed, LessThan(Sub(q, k), Const(g, int32(window))))
+	}
+	keyIdx := Iota(g, shapeOf(dtypes.Int32, B, T), 1)                        // [B, T]
+	valid := LessThan(keyIdx, BroadcastToDims(ExpandAxes(lengths, 1), B, T)) // [B, T]
+	mask := And(BroadcastToDims(Reshape(allowed, 1, T, T), B, T, T),
+		BroadcastToDims(Reshape(valid, B, 1, T), B, T, T)) // [B, T(q), T(k)]
+	return Reshape(mask, B, 1, 1, T, T)
+}
+
+// attention is grouped-query scaled dot-product attention.
+//
+//	q    [B, T, nH, D]
+//	k, v [B, T, nKV, D]
+//	mask [B, 1, 1, T, T]
+//	out  [B, T, nH*D]
+func attention(q, k, v, mask *Node, scale float64) *Node {
+	B, T, nH, D := q.Shape().Dimensions[0], q.Shape().Dimensions[1], q.Shape().Dimensions[2], q.Shape().Dimensions[3]
+	nKV := k.Shape().Dimensions[2]
+	G := nH / nKV
+	qg := Reshape(q, B, T, nKV, G, D)                // [B, Tq, nKV, G, D]
+	scores := Dot(qg, k).Einsum("bqkgd,bskd->bkgqs") // [B, nKV, G, Tq, Ts]
+	scores = MulScalar(scores, scale)
+	full := BroadcastToDims(mask, B, nKV, G, T, T)
+	scores = Where(full, scores, Infinity(q.Graph(), scores.DType(), -1))
+	probs := Softmax(scores, -1)                     // [B, nKV, G, Tq, Ts]
+	out := Dot(probs, v).Einsum("bkgqs,bskd->bqkgd") // [B, Tq, nKV, G, D]
+	return Reshape(out, B, T, nH*D)
+}
+
+func shapeOf(dtype dtypes.DType, dims ...int) shapes.Shape { return shapes.Make(dtype, dims...) }

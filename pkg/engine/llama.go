@@ -1,0 +1,160 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/dpo-go/dpo/pkg/model"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck
+)
+
+// This file is the Llama-family forward pass (Llama 2/3, Mistral, Qwen2,
+// Qwen3), following Hugging Face's modeling_llama / modeling_qwen3:
+//
+//	x = embed_tokens[tokens]
+//	for each layer:
+//	    h = rmsnorm(x)
+//	    q, k, v = h·Wqᵀ(+bq), h·Wkᵀ(+bk), h·Wvᵀ(+bv)   (Qwen2: biases; Qwen3: rmsnorm per head of q and k)
+//	    q, k = rope(q), rope(k)                         (rotate_half convention)
+//	    x = x + o_proj(softmax(q·kᵀ/√D + mask)·v)        (k, v shared by num_heads/num_kv_heads query heads)
+//	    x = x + down(silu(gate(rmsnorm(x))) * up(rmsnorm(x)))
+//	hidden = rmsnorm(x)
+//
+// Everything is float32.
+
+// ropeInvFreq returns the rotary inverse frequencies [D/2] for cfg,
+// inv_freq[i] = 1/theta^(2i/D), adjusted for rope_scaling. Supported
+// rope_scaling types: none/"default", "linear" and "llama3".
+func ropeInvFreq(cfg *model.Config) ([]float64, error) {
+	D := cfg.HeadDim
+	inv := make([]float64, D/2)
+	for i := range inv {
+		inv[i] = 1 / math.Pow(cfg.RopeTheta, float64(2*i)/float64(D))
+	}
+	rs := cfg.RopeScaling
+	if rs == nil {
+		return inv, nil
+	}
+	switch rs.RopeType {
+	case "", "default":
+		return inv, nil
+	case "linear":
+		if rs.Factor <= 0 {
+			return nil, fmt.Errorf("engine: rope_scaling linear factor must be positive, got %g", rs.Factor)
+		}
+		for i := range inv {
+			inv[i] /= rs.Factor
+		}
+		return inv, nil
+	case "llama3":
+		if rs.Factor <= 0 || rs.LowFreqFactor <= 0 || rs.HighFreqFactor <= rs.LowFreqFactor ||
+			rs.OriginalMaxPositionEmbeddings <= 0 {
+			return nil, fmt.Errorf("engine: invalid llama3 rope_scaling %+v", *rs)
+		}
+		old := float64(rs.OriginalMaxPositionEmbeddings)
+		lowWavelen := old / rs.LowFreqFactor
+		highWavelen := old / rs.HighFreqFactor
+		for i, f := range inv {
+			wavelen := 2 * math.Pi / f
+			switch {
+			case wavelen < highWavelen: // high frequency: unchanged
+			case wavelen > lowWavelen: // low frequency: scaled down
+				inv[i] = f / rs.Factor
+			default: // in between: interpolate
+				smooth := (old/wavelen - rs.LowFreqFactor) / (rs.HighFreqFactor - rs.LowFreqFactor)
+				inv[i] = (1-smooth)*f/rs.Factor + smooth*f
+			}
+		}
+		return inv, nil
+	}
+	return nil, fmt.Errorf("engine: unsupported rope_scaling type %q (supported: default, linear, llama3)", rs.RopeType)
+}
+
+// applyRope rotates x [B, T, n, D] with cos, sin [T, D]:
+// x·cos + rotate_half(x)·sin, rotate_half(x) = concat(-x[D/2:], x[:D/2]).
+func applyRope(x, cos, sin *Node) *Node {
+	B, T, n, D := x.Shape().Dimensions[0], x.Shape().Dimensions[1], x.Shape().Dimensions[2], x.Shape().Dimensions[3]
+	x1 := Slice(x, AxisRange(), AxisRange(), AxisRange(), AxisRange(0, D/2))
+	x2 := Slice(x, AxisRange(), AxisRange(), AxisRange(), AxisRange(D/2, D))
+	rot := Concatenate([]*Node{Neg(x2), x1}, 3)
+	c := BroadcastToDims(Reshape(cos, 1, T, 1, D), B, T, n, D)
+	s := BroadcastToDims(Reshape(sin, 1, T, 1, D), B, T, n, D)
+	return Add(Mul(x, c), Mul(rot, s))
+}
+
+// ropeTables returns cos and sin [T, D] for positions 0..T-1.
+func ropeTables(g *Graph, invFreq []float64, T int) (cos, sin *Node) {
+	inv := make([]float32, len(invFreq))
+	for i, f := range invFreq {
+		inv[i] = float32(f)
+	}
+	pos := ConvertDType(Iota(g, shapeOf(dtypes.Int32, T), 0), dtypes.Float32) // [T]
+	freqs := Mul(ExpandAxes(pos, 1), ExpandAxes(Const(g, inv), 0))            // [T, D/2]
+	emb := Concatenate([]*Node{freqs, freqs}, 1)                              // [T, D]
+	return Cos(emb), Sin(emb)
+}
+
+// llamaHidden runs the decoder and returns the final normed hidden states.
+//
+//	tokens  [B, T] int32
+//	lengths [B]    int32 (right padding: positions >= length are padding)
+//	returns [B, T, H] float32
+func llamaHidden(w weights, cfg *model.Config, tokens, lengths *Node) *Node {
+	g := tokens.Graph()
+	B, T := tokens.Shape().Dimensions[0], tokens.Shape().Dimensions[1]
+	H, nH, nKV, D := cfg.HiddenSize, cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim
+	act, err := activation(cfg.HiddenAct, "silu")
+	if err != nil {
+		panic(err)
+	}
+	invFreq, err := ropeInvFreq(cfg)
+	if err != nil {
+		panic(err)
+	}
+	cos, sin := ropeTables(g, invFreq, T)                               // [T, D]
+	mask := attentionMask(lengths, T, cfg.SlidingWindow)                // [B, 1, 1, T, T]
+	x := Gather(w("model.embed_tokens.weight"), ExpandAxes(tokens, -1)) // [B, T, H]
+	x.AssertDims(B, T, H)
+	bias := func(name string, ok bool) *Node {
+		if !ok {
+			return nil
+		}
+		return w(name)
+	}
+	scale := 1 / math.Sqrt(float64(D))
+	for l := range cfg.NumLayers {
+		p := fmt.Sprintf("model.layers.%d.", l)
+		h := rmsNorm(x, w(p+"input_layernorm.weight"), cfg.RMSNormEps) // [B, T, H]
+		q := linear(h, w(p+"self_attn.q_proj.weight"), bias(p+"self_attn.q_proj.bias", cfg.AttentionBias))
+		k := linear(h, w(p+"self_attn.k_proj.weight"), bias(p+"self_attn.k_proj.bias", cfg.AttentionBias))
+		v := linear(h, w(p+"self_attn.v_proj.weight"), bias(p+"self_attn.v_proj.bias", cfg.AttentionBias))
+		q = Reshape(q, B, T, nH, D)  // [B, T, nH, D]
+		k = Reshape(k, B, T, nKV, D) // [B, T, nKV, D]
+		v = Reshape(v, B, T, nKV, D) // [B, T, nKV, D]
+		if cfg.QKNorm {
+			q = rmsNorm(q, w(p+"self_attn.q_norm.weight"), cfg.RMSNormEps)
+			k = rmsNorm(k, w(p+"self_attn.k_norm.weight"), cfg.RMSNormEps)
+		}
+		q = applyRope(q, cos, sin)
+		k = applyRope(k, cos, sin)
+		a := attention(q, k, v, mask, scale) // [B, T, nH*D]
+		a = linear(a, w(p+"self_attn.o_proj.weight"), bias(p+"self_attn.o_proj.bias", cfg.OutputBias))
+		x = Add(x, a) // [B, T, H]
+		h = rmsNorm(x, w(p+"post_attention_layernorm.weight"), cfg.RMSNormEps)
+		gate := linear(h, w(p+"mlp.gate_proj.weight"), nil) // [B, T, I]
+		up := linear(h, w(p+"mlp.up_proj.weight"), nil)     // [B, T, I]
+		m := linear(Mul(act(gate), up), w(p+"mlp.down_proj.weight"), nil)
+		x = Add(x, m)
+		x.AssertDims(B, T, H)
+	}
+	return rmsNorm(x, w("model.norm.weight"), cfg.RMSNormEps)
+}
+
+// llamaHeadName is the output projection [V, H].
+func llamaHeadName(cfg *model.Config) string {
+	if cfg.TieWordEmbeddings {
+		return "model.embed_tokens.weight"
+	}
+	return "lm_head.weight"
+}

@@ -1,0 +1,103 @@
+package engine
+
+import (
+	"github.com/dpo-go/dpo/pkg/model"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck
+	gmodel "github.com/gomlx/gomlx/ml/model"
+)
+
+// hiddenAndHead runs the forward pass of cfg's family and returns the final
+// hidden states [B, T, H] and the output projection [V, H].
+func hiddenAndHead(w weights, cfg *model.Config, tokens, lengths *Node) (hidden, head *Node) {
+	fam, err := familyOf(cfg)
+	if err != nil {
+		panic(err)
+	}
+	switch fam {
+	case familyGPT2:
+		return gpt2Hidden(w, cfg, tokens, lengths), w(gpt2HeadName(cfg))
+	default:
+		return llamaHidden(w, cfg, tokens, lengths), w(llamaHeadName(cfg))
+	}
+}
+
+// chunkedLogSoftmaxAt returns log_softmax(h·headᵀ)[target] for every row,
+// without materialising the [N, V] logits: the log-sum-exp runs over
+// vocabulary chunks of at most chunk columns, merged online
+// (m' = max(m, m_c); s' = s·e^(m-m') + s_c·e^(m_c-m')), and the target
+// logit is the dot product of h with the gathered head row.
+//
+//	h       [N, H] float32
+//	head    [V, H] float32
+//	targets [N]    int32
+//	returns [N]    float32
+func chunkedLogSoftmaxAt(h, head, targets *Node, chunk int) *Node {
+	V := head.Shape().Dimensions[0]
+	var m, s *Node // [N] running max and sum of exp(logit - m)
+	for start := 0; start < V; start += chunk {
+		end := min(start+chunk, V)
+		wc := Slice(head, AxisRange(start, end), AxisRange()) // [C, H]
+		logits := Dot(h, wc).Einsum("nh,vh->nv")              // [N, C]
+		mc := StopGradient(ReduceMax(logits, 1))              // [N]
+		sc := ReduceSum(Exp(Sub(logits, ExpandAxes(mc, 1))), 1)
+		if m == nil {
+			m, s = mc, sc
+			continue
+		}
+		mNew := Max(m, mc)
+		s = Add(Mul(s, Exp(Sub(m, mNew))), Mul(sc, Exp(Sub(mc, mNew))))
+		m = mNew
+	}
+	lse := Add(m, Log(s))                       // [N]
+	wt := Gather(head, ExpandAxes(targets, -1)) // [N, H]
+	target := ReduceSum(Mul(h, wt), 1)          // [N]
+	return Sub(target, lse)
+}
+
+// tokenLogProbsGraph returns per-token completion log-probabilities.
+//
+//	tokens  [B, T] int32, right padded
+//	lengths [B]    int32, 1 <= lengths[b] <= T
+//	prompts [B]    int32, 1 <= prompts[b] <= lengths[b]
+//	returns [B, T] float32: entry t is log p(tokens[t] | tokens[:t]) when
+//	        prompts[b] <= t < lengths[b], else 0.
+func tokenLogProbsGraph(w weights, cfg *model.Config, tokens, lengths, prompts *Node, chunk int) *Node {
+	g := tokens.Graph()
+	B, T := tokens.Shape().Dimensions[0], tokens.Shape().Dimensions[1]
+	hidden, head := hiddenAndHead(w, cfg, tokens, lengths) // [B, T, H], [V, H]
+	H := hidden.Shape().Dimensions[2]
+	if T < 2 {
+		return ZerosLike(ConvertDType(tokens, dtypes.Float32))
+	}
+	// Position t predicts token t+1.
+	h := Reshape(Slice(hidden, AxisRange(), AxisRange(0, T-1), AxisRange()), B*(T-1), H) // [N, H]
+	targets := Reshape(Slice(tokens, AxisRange(), AxisRange(1, T)), B*(T-1))             // [N]
+	lp := Reshape(chunkedLogSoftmaxAt(h, head, targets, chunk), B, T-1)                  // [B, T-1]
+	lp = Concatenate([]*Node{Zeros(g, shapeOf(dtypes.Float32, B, 1)), lp}, 1)            // [B, T]
+	pos := Iota(g, shapeOf(dtypes.Int32, B, T), 1)
+	inCompletion := And(
+		GreaterOrEqual(pos, BroadcastToDims(ExpandAxes(prompts, 1), B, T)),
+		LessThan(pos, BroadcastToDims(ExpandAxes(lengths, 1), B, T)))
+	return Where(inCompletion, lp, ZerosLike(lp))
+}
+
+// CompletionLogProbsGraph builds, inside a GoMLX graph, the summed
+// completion log-probability of each row for the model whose weights are
+// the variables of store (see [Model.Store]). It is the forward the
+// training stage differentiates.
+//
+//	tokens  [B, T] int32, right padded
+//	lengths [B]    int32, 1 <= lengths[b] <= T
+//	prompts [B]    int32, 1 <= prompts[b] <= lengths[b]
+//	returns [B]    float32: Σ_{prompts[b] <= t < lengths[b]} log p(tokens[t] | tokens[:t])
+//
+// vocabChunk bounds the logits held at once (see the package doc); <= 0
+// means DefaultVocabChunk.
+func CompletionLogProbsGraph(store *gmodel.Store, cfg *model.Config, tokens, lengths, prompts *Node, vocabChunk int) *Node {
+	if vocabChunk <= 0 {
+		vocabChunk = DefaultVocabChunk
+	}
+	w := storeWeights(store, tokens.Graph())
+	return ReduceSum(tokenLogProbsGraph(w, cfg, tokens, lengths, prompts, vocabChunk), 1)
+}

@@ -1,0 +1,295 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"sync"
+
+	"github.com/dpo-go/dpo/pkg/model"
+	"github.com/dpo-go/dpo/pkg/safetensors"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	gmodel "github.com/gomlx/gomlx/ml/model"
+)
+
+// Model is a causal LM whose weights live as float32 variables of a GoMLX
+// store. Its methods are safe for concurrent use (calls are serialised).
+type Model struct {
+	eng    *Engine
+	cfg    model.Config
+	specs  []model.ParamSpec
+	names  map[string]string // HF name -> name found in the checkpoint
+	dtypes map[string]safetensors.DType
+	store  *gmodel.Store
+
+	mu     sync.Mutex
+	exec   *gmodel.Exec
+	shapes map[[2]int]bool // (rows, length) of every graph compiled
+}
+
+// LoadWeights checks the tensors against cfg (names and shapes from
+// model.ParamSpecs; GPT-2 names with or without "transformer.") and puts
+// them, converted to float32, into a new model.
+func (e *Engine) LoadWeights(cfg *model.Config, ts map[string]*safetensors.Tensor) (*Model, error) {
+	if e == nil || e.backend == nil {
+		return nil, fmt.Errorf("engine: LoadWeights on a closed engine")
+	}
+	if cfg == nil {
+		return nil, fmt.Errorf("engine: LoadWeights: nil config")
+	}
+	if err := validateConfig(cfg); err != nil {
+		return nil, err
+	}
+	specs := model.ParamSpecs(cfg)
+	if err := checkTensorSet(cfg, specs, ts); err != nil {
+		return nil, err
+	}
+	m := &Model{
+		eng:    e,
+		cfg:    *cfg,
+		specs:  specs,
+		names:  make(map[string]string, len(specs)),
+		dtypes: make(map[string]safetensors.DType, len(specs)),
+		store:  gmodel.NewStore(),
+		shapes: make(map[[2]int]bool),
+	}
+	for _, s := range specs {
+		t, found := lookupTensor(ts, s.Name)
+		vals, err := t.Float32s()
+		if err != nil {
+			return nil, fmt.Errorf("engine: decoding tensor %q: %w", found, err)
+		}
+		m.names[s.Name] = found
+		m.dtypes[s.Name] = t.DType
+		if err := m.setVariable(s.Name, s.Shape, vals); err != nil {
+			return nil, err
+		}
+	}
+	return m, nil
+}
+
+func (m *Model) setVariable(name string, shape []int, vals []float32) error {
+	return catch(func() error {
+		value := tensors.FromFlatDataAndDimensions(vals, shape...)
+		if v := m.store.GetVariable("/" + name); v != nil {
+			if err := v.SetValue(value); err != nil {
+				return fmt.Errorf("engine: setting weight %q: %w", name, err)
+			}
+			return nil
+		}
+		if _, err := m.store.CreateVariable("/"+name, value); err != nil {
+			return fmt.Errorf("engine: creating weight %q: %w", name, err)
+		}
+		return nil
+	})
+}
+
+// Config returns the model's configuration.
+func (m *Model) Config() *model.Config { c := m.cfg; return &c }
+
+// Store returns the GoMLX store holding the weights, one variable per HF
+// tensor at path "/<hf name>". It is for the training stage, which builds
+// its graphs with [CompletionLogProbsGraph].
+func (m *Model) Store() *gmodel.Store { return m.store }
+
+// NumCompiledGraphs returns how many distinct input shapes (hence compiled
+// graphs) SequenceLogProbs has used so far.
+func (m *Model) NumCompiledGraphs() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return len(m.shapes)
+}
+
+// ExportWeights returns the current weights as float32, keyed by HF name.
+func (m *Model) ExportWeights() (map[string][]float32, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make(map[string][]float32, len(m.specs))
+	for _, s := range m.specs {
+		var vals []float32
+		err := catch(func() error {
+			v := m.store.GetVariable("/" + s.Name)
+			if v == nil {
+				return fmt.Errorf("engine: weight %q is missing from the store", s.Name)
+			}
+			t, err := v.Value()
+			if err != nil {
+				return err
+			}
+			vals, err = tensors.CopyFlatData[float32](t)
+			return err
+		})
+		if err != nil {
+			return nil, fmt.Errorf("engine: exporting %q: %w", s.Name, err)
+		}
+		out[s.Name] = vals
+	}
+	return out, nil
+}
+
+// ExportTensors returns the current weights as safetensors tensors with
+// the canonical HF names (GPT-2 with "transformer."), HF shapes and the
+// dtype each tensor had in the checkpoint (BF16/F16 rounded to nearest
+// even). Tied models have no lm_head.weight, as HF saves them.
+func (m *Model) ExportTensors() (map[string]*safetensors.Tensor, error) {
+	ws, err := m.ExportWeights()
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]*safetensors.Tensor, len(ws))
+	for _, s := range m.specs {
+		t, err := safetensors.FromFloat32(s.Name, m.dtypes[s.Name], s.Shape, ws[s.Name])
+		if err != nil {
+			return nil, fmt.Errorf("engine: exporting %q: %w", s.Name, err)
+		}
+		out[s.Name] = t
+	}
+	return out, nil
+}
+
+// Sequence is one row to score: the prompt is Tokens[:PromptLen], the
+// completion Tokens[PromptLen:].
+type Sequence struct {
+	Tokens    []int32
+	PromptLen int
+}
+
+// validate checks row i against the model.
+func (m *Model) validate(i int, s Sequence) error {
+	n := len(s.Tokens)
+	if n == 0 {
+		return fmt.Errorf("engine: row %d: empty token sequence", i)
+	}
+	if s.PromptLen < 1 || s.PromptLen > n {
+		return fmt.Errorf("engine: row %d: prompt length %d outside [1, %d] (the first token has no prediction)", i, s.PromptLen, n)
+	}
+	for j, t := range s.Tokens {
+		if t < 0 || int(t) >= m.cfg.VocabSize {
+			return fmt.Errorf("engine: row %d: token %d at position %d is outside the vocabulary [0, %d)", i, t, j, m.cfg.VocabSize)
+		}
+	}
+	if err := m.cfg.CheckSeqLen(n); err != nil {
+		return fmt.Errorf("engine: row %d: %w", i, err)
+	}
+	return nil
+}
+
+// SequenceLogProbs returns, for each sequence in input order, the sum over
+// its completion tokens of log p(token | previous tokens). progress, if not
+// nil, is called after each batch with the number of sequences done.
+func (m *Model) SequenceLogProbs(ctx context.Context, seqs []Sequence, progress func(done, total int)) ([]float64, error) {
+	out := make([]float64, len(seqs))
+	err := m.run(ctx, seqs, progress, func(i int, lp []float32) {
+		var sum float64
+		for _, v := range lp {
+			sum += float64(v)
+		}
+		out[i] = sum
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// TokenLogProbs is SequenceLogProbs without the sum: for each sequence,
+// the log-probabilities of its completion tokens Tokens[PromptLen:].
+func (m *Model) TokenLogProbs(ctx context.Context, seqs []Sequence, progress func(done, total int)) ([][]float32, error) {
+	out := make([][]float32, len(seqs))
+	err := m.run(ctx, seqs, progress, func(i int, lp []float32) { out[i] = append([]float32(nil), lp...) })
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// run scores seqs batch by batch and hands each row's completion
+// log-probs to emit.
+func (m *Model) run(ctx context.Context, seqs []Sequence, progress func(done, total int), emit func(i int, lp []float32)) error {
+	for i, s := range seqs {
+		if err := m.validate(i, s); err != nil {
+			return err
+		}
+	}
+	lens := make([]int, len(seqs))
+	for i, s := range seqs {
+		lens[i] = len(s.Tokens)
+	}
+	batches := planBatches(lens, m.eng.opts.BatchTokens)
+	done := 0
+	for _, b := range batches {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		lp, err := m.runBatch(seqs, b)
+		if err != nil {
+			return err
+		}
+		for r, i := range b.rows {
+			s := seqs[i]
+			emit(i, lp[r*b.length+s.PromptLen:r*b.length+len(s.Tokens)])
+		}
+		done += len(b.rows)
+		if progress != nil {
+			progress(done, len(seqs))
+		}
+	}
+	return nil
+}
+
+// runBatch executes one padded batch and returns the per-token
+// log-probabilities [b.size * b.length], row-major.
+func (m *Model) runBatch(seqs []Sequence, b batch) ([]float32, error) {
+	tokens := make([]int32, b.size*b.length)
+	lengths := make([]int32, b.size)
+	prompts := make([]int32, b.size)
+	for r := range b.size {
+		if r >= len(b.rows) { // padding row: one token, nothing to score.
+			lengths[r], prompts[r] = 1, 1
+			continue
+		}
+		s := seqs[b.rows[r]]
+		copy(tokens[r*b.length:], s.Tokens)
+		lengths[r], prompts[r] = int32(len(s.Tokens)), int32(s.PromptLen)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.eng.backend == nil {
+		return nil, fmt.Errorf("engine: the engine was closed")
+	}
+	var out []float32
+	err := catch(func() error {
+		if m.exec == nil {
+			cfg, chunk := m.cfg, m.eng.opts.VocabChunk
+			exec, err := gmodel.NewExec(m.eng.backend, m.store,
+				func(scope *gmodel.Scope, tokens, lengths, prompts *graph.Node) *graph.Node {
+					w := storeWeights(scope.Store(), tokens.Graph())
+					return tokenLogProbsGraph(w, &cfg, tokens, lengths, prompts, chunk)
+				})
+			if err != nil {
+				return err
+			}
+			exec.SetMaxCache(256)
+			m.exec = exec
+		}
+		res, err := m.exec.Call(
+			tensors.FromFlatDataAndDimensions(tokens, b.size, b.length),
+			tensors.FromFlatDataAndDimensions(lengths, b.size),
+			tensors.FromFlatDataAndDimensions(prompts, b.size))
+		if err != nil {
+			return err
+		}
+		defer func() {
+			for _, t := range res {
+				_ = t.FinalizeAll()
+			}
+		}()
+		out, err = tensors.CopyFlatData[float32](res[0])
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("engine: batch of %d rows x %d tokens (first row %d): %w", b.size, b.length, b.rows[0], err)
+	}
+	m.shapes[[2]int{b.size, b.length}] = true
+	return out, nil
+}
