@@ -1,0 +1,255 @@
+package arrowio
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"runtime"
+	"strconv"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+)
+
+// Buffer compression codecs.
+const (
+	CodecZstd = "zstd" // default
+	CodecLZ4  = "lz4"  // LZ4 frame
+	CodecNone = "none"
+)
+
+// DefaultBatchRows is the default number of rows per record batch.
+const DefaultBatchRows = 2048
+
+// End marker message custom_metadata keys (see docs/format.md).
+const (
+	KeyEndMarker = "dpo.end"      // "1" on the end-marker batch
+	KeyTotalRows = "dpo.num_rows" // decimal total of data rows before the marker
+)
+
+// WriterOptions configures a Writer. The zero value writes zstd-compressed
+// batches of DefaultBatchRows rows with GOMAXPROCS compression goroutines.
+type WriterOptions struct {
+	Codec       string           // CodecZstd (""), CodecLZ4 or CodecNone
+	BatchRows   int              // rows per batch; <= 0: DefaultBatchRows
+	Concurrency int              // compression goroutines; <= 0: GOMAXPROCS
+	Mem         memory.Allocator // nil: memory.DefaultAllocator
+}
+
+func (o WriterOptions) ipcOptions(schema *arrow.Schema) ([]ipc.Option, error) {
+	opts := []ipc.Option{ipc.WithSchema(schema), ipc.WithAllocator(o.Mem)}
+	switch o.Codec {
+	case "", CodecZstd:
+		opts = append(opts, ipc.WithZstd())
+	case CodecLZ4:
+		opts = append(opts, ipc.WithLZ4())
+	case CodecNone:
+	default:
+		return nil, fmt.Errorf("arrowio: unknown codec %q (want %s, %s or %s)", o.Codec, CodecZstd, CodecLZ4, CodecNone)
+	}
+	return append(opts, ipc.WithCompressConcurrency(o.Concurrency)), nil
+}
+
+// Writer writes a dpo stream: the schema, record batches of about BatchRows
+// rows, the end marker and the IPC end-of-stream. One goroutine owns it.
+type Writer struct {
+	w      *ipc.Writer
+	schema *arrow.Schema
+	opts   WriterOptions
+
+	pending     []arrow.RecordBatch // slices waiting to fill a batch
+	pendingRows int64
+	rows        int64 // data rows written so far
+	batches     int
+	err         error
+	closed      bool
+}
+
+// NewWriter starts a stream on w with schema. The schema's metadata is
+// written as is, with dpo.format_version added if missing. Nothing is
+// written until the first Write or Close.
+func NewWriter(w io.Writer, schema *arrow.Schema, opts WriterOptions) (*Writer, error) {
+	if schema == nil {
+		return nil, errors.New("arrowio: NewWriter: nil schema")
+	}
+	if opts.BatchRows <= 0 {
+		opts.BatchRows = DefaultBatchRows
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = runtime.GOMAXPROCS(0)
+	}
+	if opts.Mem == nil {
+		opts.Mem = memory.DefaultAllocator
+	}
+	meta := MetadataFromArrow(schema.Metadata())
+	if _, ok := meta.Get(KeyFormatVersion); !ok {
+		meta.Set(KeyFormatVersion, FormatVersion)
+		schema = WithMetadata(schema, meta)
+	}
+	iopts, err := opts.ipcOptions(schema)
+	if err != nil {
+		return nil, err
+	}
+	return &Writer{w: ipc.NewWriter(w, iopts...), schema: schema, opts: opts}, nil
+}
+
+// Schema returns the schema written (with its metadata).
+func (w *Writer) Schema() *arrow.Schema { return w.schema }
+
+// Rows returns the number of rows accepted so far.
+func (w *Writer) Rows() int64 { return w.rows + w.pendingRows }
+
+// Write queues rec's rows. rec may have any number of rows; the writer emits
+// batches of BatchRows rows (the last one shorter). rec's fields must equal
+// the writer's schema's fields (its metadata is ignored). Write retains what
+// it keeps; the caller still releases rec.
+func (w *Writer) Write(rec arrow.RecordBatch) (err error) {
+	if w.err != nil {
+		return w.err
+	}
+	if w.closed {
+		return errors.New("arrowio: Write after Close")
+	}
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("arrowio: writing record: %v", p)
+		}
+		if err != nil && w.err == nil {
+			w.err = err
+		}
+	}()
+	if !rec.Schema().Equal(w.schema) {
+		return fmt.Errorf("arrowio: record schema %s does not match the stream schema %s", rec.Schema(), w.schema)
+	}
+	n := rec.NumRows()
+	size := int64(w.opts.BatchRows)
+	for off := int64(0); off < n; {
+		if w.pendingRows == 0 && n-off >= size {
+			if err := w.emit(rec.NewSlice(off, off+size)); err != nil {
+				return err
+			}
+			off += size
+			continue
+		}
+		take := min(size-w.pendingRows, n-off)
+		w.pending = append(w.pending, rec.NewSlice(off, off+take))
+		w.pendingRows += take
+		off += take
+		if w.pendingRows == size {
+			if err := w.flush(); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// emit writes one batch under the writer's schema and releases it.
+func (w *Writer) emit(rec arrow.RecordBatch) error {
+	defer rec.Release()
+	out := array.NewRecordBatch(w.schema, rec.Columns(), rec.NumRows())
+	defer out.Release()
+	if err := w.w.Write(out); err != nil {
+		return fmt.Errorf("arrowio: writing batch %d: %w", w.batches, err)
+	}
+	w.rows += rec.NumRows()
+	w.batches++
+	return nil
+}
+
+// flush concatenates the pending slices into one batch and writes it.
+func (w *Writer) flush() error {
+	pending := w.pending
+	w.pending, w.pendingRows = nil, 0
+	switch len(pending) {
+	case 0:
+		return nil
+	case 1:
+		return w.emit(pending[0])
+	}
+	defer func() {
+		for _, r := range pending {
+			r.Release()
+		}
+	}()
+	cols := make([]arrow.Array, w.schema.NumFields())
+	defer func() {
+		for _, c := range cols {
+			if c != nil {
+				c.Release()
+			}
+		}
+	}()
+	parts := make([]arrow.Array, len(pending))
+	var rows int64
+	for _, r := range pending {
+		rows += r.NumRows()
+	}
+	for i := range cols {
+		for j, r := range pending {
+			parts[j] = r.Column(i)
+		}
+		c, err := array.Concatenate(parts, w.opts.Mem)
+		if err != nil {
+			return fmt.Errorf("arrowio: concatenating column %q: %w", w.schema.Field(i).Name, err)
+		}
+		cols[i] = c
+	}
+	return w.emit(array.NewRecordBatch(w.schema, cols, rows))
+}
+
+// Close writes the pending rows, the end marker and the IPC end-of-stream.
+// It does not close the underlying io.Writer. It returns the first error of
+// the writer's life; after an error it still releases everything it holds
+// but writes no end marker, so the output reads as truncated.
+func (w *Writer) Close() error {
+	if w.closed {
+		return w.err
+	}
+	w.closed = true
+	if w.err == nil {
+		w.err = w.flush()
+	}
+	if w.err == nil {
+		w.err = w.writeEndMarker()
+	}
+	for _, r := range w.pending {
+		r.Release()
+	}
+	w.pending = nil
+	if w.err != nil {
+		// Do not write the IPC end-of-stream after a failure: the stream
+		// must not look complete.
+		return w.err
+	}
+	if err := w.w.Close(); err != nil {
+		w.err = fmt.Errorf("arrowio: closing stream: %w", err)
+	}
+	return w.err
+}
+
+func (w *Writer) writeEndMarker() (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("arrowio: writing end marker: %v", p)
+		}
+	}()
+	cols := make([]arrow.Array, w.schema.NumFields())
+	for i := range cols {
+		cols[i] = array.MakeArrayOfNull(w.opts.Mem, w.schema.Field(i).Type, 0)
+	}
+	defer func() {
+		for _, c := range cols {
+			c.Release()
+		}
+	}()
+	md := arrow.NewMetadata([]string{KeyEndMarker, KeyTotalRows}, []string{"1", strconv.FormatInt(w.rows, 10)})
+	rec := array.NewRecordBatchWithMetadata(w.schema, cols, 0, md)
+	defer rec.Release()
+	if err := w.w.Write(rec); err != nil {
+		return fmt.Errorf("arrowio: writing end marker: %w", err)
+	}
+	return nil
+}
