@@ -1,0 +1,27 @@
+// Package tokenizer loads Hugging Face tokenizer.json files and encodes and
+// decodes text exactly as the Rust tokenizers library (v0.22) does, in pure Go.
+//
+// It owns the whole encode pipeline of a fast tokenizer:
+//
+//  1. added tokens (special or not) are split out of the input first, longest
+//     match wins, honouring single_word, lstrip, rstrip and normalized;
+//  2. the remaining pieces are normalized (NFC/NFD/NFKC/NFKD, Lowercase,
+//     Strip, Replace, Prepend, StripAccents, ByteLevel, Bert, Sequence);
+//  3. pre-tokenized (ByteLevel, Split with regex or string patterns and every
+//     split behaviour, Metaspace, Digits, Punctuation, Whitespace,
+//     WhitespaceSplit, CharDelimiterSplit, BertPreTokenizer, Sequence);
+//  4. tokenized by a BPE model (byte-level or SentencePiece-style with
+//     byte_fallback, fuse_unk, ignore_merges, prefixes/suffixes) using a
+//     priority-queue merge and a bounded concurrent word cache;
+//  5. post-processed (TemplateProcessing, ByteLevel, RobertaProcessing,
+//     BertProcessing, Sequence) when special tokens are requested.
+//
+// Decoding runs the configured decoder chain (ByteLevel, Metaspace, Replace,
+// ByteFallback, Fuse, Strip, WordPiece, BPEDecoder, Sequence).
+//
+// A component type this package does not implement is an error at Load time
+// naming the component; nothing is silently approximated.
+//
+// Builtin("bytes") is a lossless byte tokenizer that needs no file: ids
+// 0..255 are raw bytes, then <|bos|>=256, <|eos|>=257, <|pad|>=258.
+package tokenizer

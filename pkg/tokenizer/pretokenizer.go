@@ -1,0 +1,323 @@
+package tokenizer
+
+import (
+	"encoding/json"
+	"fmt"
+	"strings"
+	"unicode"
+)
+
+// piece is one split of the input during encoding: either text still to be
+// tokenized (id < 0) or an added token already recognised (id >= 0).
+type piece struct {
+	s     string
+	id    int32
+	first bool // starts at offset 0 of the original input (Metaspace "first")
+}
+
+// preTokenizer splits and transforms the text pieces; pieces holding a token
+// are passed through.
+type preTokenizer interface {
+	preTokenize(ps []piece) []piece
+}
+
+// splitPieces applies f to every text piece and replaces it by the pieces f
+// returns as [start,end) ranges of the (possibly transformed) string;
+// empty results are dropped, as PreTokenizedString::split does.
+func splitPieces(ps []piece, f func(s string, first bool) (string, [][2]int)) []piece {
+	out := make([]piece, 0, len(ps)*2)
+	for _, p := range ps {
+		if p.id >= 0 {
+			out = append(out, p)
+			continue
+		}
+		s, ranges := f(p.s, p.first)
+		for _, r := range ranges {
+			if r[1] > r[0] {
+				out = append(out, piece{s: s[r[0]:r[1]], id: -1, first: p.first && r[0] == 0})
+			}
+		}
+	}
+	return out
+}
+
+func whole(s string) [][2]int { return [][2]int{{0, len(s)}} }
+
+func parsePreTokenizer(raw json.RawMessage) (preTokenizer, error) {
+	if isNull(raw) {
+		return nil, nil
+	}
+	var h componentHeader
+	if err := json.Unmarshal(raw, &h); err != nil {
+		return nil, fmt.Errorf("pre_tokenizer: %w", err)
+	}
+	wrap := func(err error) error { return fmt.Errorf("pre_tokenizer %s: %w", h.Type, err) }
+	switch h.Type {
+	case "Sequence":
+		var c struct {
+			PreTokenizers []json.RawMessage `json:"pretokenizers"`
+		}
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return nil, wrap(err)
+		}
+		var seq seqPreTokenizer
+		for i, r := range c.PreTokenizers {
+			p, err := parsePreTokenizer(r)
+			if err != nil {
+				return nil, fmt.Errorf("pre_tokenizer Sequence[%d]: %w", i, err)
+			}
+			if p != nil {
+				seq = append(seq, p)
+			}
+		}
+		return seq, nil
+	case "ByteLevel":
+		c := struct {
+			AddPrefixSpace bool `json:"add_prefix_space"`
+			UseRegex       bool `json:"use_regex"`
+		}{true, true}
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return nil, wrap(err)
+		}
+		p := &byteLevelPre{addPrefixSpace: c.AddPrefixSpace}
+		if c.UseRegex {
+			p.re = gpt2Matcher()
+		}
+		return p, nil
+	case "Split":
+		var c struct {
+			Pattern  json.RawMessage `json:"pattern"`
+			Behavior string          `json:"behavior"`
+			Invert   bool            `json:"invert"`
+		}
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return nil, wrap(err)
+		}
+		m, err := parsePattern(c.Pattern)
+		if err != nil {
+			return nil, wrap(err)
+		}
+		b, err := parseBehavior(c.Behavior)
+		if err != nil {
+			return nil, wrap(err)
+		}
+		if rm, ok := m.(*regexMatcher); ok {
+			if fast := fastMatcherFor(rm.src); fast != nil {
+				m = fast
+			}
+		}
+		return &splitPre{m: m, behavior: b, invert: c.Invert}, nil
+	case "Metaspace":
+		m, err := parseMetaspace(raw)
+		if err != nil {
+			return nil, wrap(err)
+		}
+		return m, nil
+	case "Whitespace":
+		return &splitPre{m: whitespaceMatcher{}, behavior: behaviorRemoved, invert: true}, nil
+	case "WhitespaceSplit":
+		return &splitPre{m: charMatcher(unicode.IsSpace), behavior: behaviorRemoved}, nil
+	case "Punctuation":
+		c := struct {
+			Behavior string `json:"behavior"`
+		}{"Isolated"}
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return nil, wrap(err)
+		}
+		b, err := parseBehavior(c.Behavior)
+		if err != nil {
+			return nil, wrap(err)
+		}
+		return &splitPre{m: charMatcher(isPunctuation), behavior: b}, nil
+	case "Digits":
+		var c struct {
+			Individual bool `json:"individual_digits"`
+		}
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return nil, wrap(err)
+		}
+		b := behaviorContiguous
+		if c.Individual {
+			b = behaviorIsolated
+		}
+		return &splitPre{m: charMatcher(unicode.IsNumber), behavior: b}, nil
+	case "CharDelimiterSplit":
+		var c struct {
+			Delimiter string `json:"delimiter"`
+		}
+		if err := json.Unmarshal(raw, &c); err != nil {
+			return nil, wrap(err)
+		}
+		if len([]rune(c.Delimiter)) != 1 {
+			return nil, wrap(fmt.Errorf("delimiter %q is not a single character", c.Delimiter))
+		}
+		d := []rune(c.Delimiter)[0]
+		return &splitPre{m: charMatcher(func(r rune) bool { return r == d }), behavior: behaviorRemoved}, nil
+	case "BertPreTokenizer":
+		return seqPreTokenizer{
+			&splitPre{m: charMatcher(unicode.IsSpace), behavior: behaviorRemoved},
+			&splitPre{m: charMatcher(isPunctuation), behavior: behaviorIsolated},
+		}, nil
+	}
+	return nil, fmt.Errorf("unsupported pre_tokenizer type %q", h.Type)
+}
+
+type seqPreTokenizer []preTokenizer
+
+func (s seqPreTokenizer) preTokenize(ps []piece) []piece {
+	for _, p := range s {
+		ps = p.preTokenize(ps)
+	}
+	return ps
+}
+
+// splitPre is the Split pre-tokenizer (and the fixed-pattern ones built on it).
+type splitPre struct {
+	m        matcher
+	behavior splitBehavior
+	invert   bool
+}
+
+func (p *splitPre) preTokenize(ps []piece) []piece {
+	var buf [][2]int
+	return splitPieces(ps, func(s string, _ bool) (string, [][2]int) {
+		spans := findSpans(p.m, s, p.invert, buf)
+		return s, applyBehavior(spans, p.behavior)
+	})
+}
+
+// byteLevelPre is the ByteLevel pre-tokenizer: optional prefix space, the
+// GPT-2 split regex, then every byte mapped to its printable rune.
+type byteLevelPre struct {
+	addPrefixSpace bool
+	re             matcher
+}
+
+func (p *byteLevelPre) preTokenize(ps []piece) []piece {
+	var buf [][2]int
+	ps = splitPieces(ps, func(s string, _ bool) (string, [][2]int) {
+		if p.addPrefixSpace && !strings.HasPrefix(s, " ") {
+			s = " " + s
+		}
+		if p.re == nil {
+			return s, whole(s)
+		}
+		return s, applyBehavior(findSpans(p.re, s, false, buf), behaviorIsolated)
+	})
+	for i := range ps {
+		if ps[i].id < 0 {
+			ps[i].s = byteLevelEncode(ps[i].s)
+		}
+	}
+	return ps
+}
+
+// metaspace is the Metaspace pre-tokenizer and decoder.
+type metaspace struct {
+	replacement rune
+	rep         string
+	prepend     string // "always", "never", "first"
+	split       bool
+}
+
+func parseMetaspace(raw json.RawMessage) (*metaspace, error) {
+	var c struct {
+		Replacement    *string `json:"replacement"`
+		PrependScheme  *string `json:"prepend_scheme"`
+		AddPrefixSpace *bool   `json:"add_prefix_space"`
+		Split          *bool   `json:"split"`
+	}
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return nil, err
+	}
+	m := &metaspace{replacement: '▁', prepend: "always", split: true}
+	if c.Replacement != nil {
+		r := []rune(*c.Replacement)
+		if len(r) != 1 {
+			return nil, fmt.Errorf("replacement %q is not a single character", *c.Replacement)
+		}
+		m.replacement = r[0]
+	}
+	m.rep = string(m.replacement)
+	if c.AddPrefixSpace != nil && !*c.AddPrefixSpace {
+		m.prepend = "never"
+	}
+	if c.PrependScheme != nil {
+		switch *c.PrependScheme {
+		case "always", "never", "first":
+			m.prepend = *c.PrependScheme
+		default:
+			return nil, fmt.Errorf("unknown prepend_scheme %q", *c.PrependScheme)
+		}
+	}
+	if c.Split != nil {
+		m.split = *c.Split
+	}
+	return m, nil
+}
+
+func (m *metaspace) preTokenize(ps []piece) []piece {
+	var buf [][2]int
+	return splitPieces(ps, func(s string, first bool) (string, [][2]int) {
+		s = strings.ReplaceAll(s, " ", m.rep)
+		switch m.prepend {
+		case "always":
+			if !strings.HasPrefix(s, m.rep) {
+				s = m.rep + s
+			}
+		case "first":
+			if !strings.HasPrefix(s, m.rep) && first {
+				s = m.rep + s
+			}
+		}
+		if !m.split {
+			return s, whole(s)
+		}
+		return s, applyBehavior(findSpans(literalMatcher(m.rep), s, false, buf), behaviorMergedWithNext)
+	})
+}
+
+// isPunctuation is the Rust library's is_punc: ASCII punctuation (which
+// includes symbols such as $+<=>^`|~) or a Unicode P* character.
+func isPunctuation(r rune) bool {
+	if r < 0x80 {
+		return (r >= '!' && r <= '/') || (r >= ':' && r <= '@') || (r >= '[' && r <= '`') || (r >= '{' && r <= '~')
+	}
+	return unicode.IsPunct(r)
+}
+
+// isWordChar is \w with Unicode semantics: Alphabetic, Mark, Decimal
+// number, Connector punctuation, Join_Control.
+func isWordChar(r rune) bool {
+	if r < 0x80 {
+		return r == '_' || (r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')
+	}
+	return unicode.IsLetter(r) || unicode.IsMark(r) || unicode.In(r, unicode.Nd, unicode.Nl, unicode.Pc, unicode.Other_Alphabetic, unicode.Join_Control)
+}
+
+// whitespaceMatcher matches \w+|[^\w\s]+ (the Whitespace pre-tokenizer's
+// regex) without a regex engine.
+type whitespaceMatcher struct{}
+
+func (whitespaceMatcher) matches(dst [][2]int, s string) [][2]int {
+	const none, word, other = 0, 1, 2
+	start, cur := 0, none
+	for i, r := range s {
+		k := other
+		if unicode.IsSpace(r) {
+			k = none
+		} else if isWordChar(r) {
+			k = word
+		}
+		if k != cur {
+			if cur != none {
+				dst = append(dst, [2]int{start, i})
+			}
+			start, cur = i, k
+		}
+	}
+	if cur != none {
+		dst = append(dst, [2]int{start, len(s)})
+	}
+	return dst
+}
