@@ -19,6 +19,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"unicode/utf8"
 
@@ -69,14 +70,28 @@ func readGolden(tb testing.TB, name string) []goldenLine {
 	return lines
 }
 
+var (
+	refMu    sync.Mutex
+	refCache = map[string]*tokenizer.Tokenizer{}
+)
+
 // loadRef loads a reference tokenizer, skipping (or failing under
-// DPO_REQUIRE_REFS=1) when the npm reference files are not installed.
+// DPO_REQUIRE_REFS=1) when the npm reference files are not installed. Each
+// is loaded once per test binary (gemma3's tokenizer.json is 33 MB) and
+// shared, read-only, by the tests.
 func loadRef(tb testing.TB, name string) *tokenizer.Tokenizer {
 	tb.Helper()
-	tok, err := tokenizer.Load(testrefs.Tokenizer(tb, name))
+	path := testrefs.Tokenizer(tb, name)
+	refMu.Lock()
+	defer refMu.Unlock()
+	if tok, ok := refCache[name]; ok {
+		return tok
+	}
+	tok, err := tokenizer.Load(path)
 	if err != nil {
 		tb.Fatalf("Load(%s): %v", name, err)
 	}
+	refCache[name] = tok
 	return tok
 }
 
@@ -270,4 +285,87 @@ func containsRun(s, sub []int32) bool {
 		}
 	}
 	return false
+}
+
+// decodeLine is one line of testdata/golden/<name>.decode.jsonl.gz: an id
+// sequence no encoder would produce (random ids, runs of byte tokens that
+// are partial or invalid UTF-8, encodings cut at random points).
+type decodeLine struct {
+	IDs         []int32 `json:"ids"`
+	Decoded     string  `json:"decoded"`      // decode(ids, skip_special_tokens=false)
+	DecodedSkip string  `json:"decoded_skip"` // decode(ids, skip_special_tokens=true)
+}
+
+func TestGoldenDecode(t *testing.T) {
+	for _, name := range goldenNames {
+		t.Run(name, func(t *testing.T) {
+			path := filepath.Join("testdata", "golden", name+".decode.jsonl.gz")
+			f, err := os.Open(path)
+			if err != nil {
+				t.Fatalf("golden file: %v (regenerate with `node tools/refs/golden.js`)", err)
+			}
+			defer f.Close()
+			zr, err := gzip.NewReader(f)
+			if err != nil {
+				t.Fatalf("%s: %v", path, err)
+			}
+			dec := json.NewDecoder(zr)
+			tok := loadRef(t, name)
+			bad := 0
+			for n := 1; dec.More(); n++ {
+				var g decodeLine
+				if err := dec.Decode(&g); err != nil {
+					t.Fatalf("%s line %d: %v", path, n, err)
+				}
+				for _, skip := range []bool{false, true} {
+					want := g.Decoded
+					if skip {
+						want = g.DecodedSkip
+					}
+					if d := diffText(tok.Decode(g.IDs, skip), want); d != "" {
+						if bad++; bad <= 10 {
+							t.Errorf("line %d: Decode(%v, %v): %s", n, g.IDs, skip, d)
+						}
+					}
+				}
+			}
+			if bad > 0 {
+				t.Errorf("%d decodes differ from HF tokenizers", bad)
+			}
+		})
+	}
+}
+
+// TestGoldenVocab compares VocabSize with HF's get_vocab_size(with_added_tokens=True)
+// (what len(tokenizer) is in transformers) and TokenToID on a sample of
+// tokens, special ones included.
+func TestGoldenVocab(t *testing.T) {
+	data, err := os.ReadFile(filepath.Join("testdata", "golden", "vocab.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var facts map[string]struct {
+		VocabSize int              `json:"vocab_size"`
+		TokenToID map[string]int32 `json:"token_to_id"`
+	}
+	if err := json.Unmarshal(data, &facts); err != nil {
+		t.Fatalf("vocab.json: %v", err)
+	}
+	for _, name := range goldenNames {
+		t.Run(name, func(t *testing.T) {
+			want, ok := facts[name]
+			if !ok {
+				t.Fatalf("vocab.json has no %s", name)
+			}
+			tok := loadRef(t, name)
+			if got := tok.VocabSize(); got != want.VocabSize {
+				t.Errorf("VocabSize() = %d, want %d (HF get_vocab_size(True))", got, want.VocabSize)
+			}
+			for s, id := range want.TokenToID {
+				if got, ok := tok.TokenToID(s); !ok || got != id {
+					t.Errorf("TokenToID(%q) = %d, %v; want %d, true", s, got, ok, id)
+				}
+			}
+		})
+	}
 }
