@@ -1,0 +1,43 @@
+// Package pairs reads preference-pair datasets in the formats TRL's
+// DPOTrainer accepts and turns every record into an [Example]: a prompt, a
+// chosen completion and a rejected completion, each either plain text or a
+// list of chat messages.
+//
+// # Dataset formats
+//
+// The record layouts are those of TRL's "dataset_formats" guide:
+//
+//   - standard: "prompt", "chosen" and "rejected" are strings;
+//   - conversational: the three fields are lists of {"role", "content"}
+//     messages (chosen and rejected usually hold the assistant turn);
+//   - implicit prompt: only "chosen" and "rejected" are given (strings or
+//     message lists) and the prompt is their longest common prefix, found
+//     with the rule of TRL's extract_prompt (see [ExtractPrompt]).
+//
+// A record whose "prompt" is of a different kind than its completions (a
+// string prompt beside message-list completions, or the reverse) is treated
+// as TRL's maybe_extract_prompt treats it: the prompt field is ignored and the
+// prompt is extracted from chosen and rejected. If they share nothing, the
+// record is rejected with an error naming the mixed kinds.
+//
+// An optional "id" field (string or integer) names the example; without it
+// the example's ID is its 0-based row number. Other fields are ignored.
+//
+// # Containers
+//
+// [Open] reads JSON Lines, a JSON array of objects (streamed, never loaded
+// whole), Parquet, and Arrow IPC files and streams. JSON inputs may be gzip-
+// or zstd-compressed; compression and format are detected from the first
+// bytes, so "-" (standard input) works for every container. Parquet and Arrow
+// IPC files need random access, so from standard input or from inside a
+// compressed file they are first copied to a temporary file.
+//
+// # Errors
+//
+// A record that cannot be turned into an Example makes [Reader.Next] return a
+// *[RowError] naming the file, the row (and line for JSON Lines), and the
+// field path such as chosen[1].content. A RowError is recoverable: the next
+// call to Next continues with the next record. Any other error (I/O, corrupt
+// compression, an unreadable Parquet file, a column of an unsupported type)
+// is fatal.
+package pairs

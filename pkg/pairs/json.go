@@ -1,0 +1,230 @@
+package pairs
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strconv"
+	"unicode/utf8"
+
+	"github.com/dpo-go/dpo/pkg/chat"
+)
+
+// decodeJSONRecord decodes one JSON object into a record. Every string that
+// is used is checked for invalid UTF-8 and unpaired surrogate escapes, which
+// encoding/json would silently replace with U+FFFD.
+func decodeJSONRecord(raw []byte) (*record, *fieldError) {
+	var obj map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &obj); err != nil {
+		var se *json.SyntaxError
+		if errors.As(err, &se) {
+			return nil, ferr("", ErrSyntax, "malformed JSON at byte %d: %v", se.Offset, err)
+		}
+		return nil, ferr("", ErrType, "expected a JSON object, got %s", jsonKind(raw))
+	}
+	if obj == nil { // the literal null
+		return nil, ferr("", ErrType, "expected a JSON object, got null")
+	}
+	rec := &record{}
+	var fe *fieldError
+	// Completions first: their errors are the most useful.
+	if rec.chosen, fe = decodeJSONText("chosen", obj["chosen"]); fe != nil {
+		return rec, fe
+	}
+	if rec.rejected, fe = decodeJSONText("rejected", obj["rejected"]); fe != nil {
+		return rec, fe
+	}
+	if rec.prompt, fe = decodeJSONText("prompt", obj["prompt"]); fe != nil {
+		return rec, fe
+	}
+	if id, ok := obj["id"]; ok {
+		if rec.id, rec.hasID, fe = decodeJSONID(id); fe != nil {
+			return rec, fe
+		}
+	}
+	return rec, nil
+}
+
+// decodeJSONID accepts a string or an integer literal; null means no id.
+func decodeJSONID(raw json.RawMessage) (string, bool, *fieldError) {
+	raw = bytes.TrimSpace(raw)
+	switch k := jsonKind(raw); k {
+	case "null":
+		return "", false, nil
+	case "string":
+		s, fe := decodeJSONString("id", raw)
+		return s, fe == nil, fe
+	case "number":
+		if i, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
+			return strconv.FormatInt(i, 10), true, nil
+		}
+		if isBigInt(raw) { // beyond int64: the literal is already decimal
+			return string(raw), true, nil
+		}
+		return "", false, ferr("id", ErrType, "expected a string or an integer, got number %s", raw)
+	default:
+		return "", false, ferr("id", ErrType, "expected a string or an integer, got %s", k)
+	}
+}
+
+func isBigInt(b []byte) bool {
+	if len(b) > 0 && b[0] == '-' {
+		b = b[1:]
+	}
+	if len(b) == 0 || (b[0] == '0' && len(b) > 1) {
+		return false
+	}
+	for _, c := range b {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// decodeJSONText decodes a prompt/chosen/rejected field; raw is nil when
+// the field is absent.
+func decodeJSONText(field string, raw json.RawMessage) (value, *fieldError) {
+	if raw == nil {
+		return value{kind: absent}, nil
+	}
+	raw = bytes.TrimSpace(raw)
+	switch k := jsonKind(raw); k {
+	case "null":
+		return value{kind: null}, nil
+	case "string":
+		s, fe := decodeJSONString(field, raw)
+		return value{kind: str, str: s}, fe
+	case "array":
+		var elems []json.RawMessage
+		if err := json.Unmarshal(raw, &elems); err != nil {
+			return value{}, ferr(field, ErrSyntax, "%v", err)
+		}
+		msgs := make([]chat.Message, len(elems))
+		for i, e := range elems {
+			path := fmt.Sprintf("%s[%d]", field, i)
+			e = bytes.TrimSpace(e)
+			if k := jsonKind(e); k != "object" {
+				return value{}, ferr(path, ErrType, "expected a message object with role and content, got %s", k)
+			}
+			var m map[string]json.RawMessage
+			if err := json.Unmarshal(e, &m); err != nil {
+				return value{}, ferr(path, ErrSyntax, "%v", err)
+			}
+			var fe *fieldError
+			if msgs[i].Role, fe = decodeJSONMessageString(path+".role", m, "role"); fe != nil {
+				return value{}, fe
+			}
+			if msgs[i].Role == "" {
+				return value{}, ferr(path+".role", ErrEmpty, "empty role")
+			}
+			if msgs[i].Content, fe = decodeJSONMessageString(path+".content", m, "content"); fe != nil {
+				return value{}, fe
+			}
+		}
+		return value{kind: messages, msgs: msgs}, nil
+	default:
+		return value{}, ferr(field, ErrType, "expected a string or a list of messages, got %s", k)
+	}
+}
+
+func decodeJSONMessageString(path string, m map[string]json.RawMessage, key string) (string, *fieldError) {
+	raw, ok := m[key]
+	if !ok {
+		return "", ferr(path, ErrMissing, "missing")
+	}
+	raw = bytes.TrimSpace(raw)
+	if k := jsonKind(raw); k != "string" {
+		return "", ferr(path, ErrType, "expected a string, got %s", k)
+	}
+	return decodeJSONString(path, raw)
+}
+
+// decodeJSONString decodes a JSON string literal after checking that its
+// bytes are valid UTF-8 and that every \u escape of a UTF-16 surrogate is
+// part of a pair.
+func decodeJSONString(field string, raw []byte) (string, *fieldError) {
+	if !utf8.Valid(raw) {
+		off := 0
+		for off < len(raw) {
+			r, n := utf8.DecodeRune(raw[off:])
+			if r == utf8.RuneError && n == 1 {
+				break
+			}
+			off += n
+		}
+		return "", ferr(field, ErrInvalidUTF8, "invalid UTF-8 (byte 0x%02x at offset %d of the string)", raw[off], off-1)
+	}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		return string(raw[1 : len(raw)-1]), nil
+	}
+	if pos, bad := loneSurrogate(raw); bad != "" {
+		return "", ferr(field, ErrInvalidUTF8, "unpaired UTF-16 surrogate escape %s at offset %d of the string", bad, pos-1)
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", ferr(field, ErrSyntax, "%v", err)
+	}
+	return s, nil
+}
+
+// loneSurrogate returns the position and text of the first \uD800-\uDFFF
+// escape in the JSON string literal raw that is not a high surrogate
+// directly followed by a low one.
+func loneSurrogate(raw []byte) (int, string) {
+	hex4 := func(i int) (rune, bool) {
+		if i+6 > len(raw) || raw[i] != '\\' || raw[i+1] != 'u' {
+			return 0, false
+		}
+		v, err := strconv.ParseUint(string(raw[i+2:i+6]), 16, 16)
+		return rune(v), err == nil
+	}
+	for i := 0; i < len(raw); i++ {
+		if raw[i] != '\\' {
+			continue
+		}
+		if i+1 < len(raw) && raw[i+1] != 'u' {
+			i++ // skip the escaped character (it may be a backslash)
+			continue
+		}
+		r, ok := hex4(i)
+		if !ok {
+			continue
+		}
+		switch {
+		case r >= 0xD800 && r < 0xDC00:
+			if r2, ok := hex4(i + 6); ok && r2 >= 0xDC00 && r2 < 0xE000 {
+				i += 11
+				continue
+			}
+			return i, string(raw[i : i+6])
+		case r >= 0xDC00 && r < 0xE000:
+			return i, string(raw[i : i+6])
+		}
+		i += 5
+	}
+	return 0, ""
+}
+
+// jsonKind names the kind of a syntactically valid JSON value.
+func jsonKind(raw []byte) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '"':
+		return "string"
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case 't', 'f':
+		return "boolean"
+	case 'n':
+		return "null"
+	default:
+		return "number"
+	}
+}

@@ -1,0 +1,205 @@
+package pairs
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+)
+
+// jsonlReader reads JSON Lines: one object per line; blank lines are
+// skipped and do not count as rows.
+type jsonlReader struct {
+	name   string
+	br     *bufio.Reader
+	closer func() error
+	line   int64 // lines read so far
+	row    int64 // records read so far
+	buf    []byte
+	err    error // sticky fatal error or io.EOF
+}
+
+func newJSONLReader(name string, br *bufio.Reader, closer func() error) *jsonlReader {
+	return &jsonlReader{name: name, br: br, closer: closer}
+}
+
+// readLine returns the next line without its terminator, valid until the
+// next call; io.EOF only when no bytes are left.
+func (r *jsonlReader) readLine() ([]byte, error) {
+	r.buf = r.buf[:0]
+	for {
+		chunk, err := r.br.ReadSlice('\n')
+		if err == bufio.ErrBufferFull {
+			r.buf = append(r.buf, chunk...)
+			continue
+		}
+		var line []byte
+		if len(r.buf) > 0 {
+			r.buf = append(r.buf, chunk...)
+			line = r.buf
+		} else {
+			line = chunk
+		}
+		if err == io.EOF && len(line) > 0 {
+			err = nil
+		}
+		line = bytes.TrimSuffix(line, []byte{'\n'})
+		line = bytes.TrimSuffix(line, []byte{'\r'})
+		return line, err
+	}
+}
+
+func (r *jsonlReader) Next() (Example, error) {
+	if r.err != nil {
+		return Example{}, r.err
+	}
+	for {
+		line, err := r.readLine()
+		if err != nil {
+			if err != io.EOF {
+				err = fmt.Errorf("pairs: reading %s after line %d: %w", r.name, r.line, err)
+			}
+			r.err = err
+			return Example{}, err
+		}
+		r.line++
+		if r.line == 1 {
+			line = bytes.TrimPrefix(line, utf8BOM)
+		}
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		row := r.row
+		r.row++
+		rec, fe := decodeJSONRecord(line)
+		if fe == nil {
+			var ex Example
+			if ex, fe = build(rec, row); fe == nil {
+				return ex, nil
+			}
+		}
+		ex := Example{Row: row}
+		if rec != nil && rec.hasID {
+			ex.ID = rec.id
+		} else {
+			ex.ID = fmt.Sprint(row)
+		}
+		return ex, &RowError{File: r.name, Row: row, Line: r.line, Field: fe.field, Err: fe.err, Raw: slices.Clone(line)}
+	}
+}
+
+func (r *jsonlReader) Close() error {
+	if r.err == nil {
+		r.err = errClosed
+	}
+	if r.closer != nil {
+		c := r.closer
+		r.closer = nil
+		return c()
+	}
+	return nil
+}
+
+var (
+	utf8BOM   = []byte("\xef\xbb\xbf")
+	errClosed = errors.New("pairs: reader is closed")
+)
+
+// jsonArrayReader streams the elements of a JSON array of objects.
+type jsonArrayReader struct {
+	name    string
+	dec     *json.Decoder
+	closer  func() error
+	started bool
+	row     int64
+	err     error
+}
+
+func newJSONArrayReader(name string, r io.Reader, closer func() error) *jsonArrayReader {
+	return &jsonArrayReader{name: name, dec: json.NewDecoder(r), closer: closer}
+}
+
+func (r *jsonArrayReader) fail(format string, args ...any) (Example, error) {
+	r.err = fmt.Errorf("pairs: %s: "+format, append([]any{r.name}, args...)...)
+	return Example{}, r.err
+}
+
+func (r *jsonArrayReader) Next() (Example, error) {
+	if r.err != nil {
+		return Example{}, r.err
+	}
+	if !r.started {
+		r.started = true
+		tok, err := r.dec.Token()
+		if err == io.EOF {
+			r.err = io.EOF
+			return Example{}, io.EOF
+		}
+		if err != nil {
+			return r.fail("malformed JSON at the start: %v", err)
+		}
+		if d, ok := tok.(json.Delim); !ok || d != '[' {
+			return r.fail("expected a JSON array of objects, found %v", tok)
+		}
+	}
+	if !r.dec.More() {
+		tok, err := r.dec.Token()
+		if err != nil {
+			return r.fail("malformed JSON after row %d (byte %d): %v", r.row-1, r.dec.InputOffset(), noEOF(err))
+		}
+		if d, ok := tok.(json.Delim); !ok || d != ']' {
+			return r.fail("malformed JSON after row %d (byte %d): unexpected %v", r.row-1, r.dec.InputOffset(), tok)
+		}
+		if tok, err := r.dec.Token(); err != io.EOF {
+			if err != nil {
+				return r.fail("malformed JSON after the array (byte %d): %v", r.dec.InputOffset(), err)
+			}
+			return r.fail("unexpected data after the JSON array (byte %d): %v", r.dec.InputOffset(), tok)
+		}
+		r.err = io.EOF
+		return Example{}, io.EOF
+	}
+	start := r.dec.InputOffset()
+	var raw json.RawMessage
+	if err := r.dec.Decode(&raw); err != nil {
+		return r.fail("malformed JSON in row %d (the element after byte %d); cannot resynchronise after a syntax error: %v", r.row, start, noEOF(err))
+	}
+	row := r.row
+	r.row++
+	rec, fe := decodeJSONRecord(raw)
+	if fe == nil {
+		var ex Example
+		if ex, fe = build(rec, row); fe == nil {
+			return ex, nil
+		}
+	}
+	ex := Example{Row: row}
+	if rec != nil && rec.hasID {
+		ex.ID = rec.id
+	} else {
+		ex.ID = fmt.Sprint(row)
+	}
+	return ex, &RowError{File: r.name, Row: row, Field: fe.field, Err: fe.err, Raw: raw}
+}
+
+func noEOF(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+func (r *jsonArrayReader) Close() error {
+	if r.err == nil {
+		r.err = errClosed
+	}
+	if r.closer != nil {
+		c := r.closer
+		r.closer = nil
+		return c()
+	}
+	return nil
+}

@@ -1,0 +1,131 @@
+package pairs
+
+import (
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/dpo-go/dpo/pkg/chat"
+)
+
+// Text is a prompt or a completion: plain text (Str) or, when Messages is
+// not nil, a list of chat messages. Exactly one of the two is used.
+type Text struct {
+	Str      string
+	Messages []chat.Message
+}
+
+// IsChat reports whether t is a list of chat messages.
+func (t Text) IsChat() bool { return t.Messages != nil }
+
+// Example is one preference pair.
+type Example struct {
+	// ID is the record's "id" field (integers in decimal) or, without one,
+	// Row in decimal.
+	ID string
+	// Row is the 0-based index of the record in the input.
+	Row int64
+	// Prompt, Chosen and Rejected are all plain text or all message lists.
+	Prompt, Chosen, Rejected Text
+	// ImplicitPrompt is true when Prompt was extracted from the common
+	// prefix of chosen and rejected.
+	ImplicitPrompt bool
+}
+
+// Options configures [Open].
+type Options struct {
+	// Format is "auto" (or empty), "jsonl", "json", "parquet" or "arrow"
+	// (an Arrow IPC file or stream). Compression is always detected.
+	Format string
+	// Mem allocates Arrow and Parquet buffers; nil means
+	// memory.DefaultAllocator.
+	Mem memory.Allocator
+}
+
+// Reader yields the examples of a dataset in input order.
+type Reader interface {
+	// Next returns the next example, io.EOF at the end, a *RowError for a
+	// record that is invalid (the caller may call Next again), or another
+	// error, after which the Reader is unusable.
+	Next() (Example, error)
+	// Close releases the reader's resources (and removes any temporary
+	// file); it does not close the stdin passed to Open.
+	Close() error
+}
+
+// Errors wrapped by RowError.Err, for errors.Is.
+var (
+	ErrSyntax      = errors.New("malformed JSON")
+	ErrMissing     = errors.New("missing field")
+	ErrType        = errors.New("wrong type")
+	ErrInvalidUTF8 = errors.New("invalid UTF-8")
+	ErrEmpty       = errors.New("empty value")
+	ErrMixedKinds  = errors.New("mixed text and message kinds")
+	ErrNoPrompt    = errors.New("cannot extract an implicit prompt")
+)
+
+// RowError describes a record that could not be turned into an Example.
+// It is recoverable: Next may be called again.
+type RowError struct {
+	File  string // the input's name ("<stdin>" for standard input)
+	Row   int64  // 0-based record index
+	Line  int64  // 1-based line for JSON Lines, else 0
+	Field string // field path such as chosen[1].content; empty for the whole record
+	Err   error
+	Raw   []byte // the raw record when available (JSON inputs)
+}
+
+func (e *RowError) Error() string {
+	var loc string
+	if e.Line > 0 {
+		loc = fmt.Sprintf("%s:%d: ", e.File, e.Line)
+	} else {
+		loc = fmt.Sprintf("%s: row %d: ", e.File, e.Row)
+	}
+	if e.Field != "" {
+		return fmt.Sprintf("%sfield %q: %v", loc, e.Field, e.Err)
+	}
+	return loc + e.Err.Error()
+}
+
+func (e *RowError) Unwrap() error { return e.Err }
+
+// fieldError is a RowError before the location is known.
+type fieldError struct {
+	field string
+	err   error
+}
+
+func (e *fieldError) Error() string {
+	if e.field == "" {
+		return e.err.Error()
+	}
+	return fmt.Sprintf("field %q: %v", e.field, e.err)
+}
+
+// kindError is an error message that matches one of the Err* kinds with
+// errors.Is without repeating the kind's text.
+type kindError struct {
+	kind error
+	msg  string
+}
+
+func (e *kindError) Error() string        { return e.msg }
+func (e *kindError) Is(target error) bool { return target == e.kind }
+
+func ferr(field string, kind error, format string, args ...any) *fieldError {
+	return &fieldError{field: field, err: &kindError{kind: kind, msg: fmt.Sprintf(format, args...)}}
+}
+
+// eofReader is a Reader with no examples.
+type eofReader struct{ close func() error }
+
+func (r eofReader) Next() (Example, error) { return Example{}, io.EOF }
+func (r eofReader) Close() error {
+	if r.close != nil {
+		return r.close()
+	}
+	return nil
+}
