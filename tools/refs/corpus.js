@@ -66,6 +66,9 @@ function corpus() {
   const accented = ['café', 'naïve', 'résumé', 'Ångström', 'jalapeño', 'façade', 'Zürich', 'coöperate', 'São Paulo',
     'Dvořák', 'Łódź', 'Ελληνικά', 'Tiếng Việt', 'œuvre', 'ﬁnance', 'Ⅻ', '½', 'ℌ', 'Å', 'K'];
   for (const w of accented) add(w, w.normalize('NFD'), ' ' + w.normalize('NFKC'), w.normalize('NFKD') + '.');
+  // long runs of combining marks: > 30 non-starters is where stream-safe
+  // normalizers (Go's x/text inserts U+034F) part ways with plain NFC
+  add('x' + '\u0301'.repeat(31), 'e' + '\u0316\u0301'.repeat(20) + ' next', 'a' + '\u0301'.repeat(30) + 'b', 'ko' + '\u0308\u0323'.repeat(16));
   add('e\u0301', 'a\u0300\u0301\u0302\u0303', '\u0301 leading combining mark', 'x\u0308\u0308\u0308\u0308', 'ḱ̷̡̛̗͍̥̯͍̱̙͖̰̦̗͕̫͓͔̭͙̹̮̭̙̍̔̀̓̓͆̿̓̿̿̈̍͊̈́͜͝͠ͅͅ zalgo');
 
   // --- scripts
@@ -100,6 +103,8 @@ function corpus() {
   for (let c = 0; c < 0x20; c++) ctrls.push(String.fromCharCode(c));
   ctrls.push('\u007f', '\u0080', '\u0085', '\u009f', '\u00ad', '\u200b', '\u200c', '\u200e', '\u200f', '\u2028', '\u2029', '\u2060', '\ufeff', '\ufffd', '\ufffc');
   for (const c of ctrls) add(c, `a${c}b`, ` ${c} `);
+  // Unicode whitespace and case folding edges of the pre-tokenizer regexes
+  add("it'ſ", "'ſ", "IT'Ş", "we'ʟʟ", 'a\u1680b', 'a\u180eb', 'a\u2000\u2001\u200ab', 'a\u205fb', 'a\u0085\u0085b', '  \u00a0 x', 'x \u3000 ');
   add('\ufeffBOM at start', 'zero\u200bwidth\u200bspace', '\u0000\u0000\u0000', 'tab\t\t\tand\u000bvtab\u000cff', '\u001b[31mred\u001b[0m');
 
   // --- special-token strings inside text
