@@ -1,0 +1,370 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/dpo-go/dpo/pkg/arrowio"
+	"github.com/dpo-go/dpo/pkg/chat"
+	"github.com/dpo-go/dpo/pkg/pairs"
+	"github.com/dpo-go/dpo/pkg/tokenize"
+	"github.com/dpo-go/dpo/pkg/tokenizer"
+)
+
+const tokenizeUsage = `Usage: dpo-tokenize [flags] [input|-] > pairs.arrow
+
+Reads preference pairs (JSONL, .jsonl.gz/.zst, a JSON array, Parquet or Arrow;
+TRL's standard, conversational or implicit-prompt format) and writes their
+token ids as a zstd-compressed Arrow IPC stream: id, prompt_input_ids,
+chosen_input_ids, rejected_input_ids. Completions exclude the prompt.
+
+Example:
+  dpo-tokenize --tokenizer ./Qwen3-0.6B pairs.jsonl | dpo-reflogp --model ./Qwen3-0.6B > ref.arrow
+
+Exit status: 0 success, 1 failure (bad input, I/O), 2 usage error.
+`
+
+// TokenizeOptions are the options of dpo-tokenize that are not tokenize.Config.
+type tokenizeFlags struct {
+	tokenizer     string
+	chatTemplate  string
+	templateArgs  string
+	eosToken      string
+	out           string
+	format        string
+	workers       int
+	strict        bool
+	onError       string
+	rejects       string
+	summary       string
+	codec         string
+	batchRows     int
+	quiet         bool
+	version       bool
+	cfg           tokenize.Config
+	maxPromptFlag int
+}
+
+// Tokenize is dpo-tokenize.
+func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
+	f := tokenizeFlags{cfg: tokenize.DefaultConfig()}
+	fs := newFlagSet("dpo-tokenize", stderr, tokenizeUsage)
+	fs.StringVar(&f.tokenizer, "tokenizer", "", "tokenizer: a Hugging Face model `DIR` (tokenizer.json, tokenizer_config.json), a tokenizer.json FILE, or builtin:bytes")
+	fs.StringVar(&f.chatTemplate, "chat-template", "auto", "chat template for conversational pairs: auto (tokenizer_config.json / chat_template.jinja), none, or a Jinja `FILE`")
+	fs.StringVar(&f.templateArgs, "chat-template-kwargs", "", "extra chat template variables as a JSON object, e.g. '{\"enable_thinking\": false}'")
+	fs.StringVar(&f.eosToken, "eos-token", "", "EOS token text appended to text completions (default: tokenizer_config.json's eos_token; \"none\" appends nothing)")
+	fs.IntVar(&f.cfg.MaxLength, "max-length", f.cfg.MaxLength, "maximum prompt+completion tokens (0: no limit)")
+	fs.IntVar(&f.cfg.MaxPromptLength, "max-prompt-length", f.cfg.MaxPromptLength, "maximum prompt tokens, keeping the prompt's end (0: no limit)")
+	fs.IntVar(&f.cfg.MaxCompletionLength, "max-completion-length", 0, "maximum completion tokens, keeping the start (0: no limit)")
+	fs.StringVar(&f.cfg.Truncation, "truncation-mode", f.cfg.Truncation, "what --max-length keeps: keep_end (cut the prompt's start) or keep_start (cut the completions' end)")
+	fs.BoolVar(&f.strict, "strict", false, "fail instead of dropping pairs that cannot fit in --max-length")
+	fs.StringVar(&f.onError, "on-error", "fail", "bad input rows: fail, or skip (count them and write them to --rejects)")
+	fs.StringVar(&f.rejects, "rejects", "", "write rejected and dropped rows with their reasons to this JSONL `FILE`")
+	fs.StringVar(&f.out, "o", "-", "output `FILE` (- for stdout), written atomically")
+	fs.StringVar(&f.format, "format", "auto", "input format: auto, jsonl, json, parquet, arrow")
+	fs.IntVar(&f.workers, "workers", runtime.GOMAXPROCS(0), "encoding goroutines (output order always equals input order)")
+	fs.StringVar(&f.summary, "summary", "", "also write the summary as JSON to this `FILE`")
+	fs.StringVar(&f.codec, "codec", arrowio.CodecZstd, "stream buffer compression: zstd, lz4, none")
+	fs.IntVar(&f.batchRows, "batch-rows", 0, "rows per record batch (0: default)")
+	fs.BoolVar(&f.quiet, "q", false, "no summary or progress on stderr")
+	fs.BoolVar(&f.version, "version", false, "print the version and exit")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if f.version {
+		fmt.Fprintln(stdout, "dpo-tokenize", Version)
+		return nil
+	}
+	if fs.NArg() > 1 {
+		return usagef("at most one input, got %d", fs.NArg())
+	}
+	input := "-"
+	if fs.NArg() == 1 {
+		input = fs.Arg(0)
+	}
+	if f.tokenizer == "" {
+		return usagef("--tokenizer is required (a model directory, a tokenizer.json, or builtin:bytes)")
+	}
+	if err := f.cfg.Validate(); err != nil {
+		return &UsageError{Err: err}
+	}
+	if f.onError != "fail" && f.onError != "skip" {
+		return usagef("--on-error %q: want fail or skip", f.onError)
+	}
+	if f.onError == "skip" && f.rejects == "" {
+		return usagef("--on-error skip needs --rejects FILE: skipped rows are never dropped silently")
+	}
+	if f.templateArgs != "" {
+		if err := json.Unmarshal([]byte(f.templateArgs), &f.cfg.TemplateKwargs); err != nil {
+			return usagef("--chat-template-kwargs: not a JSON object: %v", err)
+		}
+	}
+	log := stderr
+	if f.quiet {
+		log = io.Discard
+	}
+
+	tok, tcfg, err := loadTokenizer(f.tokenizer)
+	if err != nil {
+		return err
+	}
+	tmpl, err := loadChatTemplate(f.chatTemplate, f.tokenizer, tcfg)
+	if err != nil {
+		return err
+	}
+	bos, eos := "", ""
+	var render chat.RenderOptions
+	if tcfg != nil {
+		render = tcfg.RenderOptions()
+		bos, eos = tcfg.BOSToken, tcfg.EOSToken
+	}
+	if tok.Name() == "builtin:bytes" {
+		bos, eos = "<|bos|>", "<|eos|>"
+	}
+	switch f.eosToken {
+	case "":
+	case "none":
+		eos = ""
+	default:
+		eos = f.eosToken
+	}
+	enc, err := tokenize.NewEncoder(f.cfg, tok, tmpl, bos, eos, render)
+	if err != nil {
+		return fmt.Errorf("tokenizer %s: %w", f.tokenizer, err)
+	}
+
+	mem := memory.DefaultAllocator
+	in, err := pairs.Open(input, stdin, pairs.Options{Format: f.format, Mem: mem})
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+
+	meta := arrowio.NewMetadata("dpo-tokenize", Version)
+	meta.SetTokenizer(tok.Name(), tok.SHA256())
+	meta.Set(keyTokenizerVocabSize, fmt.Sprint(tok.VocabSize()))
+	tmplSHA := ""
+	if tmpl != nil {
+		tmplSHA = tmpl.SHA256()
+	}
+	meta.SetChatTemplateSHA256(tmplSHA)
+	stageOpts := struct {
+		tokenize.Config
+		BOSToken string `json:"bos_token"`
+		EOSToken string `json:"eos_token"`
+	}{f.cfg, bos, eos}
+	if err := meta.SetStage(arrowio.StageTokenize, Version, stageOpts); err != nil {
+		return err
+	}
+
+	out, err := arrowio.CreateOutput(f.out, stdout)
+	if err != nil {
+		return err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			out.Abort()
+		}
+	}()
+	var rejects *arrowio.Output
+	if f.rejects != "" {
+		if rejects, err = arrowio.CreateOutput(f.rejects, nil); err != nil {
+			return err
+		}
+		defer func() {
+			if !committed {
+				rejects.Abort()
+			}
+		}()
+	}
+
+	schema := arrowio.PairsSchema(meta)
+	w, err := arrowio.NewWriter(out, schema, arrowio.WriterOptions{Codec: f.codec, BatchRows: f.batchRows, Mem: mem})
+	if err != nil {
+		return &UsageError{Err: err}
+	}
+	sink := &pairSink{w: w, mem: mem, schema: schema}
+	prog := newProgress(log, !f.quiet && isTerminal(stderr), "pairs")
+	opts := tokenize.Options{
+		InputName: arrowio.InputName(input),
+		Workers:   f.workers,
+		Strict:    f.strict,
+		SkipBad:   f.onError == "skip",
+		Log:       log,
+		Progress:  prog.update,
+	}
+	if rejects != nil {
+		opts.Rejects = rejects
+	}
+	sum, runErr := tokenize.Run(ctx, in, enc, sink, opts)
+	prog.done()
+	if runErr != nil {
+		// The output is aborted by the deferred cleanup: no end marker, no file.
+		return runErr
+	}
+	if err := w.Close(); err != nil {
+		return fmt.Errorf("writing %s: %w", out.Name(), err)
+	}
+	if rejects != nil {
+		if err := rejects.Commit(); err != nil {
+			return err
+		}
+	}
+	if err := out.Commit(); err != nil {
+		return err
+	}
+	committed = true
+	if !f.quiet {
+		sum.Format(stderr)
+	}
+	if f.summary != "" {
+		b, _ := json.MarshalIndent(sum, "", "  ")
+		if err := writeFileAtomic(f.summary, append(b, '\n')); err != nil {
+			return err
+		}
+	}
+	if sum.Written == 0 {
+		return errors.New("no pairs written: the input is empty or every pair was dropped or rejected")
+	}
+	return nil
+}
+
+// loadTokenizer loads a tokenizer and, when there is one beside it, its
+// tokenizer_config.json.
+func loadTokenizer(spec string) (*tokenizer.Tokenizer, *chat.Config, error) {
+	if name, ok := strings.CutPrefix(spec, "builtin:"); ok {
+		t, err := tokenizer.Builtin(name)
+		if err != nil {
+			return nil, nil, &UsageError{Err: err}
+		}
+		return t, nil, nil
+	}
+	t, err := tokenizer.Load(spec)
+	if err != nil {
+		return nil, nil, err
+	}
+	dir := spec
+	if st, err := os.Stat(spec); err == nil && !st.IsDir() {
+		dir = filepath.Dir(spec)
+	}
+	if !exists(filepath.Join(dir, "tokenizer_config.json")) && !exists(filepath.Join(dir, "chat_template.jinja")) {
+		return t, nil, nil
+	}
+	cfg, err := chat.LoadConfig(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	return t, cfg, nil
+}
+
+func loadChatTemplate(spec, tokSpec string, cfg *chat.Config) (*chat.Template, error) {
+	var src, from string
+	switch spec {
+	case "none":
+		return nil, nil
+	case "auto", "":
+		if cfg == nil || cfg.ChatTemplate == "" {
+			return nil, nil
+		}
+		src, from = cfg.ChatTemplate, tokSpec
+	default:
+		b, err := os.ReadFile(spec)
+		if err != nil {
+			return nil, fmt.Errorf("--chat-template: %w", err)
+		}
+		src, from = string(b), spec
+	}
+	t, err := chat.Compile(src)
+	if err != nil {
+		return nil, fmt.Errorf("chat template from %s: %w", from, err)
+	}
+	return t, nil
+}
+
+func exists(p string) bool { _, err := os.Stat(p); return err == nil }
+
+// pairSink appends tokenized pairs to an arrowio.Writer.
+type pairSink struct {
+	w      *arrowio.Writer
+	mem    memory.Allocator
+	schema *arrow.Schema
+}
+
+func (s *pairSink) WritePairs(ps []tokenize.Pair) error {
+	b, err := arrowio.NewPairBuilder(s.mem, s.schema)
+	if err != nil {
+		return err
+	}
+	defer b.Release()
+	for _, p := range ps {
+		b.Append(p.ID, p.Prompt, p.Chosen, p.Rejected)
+	}
+	rec := b.NewRecordBatch()
+	defer rec.Release()
+	return s.w.Write(rec)
+}
+
+// progress prints a self-overwriting progress line on a terminal.
+type progress struct {
+	mu    sync.Mutex
+	w     io.Writer
+	on    bool
+	unit  string
+	start time.Time
+	last  time.Time
+	n     int64
+}
+
+func newProgress(w io.Writer, on bool, unit string) *progress {
+	return &progress{w: w, on: on, unit: unit, start: time.Now()}
+}
+
+func (p *progress) update(n int64) {
+	if !p.on {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.n = n
+	if now := time.Now(); now.Sub(p.last) > 200*time.Millisecond {
+		p.last = now
+		el := now.Sub(p.start).Seconds()
+		fmt.Fprintf(p.w, "\r%d %s read, %.0f/s  ", n, p.unit, float64(n)/max(el, 1e-9))
+	}
+}
+
+func (p *progress) done() {
+	if p.on {
+		fmt.Fprint(p.w, "\r\033[K")
+	}
+}
+
+// writeFileAtomic writes data to path through a temp file and a rename.
+func writeFileAtomic(path string, data []byte) error {
+	o, err := arrowio.CreateOutput(path, nil)
+	if err != nil {
+		return err
+	}
+	if _, err := o.Write(data); err != nil {
+		o.Abort()
+		return err
+	}
+	return o.Commit()
+}
+
+// keyTokenizerVocabSize records the tokenizer's vocabulary size, so that a
+// later stage can refuse a model whose embedding table is smaller.
+const keyTokenizerVocabSize = "dpo.tokenizer.vocab_size"
