@@ -7,7 +7,6 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"strings"
 )
 
 // ConfigFile is the name of a Hugging Face model configuration file.
@@ -573,6 +572,3 @@ func (r rawConfig) gpt2() (*Config, error) {
 	}
 	return c, nil
 }
-
-// torchDTypeName normalises "torch.float32" style spellings.
-func torchDTypeName(s string) string { return strings.TrimPrefix(s, "torch.") }
