@@ -46,13 +46,13 @@ func parseNormalizer(raw json.RawMessage) (normalizer, error) {
 		}
 		return seq, nil
 	case "NFC":
-		return unicodeNormalizer{norm.NFC}, nil
+		return newUnicodeNormalizer(norm.NFC), nil
 	case "NFD":
-		return unicodeNormalizer{norm.NFD}, nil
+		return newUnicodeNormalizer(norm.NFD), nil
 	case "NFKC":
-		return unicodeNormalizer{norm.NFKC}, nil
+		return newUnicodeNormalizer(norm.NFKC), nil
 	case "NFKD":
-		return unicodeNormalizer{norm.NFKD}, nil
+		return newUnicodeNormalizer(norm.NFKD), nil
 	case "Lowercase":
 		return lowercaseNormalizer{}, nil
 	case "StripAccents":
@@ -116,10 +116,6 @@ func (s seqNormalizer) normalize(x string) string {
 	}
 	return x
 }
-
-type unicodeNormalizer struct{ f norm.Form }
-
-func (u unicodeNormalizer) normalize(s string) string { return u.f.String(s) }
 
 // lowercaseNormalizer lowercases rune by rune like Rust's char::to_lowercase,
 // whose only multi-rune mapping is U+0130 -> "i\u0307".
