@@ -341,6 +341,12 @@ func TestFiniteDifference(t *testing.T) {
 		if o.Has(BCOPair) {
 			continue
 		}
+		if c.Batch == "ties" {
+			// On purpose full of non-differentiable points: sort ties for aot,
+			// the hinge kink at βz = 1 (β = 0.5, z = 2), where autodiff must
+			// give torch's relu'(0) = 0.
+			continue
+		}
 		t.Run(c.Name, func(t *testing.T) {
 			b := g.Batches[c.Batch]
 			loss := func(in InputsF64) float64 {

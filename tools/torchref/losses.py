@@ -88,6 +88,14 @@ def make_batches():
     batches["equal"] = dict(policy_chosen=pc, policy_rejected=pr, ref_chosen=list(pc),
                             ref_rejected=list(pr), chosen_lengths=[4, 2, 30, 17],
                             rejected_lengths=[7, 2, 25, 16])
+    # "ties": equal log-ratios across pairs, so the aot sorts meet ties
+    # (broken by position: torch.sort(stable=True) and pkg/dpo agree).
+    batches["ties"] = dict(
+        policy_chosen=[-10.0, -12.0, -10.0, -30.0, -12.0, -5.0],
+        policy_rejected=[-12.0, -14.0, -12.0, -31.0, -14.0, -5.0],
+        ref_chosen=[-11.0, -13.0, -11.0, -30.0, -13.0, -5.0],
+        ref_rejected=[-11.0, -13.0, -11.0, -31.0, -14.0, -6.0],
+        chosen_lengths=[2, 3, 2, 10, 3, 1], rejected_lengths=[3, 4, 3, 11, 4, 2])
     return batches
 
 
