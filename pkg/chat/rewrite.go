@@ -27,92 +27,51 @@ var overriddenMethods = map[string]bool{
 	"startswith": true, "endswith": true, "find": true, "rfind": true,
 }
 
-// tag is one {{ }}, {% %} or {# #} of a template source.
-type tag struct {
-	kind       byte // '{' expression, '%' statement, '#' comment
-	start, end int  // source[start:end] is the whole tag with delimiters
-	inner      [2]int
-	line       int
-}
-
-// scanTags splits source into tags the way the engine's scanner does:
-// inside expressions and statements, quotes delimit strings in which
-// closers do not count.
-func scanTags(source string) ([]tag, error) {
-	var tags []tag
-	line := 1
-	for i := 0; i < len(source); {
-		c := source[i]
-		if c != '{' || i+1 >= len(source) || (source[i+1] != '{' && source[i+1] != '%' && source[i+1] != '#') {
-			if c == '\n' {
-				line++
-			}
-			i++
-			continue
-		}
-		t := tag{kind: source[i+1], start: i, line: line}
-		closer := "}}"
+// rewriteSource lexes a newline-normalized source as jinja2 does (see
+// lexTemplate) and re-emits it for the engine: every text becomes a string
+// literal {{ '...' }} (so the engine's own, less faithful whitespace
+// trimming finds no text to trim), tags lose their "-"/"+" markers,
+// overridden filters and methods are renamed, and every {{ expr }} prints
+// through outputFilter. Each emitted piece holds as many newlines as the
+// source it stands for, so the engine's line numbers stay right.
+func rewriteSource(source string) (string, []lexTok, error) {
+	toks, err := lexTemplate(source)
+	if err != nil {
+		return "", nil, err
+	}
+	var b strings.Builder
+	b.Grow(len(source) + len(source)/2)
+	for _, t := range toks {
+		pad := strings.Repeat("\n", strings.Count(source[t.start:t.end], "\n")-strings.Count(t.data, "\n"))
 		switch t.kind {
-		case '%':
-			closer = "%}"
-		case '#':
-			closer = "#}"
-		}
-		j := i + 2
-		if j < len(source) && source[j] == '-' {
-			j++
-		}
-		t.inner[0] = j
-		found := false
-		depth := 0 // brace nesting inside an expression, as jinja2's lexer balances
-		for j < len(source) {
-			ch := source[j]
-			if t.kind == '{' {
-				if ch == '{' {
-					depth++
-				} else if ch == '}' && depth > 0 {
-					depth--
-					j++
-					continue
+		case 't':
+			if t.data == "" {
+				if pad != "" {
+					b.WriteString("{#" + pad + "#}")
 				}
-			}
-			if t.kind != '#' && (ch == '\'' || ch == '"') {
-				j++
-				for j < len(source) && source[j] != ch {
-					if source[j] == '\\' && j+1 < len(source) {
-						if source[j+1] == '\n' {
-							line++
-						}
-						j++
-					}
-					if source[j] == '\n' {
-						line++
-					}
-					j++
-				}
-				j++
 				continue
 			}
-			if ch == '-' && j+2 < len(source) && source[j+1] == closer[0] && source[j+2] == closer[1] {
-				t.inner[1], t.end, found = j, j+3, true
-				break
+			b.WriteString("{{ '")
+			for i := 0; i < len(t.data); i++ {
+				if c := t.data[i]; c == '\\' || c == '\'' {
+					b.WriteByte('\\')
+				}
+				b.WriteByte(t.data[i])
 			}
-			if j+1 < len(source) && ch == closer[0] && source[j+1] == closer[1] {
-				t.inner[1], t.end, found = j, j+2, true
-				break
+			b.WriteString("' " + pad + "}}")
+		case '{':
+			r := rewriteExpr(t.data)
+			if strings.TrimSpace(t.data) != "" {
+				r = "(" + r + ")|" + outputFilter + " "
 			}
-			if ch == '\n' {
-				line++
-			}
-			j++
+			b.WriteString("{{" + r + pad + "}}")
+		case '%':
+			b.WriteString("{%" + rewriteExpr(t.data) + pad + "%}")
+		case '#':
+			b.WriteString("{#" + strings.Repeat("\n", strings.Count(source[t.start:t.end], "\n")) + "#}")
 		}
-		if !found {
-			return nil, fmt.Errorf("line %d: unclosed tag", t.line)
-		}
-		tags = append(tags, t)
-		i = t.end
 	}
-	return tags, nil
+	return b.String(), toks, nil
 }
 
 // keyword returns the first word of a statement.
@@ -128,45 +87,6 @@ func keyword(s string) string {
 
 func isIdent(b byte) bool {
 	return b == '_' || (b >= 'a' && b <= 'z') || (b >= 'A' && b <= 'Z') || (b >= '0' && b <= '9')
-}
-
-// rewriteSource returns source with overridden filters and methods renamed
-// and every {{ expr }} printed through outputFilter. Text, comments and raw
-// blocks are kept byte for byte, so line numbers do not move.
-func rewriteSource(source string) (string, []tag, error) {
-	tags, err := scanTags(source)
-	if err != nil {
-		return "", nil, err
-	}
-	var b strings.Builder
-	b.Grow(len(source) + len(source)/4)
-	last := 0
-	inRaw := false
-	for _, t := range tags {
-		inner := source[t.inner[0]:t.inner[1]]
-		if t.kind == '%' {
-			switch keyword(inner) {
-			case "raw":
-				inRaw = true
-				continue
-			case "endraw":
-				inRaw = false
-				continue
-			}
-		}
-		if inRaw || t.kind == '#' {
-			continue
-		}
-		b.WriteString(source[last:t.inner[0]])
-		r := rewriteExpr(inner)
-		if t.kind == '{' && strings.TrimSpace(inner) != "" {
-			r = "(" + r + ")|" + outputFilter + " "
-		}
-		b.WriteString(r)
-		last = t.inner[1]
-	}
-	b.WriteString(source[last:])
-	return b.String(), tags, nil
 }
 
 // rewriteExpr renames, outside string literals, "|name" for overridden
@@ -246,35 +166,30 @@ func rewriteExpr(s string) string {
 // blockOpeners maps block statements to their closers.
 var blockOpeners = map[string]string{
 	"if": "endif", "for": "endfor", "macro": "endmacro", "call": "endcall",
-	"filter": "endfilter", "raw": "endraw", "generation": "endgeneration", "block": "endblock",
+	"filter": "endfilter", "generation": "endgeneration", "block": "endblock",
 }
 
 // unbalancedLine finds the line of the first block statement that is not
 // closed, or of a closer without an opener, to name in compile errors the
 // engine reports without a line. It returns 0 when blocks balance.
-func unbalancedLine(source string, tags []tag) (int, string) {
+func unbalancedLine(tags []lexTok) (int, string) {
 	type open struct {
 		kw   string
 		line int
 	}
 	var stack []open
-	inRaw := false
 	for _, t := range tags {
 		if t.kind != '%' {
 			continue
 		}
-		inner := source[t.inner[0]:t.inner[1]]
+		inner := t.data
 		kw := keyword(inner)
-		if inRaw && kw != "endraw" {
-			continue
-		}
 		if kw == "set" && !strings.Contains(inner, "=") {
 			stack = append(stack, open{"set", t.line})
 			continue
 		}
 		if _, ok := blockOpeners[kw]; ok {
 			stack = append(stack, open{kw, t.line})
-			inRaw = kw == "raw"
 			continue
 		}
 		if strings.HasPrefix(kw, "end") {
@@ -282,7 +197,6 @@ func unbalancedLine(source string, tags []tag) (int, string) {
 				return t.line, fmt.Sprintf("unexpected %q", kw)
 			}
 			stack = stack[:len(stack)-1]
-			inRaw = false
 		}
 	}
 	if len(stack) > 0 {

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/ardanlabs/jinja"
 )
@@ -50,13 +49,13 @@ func Compile(source string) (*Template, error) {
 	if err != nil {
 		msg := err.Error()
 		if !lineRE.MatchString(msg) {
-			if line, why := unbalancedLine(norm, tags); line > 0 {
+			if line, why := unbalancedLine(tags); line > 0 {
 				return nil, fmt.Errorf("chat: compiling template: line %d: %s: %w", line, why, err)
 			}
 		}
 		return nil, fmt.Errorf("chat: compiling template: %w", err)
 	}
-	if line, why := unbalancedLine(norm, tags); line > 0 {
+	if line, why := unbalancedLine(tags); line > 0 {
 		// The engine accepts some unbalanced templates (a stray endif, an
 		// unclosed block at the end); jinja2 rejects them.
 		return nil, fmt.Errorf("chat: compiling template: line %d: %s", line, why)
@@ -143,30 +142,10 @@ func (t *Template) Render(messages []Message, opts RenderOptions) (out string, e
 }
 
 // normalizeNewlines does what jinja2's lexer does to a source before
-// tokenizing it (with the default newline_sequence "\n" and
-// keep_trailing_newline=False): it splits the source with Python's
-// str.splitlines, whose line boundaries are \n, \r, \r\n, \v, \f,
-// \x1c, \x1d, \x1e, \x85, U+2028 and U+2029, and joins the lines with
-// "\n", which also drops one trailing line break.
+// tokenizing it (newline_sequence "\n", keep_trailing_newline=False): line
+// breaks \r\n and \r become \n, and one trailing line break is dropped.
 func normalizeNewlines(s string) string {
-	var b strings.Builder
-	b.Grow(len(s))
-	for i := 0; i < len(s); {
-		r, w := utf8.DecodeRuneInString(s[i:])
-		switch r {
-		case '\r':
-			if i+1 < len(s) && s[i+1] == '\n' {
-				w = 2
-			}
-			fallthrough
-		case '\n', '\v', '\f', 0x1c, 0x1d, 0x1e, 0x85, 0x2028, 0x2029:
-			if i+w < len(s) {
-				b.WriteByte('\n')
-			}
-		default:
-			b.WriteString(s[i : i+w])
-		}
-		i += w
-	}
-	return b.String()
+	s = strings.ReplaceAll(s, "\r\n", "\n")
+	s = strings.ReplaceAll(s, "\r", "\n")
+	return strings.TrimSuffix(s, "\n")
 }
