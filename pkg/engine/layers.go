@@ -54,7 +54,7 @@ func conv1D(x, w, b *Node) *Node {
 func rmsNorm(x, w *Node, eps float64) *Node {
 	last := x.Rank() - 1
 	ms := ReduceAndKeep(Square(x), ReduceMean, last)
-	y := Mul(x, Rsqrt(AddScalar(ms, eps)))
+	y := Div(x, Sqrt(AddScalar(ms, eps))) // Sqrt, not Rsqrt: GoMLX has no Rsqrt gradient.
 	return Mul(y, ExpandLeftToRank(w, x.Rank()))
 }
 
@@ -64,7 +64,7 @@ func layerNorm(x, w, b *Node, eps float64) *Node {
 	mean := ReduceAndKeep(x, ReduceMean, last)
 	c := Sub(x, mean)
 	variance := ReduceAndKeep(Square(c), ReduceMean, last)
-	y := Mul(c, Rsqrt(AddScalar(variance, eps)))
+	y := Div(c, Sqrt(AddScalar(variance, eps)))
 	return Add(Mul(y, ExpandLeftToRank(w, x.Rank())), ExpandLeftToRank(b, x.Rank()))
 }
 
