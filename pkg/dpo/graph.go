@@ -12,7 +12,9 @@ import (
 // float64; the loss is computed in that dtype). Lengths may be any numeric
 // dtype and are converted. RefChosen/RefRejected may be nil when
 // [Objective.NeedsReference] is false; lengths may be nil when
-// [Objective.NeedsLengths] is false.
+// [Objective.NeedsLengths] is false. A graph cannot report bad values:
+// the caller must check that log-probs are finite and lengths positive
+// (as [Objective.LossFloat64] does), or the loss becomes NaN or ±Inf.
 type Inputs struct {
 	PolicyChosen, PolicyRejected *graph.Node
 	RefChosen, RefRejected       *graph.Node
