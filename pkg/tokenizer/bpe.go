@@ -39,45 +39,52 @@ type mergeVal struct{ rank, newID int32 }
 func pairKey(a, b int32) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
 
 type bpeModelJSON struct {
-	Type                    string           `json:"type"`
-	Dropout                 *float64         `json:"dropout"`
-	UnkToken                *string          `json:"unk_token"`
-	ContinuingSubwordPrefix *string          `json:"continuing_subword_prefix"`
-	EndOfWordSuffix         *string          `json:"end_of_word_suffix"`
-	FuseUnk                 bool             `json:"fuse_unk"`
-	ByteFallback            bool             `json:"byte_fallback"`
-	IgnoreMerges            bool             `json:"ignore_merges"`
-	Vocab                   map[string]int32 `json:"vocab"`
-	Merges                  json.RawMessage  `json:"merges"`
+	Type                    string   `json:"type"`
+	Dropout                 *float64 `json:"dropout"`
+	UnkToken                *string  `json:"unk_token"`
+	ContinuingSubwordPrefix *string  `json:"continuing_subword_prefix"`
+	EndOfWordSuffix         *string  `json:"end_of_word_suffix"`
+	FuseUnk                 bool     `json:"fuse_unk"`
+	ByteFallback            bool     `json:"byte_fallback"`
+	IgnoreMerges            bool     `json:"ignore_merges"`
 }
 
 func parseModel(raw json.RawMessage) (*bpe, error) {
-	var h componentHeader
-	if err := json.Unmarshal(raw, &h); err != nil {
+	fields, err := rawFields(raw)
+	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
-	if h.Type == "" {
-		// Old files omit the model type; BPE is recognised by its merges.
-		var probe struct {
-			Merges json.RawMessage `json:"merges"`
+	var typ string
+	if t, ok := fields["type"]; ok {
+		if err := json.Unmarshal(t, &typ); err != nil {
+			return nil, fmt.Errorf("model type: %w", err)
 		}
-		if err := json.Unmarshal(raw, &probe); err == nil && !isNull(probe.Merges) {
-			h.Type = "BPE"
-		}
+	} else if m, ok := fields["merges"]; ok && !isNull(m) {
+		typ = "BPE" // old files omit the type; BPE is recognised by its merges
 	}
-	if h.Type != "BPE" {
-		return nil, fmt.Errorf("unsupported model type %q (only BPE is implemented)", h.Type)
+	if typ != "BPE" {
+		return nil, fmt.Errorf("unsupported model type %q (only BPE is implemented)", typ)
+	}
+	vocab, err := parseVocab(fields["vocab"])
+	if err != nil {
+		return nil, fmt.Errorf("model BPE vocab: %w", err)
+	}
+	merges, err := parseMerges(fields["merges"])
+	if err != nil {
+		return nil, fmt.Errorf("model BPE: %w", err)
+	}
+	delete(fields, "vocab")
+	delete(fields, "merges")
+	rest, err := json.Marshal(fields)
+	if err != nil {
+		return nil, fmt.Errorf("model BPE: %w", err)
 	}
 	var c bpeModelJSON
-	if err := json.Unmarshal(raw, &c); err != nil {
+	if err := json.Unmarshal(rest, &c); err != nil {
 		return nil, fmt.Errorf("model BPE: %w", err)
 	}
 	if c.Dropout != nil && *c.Dropout > 0 {
 		return nil, fmt.Errorf("model BPE: dropout %v is not supported (encoding would be random)", *c.Dropout)
-	}
-	merges, err := parseMerges(c.Merges)
-	if err != nil {
-		return nil, fmt.Errorf("model BPE: %w", err)
 	}
 	opt := func(p *string) string {
 		if p == nil {
@@ -85,39 +92,11 @@ func parseModel(raw json.RawMessage) (*bpe, error) {
 		}
 		return *p
 	}
-	return newBPE(c.Vocab, merges, opt(c.UnkToken), opt(c.ContinuingSubwordPrefix), opt(c.EndOfWordSuffix), c.ByteFallback, c.FuseUnk, c.IgnoreMerges)
+	return newBPE(vocab, merges, opt(c.UnkToken), opt(c.ContinuingSubwordPrefix), opt(c.EndOfWordSuffix), c.ByteFallback, c.FuseUnk, c.IgnoreMerges)
 }
 
-// parseMerges accepts both merges formats: ["a b", ...] and [["a","b"], ...].
-func parseMerges(raw json.RawMessage) ([][2]string, error) {
-	if isNull(raw) {
-		return nil, nil
-	}
-	var strs []string
-	if err := json.Unmarshal(raw, &strs); err == nil {
-		out := make([][2]string, len(strs))
-		for i, s := range strs {
-			a, b, ok := strings.Cut(s, " ")
-			if !ok {
-				return nil, fmt.Errorf("merges[%d] %q: want two tokens separated by a space", i, s)
-			}
-			out[i] = [2]string{a, b}
-		}
-		return out, nil
-	}
-	var pairs [][]string
-	if err := json.Unmarshal(raw, &pairs); err != nil {
-		return nil, fmt.Errorf("merges: want a list of \"a b\" strings or [a, b] pairs: %w", err)
-	}
-	out := make([][2]string, len(pairs))
-	for i, p := range pairs {
-		if len(p) != 2 {
-			return nil, fmt.Errorf("merges[%d]: want a pair, got %d elements", i, len(p))
-		}
-		out[i] = [2]string{p[0], p[1]}
-	}
-	return out, nil
-}
+// cutSpace splits a "a b" merge at its first space.
+func cutSpace(m string) (string, string, bool) { return strings.Cut(m, " ") }
 
 func newBPE(vocab map[string]int32, merges [][2]string, unk, prefix, suffix string, byteFallback, fuseUnk, ignoreMerges bool) (*bpe, error) {
 	m := &bpe{

@@ -57,16 +57,26 @@ func Load(path string) (*Tokenizer, error) {
 // FromJSON builds a tokenizer from the bytes of a tokenizer.json; name is
 // what Name returns.
 func FromJSON(data []byte, name string) (*Tokenizer, error) {
-	var f fileJSON
-	if err := json.Unmarshal(data, &f); err != nil {
+	fields, err := rawFields(data)
+	if err != nil {
 		return nil, fmt.Errorf("parsing tokenizer.json: %w", err)
 	}
+	model := fields["model"]
+	delete(fields, "model")
+	rest, err := json.Marshal(fields)
+	if err != nil {
+		return nil, fmt.Errorf("parsing tokenizer.json: %w", err)
+	}
+	var f fileJSON
+	if err := json.Unmarshal(rest, &f); err != nil {
+		return nil, fmt.Errorf("parsing tokenizer.json: %w", err)
+	}
+	f.Model = model
 	if isNull(f.Model) {
 		return nil, fmt.Errorf("missing model")
 	}
 	sum := sha256.Sum256(data)
 	t := &Tokenizer{name: name, sha: hex.EncodeToString(sum[:])}
-	var err error
 	if t.model, err = parseModel(f.Model); err != nil {
 		return nil, err
 	}
