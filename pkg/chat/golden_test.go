@@ -30,6 +30,8 @@ type goldenCase struct {
 	Messages            []Message                  `json:"messages"`
 	AddGenerationPrompt bool                       `json:"add_generation_prompt"`
 	Extra               map[string]json.RawMessage `json:"extra"`
+	Source              string                     `json:"source"` // template "inline"
+	Tokens              map[string]string          `json:"tokens"` // template "inline"
 }
 
 type goldenResult struct {
@@ -131,7 +133,17 @@ func compileCase(t *testing.T, name string) *compiledRef {
 
 func renderCase(t *testing.T, c goldenCase) (string, error) {
 	t.Helper()
-	ref := compileCase(t, c.Template)
+	var ref *compiledRef
+	if c.Template == "inline" {
+		tmpl, err := Compile(c.Source)
+		if err != nil {
+			return "", err
+		}
+		ref = &compiledRef{&Config{BOSToken: c.Tokens["bos_token"], EOSToken: c.Tokens["eos_token"],
+			PADToken: c.Tokens["pad_token"], UNKToken: c.Tokens["unk_token"]}, tmpl}
+	} else {
+		ref = compileCase(t, c.Template)
+	}
 	opts := ref.cfg.RenderOptions()
 	opts.AddGenerationPrompt = c.AddGenerationPrompt
 	if len(c.Extra) > 0 {
@@ -165,7 +177,9 @@ func TestGolden(t *testing.T) {
 		t.Fatalf("%s has %d results for %d cases; rerun with -update", goldenPath, len(golden), len(cases))
 	}
 	for _, c := range cases {
-		compileCase(t, c.Template) // fail once, not in every subtest
+		if c.Template != "inline" {
+			compileCase(t, c.Template) // fail once, not in every subtest
+		}
 	}
 	for i, c := range cases {
 		want := golden[i]

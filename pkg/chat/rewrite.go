@@ -39,9 +39,10 @@ func rewriteSource(source string) (string, []lexTok, error) {
 	if err != nil {
 		return "", nil, err
 	}
+	loopSets := loopAssignments(toks)
 	var b strings.Builder
 	b.Grow(len(source) + len(source)/2)
-	for _, t := range toks {
+	for ti, t := range toks {
 		pad := strings.Repeat("\n", strings.Count(source[t.start:t.end], "\n")-strings.Count(t.data, "\n"))
 		switch t.kind {
 		case 't':
@@ -66,7 +67,18 @@ func rewriteSource(source string) (string, []lexTok, error) {
 			}
 			b.WriteString("{{" + r + pad + "}}")
 		case '%':
+			names := loopSets[ti]
+			// jinja2 scopes assignments in a for body to one iteration; the
+			// engine keeps them across iterations. Save the enclosing
+			// values before the loop and restore them at the top of each
+			// iteration.
+			for _, n := range names {
+				fmt.Fprintf(&b, "{%% set __dpo_sv%d_%s = %s %%}", ti, n, n)
+			}
 			b.WriteString("{%" + rewriteExpr(t.data) + pad + "%}")
+			for _, n := range names {
+				fmt.Fprintf(&b, "{%% set %s = __dpo_sv%d_%s %%}", n, ti, n)
+			}
 		case '#':
 			b.WriteString("{#" + strings.Repeat("\n", strings.Count(source[t.start:t.end], "\n")) + "#}")
 		}
@@ -204,4 +216,87 @@ func unbalancedLine(tags []lexTok) (int, string) {
 		return o.line, fmt.Sprintf("%q block is never closed", o.kw)
 	}
 	return 0, ""
+}
+
+// loopAssignments maps the index of each for statement to the variables
+// that set statements assign directly in its body (not in nested loops,
+// macros or call blocks, which scope their own).
+func loopAssignments(toks []lexTok) map[int][]string {
+	out := map[int][]string{}
+	type frame struct {
+		kw   string
+		tok  int
+		seen map[string]bool
+	}
+	var stack []frame
+	for i, t := range toks {
+		if t.kind != '%' {
+			continue
+		}
+		kw := keyword(t.data)
+		switch kw {
+		case "for", "macro", "call", "if", "filter", "generation", "block":
+			f := frame{kw: kw, tok: i}
+			if kw == "for" {
+				// The loop variables are not reset.
+				f.seen = map[string]bool{}
+				vars, _, _ := strings.Cut(strings.TrimSpace(t.data)[3:], " in ")
+				for _, v := range strings.Split(vars, ",") {
+					f.seen[strings.TrimSpace(v)] = true
+				}
+			}
+			stack = append(stack, f)
+		case "endfor", "endmacro", "endcall", "endif", "endfilter", "endgeneration", "endblock":
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+		case "set":
+			rest := strings.TrimSpace(strings.TrimSpace(t.data)[3:])
+			target, _, hasEq := strings.Cut(rest, "=")
+			if !hasEq {
+				stack = append(stack, frame{kw: "set", tok: i})
+			}
+			// The innermost enclosing scope-making block.
+			for j := len(stack) - 1; j >= 0; j-- {
+				if !hasEq && j == len(stack)-1 {
+					continue // the block set itself
+				}
+				k := stack[j].kw
+				if k == "macro" || k == "call" || k == "set" {
+					break
+				}
+				if k != "for" {
+					continue
+				}
+				for _, n := range strings.Split(target, ",") {
+					n = strings.TrimSpace(n)
+					if n == "" || strings.Contains(n, ".") || !isName(n) {
+						continue
+					}
+					if stack[j].seen == nil {
+						stack[j].seen = map[string]bool{}
+					}
+					if !stack[j].seen[n] {
+						stack[j].seen[n] = true
+						out[stack[j].tok] = append(out[stack[j].tok], n)
+					}
+				}
+				break
+			}
+		case "endset":
+			if len(stack) > 0 {
+				stack = stack[:len(stack)-1]
+			}
+		}
+	}
+	return out
+}
+
+func isName(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if !isIdent(s[i]) || (i == 0 && s[i] >= '0' && s[i] <= '9') {
+			return false
+		}
+	}
+	return s != ""
 }

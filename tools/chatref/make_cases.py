@@ -166,6 +166,15 @@ def main():
     cases += cases_for("gemma3")
     cases += cases_for("own/mistral_like")
     cases += cases_for("own/features", features_extra)
+    # Inline snippets: jinja2 semantics (whitespace control, scoping,
+    # filters, tests, str methods) one template at a time.
+    with open("pkg/chat/testdata/snippets.txt", encoding="utf-8") as f:
+        snippets = f.read().split("\n-----\n")
+    msgs = [{"role": "system", "content": "sys"}, {"role": "user", "content": " Hi there\n"},
+            {"role": "assistant", "content": "Yo"}]
+    for i, src in enumerate(snippets):
+        cases.append({"name": f"inline/{i:03d}", "template": "inline", "source": src,
+                      "tokens": {"bos_token": "<s>"}, "messages": msgs, "add_generation_prompt": False})
     names = set()
     for c in cases:
         assert c["name"] not in names, c["name"]

@@ -15,7 +15,9 @@ Input (cases.json): {"cases": [{"name", "template", "messages",
 "add_generation_prompt", "extra"}]}. "template" names either a reference
 tokenizer from node_modules ("qwen3", "llama3", "gemma3", "mistral") or
 "own/<dir>", a directory under --templates holding a tokenizer_config.json
-(and optionally a chat_template.jinja, which wins, as in transformers).
+(and optionally a chat_template.jinja, which wins, as in transformers), or
+"inline", with the template source in the case's "source" and its special
+tokens in "tokens".
 
 Output: a JSON list, one object per case in input order: {"name", "output"}
 or, when the template raises, {"name", "error", "error_type"}.
@@ -135,14 +137,24 @@ def main():
     out = []
     for case in cases:
         name = case["template"]
-        if name not in compiled:
-            src, tokens = resolve(name, args.node_modules, args.templates)
-            compiled[name] = (compile_template(src), tokens)
-        tmpl, tokens = compiled[name]
+        rec = {"name": case["name"]}
+        try:
+            if name == "inline":
+                # A template given in the case itself, with its tokens.
+                tmpl, tokens = compile_template(case["source"]), case.get("tokens") or {}
+            else:
+                if name not in compiled:
+                    src, tokens = resolve(name, args.node_modules, args.templates)
+                    compiled[name] = (compile_template(src), tokens)
+                tmpl, tokens = compiled[name]
+        except TemplateError as e:
+            rec["error"] = str(e)
+            rec["error_type"] = type(e).__name__
+            out.append(rec)
+            continue
         kwargs = {"tools": None, "documents": None}
         kwargs.update(tokens)
         kwargs.update(case.get("extra") or {})
-        rec = {"name": case["name"]}
         try:
             rec["output"] = tmpl.render(
                 messages=case["messages"],
