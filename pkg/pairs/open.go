@@ -183,7 +183,8 @@ func openParquet(name string, ras *os.File, mem memory.Allocator, closeAll func(
 			r, err = fail(fmt.Errorf("pairs: %s: reading Parquet file: %v", name, p))
 		}
 	}()
-	pf, err := file.NewParquetReader(ras, file.WithReadProps(parquet.NewReaderProperties(mem)))
+	// file.Reader.Close closes its source if it can; the file is ours to close.
+	pf, err := file.NewParquetReader(noClose{ras}, file.WithReadProps(parquet.NewReaderProperties(mem)))
 	if err != nil {
 		return fail(fmt.Errorf("pairs: %s: reading Parquet file: %w", name, err))
 	}
@@ -295,6 +296,15 @@ func spill(r io.Reader) (*os.File, error) {
 	}
 	return tmp, nil
 }
+
+// noClose hides the Close method of a file.
+type noClose struct {
+	f *os.File
+}
+
+func (n noClose) Read(p []byte) (int, error)                { return n.f.Read(p) }
+func (n noClose) ReadAt(p []byte, off int64) (int, error)   { return n.f.ReadAt(p, off) }
+func (n noClose) Seek(off int64, whence int) (int64, error) { return n.f.Seek(off, whence) }
 
 type streamSource struct{ r *ipc.Reader }
 
