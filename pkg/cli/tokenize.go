@@ -215,6 +215,12 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		// The output is aborted by the deferred cleanup: no end marker, no file.
 		return runErr
 	}
+	if sum.Written == 0 {
+		if !f.quiet {
+			sum.Format(stderr)
+		}
+		return errors.New("no pairs written: the input is empty or every pair was dropped or rejected")
+	}
 	if err := w.Close(); err != nil {
 		return fmt.Errorf("writing %s: %w", out.Name(), err)
 	}
@@ -235,9 +241,6 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		if err := writeFileAtomic(f.summary, append(b, '\n')); err != nil {
 			return err
 		}
-	}
-	if sum.Written == 0 {
-		return errors.New("no pairs written: the input is empty or every pair was dropped or rejected")
 	}
 	return nil
 }

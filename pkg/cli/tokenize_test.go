@@ -5,6 +5,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -139,4 +141,130 @@ func readRejectIDs(t *testing.T, path string) map[string]bool {
 		ids[r.ID] = true
 	}
 	return ids
+}
+
+func writeFile(t *testing.T, name, content string) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), name)
+	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestTokenizeErrors(t *testing.T) {
+	good := `{"prompt":"a","chosen":"b","rejected":"c"}` + "\n"
+	bad := good + `{"prompt":"a","chosen":5,"rejected":"c"}` + "\n" + good
+	tests := []struct {
+		name     string
+		args     func(t *testing.T) []string
+		wantCode int
+		wantErr  string
+	}{
+		{"no tokenizer", func(t *testing.T) []string { return []string{writeFile(t, "x.jsonl", good)} }, 2, "--tokenizer is required"},
+		{"bad truncation", func(t *testing.T) []string {
+			return []string{"--tokenizer", "builtin:bytes", "--truncation-mode", "middle", writeFile(t, "x.jsonl", good)}
+		}, 2, "truncation mode"},
+		{"skip without rejects", func(t *testing.T) []string {
+			return []string{"--tokenizer", "builtin:bytes", "--on-error", "skip", writeFile(t, "x.jsonl", good)}
+		}, 2, "--rejects"},
+		{"unknown builtin", func(t *testing.T) []string { return []string{"--tokenizer", "builtin:nope", writeFile(t, "x.jsonl", good)} }, 2, "nope"},
+		{"missing input", func(t *testing.T) []string { return []string{"--tokenizer", "builtin:bytes", "/nonexistent/x.jsonl"} }, 1, "/nonexistent/x.jsonl"},
+		{"bad row names file, line and field", func(t *testing.T) []string {
+			return []string{"--tokenizer", "builtin:bytes", writeFile(t, "bad.jsonl", bad)}
+		}, 1, "bad.jsonl:2"},
+		{"empty input", func(t *testing.T) []string { return []string{"--tokenizer", "builtin:bytes", writeFile(t, "e.jsonl", "")} }, 1, "no pairs written"},
+		{"strict fails on a pair that cannot fit", func(t *testing.T) []string {
+			return []string{"--tokenizer", "builtin:bytes", "--strict", "--max-length", "2", writeFile(t, "x.jsonl", good)}
+		}, 1, "strict"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out := filepath.Join(t.TempDir(), "out.arrow")
+			_, _, err := runTokenize(t, append([]string{"-o", out}, tt.args(t)...)...)
+			if code := ExitCode(err); code != tt.wantCode {
+				t.Fatalf("exit code %d (err %v), want %d", code, err, tt.wantCode)
+			}
+			if !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("error %q does not mention %q", err, tt.wantErr)
+			}
+			if _, statErr := os.Stat(out); statErr == nil {
+				t.Errorf("output file left behind after a failed run")
+			}
+			if m, _ := filepath.Glob(filepath.Join(filepath.Dir(out), ".out.arrow.tmp-*")); len(m) > 0 {
+				t.Errorf("temp files left behind: %v", m)
+			}
+		})
+	}
+}
+
+func TestTokenizeSkipAndDrop(t *testing.T) {
+	in := `{"id":"a","prompt":"p","chosen":"c","rejected":"r"}
+{"id":"b","prompt":"p","chosen":["x"],"rejected":"r"}
+{"id":"c","prompt":"pppppppppp","chosen":"c","rejected":"r"}
+not json
+{"id":"e","prompt":"p","chosen":"cc","rejected":"r"}
+`
+	dir := t.TempDir()
+	rejects := filepath.Join(dir, "rejects.jsonl")
+	summary := filepath.Join(dir, "summary.json")
+	stdout, stderr, err := runTokenize(t, "--tokenizer", "builtin:bytes", "--on-error", "skip", "--rejects", rejects,
+		"--summary", summary, "--max-length", "8", "--truncation-mode", "keep_start", writeFile(t, "in.jsonl", in))
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	rows, _ := readPairsStream(t, stdout.Bytes())
+	var ids []string
+	for _, r := range rows {
+		ids = append(ids, r.ID)
+	}
+	if !slices.Equal(ids, []string{"a", "e"}) {
+		t.Errorf("written ids %v, want [a e]", ids)
+	}
+	var sum struct {
+		Read, Written, Rejected int64
+		Dropped                 map[string]int64
+	}
+	b, _ := os.ReadFile(summary)
+	if err := json.Unmarshal(b, &sum); err != nil {
+		t.Fatal(err)
+	}
+	if sum.Read != 5 || sum.Written != 2 || sum.Rejected != 2 || sum.Dropped["prompt_fills_max_length"] != 1 {
+		t.Errorf("summary %+v", sum)
+	}
+	rej, _ := os.ReadFile(rejects)
+	if n := strings.Count(string(rej), "\n"); n != 3 {
+		t.Errorf("rejects file has %d lines, want 3 (2 bad rows + 1 dropped):\n%s", n, rej)
+	}
+	if !strings.Contains(string(rej), `"field":"chosen`) || !strings.Contains(string(rej), "not json") {
+		t.Errorf("rejects lack the field or the raw line:\n%s", rej)
+	}
+}
+
+// Output order equals input order whatever the number of workers, and the
+// stream read from stdin equals the one read from a file.
+func TestTokenizeOrderAndStdin(t *testing.T) {
+	var sb strings.Builder
+	for i := range 3000 {
+		fmt.Fprintf(&sb, `{"id":"r%d","prompt":"p%d","chosen":"c%d","rejected":"r"}`+"\n", i, i%97, i)
+	}
+	path := writeFile(t, "in.jsonl", sb.String())
+	out1, _, err := runTokenize(t, "--tokenizer", "builtin:bytes", "--workers", "1", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out8 := &bytes.Buffer{}
+	if err := Tokenize(context.Background(), []string{"--tokenizer", "builtin:bytes", "--workers", "8", "-"}, strings.NewReader(sb.String()), out8, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := readPairsStream(t, out1.Bytes())
+	b, _ := readPairsStream(t, out8.Bytes())
+	if len(a) != 3000 || len(b) != 3000 {
+		t.Fatalf("rows %d and %d, want 3000", len(a), len(b))
+	}
+	for i := range a {
+		if a[i].ID != fmt.Sprintf("r%d", i) || b[i].ID != a[i].ID || !slices.Equal(a[i].Chosen, b[i].Chosen) {
+			t.Fatalf("row %d: %s vs %s", i, a[i].ID, b[i].ID)
+		}
+	}
 }
