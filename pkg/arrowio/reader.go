@@ -22,6 +22,7 @@ var ErrTruncated = errors.New("truncated input")
 // a Reader.
 type Reader struct {
 	name   string
+	src    io.Reader // the raw input, checked for trailing bytes after the end
 	r      *ipc.Reader
 	closer io.Closer // closed by Release (set by Open)
 	mem    memory.Allocator
@@ -50,11 +51,13 @@ func NewReader(r io.Reader, name string, mem memory.Allocator) (rd *Reader, err 
 			rd, err = nil, fmt.Errorf("arrowio: %s: reading schema: %v", name, p)
 		}
 	}()
-	ir, err := ipc.NewReader(r, ipc.WithAllocator(mem))
+	lim := limitAllocator{mem, MaxBufferBytes}
+	mr := newMessageReader(r, lim)
+	ir, err := ipc.NewReaderFromMessageReader(mr, ipc.WithAllocator(lim))
 	if err != nil {
 		return nil, fmt.Errorf("arrowio: %s: not a readable Arrow IPC stream: %w", name, err)
 	}
-	rd = &Reader{name: name, r: ir, mem: mem, schema: ir.Schema(), batch: -1}
+	rd = &Reader{name: name, src: r, r: ir, mem: mem, schema: ir.Schema(), batch: -1}
 	rd.meta = MetadataFromArrow(rd.schema.Metadata())
 	if err := rd.meta.CheckFormatVersion(); err != nil {
 		ir.Release()
@@ -170,6 +173,13 @@ func (r *Reader) endMarker(md arrow.Metadata) {
 	}
 	if err := r.r.Err(); err != nil {
 		r.err = fmt.Errorf("arrowio: %s: after the end marker: %w", r.name, err)
+		return
+	}
+	// arrow's reader stops at the IPC end-of-stream; anything after it
+	// (typically a second stream appended with cat) would be ignored.
+	var b [1]byte
+	if n, _ := io.ReadFull(r.src, b[:]); n > 0 {
+		r.err = fmt.Errorf("arrowio: %s: data after the end of the stream: concatenated streams are not supported", r.name)
 	}
 }
 
@@ -234,10 +244,19 @@ func requireColumns(s *arrow.Schema, name string, fields []arrow.Field) error {
 			return fmt.Errorf("arrowio: %s: %w", name, &ColumnError{f.Name, fmt.Errorf("appears %d times", len(idx))})
 		}
 		if got := s.Field(idx[0]).Type; !sameType(got, f.Type) {
-			return fmt.Errorf("arrowio: %s: %w", name, &ColumnError{f.Name, fmt.Errorf("has type %s, want %s", got, f.Type)})
+			return fmt.Errorf("arrowio: %s: %w", name, &ColumnError{f.Name, fmt.Errorf("has type %s, want %s", got, typeString(f.Type))})
 		}
 	}
 	return nil
+}
+
+// typeString prints list types without the item field's name and
+// nullability, which readers ignore: "list<int32>".
+func typeString(dt arrow.DataType) string {
+	if l, ok := dt.(*arrow.ListType); ok {
+		return "list<" + typeString(l.Elem()) + ">"
+	}
+	return dt.String()
 }
 
 // sameType compares types ignoring list item names and nullability.
