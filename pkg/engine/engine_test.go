@@ -341,3 +341,19 @@ func TestBackendSelection(t *testing.T) {
 		t.Errorf("bad go option: %v", err)
 	}
 }
+
+func TestClosedModel(t *testing.T) {
+	cfg := tinyLlama()
+	m, err := newTestEngine(t, Options{}).LoadWeights(cfg, randomTensors(t, cfg, 1, safetensors.F32))
+	if err != nil {
+		t.Fatal(err)
+	}
+	seqs := []Sequence{{Tokens: []int32{1, 2}, PromptLen: 1}}
+	if _, err := m.SequenceLogProbs(context.Background(), seqs, nil); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	if _, err := m.SequenceLogProbs(context.Background(), seqs, nil); err == nil || !strings.Contains(err.Error(), "closed") {
+		t.Fatalf("after Close: %v", err)
+	}
+}

@@ -257,6 +257,9 @@ func (m *Model) runBatch(seqs []Sequence, b batch) ([]float32, error) {
 	if m.eng.backend == nil {
 		return nil, fmt.Errorf("engine: the engine was closed")
 	}
+	if m.store == nil {
+		return nil, fmt.Errorf("engine: the model was closed")
+	}
 	var out []float32
 	err := catch(func() error {
 		if m.exec == nil {
@@ -292,4 +295,22 @@ func (m *Model) runBatch(seqs []Sequence, b batch) ([]float32, error) {
 	}
 	m.shapes[[2]int{b.size, b.length}] = true
 	return out, nil
+}
+
+// Close releases the compiled graphs and the weights' device memory. The
+// model must not be used afterwards.
+func (m *Model) Close() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	_ = catch(func() error {
+		if m.exec != nil {
+			m.exec.Finalize()
+			m.exec = nil
+		}
+		if m.store != nil {
+			m.store.Finalize()
+			m.store = nil
+		}
+		return nil
+	})
 }
