@@ -44,7 +44,14 @@ func fuzzTokenizers(tb testing.TB) []fuzzTokenizer {
 		case "gpt2", "llama3":
 			ft.roundTrip = exact
 		case "qwen3":
-			ft.roundTrip = func(s string) (string, bool) { return norm.NFC.String(s), utf8.ValidString(s) }
+			ft.roundTrip = func(s string) (string, bool) {
+				// x/text's NFC follows the Stream-Safe Text Format and
+				// inserts U+034F after 30 non-starters; Rust's
+				// unicode-normalization (HF) does not, so such inputs have
+				// no oracle here (the golden corpus covers them).
+				n := norm.NFC.String(s)
+				return n, utf8.ValidString(s) && strings.Count(n, "\u034f") == strings.Count(s, "\u034f")
+			}
 		default:
 			ft.roundTrip = func(string) (string, bool) { return "", false }
 		}
