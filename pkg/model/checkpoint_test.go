@@ -620,3 +620,20 @@ func TestLoadSharded(t *testing.T) {
 	}
 	ck.Close()
 }
+
+// TestTorchReferenceSelfCheck runs tools/torchref/check_reference.py: the
+// reference's attention against torch.nn.MultiheadAttention, gelu_new
+// against torch's tanh GELU, GQA against MHA with repeated heads, RoPE's
+// relative-position property and pair convention, the llama3 frequency
+// bands, log-probs against cross_entropy, and padding invariance.
+func TestTorchReferenceSelfCheck(t *testing.T) {
+	py := python(t, "torch", "numpy")
+	out, err := exec.Command(py, "-W", "ignore", filepath.Join(torchref(), "check_reference.py"),
+		filepath.Join(testrefs.Root(), "testdata", "models")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("check_reference.py: %v\n%s", err, out)
+	}
+	if !strings.Contains(string(out), "all reference checks passed") {
+		t.Fatalf("unexpected output:\n%s", out)
+	}
+}

@@ -227,11 +227,23 @@ def layer_norm(x, w, name, eps):
         x, x.shape[-1:], W(w, gpt2_name(w, name + ".weight"), dt), W(w, gpt2_name(w, name + ".bias"), dt), eps)
 
 
+def gpt2_attention(x, w, p, cfg, mask):
+    """GPT2Attention.forward (eager _attn). x [B, S, H] -> [B, S, H]."""
+    B, S, H = x.shape
+    nH = cfg["nH"]
+    hd = H // nH
+    qkv = conv1d(x, w, p + "attn.c_attn")  # [B, S, 3H], split as q, k, v
+    q, k, v = qkv.split(H, dim=2)
+    q, k, v = (z.view(B, S, nH, hd).transpose(1, 2) for z in (q, k, v))
+    # scale_attn_weights: scores / sqrt(head_dim).
+    scores = (q @ k.transpose(2, 3)) / math.sqrt(hd) + mask
+    out = (torch.softmax(scores, dim=-1) @ v).transpose(1, 2).reshape(B, S, H)
+    return conv1d(out, w, p + "attn.c_proj")
+
+
 def gpt2_logits(w, cfg, input_ids, attention_mask, dtype=torch.float64):
     """GPT2LMHeadModel.forward -> logits [B, S, V]."""
     B, S = input_ids.shape
-    H, nH = cfg["H"], cfg["nH"]
-    hd = H // nH
     t = "transformer."
     # GPT2Model: token + learned position embeddings.
     h = W(w, gpt2_name(w, t + "wte.weight"), dtype)[input_ids] + \
@@ -241,13 +253,7 @@ def gpt2_logits(w, cfg, input_ids, attention_mask, dtype=torch.float64):
         p = t + "h.%d." % i
         # GPT2Block: h + attn(ln_1(h)); h + mlp(ln_2(h)).
         a = layer_norm(h, w, p + "ln_1", cfg["eps"])
-        qkv = conv1d(a, w, p + "attn.c_attn")  # [B, S, 3H], split as q, k, v
-        q, k, v = qkv.split(H, dim=2)
-        q, k, v = (z.view(B, S, nH, hd).transpose(1, 2) for z in (q, k, v))
-        # GPT2Attention._attn: scores / sqrt(head_dim) (scale_attn_weights).
-        scores = (q @ k.transpose(2, 3)) / math.sqrt(hd) + mask
-        out = (torch.softmax(scores, dim=-1) @ v).transpose(1, 2).reshape(B, S, H)
-        h = h + conv1d(out, w, p + "attn.c_proj")
+        h = h + gpt2_attention(a, w, p, cfg, mask)
         m = layer_norm(h, w, p + "ln_2", cfg["eps"])
         h = h + conv1d(gelu_new(conv1d(m, w, p + "mlp.c_fc")), w, p + "mlp.c_proj")
     h = layer_norm(h, w, t + "ln_f", cfg["eps"])
