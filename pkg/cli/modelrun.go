@@ -1,0 +1,168 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/dpo-go/dpo/pkg/arrowio"
+	"github.com/dpo-go/dpo/pkg/ckpt"
+	"github.com/dpo-go/dpo/pkg/engine"
+	"github.com/dpo-go/dpo/pkg/model"
+)
+
+// loadedModel is a checkpoint loaded into an engine.
+type loadedModel struct {
+	dir   string
+	eng   *engine.Engine
+	model *engine.Model
+	ck    *model.Checkpoint
+}
+
+func (l *loadedModel) Close() {
+	if l.model != nil {
+		l.model.Close()
+	}
+	if l.ck != nil {
+		l.ck.Close()
+	}
+	if l.eng != nil {
+		l.eng.Close()
+	}
+}
+
+// loadModel opens a Hugging Face checkpoint directory on a new engine.
+func loadModel(dir, backend string, batchTokens int) (*loadedModel, error) {
+	ck, err := model.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	l := &loadedModel{dir: dir, ck: ck}
+	if l.eng, err = engine.New(engine.Options{Backend: backend, BatchTokens: batchTokens}); err != nil {
+		l.Close()
+		return nil, err
+	}
+	if l.model, err = l.eng.LoadModel(ck); err != nil {
+		l.Close()
+		return nil, fmt.Errorf("loading %s: %w", dir, err)
+	}
+	return l, nil
+}
+
+// checkModelTokenizer refuses a stream whose tokenizer is not the model
+// directory's (tokenizer.json, or dpo.json written by dpo-train), and token
+// ids the model's vocabulary cannot hold. ignore turns the identity check
+// into a warning.
+func checkModelTokenizer(meta arrowio.Metadata, dir string, vocab int, ignore bool, log io.Writer) error {
+	name, sha, ok, err := ckpt.Tokenizer(dir)
+	if err != nil {
+		return err
+	}
+	switch {
+	case !ok && !ignore:
+		sn, _ := meta.Tokenizer()
+		return fmt.Errorf("model directory %s has no tokenizer.json or dpo.json, so the stream's tokenizer (%s) cannot be checked against it; pass --ignore-tokenizer-mismatch if you know they match", dir, sn)
+	case ok:
+		if err := meta.CheckSameTokenizer(name, sha); err != nil {
+			if !ignore {
+				return err
+			}
+			fmt.Fprintf(log, "warning: %v (ignored)\n", err)
+		}
+	}
+	return nil
+}
+
+// pairSequences turns a batch of pairs into 2n engine sequences: chosen
+// rows at even indices, rejected at odd ones. The prompt must hold at least
+// one token for the first completion token to have a prediction; with an
+// empty prompt, the first completion token is not scored (as in TRL, whose
+// labels are shifted by one).
+func pairSequences(p arrowio.Pairs, vocab int, input string, batch int) ([]engine.Sequence, error) {
+	seqs := make([]engine.Sequence, 0, 2*p.Rows)
+	for i := 0; i < p.Rows; i++ {
+		prompt := p.Prompt.Row(i)
+		for _, c := range []struct {
+			name string
+			ids  []int32
+		}{{arrowio.ColChosenInputIDs, p.Chosen.Row(i)}, {arrowio.ColRejectedInputIDs, p.Rejected.Row(i)}} {
+			toks := make([]int32, 0, len(prompt)+len(c.ids))
+			toks = append(append(toks, prompt...), c.ids...)
+			for j, t := range toks {
+				if t < 0 || int(t) >= vocab {
+					field := arrowio.ColPromptInputIDs
+					if j >= len(prompt) {
+						field, j = c.name, j-len(prompt)
+					}
+					return nil, fmt.Errorf("%s: batch %d, row %d (id %q): %s[%d] = %d is outside the model's vocabulary of %d", input, batch, i, p.ID.Value(i), field, j, t, vocab)
+				}
+			}
+			if len(c.ids) == 0 {
+				return nil, fmt.Errorf("%s: batch %d, row %d (id %q): %s is empty", input, batch, i, p.ID.Value(i), c.name)
+			}
+			seqs = append(seqs, engine.Sequence{Tokens: toks, PromptLen: max(1, len(prompt))})
+		}
+	}
+	return seqs, nil
+}
+
+// scoreBatch returns the summed completion log-probs of chosen and rejected
+// for every row of rec.
+func scoreBatch(ctx context.Context, m *engine.Model, rec arrow.RecordBatch, input string, batch int) (chosen, rejected []float64, tokens int64, err error) {
+	p, err := arrowio.ReadPairs(rec)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("%s: batch %d: %w", input, batch, err)
+	}
+	seqs, err := pairSequences(p, m.Config().VocabSize, input, batch)
+	if err != nil {
+		return nil, nil, 0, err
+	}
+	lp, err := m.SequenceLogProbs(ctx, seqs, nil)
+	if err != nil {
+		return nil, nil, 0, fmt.Errorf("%s: batch %d: %w", input, batch, err)
+	}
+	chosen, rejected = make([]float64, p.Rows), make([]float64, p.Rows)
+	for i := range p.Rows {
+		chosen[i], rejected[i] = lp[2*i], lp[2*i+1]
+		tokens += int64(len(seqs[2*i].Tokens) + len(seqs[2*i+1].Tokens))
+	}
+	return chosen, rejected, tokens, nil
+}
+
+// float64Array builds an Arrow float64 array.
+func float64Array(mem memory.Allocator, v []float64) arrow.Array {
+	b := array.NewFloat64Builder(mem)
+	defer b.Release()
+	b.AppendValues(v, nil)
+	return b.NewArray()
+}
+
+// boolArray builds an Arrow bool array.
+func boolArray(mem memory.Allocator, v []bool) arrow.Array {
+	b := array.NewBooleanBuilder(mem)
+	defer b.Release()
+	b.AppendValues(v, nil)
+	return b.NewArray()
+}
+
+// appendColumns writes rec with extra columns to w.
+func appendColumns(w *arrowio.Writer, rec arrow.RecordBatch, cols ...arrow.Array) error {
+	defer func() {
+		for _, c := range cols {
+			c.Release()
+		}
+	}()
+	out, err := arrowio.AppendColumns(w.Schema(), rec, cols...)
+	if err != nil {
+		return err
+	}
+	defer out.Release()
+	return w.Write(out)
+}
+
+var errNoRows = errors.New("the input stream has no rows")

@@ -1,0 +1,166 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/dpo-go/dpo/pkg/arrowio"
+	"github.com/dpo-go/dpo/pkg/model"
+)
+
+const reflogpUsage = `Usage: dpo-reflogp --model DIR [flags] [pairs.arrow|-] > ref.arrow
+
+Computes, with a frozen reference model, the summed log-probability of each
+pair's chosen and rejected completion given its prompt, and appends them as
+ref_chosen_logps and ref_rejected_logps (float64) to the tokenized stream,
+keeping every input column and row in order.
+
+Example:
+  dpo-tokenize --tokenizer ./sft-model pairs.jsonl | dpo-reflogp --model ./sft-model > ref.arrow
+
+Exit status: 0 success, 1 failure, 2 usage error.
+`
+
+// reflogpOptions are recorded in the stream metadata.
+type reflogpOptions struct {
+	Model         string `json:"model"`
+	ConfigSHA256  string `json:"config_sha256"`
+	WeightsSHA256 string `json:"weights_sha256"`
+	Architecture  string `json:"architecture"`
+	Backend       string `json:"backend"`
+	BatchTokens   int    `json:"batch_tokens"`
+}
+
+// Reflogp is dpo-reflogp.
+func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("dpo-reflogp", stderr, reflogpUsage)
+	modelDir := fs.String("model", "", "reference model: a Hugging Face checkpoint `DIR` (config.json + safetensors)")
+	out := fs.String("o", "-", "output `FILE` (- for stdout), written atomically")
+	backend := fs.String("backend", "", "GoMLX backend (default $GOMLX_BACKEND, else go:ops_sequential; xla:cuda with -tags xla builds)")
+	batchTokens := fs.Int("batch-tokens", 4096, "padded tokens per forward batch")
+	ignore := fs.Bool("ignore-tokenizer-mismatch", false, "run even when the stream's tokenizer is not the model directory's (experts only)")
+	codec := fs.String("codec", arrowio.CodecZstd, "stream buffer compression: zstd, lz4, none")
+	quiet := fs.Bool("q", false, "no progress or summary on stderr")
+	version := fs.Bool("version", false, "print the version and exit")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *version {
+		fmt.Fprintln(stdout, "dpo-reflogp", Version)
+		return nil
+	}
+	if *modelDir == "" {
+		return usagef("--model is required")
+	}
+	if fs.NArg() > 1 {
+		return usagef("at most one input, got %d", fs.NArg())
+	}
+	if *batchTokens <= 0 {
+		return usagef("--batch-tokens must be > 0")
+	}
+	input := "-"
+	if fs.NArg() == 1 {
+		input = fs.Arg(0)
+	}
+	log := stderr
+	if *quiet {
+		log = io.Discard
+	}
+
+	mem := memory.DefaultAllocator
+	r, err := arrowio.Open(input, stdin, mem)
+	if err != nil {
+		return err
+	}
+	defer r.Release()
+	meta := r.Metadata()
+	for _, c := range []string{arrowio.ColRefChosenLogps, arrowio.ColRefRejectedLogps} {
+		if len(r.Schema().FieldIndices(c)) > 0 {
+			return fmt.Errorf("%s already has a %s column: it is a reference stream already", r.Name(), c)
+		}
+	}
+	cfg, err := model.LoadConfig(*modelDir)
+	if err != nil {
+		return err
+	}
+	if err := checkModelTokenizer(meta, *modelDir, cfg.VocabSize, *ignore, log); err != nil {
+		return err
+	}
+	opts := reflogpOptions{Model: *modelDir, Architecture: string(cfg.Arch), BatchTokens: *batchTokens}
+	if opts.ConfigSHA256, err = model.ConfigSHA256(*modelDir); err != nil {
+		return err
+	}
+	if opts.WeightsSHA256, err = model.WeightsSHA256(*modelDir); err != nil {
+		return err
+	}
+	lm, err := loadModel(*modelDir, *backend, *batchTokens)
+	if err != nil {
+		return err
+	}
+	defer lm.Close()
+	opts.Backend = lm.eng.BackendName()
+
+	outMeta := arrowio.Derive(meta, "dpo-reflogp", Version)
+	if err := outMeta.SetStage(arrowio.StageReflogp, Version, opts); err != nil {
+		return err
+	}
+	schema, err := arrowio.AppendFields(arrowio.WithMetadata(r.Schema(), outMeta),
+		arrow.Field{Name: arrowio.ColRefChosenLogps, Type: arrow.PrimitiveTypes.Float64},
+		arrow.Field{Name: arrowio.ColRefRejectedLogps, Type: arrow.PrimitiveTypes.Float64})
+	if err != nil {
+		return err
+	}
+	o, err := arrowio.CreateOutput(*out, stdout)
+	if err != nil {
+		return err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			o.Abort()
+		}
+	}()
+	w, err := arrowio.NewWriter(o, schema, arrowio.WriterOptions{Codec: *codec, Mem: mem})
+	if err != nil {
+		return &UsageError{Err: err}
+	}
+	fmt.Fprintf(log, "reference model %s (%s, %d layers, vocab %d) on %s\n", *modelDir, cfg.Arch, cfg.NumLayers, cfg.VocabSize, opts.Backend)
+	prog := newProgress(log, !*quiet && isTerminal(stderr), "pairs")
+	start := time.Now()
+	var rows, tokens int64
+	for batch := 0; r.Next(); batch++ {
+		rec := r.Record()
+		chosen, rejected, n, err := scoreBatch(ctx, lm.model, rec, r.Name(), batch)
+		if err != nil {
+			return err
+		}
+		if err := appendColumns(w, rec, float64Array(mem, chosen), float64Array(mem, rejected)); err != nil {
+			return err
+		}
+		rows += rec.NumRows()
+		tokens += n
+		prog.update(rows)
+	}
+	prog.done()
+	if err := r.Err(); err != nil {
+		return err
+	}
+	if rows == 0 {
+		return fmt.Errorf("%s: %w", r.Name(), errNoRows)
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	if err := o.Commit(); err != nil {
+		return err
+	}
+	committed = true
+	el := time.Since(start).Seconds()
+	fmt.Fprintf(log, "scored %d pairs (%d tokens) in %.1fs: %.0f tokens/s\n", rows, tokens, el, float64(tokens)/max(el, 1e-9))
+	return nil
+}
