@@ -168,12 +168,16 @@ func TestTokenizeErrors(t *testing.T) {
 		{"skip without rejects", func(t *testing.T) []string {
 			return []string{"--tokenizer", "builtin:bytes", "--on-error", "skip", writeFile(t, "x.jsonl", good)}
 		}, 2, "--rejects"},
-		{"unknown builtin", func(t *testing.T) []string { return []string{"--tokenizer", "builtin:nope", writeFile(t, "x.jsonl", good)} }, 2, "nope"},
+		{"unknown builtin", func(t *testing.T) []string {
+			return []string{"--tokenizer", "builtin:nope", writeFile(t, "x.jsonl", good)}
+		}, 2, "nope"},
 		{"missing input", func(t *testing.T) []string { return []string{"--tokenizer", "builtin:bytes", "/nonexistent/x.jsonl"} }, 1, "/nonexistent/x.jsonl"},
 		{"bad row names file, line and field", func(t *testing.T) []string {
 			return []string{"--tokenizer", "builtin:bytes", writeFile(t, "bad.jsonl", bad)}
 		}, 1, "bad.jsonl:2"},
-		{"empty input", func(t *testing.T) []string { return []string{"--tokenizer", "builtin:bytes", writeFile(t, "e.jsonl", "")} }, 1, "no pairs written"},
+		{"empty input", func(t *testing.T) []string {
+			return []string{"--tokenizer", "builtin:bytes", writeFile(t, "e.jsonl", "")}
+		}, 1, "no pairs written"},
 		{"strict fails on a pair that cannot fit", func(t *testing.T) []string {
 			return []string{"--tokenizer", "builtin:bytes", "--strict", "--max-length", "2", writeFile(t, "x.jsonl", good)}
 		}, 1, "strict"},
