@@ -3,7 +3,8 @@ package tokenizer_test
 // The golden files under testdata/golden hold what Hugging Face's Rust
 // tokenizers library (tokenizers crate 0.22 through the npm bindings
 // @anush008/tokenizers) produces for the ~1,400 strings of
-// tools/refs/corpus.js, for five real tokenizer.json files. They are not
+// tools/refs/corpus.js, for five real tokenizer.json files and three
+// variants derived from them (variants.json). They are not
 // produced by this package, so there is no -update flag. Regenerate them from
 // the repository root with
 //
@@ -16,8 +17,10 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -75,18 +78,85 @@ var (
 	refCache = map[string]*tokenizer.Tokenizer{}
 )
 
-// loadRef loads a reference tokenizer, skipping (or failing under
-// DPO_REQUIRE_REFS=1) when the npm reference files are not installed. Each
-// is loaded once per test binary (gemma3's tokenizer.json is 33 MB) and
+// variant is a tokenizer.json derived from a reference one by replacing
+// top-level keys (testdata/golden/variants.json, written by
+// tools/refs/golden.js), reaching layouts the reference files do not use:
+// Metaspace pre-tokenizer, a BOS template after ByteLevel, added tokens with
+// lstrip/rstrip/single_word/normalized.
+type variant struct {
+	Base    string                     `json:"base"`
+	Replace map[string]json.RawMessage `json:"replace"`
+}
+
+// readVariants reads testdata/golden/variants.json.
+func readVariants(tb testing.TB) map[string]variant {
+	tb.Helper()
+	data, err := os.ReadFile(filepath.Join("testdata", "golden", "variants.json"))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var vs map[string]variant
+	if err := json.Unmarshal(data, &vs); err != nil {
+		tb.Fatalf("variants.json: %v", err)
+	}
+	return vs
+}
+
+// allGoldenNames is goldenNames followed by the variants, sorted.
+func allGoldenNames(tb testing.TB) []string {
+	names := slices.Clone(goldenNames)
+	var vs []string
+	for name := range readVariants(tb) {
+		vs = append(vs, name)
+	}
+	slices.Sort(vs)
+	return append(names, vs...)
+}
+
+// refPath returns the tokenizer.json of a reference tokenizer or, for a
+// variant, writes the derived file under dir and returns its path.
+func refPath(tb testing.TB, name, dir string) string {
+	tb.Helper()
+	v, ok := readVariants(tb)[name]
+	if !ok {
+		return testrefs.Tokenizer(tb, name)
+	}
+	data, err := os.ReadFile(testrefs.Tokenizer(tb, v.Base))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var doc map[string]json.RawMessage
+	if err := json.Unmarshal(data, &doc); err != nil {
+		tb.Fatalf("%s: %v", v.Base, err)
+	}
+	maps.Copy(doc, v.Replace)
+	if data, err = json.Marshal(doc); err != nil {
+		tb.Fatal(err)
+	}
+	path := filepath.Join(dir, name+".tokenizer.json")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		tb.Fatal(err)
+	}
+	return path
+}
+
+// loadRef loads a reference tokenizer or variant, skipping (or failing
+// under DPO_REQUIRE_REFS=1) when the npm reference files are not installed.
+// Each is loaded once per test binary (gemma3's tokenizer.json is 33 MB) and
 // shared, read-only, by the tests.
 func loadRef(tb testing.TB, name string) *tokenizer.Tokenizer {
 	tb.Helper()
-	path := testrefs.Tokenizer(tb, name)
 	refMu.Lock()
 	defer refMu.Unlock()
 	if tok, ok := refCache[name]; ok {
 		return tok
 	}
+	dir, err := os.MkdirTemp("", "dpo-tokenizer-test")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer os.RemoveAll(dir)
+	path := refPath(tb, name, dir)
 	tok, err := tokenizer.Load(path)
 	if err != nil {
 		tb.Fatalf("Load(%s): %v", name, err)
@@ -156,7 +226,7 @@ func diffText(got, want string) string {
 }
 
 func TestGolden(t *testing.T) {
-	for _, name := range goldenNames {
+	for _, name := range allGoldenNames(t) {
 		t.Run(name, func(t *testing.T) {
 			lines := readGolden(t, name)
 			tok := loadRef(t, name)
@@ -297,7 +367,7 @@ type decodeLine struct {
 }
 
 func TestGoldenDecode(t *testing.T) {
-	for _, name := range goldenNames {
+	for _, name := range allGoldenNames(t) {
 		t.Run(name, func(t *testing.T) {
 			path := filepath.Join("testdata", "golden", name+".decode.jsonl.gz")
 			f, err := os.Open(path)
@@ -351,7 +421,7 @@ func TestGoldenVocab(t *testing.T) {
 	if err := json.Unmarshal(data, &facts); err != nil {
 		t.Fatalf("vocab.json: %v", err)
 	}
-	for _, name := range goldenNames {
+	for _, name := range allGoldenNames(t) {
 		t.Run(name, func(t *testing.T) {
 			want, ok := facts[name]
 			if !ok {

@@ -20,11 +20,12 @@
 // added tokens and token_to_id for a seeded sample of tokens.
 //
 // Usage (from the repository root, after `npm ci --prefix tools/refs`):
-//   node tools/refs/golden.js [name ...]      (default: all five)
+//   node tools/refs/golden.js [name ...]      (default: all five and the variants)
 'use strict';
 
 const fs = require('fs');
 const path = require('path');
+const os = require('os');
 const zlib = require('zlib');
 const { Tokenizer } = require('@anush008/tokenizers');
 const { corpus, mulberry32 } = require('./corpus');
@@ -40,8 +41,87 @@ const TOKENIZERS = {
   mistral: path.join(nm, '@lenml', 'tokenizer-llama2', 'models', 'tokenizer.json'),
 };
 
-async function golden(name, texts) {
-  const tok = Tokenizer.fromFile(TOKENIZERS[name]);
+// VARIANTS are tokenizer.json files derived from a reference one by
+// replacing top-level keys, to reach layouts and added-token options the five
+// files above do not use but real checkpoints do. They are recorded in
+// variants.json; the Go test applies the same replacement to the same base.
+const ADDED_GPT2 = (id, content, o) => ({ id, content, single_word: false, lstrip: false, rstrip: false, normalized: false, special: false, ...o });
+const VARIANTS = {
+  // Llama/Mistral as transformers >= 4.41 converts them with legacy=False:
+  // Metaspace pre-tokenizer with prepend_scheme "first" instead of a
+  // Prepend+Replace normalizer (the decoder stays Replace, ByteFallback,
+  // Fuse, Strip).
+  'mistral-metaspace': {
+    base: 'mistral',
+    replace: {
+      normalizer: null,
+      pre_tokenizer: { type: 'Metaspace', replacement: '▁', prepend_scheme: 'first', split: false },
+    },
+  },
+  // Meta-Llama-3's Hub layout: BOS added by a TemplateProcessing after the
+  // ByteLevel post-processor.
+  'llama3-bos': {
+    base: 'llama3',
+    replace: {
+      post_processor: {
+        type: 'Sequence',
+        processors: [
+          { type: 'ByteLevel', add_prefix_space: true, trim_offsets: false, use_regex: true },
+          {
+            type: 'TemplateProcessing',
+            single: [{ SpecialToken: { id: '<|begin_of_text|>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }],
+            pair: [{ SpecialToken: { id: '<|begin_of_text|>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '<|begin_of_text|>', type_id: 1 } }, { Sequence: { id: 'B', type_id: 1 } }],
+            special_tokens: { '<|begin_of_text|>': { id: '<|begin_of_text|>', ids: [128000], tokens: ['<|begin_of_text|>'] } },
+          },
+        ],
+      },
+    },
+  },
+  // GPT-2 with a Lowercase normalizer, BOS+EOS template and added tokens using
+  // every option: lstrip (RoBERTa's <mask>), rstrip, single_word, normalized,
+  // non-special, and contents already in the vocabulary.
+  'gpt2-added': {
+    base: 'gpt2',
+    replace: {
+      normalizer: { type: 'Lowercase' },
+      added_tokens: [
+        ADDED_GPT2(50256, '<|endoftext|>', { special: true, normalized: true }),
+        ADDED_GPT2(50257, '<mask>', { special: true, lstrip: true }),
+        ADDED_GPT2(50258, '[R]', { special: true, rstrip: true }),
+        ADDED_GPT2(50259, '[both]', { special: true, lstrip: true, rstrip: true }),
+        ADDED_GPT2(9246, 'cat', { single_word: true }),
+        ADDED_GPT2(31373, 'hello', { normalized: true }),
+        ADDED_GPT2(50260, 'New York', { normalized: true }),
+        ADDED_GPT2(50261, '<|tool|>', {}),
+        ADDED_GPT2(50262, '<S>', { special: true, single_word: true }),
+      ],
+      post_processor: {
+        type: 'TemplateProcessing',
+        single: [{ SpecialToken: { id: '<|endoftext|>', type_id: 0 } }, { Sequence: { id: 'A', type_id: 0 } }, { SpecialToken: { id: '<mask>', type_id: 0 } }],
+        pair: [{ Sequence: { id: 'A', type_id: 0 } }, { Sequence: { id: 'B', type_id: 1 } }],
+        special_tokens: {
+          '<|endoftext|>': { id: '<|endoftext|>', ids: [50256], tokens: ['<|endoftext|>'] },
+          '<mask>': { id: '<mask>', ids: [50257], tokens: ['<mask>'] },
+        },
+      },
+    },
+  },
+};
+
+// variantExtra are corpus strings aimed at the variants' added tokens.
+function variantExtra() {
+  const out = [];
+  for (const t of ['<mask>', '[R]', '[both]', 'cat', 'hello', 'New York', '<|tool|>', '<S>', '<|endoftext|>']) {
+    for (const f of [(x) => x, (x) => ` ${x}`, (x) => `${x} `, (x) => `a ${x} b`, (x) => `a  ${x}  b`, (x) => `a${x}b`, (x) => `\n${x}\n`,
+      (x) => `${x}${x}`, (x) => x.toUpperCase(), (x) => ` ${x.toUpperCase()} `, (x) => `x.${x}.y`, (x) => `${x}s`, (x) => `con${x}`]) out.push(f(t));
+  }
+  out.push('The cat sat. Cats, concatenate, cat-like, (cat) "cat" cat\'s', 'HELLO Hello hello hellothere sayhello', 'I love NEW YORK and new york and New  York',
+    'Fill the <mask> and the  <mask>   here', '<|endoftext|>[R]  x[both]  y  <mask>', '▁leading metaspace ▁▁', ' ▁ ');
+  return out;
+}
+
+async function golden(name, texts, tokFile) {
+  const tok = Tokenizer.fromFile(tokFile || TOKENIZERS[name]);
   const lines = [];
   let roundTrip = 0;
   for (const text of texts) {
@@ -114,14 +194,28 @@ function writeGz(base, lines) {
 }
 
 async function main() {
-  const names = process.argv.length > 2 ? process.argv.slice(2) : Object.keys(TOKENIZERS);
+  const names = process.argv.length > 2 ? process.argv.slice(2) : Object.keys(TOKENIZERS).concat(Object.keys(VARIANTS));
   const texts = corpus();
   const vocabFile = path.join(root, 'pkg', 'tokenizer', 'testdata', 'golden', 'vocab.json');
   const facts = fs.existsSync(vocabFile) ? JSON.parse(fs.readFileSync(vocabFile, 'utf8')) : {};
   for (const name of names) {
-    if (!(name in TOKENIZERS)) throw new Error(`unknown tokenizer ${name}; known: ${Object.keys(TOKENIZERS).join(', ')}`);
-    facts[name] = await golden(name, texts);
+    if (name in TOKENIZERS) {
+      facts[name] = await golden(name, texts);
+      continue;
+    }
+    const v = VARIANTS[name];
+    if (!v) throw new Error(`unknown tokenizer ${name}; known: ${Object.keys(TOKENIZERS).concat(Object.keys(VARIANTS)).join(', ')}`);
+    const json = JSON.parse(fs.readFileSync(TOKENIZERS[v.base], 'utf8'));
+    Object.assign(json, v.replace);
+    const tmp = path.join(os.tmpdir(), `dpo-golden-${process.pid}-${name}.json`);
+    fs.writeFileSync(tmp, JSON.stringify(json));
+    try {
+      facts[name] = await golden(name, texts.concat(variantExtra()), tmp);
+    } finally {
+      fs.unlinkSync(tmp);
+    }
   }
+  fs.writeFileSync(path.join(root, 'pkg', 'tokenizer', 'testdata', 'golden', 'variants.json'), JSON.stringify(VARIANTS, null, 1) + '\n');
   const sorted = {};
   for (const k of Object.keys(facts).sort()) sorted[k] = facts[k];
   fs.writeFileSync(vocabFile, JSON.stringify(sorted, null, 1) + '\n');
