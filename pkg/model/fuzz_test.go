@@ -1,0 +1,73 @@
+package model
+
+import (
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+
+	"github.com/dpo-go/dpo/internal/testrefs"
+)
+
+var update = flag.Bool("update", false, "regenerate testdata/models with tools/torchref/make_golden.py")
+
+// TestUpdateGolden regenerates the reference checkpoints when run with
+// -update (needs /usr/bin/python3 with torch and numpy).
+func TestUpdateGolden(t *testing.T) {
+	if !*update {
+		t.Skip("run with -update to regenerate testdata/models")
+	}
+	py := python(t, "torch", "numpy")
+	out, err := exec.Command(py, "-W", "ignore", filepath.Join(torchref(), "make_golden.py"),
+		filepath.Join(testrefs.Root(), "testdata", "models")).CombinedOutput()
+	if err != nil {
+		t.Fatalf("make_golden.py: %v\n%s", err, out)
+	}
+	t.Logf("%s", out)
+}
+
+// FuzzParseConfig: any input either parses to a valid config whose
+// ParamSpecs have positive shapes, or fails with an error; never a panic.
+func FuzzParseConfig(f *testing.F) {
+	for _, dir := range goldenDirs(f) {
+		b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add([]byte(`{"model_type":"gpt2","n_embd":8,"n_head":2,"n_layer":1,"vocab_size":5,"n_positions":4}`))
+	f.Add([]byte(`{"architectures":["LlamaForCausalLM"],"rope_parameters":{"rope_type":"llama3","factor":8,"low_freq_factor":1,"high_freq_factor":4,"original_max_position_embeddings":16,"rope_theta":5e5}}`))
+	f.Fuzz(func(t *testing.T, b []byte) {
+		cfg, err := ParseConfig(b)
+		if err != nil {
+			return
+		}
+		if cfg.Validate() != nil {
+			t.Fatal("ParseConfig returned an invalid config")
+		}
+		if cfg.VocabSize*cfg.HiddenSize > 1<<24 || cfg.NumLayers > 64 {
+			return // too big to list cheaply
+		}
+		for _, s := range ParamSpecs(cfg) {
+			for _, d := range s.Shape {
+				if d <= 0 {
+					t.Fatalf("%s: shape %v", s.Name, s.Shape)
+				}
+			}
+		}
+	})
+}
+
+func BenchmarkLoad(b *testing.B) {
+	dir := goldenDirs(b)["llama_untied"]
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		ck, err := Load(dir)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ck.Close()
+	}
+}
