@@ -37,6 +37,9 @@ func Open(path string) (*File, error) {
 	if err != nil {
 		return nil, fmt.Errorf("safetensors: %w", err)
 	}
+	if !st.Mode().IsRegular() {
+		return nil, fmt.Errorf("safetensors: %s: not a regular file", path)
+	}
 	size := st.Size()
 	if size < 8 {
 		return nil, fmt.Errorf("safetensors: %s: file of %d bytes is too short for a header", path, size)

@@ -308,6 +308,12 @@ func TestOpenRejects(t *testing.T) {
 		{"trailing json", image(`{}{}`, 0), "trailing"},
 	}
 	dir := t.TempDir()
+	if _, err := Open(dir); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("Open(directory): %v", err)
+	}
+	if _, err := Open(filepath.Join(dir, "absent")); err == nil || !strings.Contains(err.Error(), "absent") {
+		t.Errorf("Open(absent): %v", err)
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := filepath.Join(dir, strings.ReplaceAll(tt.name, " ", "_")+".safetensors")
