@@ -251,11 +251,14 @@ func Save(dir string, ck *Checkpoint, dtype safetensors.DType) error {
 	if _, v5 := conf["dtype"]; v5 {
 		conf["dtype"] = tdt
 	}
-	js, err := json.MarshalIndent(conf, "", "  ")
-	if err != nil {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // keep strings byte-identical (no \u003c)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(conf); err != nil {
 		return fmt.Errorf("model: saving to %s: encoding config.json: %w", dir, err)
 	}
-	js = append(js, '\n')
+	js := buf.Bytes()
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("model: saving: %w", err)
 	}

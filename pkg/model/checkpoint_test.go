@@ -637,3 +637,31 @@ func TestTorchReferenceSelfCheck(t *testing.T) {
 		t.Fatalf("unexpected output:\n%s", out)
 	}
 }
+
+func TestSaveKeepsConfigStrings(t *testing.T) {
+	cfg, err := ParseConfig([]byte(`{"architectures":["GPT2LMHeadModel"],"vocab_size":20,"n_embd":8,"n_layer":1,"n_head":2,"n_positions":8,
+		"task_specific_params":{"text-generation":{"prefix":"<|endoftext|> & more"}},"layer_norm_epsilon":1e-05,"torch_dtype":"float32"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	if err := Save(dir, RandomInit(cfg, 1), safetensors.F16); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(dir, "config.json"))
+	for _, want := range []string{`"prefix": "<|endoftext|> & more"`, `"layer_norm_epsilon": 1e-05`, `"torch_dtype": "float16"`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("config.json lacks %s:\n%s", want, b)
+		}
+	}
+	f, err := safetensors.Open(filepath.Join(dir, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	for _, n := range f.Names() {
+		if !strings.HasPrefix(n, GPT2Prefix) {
+			t.Errorf("saved GPT-2 tensor %q lacks the transformer. prefix", n)
+		}
+	}
+}
