@@ -22,6 +22,9 @@ func parseDecoder(raw json.RawMessage) (decoder, error) {
 	if err := json.Unmarshal(raw, &h); err != nil {
 		return nil, fmt.Errorf("decoder: %w", err)
 	}
+	if err := checkRequired("decoder", h.Type, raw); err != nil {
+		return nil, err
+	}
 	wrap := func(err error) error { return fmt.Errorf("decoder %s: %w", h.Type, err) }
 	switch h.Type {
 	case "Sequence":

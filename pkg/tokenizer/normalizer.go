@@ -26,6 +26,9 @@ func parseNormalizer(raw json.RawMessage) (normalizer, error) {
 	if err := json.Unmarshal(raw, &h); err != nil {
 		return nil, fmt.Errorf("normalizer: %w", err)
 	}
+	if err := checkRequired("normalizer", h.Type, raw); err != nil {
+		return nil, err
+	}
 	switch h.Type {
 	case "Sequence":
 		var c struct {

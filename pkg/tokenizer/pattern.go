@@ -226,3 +226,56 @@ func parsePattern(raw json.RawMessage) (matcher, error) {
 type noMatch struct{}
 
 func (noMatch) matches(dst [][2]int, _ string) [][2]int { return dst }
+
+// requireFields reports the first of fields missing from the JSON object
+// raw, as serde does for the Rust library's components without defaults.
+func requireFields(raw json.RawMessage, fields ...string) error {
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return err
+	}
+	for _, f := range fields {
+		if _, ok := m[f]; !ok {
+			return fmt.Errorf("missing field %q", f)
+		}
+	}
+	return nil
+}
+
+// required lists, per "<kind>/<type>", the fields HF's deserializer
+// requires.
+var required = map[string][]string{
+	"normalizer/Sequence":               {"normalizers"},
+	"normalizer/Strip":                  {"strip_left", "strip_right"},
+	"normalizer/Prepend":                {"prepend"},
+	"normalizer/Replace":                {"pattern", "content"},
+	"normalizer/BertNormalizer":         {"clean_text", "handle_chinese_chars", "strip_accents", "lowercase"},
+	"pre_tokenizer/Sequence":            {"pretokenizers"},
+	"pre_tokenizer/ByteLevel":           {"add_prefix_space", "trim_offsets"},
+	"pre_tokenizer/Split":               {"pattern", "behavior", "invert"},
+	"pre_tokenizer/Metaspace":           {"replacement"},
+	"pre_tokenizer/Digits":              {"individual_digits"},
+	"pre_tokenizer/CharDelimiterSplit":  {"delimiter"},
+	"decoder/Sequence":                  {"decoders"},
+	"decoder/ByteLevel":                 {"add_prefix_space", "trim_offsets"},
+	"decoder/Metaspace":                 {"replacement"},
+	"decoder/Replace":                   {"pattern", "content"},
+	"decoder/Strip":                     {"content", "start", "stop"},
+	"decoder/WordPiece":                 {"prefix", "cleanup"},
+	"decoder/BPEDecoder":                {"suffix"},
+	"post_processor/Sequence":           {"processors"},
+	"post_processor/ByteLevel":          {"add_prefix_space", "trim_offsets"},
+	"post_processor/TemplateProcessing": {"single", "special_tokens"},
+	"post_processor/RobertaProcessing":  {"sep", "cls"},
+	"post_processor/BertProcessing":     {"sep", "cls"},
+}
+
+// checkRequired applies required to a component of the given kind.
+func checkRequired(kind, typ string, raw json.RawMessage) error {
+	if fs, ok := required[kind+"/"+typ]; ok {
+		if err := requireFields(raw, fs...); err != nil {
+			return fmt.Errorf("%s %s: %w", kind, typ, err)
+		}
+	}
+	return nil
+}

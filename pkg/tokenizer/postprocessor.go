@@ -18,6 +18,9 @@ func parsePostProcessor(raw json.RawMessage) (postProcessor, error) {
 	if err := json.Unmarshal(raw, &h); err != nil {
 		return nil, fmt.Errorf("post_processor: %w", err)
 	}
+	if err := checkRequired("post_processor", h.Type, raw); err != nil {
+		return nil, err
+	}
 	wrap := func(err error) error { return fmt.Errorf("post_processor %s: %w", h.Type, err) }
 	switch h.Type {
 	case "Sequence":

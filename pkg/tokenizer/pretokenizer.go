@@ -51,6 +51,9 @@ func parsePreTokenizer(raw json.RawMessage) (preTokenizer, error) {
 	if err := json.Unmarshal(raw, &h); err != nil {
 		return nil, fmt.Errorf("pre_tokenizer: %w", err)
 	}
+	if err := checkRequired("pre_tokenizer", h.Type, raw); err != nil {
+		return nil, err
+	}
 	wrap := func(err error) error { return fmt.Errorf("pre_tokenizer %s: %w", h.Type, err) }
 	switch h.Type {
 	case "Sequence":
@@ -239,9 +242,6 @@ func parseMetaspace(raw json.RawMessage) (*metaspace, error) {
 		m.replacement = r[0]
 	}
 	m.rep = string(m.replacement)
-	if c.AddPrefixSpace != nil && !*c.AddPrefixSpace {
-		m.prepend = "never"
-	}
 	if c.PrependScheme != nil {
 		switch *c.PrependScheme {
 		case "always", "never", "first":
@@ -249,6 +249,14 @@ func parseMetaspace(raw json.RawMessage) (*metaspace, error) {
 		default:
 			return nil, fmt.Errorf("unknown prepend_scheme %q", *c.PrependScheme)
 		}
+	}
+	// The legacy add_prefix_space=false means "never"; like HF, it conflicts
+	// with an explicit or defaulted "always".
+	if c.AddPrefixSpace != nil && !*c.AddPrefixSpace {
+		if m.prepend == "always" {
+			return nil, fmt.Errorf("add_prefix_space does not match declared prepend_scheme")
+		}
+		m.prepend = "never"
 	}
 	if c.Split != nil {
 		m.split = *c.Split
