@@ -175,7 +175,7 @@ async function golden(name, texts, tokFile) {
 
   // Vocabulary facts.
   const sample = {};
-  const entries = Object.entries(vocab);
+  const entries = Object.entries(vocab).sort((a, b) => a[1] - b[1]); // get_vocab is a HashMap: fix the order
   for (let i = 0; i < 300; i++) {
     const [t, id] = pick(entries);
     sample[t] = id;
