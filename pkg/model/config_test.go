@@ -71,6 +71,18 @@ func TestParseConfigDefaults(t *testing.T) {
 			}
 			return ""
 		}},
+		{"mistral null kv heads", `{"architectures":["MistralForCausalLM"],"num_attention_heads":4,"hidden_size":64,"num_key_value_heads":null}`, func(c *Config) string {
+			if c.NumKVHeads != 4 || c.HeadDim != 16 {
+				return "null num_key_value_heads should mean num_attention_heads"
+			}
+			return ""
+		}},
+		{"qwen3 null head_dim", `{"architectures":["Qwen3ForCausalLM"],"num_attention_heads":4,"num_key_value_heads":4,"hidden_size":64,"head_dim":null}`, func(c *Config) string {
+			if c.HeadDim != 16 {
+				return "null head_dim should mean hidden/heads"
+			}
+			return ""
+		}},
 		{"model_type only", `{"model_type":"qwen2"}`, func(c *Config) string {
 			if c.Arch != ArchQwen2 {
 				return "want qwen2"

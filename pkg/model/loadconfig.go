@@ -360,23 +360,30 @@ func (r rawConfig) llamaFamily(arch Arch) (*Config, error) {
 		return nil, err
 	}
 	var err error
+	// The class default applies when the key is absent; an explicit null
+	// means num_attention_heads (MHA) in every family's __init__.
 	kvDef := def.kvHeads
-	if kvDef == 0 {
+	if v, present := r.m["num_key_value_heads"]; kvDef == 0 || (present && v == nil) {
 		kvDef = c.NumHeads
 	}
 	if c.NumKVHeads, err = r.int("num_key_value_heads", kvDef); err != nil {
 		return nil, err
 	}
+	// head_dim: the config's value; else the class default (Qwen3: 128);
+	// else hidden_size // num_attention_heads, which must then divide.
 	headDef := def.headDim
-	if headDef == 0 && c.NumHeads > 0 {
+	if v, present := r.m["head_dim"]; present && v == nil {
+		headDef = 0 // explicit null: hidden_size // num_attention_heads
+	}
+	if !r.has("head_dim") && headDef == 0 && c.NumHeads > 0 {
+		if c.HiddenSize%c.NumHeads != 0 {
+			return nil, fmt.Errorf("field %q: hidden_size %d is not divisible by num_attention_heads %d and head_dim is not given",
+				"num_attention_heads", c.HiddenSize, c.NumHeads)
+		}
 		headDef = c.HiddenSize / c.NumHeads
 	}
 	if c.HeadDim, err = r.int("head_dim", headDef); err != nil {
 		return nil, err
-	}
-	if !r.has("head_dim") && def.headDim == 0 && c.NumHeads > 0 && c.HiddenSize%c.NumHeads != 0 {
-		return nil, fmt.Errorf("field %q: hidden_size %d is not divisible by num_attention_heads %d and head_dim is not given",
-			"num_attention_heads", c.HiddenSize, c.NumHeads)
 	}
 	if c.RMSNormEps, err = r.float("rms_norm_eps", 1e-6); err != nil {
 		return nil, err
