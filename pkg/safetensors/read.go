@@ -12,9 +12,9 @@ import (
 	"unicode/utf8"
 )
 
-// MaxHeaderSize bounds the JSON header, as the reference implementation
-// does (100 MB).
-const MaxHeaderSize = 100 << 20
+// MaxHeaderSize bounds the JSON header, as the reference Rust
+// implementation's MAX_HEADER_SIZE does.
+const MaxHeaderSize = 100_000_000
 
 // File is an open, memory-mapped safetensors file. Tensor data alias the
 // mapping and are valid until Close.
