@@ -33,20 +33,14 @@ func floorPow2(n int) int {
 	return p
 }
 
-// ceilPow2 returns the smallest power of two >= n.
-func ceilPow2(n int) int {
-	p := 1
-	for p < n {
-		p *= 2
-	}
-	return p
-}
-
 // planBatches sorts rows by length, groups them by length bucket and cuts
 // each group into batches of at most floorPow2(batchTokens/bucket) rows
-// (at least one). A group's last, partial batch is padded to a power of
-// two rows, so each bucket compiles at most log2(rows)+1 shapes and
-// usually one or two.
+// (at least one). Every batch of a bucket, the last partial one included, is
+// padded to that same number of rows: a bucket compiles exactly one shape,
+// and a sequence's result is bit-identical whatever else is in the input
+// (the Go backend's matmul switches algorithms with the matrix size, so a
+// different row count can change the last bits). The price is padding work
+// on a bucket's last batch.
 func planBatches(lens []int, batchTokens int) []batch {
 	order := make([]int, len(lens))
 	for i := range order {
@@ -63,7 +57,7 @@ func planBatches(lens []int, batchTokens int) []batch {
 		maxRows := floorPow2(batchTokens / T)
 		for s := start; s < end; s += maxRows {
 			e := min(s+maxRows, end)
-			out = append(out, batch{rows: order[s:e], size: ceilPow2(e - s), length: T})
+			out = append(out, batch{rows: order[s:e], size: maxRows, length: T})
 		}
 		start = end
 	}

@@ -1,0 +1,475 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/dpo-go/dpo/pkg/arrowio"
+	"github.com/dpo-go/dpo/pkg/ckpt"
+	"github.com/dpo-go/dpo/pkg/model"
+	"github.com/dpo-go/dpo/pkg/tokenizer"
+)
+
+// Columns dpo-score appends (after policy_chosen_logps and
+// policy_rejected_logps).
+const (
+	colRewardChosen   = "reward_chosen"   // β·(log π − log π_ref), or β·log π/|y| reference-free
+	colRewardRejected = "reward_rejected" //
+	colRewardMargin   = "reward_margin"   // reward_chosen − reward_rejected
+	colCorrect        = "correct"         // reward_margin > 0 (TRL's rewards/accuracies)
+)
+
+const scoreUsage = `Usage: dpo-score --policy DIR [flags] [ref.arrow|-] > scored.arrow
+
+Scores preference pairs with a policy: appends policy_chosen_logps,
+policy_rejected_logps, the implicit rewards reward_chosen and reward_rejected
+(β·(log π − log π_ref)), reward_margin and correct (margin > 0), keeping every
+input column and row. A summary (preference accuracy with a 95% bootstrap
+interval, mean rewards and margin, the worst pairs as text) goes to stderr,
+and with --summary to a JSON file.
+
+Reference-free policies (SimPO) are scored with length-normalised
+log-probabilities: reward = β·log π(y|x)/|y|; the stream then needs no
+reference columns.
+
+Example:
+  dpo-score --policy out/ heldout-ref.arrow --summary summary.json > scored.arrow
+
+Exit status: 0 success, 1 failure, 2 usage error.
+`
+
+// ScoreSummary is what dpo-score reports.
+type ScoreSummary struct {
+	Pairs int64   `json:"pairs"`
+	Beta  float64 `json:"beta"`
+	// ReferenceFree is true for length-normalised (SimPO) scoring.
+	ReferenceFree bool `json:"reference_free"`
+	// Accuracy counts margin > 0 as 1 and ties as 1/2 (so a policy equal to
+	// its reference scores 0.5); StrictAccuracy is TRL's rewards/accuracies
+	// (ties count 0).
+	Accuracy       float64    `json:"accuracy"`
+	AccuracyCI95   [2]float64 `json:"accuracy_ci95"`
+	StrictAccuracy float64    `json:"strict_accuracy"`
+	Ties           int64      `json:"ties"`
+	RewardChosen   float64    `json:"mean_reward_chosen"`
+	RewardRejected float64    `json:"mean_reward_rejected"`
+	Margin         float64    `json:"mean_margin"`
+	// PolicyPrefersChosen and ReferencePrefersChosen: how often the model's
+	// own log-probability of the chosen completion beats the rejected one.
+	PolicyPrefersChosen    float64     `json:"policy_prefers_chosen"`
+	ReferencePrefersChosen *float64    `json:"reference_prefers_chosen,omitempty"`
+	Worst                  []WorstPair `json:"worst"`
+}
+
+// WorstPair is one of the pairs with the lowest margin.
+type WorstPair struct {
+	ID       string  `json:"id"`
+	Margin   float64 `json:"margin"`
+	Prompt   string  `json:"prompt"`
+	Chosen   string  `json:"chosen"`
+	Rejected string  `json:"rejected"`
+}
+
+// Score is dpo-score.
+func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	fs := newFlagSet("dpo-score", stderr, scoreUsage)
+	policy := fs.String("policy", "", "policy to score: a Hugging Face checkpoint `DIR` (e.g. dpo-train's --out)")
+	beta := fs.Float64("beta", 0, "β of the implicit reward (default: the one dpo-train recorded in the checkpoint's dpo.json, else 0.1)")
+	refFree := fs.String("reference-free", "auto", "length-normalised reference-free scoring (SimPO): auto (from dpo.json), true, false")
+	out := fs.String("o", "-", "output `FILE` (- for stdout), written atomically")
+	format := fs.String("format", "arrow", "output format: arrow (dpo stream) or jsonl")
+	summaryPath := fs.String("summary", "", "write the summary as JSON to this `FILE`")
+	worst := fs.Int("worst", 5, "how many worst-margin pairs to show as text")
+	tokDir := fs.String("tokenizer", "", "tokenizer `DIR` or tokenizer.json used to decode the worst pairs (default: the policy's, when it matches the stream)")
+	backend := fs.String("backend", "", "GoMLX backend (default $GOMLX_BACKEND, else go:ops_sequential)")
+	batchTokens := fs.Int("batch-tokens", 4096, "padded tokens per forward batch")
+	ignore := fs.Bool("ignore-tokenizer-mismatch", false, "score even when the stream's tokenizer is not the policy's (experts only)")
+	seed := fs.Uint64("seed", 1, "seed of the bootstrap resampling")
+	quiet := fs.Bool("q", false, "no summary or progress on stderr")
+	version := fs.Bool("version", false, "print the version and exit")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *version {
+		fmt.Fprintln(stdout, "dpo-score", Version)
+		return nil
+	}
+	if *policy == "" {
+		return usagef("--policy is required")
+	}
+	if fs.NArg() > 1 {
+		return usagef("at most one input, got %d", fs.NArg())
+	}
+	if *format != "arrow" && *format != "jsonl" {
+		return usagef("--format %q: want arrow or jsonl", *format)
+	}
+	if *beta < 0 || math.IsNaN(*beta) || math.IsInf(*beta, 0) {
+		return usagef("--beta must be a finite number > 0")
+	}
+	input := "-"
+	if fs.NArg() == 1 {
+		input = fs.Arg(0)
+	}
+	log := stderr
+	if *quiet {
+		log = io.Discard
+	}
+	meta, hasMeta, err := ckpt.Read(*policy)
+	if err != nil {
+		return err
+	}
+	if *beta == 0 {
+		*beta = 0.1
+		if hasMeta && meta.Beta > 0 {
+			*beta = meta.Beta
+		}
+	}
+	var lengthNorm bool
+	switch *refFree {
+	case "auto":
+		lengthNorm = hasMeta && (meta.LengthNormalized || meta.ReferenceFree)
+	case "true":
+		lengthNorm = true
+	case "false":
+	default:
+		return usagef("--reference-free %q: want auto, true or false", *refFree)
+	}
+
+	mem := memory.DefaultAllocator
+	r, err := arrowio.Open(input, stdin, mem)
+	if err != nil {
+		return err
+	}
+	defer r.Release()
+	hasRef := len(r.Schema().FieldIndices(arrowio.ColRefChosenLogps)) > 0 && len(r.Schema().FieldIndices(arrowio.ColRefRejectedLogps)) > 0
+	if !hasRef && !lengthNorm {
+		return fmt.Errorf("%s has no %s/%s columns: run dpo-reflogp first, or score a reference-free policy with --reference-free true", r.Name(), arrowio.ColRefChosenLogps, arrowio.ColRefRejectedLogps)
+	}
+	cfg, err := model.LoadConfig(*policy)
+	if err != nil {
+		return err
+	}
+	if err := checkModelTokenizer(r.Metadata(), *policy, cfg.VocabSize, *ignore, log); err != nil {
+		return err
+	}
+	lm, err := loadModel(*policy, *backend, *batchTokens)
+	if err != nil {
+		return err
+	}
+	defer lm.Close()
+
+	outMeta := arrowio.Derive(r.Metadata(), "dpo-score", Version)
+	stage := map[string]any{"policy": *policy, "beta": *beta, "reference_free": lengthNorm, "backend": lm.eng.BackendName()}
+	if err := outMeta.SetStage(arrowio.StageScore, Version, stage); err != nil {
+		return err
+	}
+	f64 := arrow.PrimitiveTypes.Float64
+	schema, err := arrowio.AppendFields(arrowio.WithMetadata(r.Schema(), outMeta),
+		arrow.Field{Name: arrowio.ColPolicyChosenLogps, Type: f64}, arrow.Field{Name: arrowio.ColPolicyRejectedLogps, Type: f64},
+		arrow.Field{Name: colRewardChosen, Type: f64}, arrow.Field{Name: colRewardRejected, Type: f64},
+		arrow.Field{Name: colRewardMargin, Type: f64}, arrow.Field{Name: colCorrect, Type: arrow.FixedWidthTypes.Boolean})
+	if err != nil {
+		return fmt.Errorf("%s: %w (is it already scored?)", r.Name(), err)
+	}
+	o, err := arrowio.CreateOutput(*out, stdout)
+	if err != nil {
+		return err
+	}
+	committed := false
+	defer func() {
+		if !committed {
+			o.Abort()
+		}
+	}()
+	var sink scoredSink
+	if *format == "jsonl" {
+		sink = &jsonlSink{w: o, schema: schema}
+	} else {
+		w, err := arrowio.NewWriter(o, schema, arrowio.WriterOptions{Mem: mem})
+		if err != nil {
+			return err
+		}
+		sink = w
+	}
+
+	acc := newScoreAcc(*worst)
+	prog := newProgress(log, !*quiet && isTerminal(stderr), "pairs")
+	for batch := 0; r.Next(); batch++ {
+		rec := r.Record()
+		pc, pr, _, err := scoreBatch(ctx, lm.model, rec, r.Name(), batch)
+		if err != nil {
+			return err
+		}
+		p, _ := arrowio.ReadPairs(rec)
+		var refC, refR []float64
+		if hasRef {
+			if refC, err = arrowio.Float64Column(rec, arrowio.ColRefChosenLogps); err != nil {
+				return fmt.Errorf("%s: batch %d: %w", r.Name(), batch, err)
+			}
+			if refR, err = arrowio.Float64Column(rec, arrowio.ColRefRejectedLogps); err != nil {
+				return fmt.Errorf("%s: batch %d: %w", r.Name(), batch, err)
+			}
+		}
+		n := p.Rows
+		rc, rr, margin, correct := make([]float64, n), make([]float64, n), make([]float64, n), make([]bool, n)
+		for i := range n {
+			if lengthNorm {
+				rc[i] = *beta * pc[i] / float64(len(p.Chosen.Row(i)))
+				rr[i] = *beta * pr[i] / float64(len(p.Rejected.Row(i)))
+			} else {
+				rc[i] = *beta * (pc[i] - refC[i])
+				rr[i] = *beta * (pr[i] - refR[i])
+			}
+			margin[i] = rc[i] - rr[i]
+			correct[i] = margin[i] > 0
+			acc.add(p, i, pc[i], pr[i], refC, refR, rc[i], rr[i], margin[i])
+		}
+		out, err := arrowio.AppendColumns(schema, rec, float64Array(mem, pc), float64Array(mem, pr), float64Array(mem, rc), float64Array(mem, rr), float64Array(mem, margin), boolArray(mem, correct))
+		if err != nil {
+			return err
+		}
+		err = sink.Write(out)
+		releaseAll(out)
+		if err != nil {
+			return err
+		}
+		prog.update(acc.n)
+	}
+	prog.done()
+	if err := r.Err(); err != nil {
+		return err
+	}
+	if acc.n == 0 {
+		return fmt.Errorf("%s: %w", r.Name(), errNoRows)
+	}
+	if err := sink.Close(); err != nil {
+		return err
+	}
+	if err := o.Commit(); err != nil {
+		return err
+	}
+	committed = true
+
+	dec := scoreDecoder(*tokDir, *policy, r.Metadata())
+	sum := acc.summary(*beta, lengthNorm, hasRef, *seed, dec)
+	if !*quiet {
+		sum.Format(stderr)
+	}
+	if *summaryPath != "" {
+		b, _ := json.MarshalIndent(sum, "", "  ")
+		if err := writeFileAtomic(*summaryPath, append(b, '\n')); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// releaseAll releases a record and the columns it was built from (the
+// appended arrays each hold one reference of their own).
+func releaseAll(rec arrow.RecordBatch) {
+	n := int(rec.NumCols())
+	cols := rec.Columns()
+	rec.Release()
+	for _, c := range cols[n-6:] {
+		c.Release()
+	}
+}
+
+type scoredSink interface {
+	Write(arrow.RecordBatch) error
+	Close() error
+}
+
+// jsonlSink writes one JSON object per row, with every column.
+type jsonlSink struct {
+	w      io.Writer
+	schema *arrow.Schema
+}
+
+func (s *jsonlSink) Write(rec arrow.RecordBatch) error {
+	var buf strings.Builder
+	for i := 0; i < int(rec.NumRows()); i++ {
+		buf.Reset()
+		buf.WriteByte('{')
+		for c, col := range rec.Columns() {
+			if c > 0 {
+				buf.WriteByte(',')
+			}
+			k, _ := json.Marshal(s.schema.Field(c).Name)
+			v, err := json.Marshal(col.GetOneForMarshal(i))
+			if err != nil {
+				return err
+			}
+			buf.Write(k)
+			buf.WriteByte(':')
+			buf.Write(v)
+		}
+		buf.WriteString("}\n")
+		if _, err := io.WriteString(s.w, buf.String()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (s *jsonlSink) Close() error { return nil }
+
+// scoreAcc accumulates the summary.
+type scoreAcc struct {
+	n                   int64
+	correct             []float64 // 1, 0.5 (tie) or 0 per pair, for the bootstrap
+	sumRC, sumRR, sumM  float64
+	strict, ties        int64
+	policyPref, refPref int64
+	worstN              int
+	worst               []worstRow
+}
+
+type worstRow struct {
+	id                       string
+	margin                   float64
+	prompt, chosen, rejected []int32
+}
+
+func newScoreAcc(worst int) *scoreAcc { return &scoreAcc{worstN: worst} }
+
+func (a *scoreAcc) add(p arrowio.Pairs, i int, pc, pr float64, refC, refR []float64, rc, rr, m float64) {
+	a.n++
+	a.sumRC += rc
+	a.sumRR += rr
+	a.sumM += m
+	switch {
+	case m > 0:
+		a.strict++
+		a.correct = append(a.correct, 1)
+	case m == 0:
+		a.ties++
+		a.correct = append(a.correct, 0.5)
+	default:
+		a.correct = append(a.correct, 0)
+	}
+	if pc > pr {
+		a.policyPref++
+	}
+	if refC != nil && refC[i] > refR[i] {
+		a.refPref++
+	}
+	if a.worstN > 0 && (len(a.worst) < a.worstN || m < a.worst[len(a.worst)-1].margin) {
+		w := worstRow{id: p.ID.Value(i), margin: m, prompt: slices.Clone(p.Prompt.Row(i)), chosen: slices.Clone(p.Chosen.Row(i)), rejected: slices.Clone(p.Rejected.Row(i))}
+		a.worst = append(a.worst, w)
+		sort.SliceStable(a.worst, func(x, y int) bool { return a.worst[x].margin < a.worst[y].margin })
+		if len(a.worst) > a.worstN {
+			a.worst = a.worst[:a.worstN]
+		}
+	}
+}
+
+func (a *scoreAcc) summary(beta float64, refFree, hasRef bool, seed uint64, dec func([]int32) string) *ScoreSummary {
+	n := float64(a.n)
+	s := &ScoreSummary{
+		Pairs: a.n, Beta: beta, ReferenceFree: refFree,
+		Accuracy:            mean(a.correct),
+		StrictAccuracy:      float64(a.strict) / n,
+		Ties:                a.ties,
+		RewardChosen:        a.sumRC / n,
+		RewardRejected:      a.sumRR / n,
+		Margin:              a.sumM / n,
+		PolicyPrefersChosen: float64(a.policyPref) / n,
+	}
+	if hasRef {
+		v := float64(a.refPref) / n
+		s.ReferencePrefersChosen = &v
+	}
+	s.AccuracyCI95 = bootstrapCI(a.correct, 1000, seed)
+	for _, w := range a.worst {
+		s.Worst = append(s.Worst, WorstPair{ID: w.id, Margin: w.margin, Prompt: dec(w.prompt), Chosen: dec(w.chosen), Rejected: dec(w.rejected)})
+	}
+	return s
+}
+
+func mean(v []float64) float64 {
+	var s float64
+	for _, x := range v {
+		s += x
+	}
+	return s / float64(len(v))
+}
+
+// bootstrapCI is the 95% percentile interval of the mean of v over B
+// resamples with replacement.
+func bootstrapCI(v []float64, B int, seed uint64) [2]float64 {
+	rng := rand.New(rand.NewPCG(seed, 0x5eed))
+	means := make([]float64, B)
+	for b := range means {
+		var s float64
+		for range v {
+			s += v[rng.IntN(len(v))]
+		}
+		means[b] = s / float64(len(v))
+	}
+	sort.Float64s(means)
+	return [2]float64{means[int(0.025*float64(B))], means[int(math.Ceil(0.975*float64(B)))-1]}
+}
+
+// scoreDecoder returns a function that shows token ids as text: with the
+// tokenizer given, the policy's own tokenizer when it is the stream's, or
+// the builtin one; else as ids.
+func scoreDecoder(tokDir, policy string, meta arrowio.Metadata) func([]int32) string {
+	_, sha := meta.Tokenizer()
+	try := func(path string) *tokenizer.Tokenizer {
+		t, err := tokenizer.Load(path)
+		if err != nil || (t.SHA256() != sha && tokDir == "") {
+			return nil
+		}
+		return t
+	}
+	var tok *tokenizer.Tokenizer
+	switch {
+	case tokDir != "":
+		tok = try(tokDir)
+	case sha == "builtin:bytes":
+		tok, _ = tokenizer.Builtin("bytes")
+	default:
+		if _, err := os.Stat(filepath.Join(policy, "tokenizer.json")); err == nil {
+			tok = try(policy)
+		}
+	}
+	if tok == nil {
+		return func(ids []int32) string { return fmt.Sprint(ids) }
+	}
+	return func(ids []int32) string { return tok.Decode(ids, false) }
+}
+
+// Format writes the human summary.
+func (s *ScoreSummary) Format(w io.Writer) {
+	kind := "β·(log π − log π_ref)"
+	if s.ReferenceFree {
+		kind = "β·log π/|y| (reference-free)"
+	}
+	fmt.Fprintf(w, "pairs %d, β %g, reward %s\n", s.Pairs, s.Beta, kind)
+	fmt.Fprintf(w, "reward accuracy %.3f (95%% CI %.3f–%.3f; ties count half: %d ties; strict %.3f)\n", s.Accuracy, s.AccuracyCI95[0], s.AccuracyCI95[1], s.Ties, s.StrictAccuracy)
+	fmt.Fprintf(w, "mean reward chosen %.4f, rejected %.4f, margin %.4f\n", s.RewardChosen, s.RewardRejected, s.Margin)
+	fmt.Fprintf(w, "policy prefers chosen by log-prob: %.3f", s.PolicyPrefersChosen)
+	if s.ReferencePrefersChosen != nil {
+		fmt.Fprintf(w, " (reference: %.3f)", *s.ReferencePrefersChosen)
+	}
+	fmt.Fprintln(w)
+	if len(s.Worst) > 0 {
+		fmt.Fprintln(w, "worst margins:")
+		for _, p := range s.Worst {
+			fmt.Fprintf(w, "  %s margin %.4f\n    prompt   %q\n    chosen   %q\n    rejected %q\n", p.ID, p.Margin, p.Prompt, p.Chosen, p.Rejected)
+		}
+	}
+}
