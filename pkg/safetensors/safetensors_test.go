@@ -494,6 +494,9 @@ func FuzzOpen(f *testing.F) {
 	f.Add(image(`{"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}`, 4))
 	f.Add(image(`{"a":{"dtype":"BF16","shape":[2,0],"data_offsets":[0,0]},"b":{"dtype":"I64","shape":[],"data_offsets":[0,8]}}`, 8))
 	f.Add(image(`{"__metadata__":{"x":"y"}}`, 0))
+	if b, err := os.ReadFile(filepath.Join(testrefs.Root(), "testdata", "models", "llama_bf16", "model.safetensors")); err == nil {
+		f.Add(b) // a golden checkpoint written by the numpy reference
+	}
 	f.Fuzz(func(t *testing.T, b []byte) {
 		file, err := Parse(b)
 		if err != nil {
@@ -543,5 +546,60 @@ func BenchmarkFloat32s(b *testing.B) {
 				}
 			}
 		})
+	}
+}
+
+// TestByteIdenticalToNumpyWriter: for single-dtype files the layout is
+// fully determined (names sorted, compact JSON, "__metadata__" first,
+// space padding to 8 bytes), so Write and the independent numpy writer
+// must produce the same bytes.
+func TestByteIdenticalToNumpyWriter(t *testing.T) {
+	py := python(t, "numpy")
+	dir := t.TempDir()
+	script := `
+import sys, numpy as np
+sys.path.insert(0, sys.argv[1])
+import safetensors_np as st
+rng = np.random.default_rng(3)
+ts = {"model.norm.weight": rng.standard_normal(7).astype(np.float32),
+      "lm_head.weight": rng.standard_normal((5, 3)).astype(np.float32),
+      "a": np.zeros((0, 2), np.float32), "model.layers.10.x": rng.standard_normal((2, 2, 2)).astype(np.float32)}
+for dt in ("F32", "BF16", "F16"):
+    st.save(sys.argv[2] + "/np_" + dt, ts, {"format": "pt", "b": "2"}, dtype=dt)
+    np.save(sys.argv[2] + "/vals_" + dt, np.concatenate([ts[k].ravel() for k in sorted(ts)]))
+`
+	if out, err := exec.Command(py, "-c", script, torchrefDir(), dir).CombinedOutput(); err != nil {
+		t.Fatalf("numpy writer: %v\n%s", err, out)
+	}
+	for _, dt := range []DType{F32, BF16, F16} {
+		ref, err := ReadFile(filepath.Join(dir, "np_"+string(dt)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		// Rebuild the tensors from float32 values with FromFloat32.
+		src, err := ReadFile(filepath.Join(dir, "np_F32"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var ts []*Tensor
+		for _, n := range src.Names() {
+			x, _ := src.Tensor(n)
+			v, _ := x.Float32s()
+			y, err := FromFloat32(n, dt, x.Shape, v)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ts = append(ts, y)
+		}
+		out := filepath.Join(dir, "go_"+string(dt))
+		if err := Write(out, ts, ref.Metadata()); err != nil {
+			t.Fatal(err)
+		}
+		a, _ := os.ReadFile(out)
+		b, _ := os.ReadFile(filepath.Join(dir, "np_"+string(dt)))
+		if !bytes.Equal(a, b) {
+			n := binary.LittleEndian.Uint64(b)
+			t.Errorf("%s: Write output differs from numpy writer\ngo:    %q\nnumpy: %q", dt, a[8:min(len(a), 8+int(n))], b[8:8+n])
+		}
 	}
 }

@@ -61,7 +61,7 @@ def save(path, tensors, metadata=None, dtype="F32"):
     name, header padded with spaces to a multiple of 8 bytes."""
     header, chunks, off = {}, [], 0
     if metadata:
-        header["__metadata__"] = dict(metadata)
+        header["__metadata__"] = dict(sorted(metadata.items()))
     for name in sorted(tensors):
         a = np.asarray(tensors[name])
         if dtype == "BF16":
