@@ -1,0 +1,107 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+
+	"github.com/dpo-go/dpo/pkg/train"
+)
+
+const trainUsage = `Usage: dpo-train [flags] ref.arrow|- --out DIR (--model DIR | --init-config config.json)
+
+Trains a causal LM with Direct Preference Optimization (or another objective
+of the family, see --loss) on a stream written by dpo-reflogp, and writes
+Hugging Face checkpoints: DIR/checkpoint-<step>/ every --save-steps (with the
+optimizer state, for --resume) and the final model at the top of DIR, with
+metrics.jsonl (TRL's metric names) and plot.png.
+
+Example:
+  dpo-tokenize --tokenizer ./base pairs.jsonl | dpo-reflogp --model ./base > ref.arrow
+  dpo-train --model ./base --loss sigmoid --beta 0.1 --out ./dpo ref.arrow
+  dpo-train --init-config small.json --loss sft --out ./ref pairs.arrow   # a reference by SFT
+
+Exit status: 0 success, 1 failure (bad input, I/O, non-finite loss,
+interrupted after saving a checkpoint), 2 usage error.
+`
+
+// Train is dpo-train.
+func Train(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	c := train.DefaultConfig()
+	fs := newFlagSet("dpo-train", stderr, trainUsage)
+	fs.StringVar(&c.Out, "out", "", "output `DIR` (created)")
+	fs.StringVar(&c.Model, "model", "", "Hugging Face checkpoint `DIR` to start from")
+	fs.StringVar(&c.InitConfig, "init-config", "", "start from a random initialisation of this config.json `FILE`")
+	fs.Int64Var(&c.InitSeed, "init-seed", 0, "seed of the random initialisation (--init-config); default: --seed")
+	fs.StringVar(&c.Tokenizer, "tokenizer", "", "copy tokenizer files from this `DIR` into the checkpoints (default: --model's, when they match the stream)")
+	fs.BoolVar(&c.IgnoreTokenizerMismatch, "ignore-tokenizer-mismatch", false, "train even if the stream's tokenizer differs from the model's")
+	fs.StringVar(&c.Eval, "eval", "", "evaluation reference stream `FILE` (metrics with the eval_ prefix)")
+	fs.StringVar(&c.Loss, "loss", c.Loss, "objective: sigmoid, ipo, simpo, sft, ... or weighted terms such as sigmoid=1,sft=0.2")
+	fs.Float64Var(&c.Beta, "beta", c.Beta, "β, the inverse temperature")
+	fs.Float64Var(&c.LabelSmoothing, "label-smoothing", c.LabelSmoothing, "label smoothing ε (cDPO)")
+	fs.Float64Var(&c.SimPOGamma, "simpo-gamma", c.SimPOGamma, "SimPO target reward margin γ")
+	fs.Float64Var(&c.DiscoPOPTau, "discopop-tau", c.DiscoPOPTau, "discopop temperature")
+	fs.BoolVar(&c.ReferenceFree, "reference-free", false, "treat reference log-probs as 0")
+	fs.Float64Var(&c.LR, "lr", c.LR, "peak learning rate (TRL DPOConfig default 1e-6)")
+	fs.StringVar(&c.Scheduler, "lr-scheduler", c.Scheduler, "learning-rate schedule after warmup: constant, linear, cosine")
+	fs.IntVar(&c.WarmupSteps, "warmup-steps", 0, "linear warmup steps")
+	fs.Float64Var(&c.WarmupRatio, "warmup-ratio", 0, "warmup as a fraction of the total steps")
+	fs.Float64Var(&c.WeightDecay, "weight-decay", 0, "AdamW weight decay (never applied to norms and biases)")
+	fs.Float64Var(&c.AdamBeta1, "adam-beta1", c.AdamBeta1, "AdamW β1")
+	fs.Float64Var(&c.AdamBeta2, "adam-beta2", c.AdamBeta2, "AdamW β2")
+	fs.Float64Var(&c.AdamEps, "adam-epsilon", c.AdamEps, "AdamW ε")
+	fs.Float64Var(&c.MaxGradNorm, "max-grad-norm", c.MaxGradNorm, "global gradient-norm clipping (0: off)")
+	fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "pairs per micro-batch")
+	fs.IntVar(&c.BatchTokens, "batch-tokens", 0, "cap on padded tokens (2 x pairs x length) per micro-batch (0: none)")
+	fs.IntVar(&c.GradAccum, "grad-accum", c.GradAccum, "micro-batches per optimizer step")
+	fs.IntVar(&c.Epochs, "epochs", c.Epochs, "passes over the data")
+	fs.IntVar(&c.MaxSteps, "max-steps", 0, "stop after this many optimizer steps (0: all epochs)")
+	fs.Int64Var(&c.Seed, "seed", c.Seed, "seed of the data shuffle (and of --init-config without --init-seed)")
+	fs.IntVar(&c.SaveSteps, "save-steps", 0, "save a checkpoint every N steps (0: only at the end)")
+	fs.IntVar(&c.SaveTotalLimit, "save-total-limit", 0, "keep only the last K checkpoints (0: all)")
+	fs.IntVar(&c.LoggingSteps, "logging-steps", c.LoggingSteps, "log a line on stderr every N steps")
+	fs.IntVar(&c.EvalSteps, "eval-steps", 0, "evaluate every N steps (and at the end) with --eval")
+	fs.IntVar(&c.EvalBatchSize, "eval-batch-size", c.EvalBatchSize, "unused by the engine's batching; kept for TRL parity")
+	fs.StringVar(&c.Backend, "backend", "", "GoMLX backend (default $GOMLX_BACKEND or go:ops_sequential)")
+	fs.IntVar(&c.VocabChunk, "vocab-chunk", 0, "vocabulary columns whose logits exist at once (0: engine default)")
+	fs.BoolVar(&c.BF16, "bf16", false, "bf16 compute with f32 master weights (not supported yet)")
+	fs.BoolVar(&c.GradCheckpointing, "gradient-checkpointing", false, "recompute activations in the backward pass (not supported yet)")
+	fs.BoolVar(&c.Resume, "resume", false, "resume from the newest complete checkpoint in --out")
+	fs.BoolVar(&c.Quiet, "q", false, "no log lines or progress on stderr")
+	version := fs.Bool("version", false, "print the version and exit")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if *version {
+		fmt.Fprintln(stdout, "dpo-train", Version)
+		return nil
+	}
+	initSeedSet := false
+	fs.Visit(func(f *flag.Flag) { initSeedSet = initSeedSet || f.Name == "init-seed" })
+	if !initSeedSet {
+		c.InitSeed = c.Seed
+	}
+	if fs.NArg() > 1 {
+		return usagef("at most one input stream, got %d", fs.NArg())
+	}
+	if fs.NArg() == 1 {
+		c.Input = fs.Arg(0)
+	}
+	log := stderr
+	if c.Quiet {
+		log = io.Discard
+	}
+	c.Progress = !c.Quiet && isTerminal(stderr)
+	res, err := train.Run(ctx, c, Version, stdin, log)
+	var ce *train.ConfigError
+	if errors.As(err, &ce) {
+		return &UsageError{Err: err}
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "done: %d steps, final model in %s\n", res.Steps, res.OutDir)
+	return nil
+}

@@ -1,0 +1,178 @@
+package train
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/dpo-go/dpo/pkg/dpo"
+)
+
+// Learning-rate schedules (transformers' get_*_schedule_with_warmup).
+const (
+	SchedConstant = "constant"
+	SchedLinear   = "linear"
+	SchedCosine   = "cosine"
+)
+
+// Config is the effective configuration of a training run. It is echoed to
+// stderr and stored as train_config.json in every checkpoint.
+type Config struct {
+	Input string `json:"input"` // reference stream ("-" for stdin)
+	Eval  string `json:"eval,omitempty"`
+	Out   string `json:"out"`
+
+	Model      string `json:"model,omitempty"`       // HF checkpoint directory to start from
+	InitConfig string `json:"init_config,omitempty"` // config.json for a random initialisation
+	InitSeed   int64  `json:"init_seed"`
+	Tokenizer  string `json:"tokenizer,omitempty"` // directory whose tokenizer files are copied
+
+	IgnoreTokenizerMismatch bool `json:"ignore_tokenizer_mismatch,omitempty"`
+
+	Loss           string  `json:"loss"`
+	Beta           float64 `json:"beta"`
+	LabelSmoothing float64 `json:"label_smoothing"`
+	SimPOGamma     float64 `json:"simpo_gamma"`
+	DiscoPOPTau    float64 `json:"discopop_tau"`
+	ReferenceFree  bool    `json:"reference_free"`
+
+	LR          float64 `json:"learning_rate"`
+	Scheduler   string  `json:"lr_scheduler_type"`
+	WarmupSteps int     `json:"warmup_steps"`
+	WarmupRatio float64 `json:"warmup_ratio"`
+	WeightDecay float64 `json:"weight_decay"`
+	AdamBeta1   float64 `json:"adam_beta1"`
+	AdamBeta2   float64 `json:"adam_beta2"`
+	AdamEps     float64 `json:"adam_epsilon"`
+	MaxGradNorm float64 `json:"max_grad_norm"`
+
+	BatchSize   int   `json:"per_device_train_batch_size"`
+	BatchTokens int   `json:"batch_tokens"` // 0: no cap
+	GradAccum   int   `json:"gradient_accumulation_steps"`
+	Epochs      int   `json:"num_train_epochs"`
+	MaxSteps    int   `json:"max_steps"` // > 0 stops after this many steps
+	Seed        int64 `json:"seed"`
+
+	SaveSteps      int `json:"save_steps"` // 0: only at the end
+	SaveTotalLimit int `json:"save_total_limit"`
+	LoggingSteps   int `json:"logging_steps"`
+	EvalSteps      int `json:"eval_steps"`
+	EvalBatchSize  int `json:"per_device_eval_batch_size"`
+
+	Backend           string `json:"backend,omitempty"`
+	VocabChunk        int    `json:"vocab_chunk"`
+	BF16              bool   `json:"bf16,omitempty"`
+	GradCheckpointing bool   `json:"gradient_checkpointing,omitempty"`
+
+	Resume bool `json:"-"`
+	Quiet  bool `json:"-"`
+	// Progress draws a progress bar on stderr (the CLI sets it on a terminal).
+	Progress bool `json:"-"`
+	// StopAfterSteps, when > 0, makes Run return ErrStopped after saving a
+	// checkpoint at that step, as an interruption would (tests use it).
+	StopAfterSteps int `json:"-"`
+}
+
+// DefaultConfig returns the defaults: TRL's DPOConfig where it has one
+// (learning rate 1e-6, β 0.1, AdamW 0.9/0.999/1e-8, no weight decay,
+// max_grad_norm 1, linear schedule, logging every 10 steps).
+func DefaultConfig() Config {
+	d := dpo.DefaultConfig()
+	return Config{
+		Input:          "-",
+		Loss:           dpo.Sigmoid,
+		Beta:           d.Beta,
+		LabelSmoothing: d.LabelSmoothing,
+		SimPOGamma:     d.SimPOGamma,
+		DiscoPOPTau:    d.DiscoPOPTau,
+		LR:             1e-6,
+		Scheduler:      SchedLinear,
+		AdamBeta1:      0.9,
+		AdamBeta2:      0.999,
+		AdamEps:        1e-8,
+		MaxGradNorm:    1,
+		BatchSize:      8,
+		GradAccum:      1,
+		Epochs:         1,
+		Seed:           42,
+		SaveTotalLimit: 0,
+		LoggingSteps:   10,
+		EvalBatchSize:  8,
+		VocabChunk:     0,
+	}
+}
+
+// Objective returns the parsed loss specification.
+func (c *Config) Objective() (dpo.Objective, error) {
+	return dpo.Parse(c.Loss, dpo.Config{
+		Beta:           c.Beta,
+		LabelSmoothing: c.LabelSmoothing,
+		SimPOGamma:     c.SimPOGamma,
+		DiscoPOPTau:    c.DiscoPOPTau,
+		ReferenceFree:  c.ReferenceFree,
+	})
+}
+
+// ConfigError is an invalid configuration (a usage error for the CLI).
+type ConfigError struct{ Err error }
+
+func (e *ConfigError) Error() string { return e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// Validate checks the hyper-parameters; errors are *ConfigError.
+func (c *Config) Validate() error {
+	bad := func(format string, args ...any) error {
+		return &ConfigError{Err: fmt.Errorf(format, args...)}
+	}
+	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	switch {
+	case c.Out == "":
+		return bad("--out DIR is required")
+	case c.Model == "" && c.InitConfig == "" && !c.Resume:
+		return bad("one of --model DIR or --init-config config.json is required")
+	case c.Model != "" && c.InitConfig != "":
+		return bad("--model and --init-config are exclusive")
+	case !finite(c.LR) || c.LR < 0:
+		return bad("--lr %v: must be a finite number >= 0", c.LR)
+	case c.WarmupSteps < 0:
+		return bad("--warmup-steps %d: must be >= 0", c.WarmupSteps)
+	case !finite(c.WarmupRatio) || c.WarmupRatio < 0 || c.WarmupRatio > 1:
+		return bad("--warmup-ratio %v: must be in [0, 1]", c.WarmupRatio)
+	case c.WarmupSteps > 0 && c.WarmupRatio > 0:
+		return bad("--warmup-steps and --warmup-ratio are exclusive")
+	case c.Scheduler != SchedConstant && c.Scheduler != SchedLinear && c.Scheduler != SchedCosine:
+		return bad("--lr-scheduler %q: want constant, linear or cosine", c.Scheduler)
+	case !finite(c.WeightDecay) || c.WeightDecay < 0:
+		return bad("--weight-decay %v: must be >= 0", c.WeightDecay)
+	case !(c.AdamBeta1 >= 0 && c.AdamBeta1 < 1) || !(c.AdamBeta2 >= 0 && c.AdamBeta2 < 1):
+		return bad("adam betas (%v, %v): must be in [0, 1)", c.AdamBeta1, c.AdamBeta2)
+	case !(c.AdamEps > 0) || !finite(c.AdamEps):
+		return bad("adam epsilon %v: must be > 0", c.AdamEps)
+	case !finite(c.MaxGradNorm) || c.MaxGradNorm < 0:
+		return bad("--max-grad-norm %v: must be >= 0 (0 disables clipping)", c.MaxGradNorm)
+	case c.BatchSize < 1:
+		return bad("--batch-size %d: must be >= 1", c.BatchSize)
+	case c.BatchTokens < 0:
+		return bad("--batch-tokens %d: must be >= 0 (0: no cap)", c.BatchTokens)
+	case c.GradAccum < 1:
+		return bad("--grad-accum %d: must be >= 1", c.GradAccum)
+	case c.Epochs < 1:
+		return bad("--epochs %d: must be >= 1", c.Epochs)
+	case c.MaxSteps < 0:
+		return bad("--max-steps %d: must be >= 0", c.MaxSteps)
+	case c.SaveSteps < 0 || c.SaveTotalLimit < 0 || c.LoggingSteps < 0 || c.EvalSteps < 0:
+		return bad("--save-steps, --save-total-limit, --logging-steps and --eval-steps must be >= 0")
+	case c.EvalBatchSize < 1:
+		return bad("--eval-batch-size %d: must be >= 1", c.EvalBatchSize)
+	case c.VocabChunk < 0:
+		return bad("--vocab-chunk %d: must be >= 0", c.VocabChunk)
+	}
+	if _, err := c.Objective(); err != nil {
+		return &ConfigError{Err: fmt.Errorf("--loss %q: %w", c.Loss, err)}
+	}
+	return nil
+}
+
+// ErrStopped is returned when the run was interrupted (context cancelled
+// or StopAfterSteps reached) after saving a checkpoint.
+var ErrStopped = errors.New("train: stopped; resume with --resume")

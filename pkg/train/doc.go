@@ -1,0 +1,49 @@
+// Package train is the training stage of dpo (dpo-train): it optimises a
+// causal LM, held by pkg/engine as GoMLX variables, on a stream of
+// tokenized preference pairs with reference log-probs, using an objective
+// of pkg/dpo, and writes Hugging Face checkpoints.
+//
+// # Steps
+//
+// An optimizer step consumes GradAccum micro-batches of at most BatchSize
+// pairs (and, with BatchTokens, at most that many padded tokens of the
+// chosen+rejected forward). Each micro-batch runs one compiled GoMLX graph
+// (chosen and rejected sequences concatenated, as TRL's
+// concatenated_forward, padded on the right to the engine's length
+// buckets) that computes the policy's summed completion log-probs, the
+// objective, and its gradient by GoMLX autodiff, and adds
+// (n_micro/n_step)·∇loss into gradient accumulators: the accumulated
+// gradient is the gradient of the mean over all pairs of the step, not a
+// mean of micro-batch means (for an sft-only objective the weights are
+// chosen-token counts, so the token-level mean is exact too). Objectives
+// that are not a mean over pairs (aot sorts within the batch, bco_pair's
+// running mean, sft mixed with other terms) are evaluated per micro-batch,
+// as TRL does.
+//
+// A second compiled graph applies the step: the global gradient norm
+// (reported as grad_norm, before clipping), torch's clip_grad_norm_
+// (coefficient max_norm/(norm+1e-6), at most 1) and torch.optim.AdamW
+// (decoupled weight decay, skipped for norms and biases; bias-corrected
+// moments). A non-finite gradient norm leaves every variable untouched and
+// stops the run.
+//
+// # Data order and determinism
+//
+// Every epoch visits the pairs in a permutation drawn from a PCG generator
+// seeded with (Seed, epoch), so the whole plan of micro-batches is a pure
+// function of the data and the configuration. A checkpoint stores the
+// float32 master weights, both Adam moments, the step (which fixes the
+// epoch and the position in the permuted order) and the bco_pair running
+// moments; resuming from it on the pure-Go backend gives bit-identical
+// weights to an uninterrupted run.
+//
+// # Outputs
+//
+// Out/checkpoint-<step>/ holds an HF checkpoint (config.json,
+// model.safetensors in the starting dtype, tokenizer files, dpo.json), the
+// training state (train_state.safetensors, trainer_state.json) and the
+// effective configuration (train_config.json). It is written as
+// checkpoint-<step>.tmp and renamed, so a directory without the suffix is
+// always complete. The final model is written at the top of Out, with
+// metrics.jsonl (TRL's metric names) and plot.png.
+package train

@@ -1,0 +1,205 @@
+package train
+
+import (
+	"fmt"
+	"os"
+	"runtime/debug"
+
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	gmodel "github.com/gomlx/gomlx/ml/model"
+
+	"github.com/dpo-go/dpo/pkg/dpo"
+	"github.com/dpo-go/dpo/pkg/engine"
+	"github.com/dpo-go/dpo/pkg/model"
+)
+
+// Variable scopes of the optimizer state in the model's store.
+const (
+	scopeGrad = "/train_grad/"
+	scopeM    = "/train_adam_m/"
+	scopeV    = "/train_adam_v/"
+)
+
+// optimizer holds the compiled graphs of one model.
+type optimizer struct {
+	cfg     *model.Config
+	specs   []model.ParamSpec
+	store   *gmodel.Store
+	obj     dpo.Objective
+	tc      *Config
+	grad    *gmodel.Exec // per micro-batch: forward, loss, gradient accumulation
+	apply   *gmodel.Exec // per step: norm, clipping, AdamW
+	backend gmodel.Backend
+}
+
+// catch turns a GoMLX panic into an error: the one place in this package
+// where panics are recovered.
+func catch(fn func() error) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if e, ok := r.(error); ok {
+				err = fmt.Errorf("gomlx: %w", e)
+			} else {
+				err = fmt.Errorf("gomlx: %v", r)
+			}
+			if os.Getenv("DPO_ENGINE_PANIC_STACK") != "" {
+				err = fmt.Errorf("%w\n%s", err, debug.Stack())
+			}
+		}
+	}()
+	return fn()
+}
+
+func zerosF32(shape []int) *tensors.Tensor {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return tensors.FromFlatDataAndDimensions(make([]float32, n), shape...)
+}
+
+// newOptimizer creates the optimizer variables (zero moments and
+// accumulators) next to the model's weights and the two executables.
+func newOptimizer(backend gmodel.Backend, store *gmodel.Store, cfg *model.Config, obj dpo.Objective, tc *Config) (*optimizer, error) {
+	o := &optimizer{cfg: cfg, specs: model.ParamSpecs(cfg), store: store, obj: obj, tc: tc, backend: backend}
+	err := catch(func() error {
+		for _, s := range o.specs {
+			if store.GetVariable("/"+s.Name) == nil {
+				return fmt.Errorf("train: weight %q missing from the store", s.Name)
+			}
+			for _, scope := range []string{scopeGrad, scopeM, scopeV} {
+				v := store.GetVariable(scope + s.Name)
+				if v == nil {
+					var err error
+					if v, err = store.CreateVariable(scope+s.Name, zerosF32(s.Shape)); err != nil {
+						return err
+					}
+				}
+				v.SetTrainable(false)
+			}
+		}
+		var err error
+		o.grad, err = gmodel.NewExec(backend, store, o.gradGraph)
+		if err != nil {
+			return err
+		}
+		o.grad.SetMaxCache(256)
+		o.apply, err = gmodel.NewExec(backend, store, o.applyGraph)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("train: building the optimizer: %w", err)
+	}
+	return o, nil
+}
+
+func (o *optimizer) close() {
+	_ = catch(func() error {
+		if o.grad != nil {
+			o.grad.Finalize()
+		}
+		if o.apply != nil {
+			o.apply.Finalize()
+		}
+		return nil
+	})
+}
+
+// gradGraph: inputs
+//
+//	tokens  [2B, T] int32 (chosen rows, then rejected rows)
+//	lengths [2B] int32, prompts [2B] int32
+//	refC, refR [B] float32
+//	scale []  float32: this micro-batch's weight in the step
+//	bcoMean, bcoCount [] float32
+//
+// adds scale·∇loss to the accumulators and returns the policy log-probs
+// [2B] and bco_pair's batch mean (0 without bco_pair).
+func (o *optimizer) gradGraph(scope *gmodel.Scope, in []*graph.Node) []*graph.Node {
+	tokens, lengths, prompts := in[0], in[1], in[2]
+	refC, refR, scale, bcoMean, bcoCount := in[3], in[4], in[5], in[6], in[7]
+	g := tokens.Graph()
+	store := scope.Store()
+	lp := engine.CompletionLogProbsGraph(store, o.cfg, tokens, lengths, prompts, o.tc.VocabChunk) // [2B]
+	B := lp.Shape().Dimensions[0] / 2
+	first := func(x *graph.Node) *graph.Node { return graph.Slice(x, graph.AxisRange(0, B)) }
+	second := func(x *graph.Node) *graph.Node { return graph.Slice(x, graph.AxisRange(B, 2*B)) }
+	compLen := graph.Sub(lengths, prompts)
+	din := dpo.Inputs{
+		PolicyChosen: first(lp), PolicyRejected: second(lp),
+		ChosenLengths: first(compLen), RejectedLengths: second(compLen),
+		BCOMean: bcoMean, BCOCount: bcoCount,
+	}
+	if o.obj.NeedsReference() {
+		din.RefChosen, din.RefRejected = refC, refR
+	}
+	out, err := o.obj.Loss(din)
+	if err != nil {
+		panic(err)
+	}
+	loss := graph.Mul(out.Loss, scale)
+	params := make([]*graph.Node, len(o.specs))
+	for i, s := range o.specs {
+		params[i] = store.GetVariable("/" + s.Name).NodeValue(g)
+	}
+	grads := graph.Gradient(loss, params...)
+	for i, s := range o.specs {
+		acc := store.GetVariable(scopeGrad + s.Name)
+		acc.SetNodeValue(graph.Add(acc.NodeValue(g), grads[i]))
+	}
+	bco := graph.ScalarZero(g, dtypes.Float32)
+	if out.BCOBatchMean != nil {
+		bco = graph.ConvertDType(out.BCOBatchMean, dtypes.Float32)
+	}
+	return []*graph.Node{lp, bco}
+}
+
+// applyGraph: inputs (all float32 scalars) lr/(1-β1^t), sqrt(1-β2^t),
+// 1-lr·wd, max_norm (<= 0: no clipping). It returns the global gradient
+// norm before clipping; when it is not finite nothing changes.
+func (o *optimizer) applyGraph(scope *gmodel.Scope, in []*graph.Node) []*graph.Node {
+	stepSize, bc2Sqrt, decay, maxNorm := in[0], in[1], in[2], in[3]
+	g := stepSize.Graph()
+	store := scope.Store()
+	accs := make([]*graph.Node, len(o.specs))
+	var sumSq *graph.Node
+	for i, s := range o.specs {
+		accs[i] = store.GetVariable(scopeGrad + s.Name).NodeValue(g)
+		sq := graph.ReduceAllSum(graph.Square(accs[i]))
+		if sumSq == nil {
+			sumSq = sq
+		} else {
+			sumSq = graph.Add(sumSq, sq)
+		}
+	}
+	norm := graph.Sqrt(sumSq)
+	one := graph.ScalarOne(g, dtypes.Float32)
+	clip := graph.Min(one, graph.Div(maxNorm, graph.AddScalar(norm, 1e-6)))
+	coef := graph.Where(graph.GreaterThan(maxNorm, graph.ScalarZero(g, dtypes.Float32)), clip, one)
+	finite := graph.IsFinite(norm)
+	b1, b2 := o.tc.AdamBeta1, o.tc.AdamBeta2
+	for i, s := range o.specs {
+		pv := store.GetVariable("/" + s.Name)
+		mv := store.GetVariable(scopeM + s.Name)
+		vv := store.GetVariable(scopeV + s.Name)
+		p, m, v := pv.NodeValue(g), mv.NodeValue(g), vv.NodeValue(g)
+		grad := graph.Mul(accs[i], coef)
+		// torch: exp_avg.lerp_(grad, 1-β1); exp_avg_sq.mul_(β2).addcmul_(grad, grad, 1-β2)
+		m2 := graph.Add(m, graph.MulScalar(graph.Sub(grad, m), 1-b1))
+		v2 := graph.Add(graph.MulScalar(v, b2), graph.MulScalar(graph.Mul(grad, grad), 1-b2))
+		p2 := p
+		if !s.NoDecay && o.tc.WeightDecay != 0 {
+			p2 = graph.Mul(p, decay)
+		}
+		denom := graph.AddScalar(graph.Div(graph.Sqrt(v2), bc2Sqrt), o.tc.AdamEps)
+		p2 = graph.Sub(p2, graph.Mul(stepSize, graph.Div(m2, denom)))
+		pv.SetNodeValue(graph.Where(finite, p2, p))
+		mv.SetNodeValue(graph.Where(finite, m2, m))
+		vv.SetNodeValue(graph.Where(finite, v2, v))
+		acc := store.GetVariable(scopeGrad + s.Name)
+		acc.SetNodeValue(graph.ZerosLike(accs[i]))
+	}
+	return []*graph.Node{norm}
+}

@@ -1,0 +1,87 @@
+package train
+
+import (
+	"math/rand/v2"
+
+	"github.com/dpo-go/dpo/pkg/engine"
+)
+
+// micro is one micro-batch: dataset rows and the padded length of its
+// chosen+rejected forward.
+type micro struct {
+	rows   []int
+	length int
+}
+
+// stepPlan is one optimizer step.
+type stepPlan struct {
+	epoch  int
+	start  int // index into the epoch's permutation of the first row
+	end    int // index after the last row
+	micros []micro
+}
+
+// permutation returns epoch's visiting order of n rows: a Fisher-Yates
+// shuffle driven by PCG(seed, epoch) outputs, written out here so that the
+// order never depends on the Go release.
+func permutation(n int, seed int64, epoch int) []int {
+	src := rand.NewPCG(uint64(seed), uint64(epoch))
+	p := make([]int, n)
+	for i := range p {
+		p[i] = i
+	}
+	for i := n - 1; i > 0; i-- {
+		j := int(src.Uint64() % uint64(i+1))
+		p[i], p[j] = p[j], p[i]
+	}
+	return p
+}
+
+// seqLen is the longer of a pair's two sequences.
+func seqLen(p pair) int {
+	return len(p.prompt) + max(len(p.chosen), len(p.rejected))
+}
+
+// planSteps cuts every epoch's permutation into micro-batches of at most
+// BatchSize pairs (and, with BatchTokens, at most that many padded tokens
+// in the 2×rows×length forward; a single pair always fits) and groups
+// GradAccum of them into a step. An epoch's last step may be short. The
+// plan is truncated to MaxSteps.
+func planSteps(d *dataset, c *Config) []stepPlan {
+	n := d.len()
+	lens := make([]int, n)
+	for i := range lens {
+		lens[i] = seqLen(d.pair(i))
+	}
+	var steps []stepPlan
+	for e := 0; e < c.Epochs; e++ {
+		perm := permutation(n, c.Seed, e)
+		var cur *stepPlan
+		for i := 0; i < n; {
+			m := micro{}
+			start := i
+			for i < n && len(m.rows) < c.BatchSize {
+				l := engine.BucketLen(max(m.length, lens[perm[i]]))
+				if len(m.rows) > 0 && c.BatchTokens > 0 && 2*(len(m.rows)+1)*l > c.BatchTokens {
+					break
+				}
+				m.rows = append(m.rows, perm[i])
+				m.length = l
+				i++
+			}
+			if cur == nil {
+				steps = append(steps, stepPlan{epoch: e, start: start})
+				cur = &steps[len(steps)-1]
+			}
+			cur.micros = append(cur.micros, m)
+			cur.end = i
+			if len(cur.micros) == c.GradAccum {
+				cur = nil
+			}
+		}
+	}
+	if c.MaxSteps > 0 && len(steps) > c.MaxSteps {
+		steps = steps[:c.MaxSteps]
+	}
+	return steps
+}

@@ -1,0 +1,725 @@
+package train
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/gomlx/gomlx/core/tensors"
+
+	"github.com/dpo-go/dpo/pkg/arrowio"
+	"github.com/dpo-go/dpo/pkg/ckpt"
+	"github.com/dpo-go/dpo/pkg/dpo"
+	"github.com/dpo-go/dpo/pkg/engine"
+	"github.com/dpo-go/dpo/pkg/model"
+	"github.com/dpo-go/dpo/pkg/safetensors"
+)
+
+// Result summarises a finished run.
+type Result struct {
+	Steps   int                // optimizer steps done in total
+	Final   map[string]float64 // last step's metrics
+	Eval    map[string]float64 // last evaluation (nil without --eval)
+	OutDir  string
+	Resumed int // step resumed from (0: fresh run)
+}
+
+// tokenizerFiles are copied into checkpoints when their tokenizer.json
+// matches the stream's.
+var tokenizerFiles = []string{"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
+	"chat_template.jinja", "chat_template.json", "vocab.json", "merges.txt", "tokenizer.model", "added_tokens.json"}
+
+// runner is one training run.
+type runner struct {
+	c        *Config
+	version  string
+	log      io.Writer
+	obj      dpo.Objective
+	cfg      *model.Config
+	dtype    safetensors.DType
+	train    *dataset
+	eval     *dataset
+	eng      *engine.Engine
+	mdl      *engine.Model
+	opt      *optimizer
+	plan     []stepPlan
+	warmup   int
+	bco      dpo.RunningMoments
+	tokDir   string // directory whose tokenizer files are copied ("" none)
+	history  []map[string]any
+	lastEval map[string]float64
+}
+
+// Run trains as c describes. Logs go to log. stdin is read when c.Input
+// is "-". A cancelled ctx saves a checkpoint and returns an error wrapping
+// ErrStopped.
+func Run(ctx context.Context, c Config, version string, stdin io.Reader, log io.Writer) (res *Result, err error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	if c.BF16 {
+		return nil, &ConfigError{Err: fmt.Errorf("--bf16 is not supported on backend %s (bf16 compute with f32 master weights is not implemented)", backendName(c.Backend))}
+	}
+	if c.GradCheckpointing {
+		return nil, &ConfigError{Err: fmt.Errorf("--gradient-checkpointing is not supported on backend %s (not implemented)", backendName(c.Backend))}
+	}
+	if log == nil {
+		log = io.Discard
+	}
+	r := &runner{c: &c, version: version, log: log, bco: dpo.NewRunningMoments()}
+	r.obj, _ = c.Objective()
+	defer r.close()
+
+	// Output directory: must be writable before any compute.
+	if err := os.MkdirAll(c.Out, 0o755); err != nil {
+		return nil, fmt.Errorf("--out %s: %w", c.Out, err)
+	}
+	if err := checkWritable(c.Out); err != nil {
+		return nil, err
+	}
+	steps, err := checkpoints(c.Out)
+	if err != nil {
+		return nil, fmt.Errorf("--out %s: %w", c.Out, err)
+	}
+	resumeStep := 0
+	var resumeState trainerState
+	var resumeTensors map[string]*safetensors.Tensor
+	switch {
+	case c.Resume && len(steps) > 0:
+		resumeStep = steps[len(steps)-1]
+		dir := checkpointDir(c.Out, resumeStep)
+		prev, err := readConfig(dir)
+		if err != nil {
+			return nil, fmt.Errorf("resuming from %s: %w", dir, err)
+		}
+		if prev.determinism() != c.determinism() {
+			a, _ := json.Marshal(prev.determinism())
+			b, _ := json.Marshal(c.determinism())
+			return nil, &ConfigError{Err: fmt.Errorf("--resume: %s was trained with a different configuration:\n  checkpoint %s\n  now        %s", dir, a, b)}
+		}
+		if resumeState, resumeTensors, err = readState(dir); err != nil {
+			return nil, fmt.Errorf("resuming from %s: %w", dir, err)
+		}
+		if r.cfg, err = model.LoadConfig(dir); err != nil {
+			return nil, fmt.Errorf("resuming from %s: %w", dir, err)
+		}
+		r.dtype = safetensors.DType(resumeState.DType)
+		if r.tokDir = c.Tokenizer; r.tokDir == "" {
+			r.tokDir = dir
+		}
+		fmt.Fprintf(log, "resuming from %s (step %d)\n", dir, resumeStep)
+	case c.Model != "":
+		if r.cfg, err = model.LoadConfig(c.Model); err != nil {
+			return nil, fmt.Errorf("--model: %w", err)
+		}
+		r.dtype = dtypeOf(r.cfg)
+		if r.tokDir = c.Tokenizer; r.tokDir == "" {
+			r.tokDir = c.Model
+		}
+	case c.InitConfig != "":
+		if r.cfg, err = model.LoadConfig(c.InitConfig); err != nil {
+			return nil, fmt.Errorf("--init-config: %w", err)
+		}
+		r.dtype = dtypeOf(r.cfg)
+		r.tokDir = c.Tokenizer
+	default:
+		return nil, &ConfigError{Err: fmt.Errorf("--resume: no checkpoint in %s, and neither --model nor --init-config to start from", c.Out)}
+	}
+	if err := r.cfg.Validate(); err != nil {
+		return nil, fmt.Errorf("model config: %w", err)
+	}
+
+	// Data, checked completely before any compute.
+	mem := memory.DefaultAllocator
+	if r.train, err = openDataset(c.Input, stdin, mem, r.cfg, r.obj.NeedsReference(), r.obj.NeedsLengths()); err != nil {
+		return nil, err
+	}
+	if c.Eval != "" {
+		if r.eval, err = openDataset(c.Eval, nil, mem, r.cfg, r.obj.NeedsReference(), r.obj.NeedsLengths()); err != nil {
+			return nil, fmt.Errorf("--eval: %w", err)
+		}
+		if err := sameTokenizer(r.train.meta, r.eval.meta); err != nil && !c.IgnoreTokenizerMismatch {
+			return nil, fmt.Errorf("--eval %s: %w", r.eval.name, err)
+		}
+	}
+	if err := r.checkTokenizer(); err != nil {
+		return nil, err
+	}
+	r.plan = planSteps(r.train, &c)
+	r.warmup = c.warmupSteps(len(r.plan))
+	if resumeStep > 0 {
+		if resumeState.NumRows != r.train.len() || resumeStep > len(r.plan) ||
+			r.plan[resumeStep-1].epoch != resumeState.Epoch || r.plan[resumeStep-1].end != resumeState.Index {
+			return nil, fmt.Errorf("--resume: the data differ from the run that wrote checkpoint-%d (%d rows then, %d now)", resumeStep, resumeState.NumRows, r.train.len())
+		}
+		r.bco = resumeState.BCO
+	}
+	echo, _ := json.MarshalIndent(c, "", "  ")
+	fmt.Fprintf(log, "config: %s\n", echo)
+	fmt.Fprintf(log, "%d pairs, %d steps (%d epochs, %d micro-batches of <= %d pairs per step), objective %s\n",
+		r.train.len(), len(r.plan), c.Epochs, c.GradAccum, c.BatchSize, r.obj)
+
+	// Model.
+	if r.eng, err = engine.New(engine.Options{Backend: c.Backend, VocabChunk: c.VocabChunk}); err != nil {
+		return nil, err
+	}
+	switch {
+	case resumeStep > 0:
+		ws := make(map[string]*safetensors.Tensor)
+		for _, s := range model.ParamSpecs(r.cfg) {
+			if t, ok := resumeTensors["param/"+s.Name]; ok {
+				ws[s.Name] = t
+			}
+		}
+		r.mdl, err = r.eng.LoadWeights(r.cfg, ws)
+	case c.Model != "":
+		var ck *model.Checkpoint
+		if ck, err = model.Load(c.Model); err != nil {
+			return nil, fmt.Errorf("--model: %w", err)
+		}
+		r.mdl, err = r.eng.LoadModel(ck)
+		ck.Close()
+	default:
+		r.mdl, err = r.eng.LoadModel(model.RandomInit(r.cfg, c.InitSeed))
+	}
+	if err != nil {
+		return nil, err
+	}
+	if r.opt, err = newOptimizer(r.eng.Backend(), r.mdl.Store(), r.cfg, r.obj, &c); err != nil {
+		return nil, err
+	}
+	if resumeStep > 0 {
+		if err := r.opt.loadState(resumeTensors); err != nil {
+			return nil, fmt.Errorf("resuming from checkpoint-%d: %w", resumeStep, err)
+		}
+		if err := r.loadHistory(resumeStep); err != nil {
+			return nil, err
+		}
+	} else if err := os.Remove(filepath.Join(c.Out, MetricsFile)); err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
+	return r.loop(ctx, resumeStep)
+}
+
+func backendName(b string) string {
+	if b == "" {
+		if b = os.Getenv("GOMLX_BACKEND"); b == "" {
+			b = engine.DefaultBackend
+		}
+	}
+	name, _, _ := strings.Cut(b, ":")
+	return name
+}
+
+func dtypeOf(cfg *model.Config) safetensors.DType {
+	switch cfg.TorchDType {
+	case "bfloat16":
+		return safetensors.BF16
+	case "float16":
+		return safetensors.F16
+	}
+	return safetensors.F32
+}
+
+func checkWritable(dir string) error {
+	f, err := os.CreateTemp(dir, ".dpo-train-write-test-*")
+	if err != nil {
+		return fmt.Errorf("--out %s is not writable: %w", dir, err)
+	}
+	name := f.Name()
+	f.Close()
+	return os.Remove(name)
+}
+
+func sameTokenizer(a, b arrowio.Metadata) error {
+	name, sha := a.Tokenizer()
+	if sha == "" {
+		return nil
+	}
+	if _, s2 := b.Tokenizer(); s2 == "" {
+		return nil
+	}
+	return b.CheckSameTokenizer(name, sha)
+}
+
+// checkTokenizer compares the stream's tokenizer with the model
+// directory's and with --tokenizer's.
+func (r *runner) checkTokenizer() error {
+	name, sha := r.train.meta.Tokenizer()
+	check := func(dir, flag string) (bool, error) {
+		if dir == "" {
+			return false, nil
+		}
+		tname, tsha, ok, err := ckpt.Tokenizer(dir)
+		if err != nil {
+			return false, fmt.Errorf("%s %s: %w", flag, dir, err)
+		}
+		if !ok || sha == "" {
+			return false, nil
+		}
+		if err := r.train.meta.CheckSameTokenizer(tname, tsha); err != nil {
+			if r.c.IgnoreTokenizerMismatch {
+				fmt.Fprintf(r.log, "warning: %s %s: %v (ignored)\n", flag, dir, err)
+				return false, nil
+			}
+			return false, fmt.Errorf("%s: %s %s: %w (use --ignore-tokenizer-mismatch to train anyway)", r.train.name, flag, dir, err)
+		}
+		return true, nil
+	}
+	if r.c.Model != "" {
+		if _, err := check(r.c.Model, "--model"); err != nil {
+			return err
+		}
+	}
+	okTok, err := check(r.tokDir, "tokenizer files in")
+	if err != nil {
+		return err
+	}
+	if !okTok {
+		r.tokDir = ""
+	} else if _, err := os.Stat(filepath.Join(r.tokDir, "tokenizer.json")); err != nil {
+		r.tokDir = "" // identity only from dpo.json: nothing to copy
+	}
+	_ = name
+	return nil
+}
+
+func (r *runner) close() {
+	if r.opt != nil {
+		r.opt.close()
+	}
+	if r.mdl != nil {
+		r.mdl.Close()
+	}
+	if r.eng != nil {
+		r.eng.Close()
+	}
+	r.train.close()
+	r.eval.close()
+}
+
+// loop runs the steps after start.
+func (r *runner) loop(ctx context.Context, start int) (*Result, error) {
+	c := r.c
+	total := len(r.plan)
+	res := &Result{OutDir: c.Out, Resumed: start}
+	lastSaved := start
+	var last map[string]float64
+	t0 := time.Now()
+	for k := start; k < total; k++ {
+		if err := ctx.Err(); err != nil || (c.StopAfterSteps > 0 && k == c.StopAfterSteps) {
+			if k > lastSaved {
+				if err := r.save(k); err != nil {
+					return nil, fmt.Errorf("saving after interruption: %w", err)
+				}
+			}
+			return nil, fmt.Errorf("interrupted at step %d, checkpoint in %s: %w", k, checkpointDir(c.Out, k), ErrStopped)
+		}
+		m, err := r.step(k)
+		if err != nil {
+			return nil, err
+		}
+		last = m
+		done := k + 1
+		rec := map[string]any{}
+		for key, v := range m {
+			rec[key] = v
+		}
+		if r.eval != nil && ((c.EvalSteps > 0 && done%c.EvalSteps == 0) || done == total) {
+			em, err := r.evaluate(ctx)
+			if err != nil {
+				return nil, err
+			}
+			for key, v := range em {
+				rec[key] = v
+			}
+			r.lastEval = em
+			fmt.Fprintf(r.log, "step %d: eval_loss %.4f, eval_acc %.2f, eval_margin %.4f\n",
+				done, em["eval_loss"], em["eval_rewards/accuracies"], em["eval_rewards/margins"])
+		}
+		if err := r.appendMetrics(rec); err != nil {
+			return nil, err
+		}
+		if c.Progress {
+			el := time.Since(t0).Seconds()
+			fmt.Fprintf(r.log, "\r[%s] %d/%d steps, loss %.4f, %.1f steps/s \033[K", bar(done, total, 30), done, total, m["loss"], float64(done-start)/max(el, 1e-9))
+		}
+		if c.LoggingSteps > 0 && (done%c.LoggingSteps == 0 || done == total) || done == 1 {
+			if c.Progress {
+				fmt.Fprint(r.log, "\r\033[K")
+			}
+			fmt.Fprintf(r.log, "step %d: loss %.4f, acc %.2f, margin %.4f, lr %.3g, grad_norm %.4f, %.0f tok/s\n",
+				done, m["loss"], m["rewards/accuracies"], m["rewards/margins"], m["learning_rate"], m["grad_norm"], m["tokens_per_second"])
+		}
+		if c.SaveSteps > 0 && done%c.SaveSteps == 0 && done < total {
+			if err := r.save(done); err != nil {
+				return nil, err
+			}
+			lastSaved = done
+		}
+	}
+	if c.Progress {
+		fmt.Fprint(r.log, "\r\033[K")
+	}
+	if total > lastSaved {
+		if err := r.save(total); err != nil {
+			return nil, err
+		}
+	}
+	if err := r.saveFinal(total); err != nil {
+		return nil, err
+	}
+	res.Steps, res.Final, res.Eval = total, last, r.lastEval
+	return res, nil
+}
+
+func bar(done, total, width int) string {
+	n := done * width / max(total, 1)
+	return strings.Repeat("=", n) + strings.Repeat(" ", width-n)
+}
+
+// step runs optimizer step k (0-based) and returns its metrics.
+func (r *runner) step(k int) (map[string]float64, error) {
+	c := r.c
+	sp := r.plan[k]
+	start := time.Now()
+	lr := learningRate(c.Scheduler, c.LR, k, r.warmup, len(r.plan))
+	nPairs, nChosenTok := 0, 0
+	for _, m := range sp.micros {
+		nPairs += len(m.rows)
+		for _, i := range m.rows {
+			nChosenTok += len(r.train.pair(i).chosen)
+		}
+	}
+	sftOnly := true
+	for _, t := range r.obj.Terms {
+		sftOnly = sftOnly && t.Name == dpo.SFT
+	}
+	in := dpo.InputsF64{}
+	bcoStart := r.bco
+	tokens := 0
+	for _, m := range sp.micros {
+		scale := float64(len(m.rows)) / float64(nPairs)
+		if sftOnly {
+			ct := 0
+			for _, i := range m.rows {
+				ct += len(r.train.pair(i).chosen)
+			}
+			scale = float64(ct) / float64(max(nChosenTok, 1))
+		}
+		lp, bcoMean, ntok, err := r.micro(m, scale)
+		if err != nil {
+			return nil, fmt.Errorf("step %d: %w", k+1, err)
+		}
+		tokens += ntok
+		B := len(m.rows)
+		for j, i := range m.rows {
+			p := r.train.pair(i)
+			if math.IsNaN(lp[j]) || math.IsInf(lp[j], 0) || math.IsNaN(lp[B+j]) || math.IsInf(lp[B+j], 0) {
+				return nil, fmt.Errorf("step %d: the policy's log-probs of %s are not finite (%v, %v); stopping, no checkpoint written", k+1, r.train.rowName(i), lp[j], lp[B+j])
+			}
+			in.PolicyChosen = append(in.PolicyChosen, lp[j])
+			in.PolicyRejected = append(in.PolicyRejected, lp[B+j])
+			in.RefChosen = append(in.RefChosen, p.refChosen)
+			in.RefRejected = append(in.RefRejected, p.refRejected)
+			in.ChosenLengths = append(in.ChosenLengths, len(p.chosen))
+			in.RejectedLengths = append(in.RejectedLengths, len(p.rejected))
+		}
+		if r.obj.Has(dpo.BCOPair) {
+			r.bco.Update(bcoMean)
+		}
+	}
+	if !r.obj.NeedsReference() {
+		in.RefChosen, in.RefRejected = nil, nil
+	}
+	res, err := r.obj.LossFloat64(in, &bcoStart)
+	if err != nil {
+		return nil, fmt.Errorf("step %d: %w", k+1, err)
+	}
+	if math.IsNaN(res.Loss) || math.IsInf(res.Loss, 0) {
+		return nil, fmt.Errorf("step %d: the loss is %v; stopping, no checkpoint written", k+1, res.Loss)
+	}
+	norm, err := r.applyStep(k+1, lr)
+	if err != nil {
+		return nil, fmt.Errorf("step %d: %w", k+1, err)
+	}
+	if math.IsNaN(norm) || math.IsInf(norm, 0) {
+		return nil, fmt.Errorf("step %d: the gradient norm is %v; stopping (weights left as after step %d, no checkpoint written)", k+1, norm, k)
+	}
+	m := res.Metrics.Map()
+	m["grad_norm"] = norm
+	m["learning_rate"] = lr
+	m["step"] = float64(k + 1)
+	m["epoch"] = float64(sp.epoch) + float64(sp.end)/float64(r.train.len())
+	m["tokens_per_second"] = float64(tokens) / max(time.Since(start).Seconds(), 1e-9)
+	return m, nil
+}
+
+// micro runs one micro-batch through the gradient graph. It returns the
+// policy log-probs (chosen rows then rejected rows), bco_pair's batch mean
+// and the number of real tokens.
+func (r *runner) micro(m micro, scale float64) ([]float64, float64, int, error) {
+	B, T := len(m.rows), m.length
+	toks := make([]int32, 2*B*T)
+	lengths := make([]int32, 2*B)
+	prompts := make([]int32, 2*B)
+	refC := make([]float32, B)
+	refR := make([]float32, B)
+	ntok := 0
+	for j, i := range m.rows {
+		p := r.train.pair(i)
+		for h, comp := range [][]int32{p.chosen, p.rejected} {
+			row := h*B + j
+			copy(toks[row*T:], p.prompt)
+			copy(toks[row*T+len(p.prompt):], comp)
+			lengths[row] = int32(len(p.prompt) + len(comp))
+			prompts[row] = int32(len(p.prompt))
+			ntok += len(p.prompt) + len(comp)
+		}
+		refC[j], refR[j] = float32(p.refChosen), float32(p.refRejected)
+	}
+	var lp []float64
+	var bco float64
+	err := catch(func() error {
+		out, err := r.opt.grad.Exec(
+			tensors.FromFlatDataAndDimensions(toks, 2*B, T),
+			tensors.FromFlatDataAndDimensions(lengths, 2*B),
+			tensors.FromFlatDataAndDimensions(prompts, 2*B),
+			tensors.FromFlatDataAndDimensions(refC, B),
+			tensors.FromFlatDataAndDimensions(refR, B),
+			tensors.FromScalar(float32(scale)),
+			tensors.FromScalar(float32(r.bco.Mean)),
+			tensors.FromScalar(float32(r.bco.Count)))
+		if err != nil {
+			return err
+		}
+		v, err := tensors.CopyFlatData[float32](out[0])
+		if err != nil {
+			return err
+		}
+		lp = make([]float64, len(v))
+		for i, x := range v {
+			lp[i] = float64(x)
+		}
+		b, err := tensors.CopyFlatData[float32](out[1])
+		if err != nil {
+			return err
+		}
+		bco = float64(b[0])
+		return nil
+	})
+	return lp, bco, ntok, err
+}
+
+// applyStep runs AdamW step t (1-based) and returns the gradient norm.
+func (r *runner) applyStep(t int, lr float64) (float64, error) {
+	c := r.c
+	bc1 := 1 - math.Pow(c.AdamBeta1, float64(t))
+	bc2 := 1 - math.Pow(c.AdamBeta2, float64(t))
+	var norm float64
+	err := catch(func() error {
+		out, err := r.opt.apply.Exec(
+			tensors.FromScalar(float32(lr/bc1)),
+			tensors.FromScalar(float32(math.Sqrt(bc2))),
+			tensors.FromScalar(float32(1-lr*c.WeightDecay)),
+			tensors.FromScalar(float32(c.MaxGradNorm)))
+		if err != nil {
+			return err
+		}
+		v, err := tensors.CopyFlatData[float32](out[0])
+		if err != nil {
+			return err
+		}
+		norm = float64(v[0])
+		return nil
+	})
+	return norm, err
+}
+
+// evaluate scores the eval stream with the current weights.
+func (r *runner) evaluate(ctx context.Context) (map[string]float64, error) {
+	d := r.eval
+	n := d.len()
+	seqs := make([]engine.Sequence, 2*n)
+	in := dpo.InputsF64{ChosenLengths: make([]int, n), RejectedLengths: make([]int, n)}
+	if r.obj.NeedsReference() {
+		in.RefChosen, in.RefRejected = make([]float64, n), make([]float64, n)
+	}
+	for i := 0; i < n; i++ {
+		p := d.pair(i)
+		seqs[i] = engine.Sequence{Tokens: append(append([]int32(nil), p.prompt...), p.chosen...), PromptLen: len(p.prompt)}
+		seqs[n+i] = engine.Sequence{Tokens: append(append([]int32(nil), p.prompt...), p.rejected...), PromptLen: len(p.prompt)}
+		in.ChosenLengths[i], in.RejectedLengths[i] = len(p.chosen), len(p.rejected)
+		if in.RefChosen != nil {
+			in.RefChosen[i], in.RefRejected[i] = p.refChosen, p.refRejected
+		}
+	}
+	lp, err := r.mdl.SequenceLogProbs(ctx, seqs, nil)
+	if err != nil {
+		return nil, fmt.Errorf("evaluating %s: %w", d.name, err)
+	}
+	in.PolicyChosen, in.PolicyRejected = lp[:n], lp[n:]
+	bco := r.bco
+	res, err := r.obj.LossFloat64(in, &bco)
+	if err != nil {
+		return nil, fmt.Errorf("evaluating %s: %w", d.name, err)
+	}
+	out := map[string]float64{}
+	for k, v := range res.Metrics.Map() {
+		out["eval_"+k] = v
+	}
+	return out, nil
+}
+
+// appendMetrics appends one JSON line to metrics.jsonl.
+func (r *runner) appendMetrics(rec map[string]any) error {
+	r.history = append(r.history, rec)
+	path := filepath.Join(r.c.Out, MetricsFile)
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_CREATE|os.O_WRONLY, 0o644)
+	if err != nil {
+		return err
+	}
+	b, err := json.Marshal(rec)
+	if err == nil {
+		_, err = f.Write(append(b, '\n'))
+	}
+	if err1 := f.Close(); err == nil {
+		err = err1
+	}
+	if err != nil {
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// loadHistory keeps the metrics of steps <= step (a killed run may have
+// logged steps after its last checkpoint) and rewrites metrics.jsonl.
+func (r *runner) loadHistory(step int) error {
+	path := filepath.Join(r.c.Out, MetricsFile)
+	b, err := os.ReadFile(path)
+	if err != nil && !os.IsNotExist(err) {
+		return err
+	}
+	var keep []byte
+	for _, line := range strings.Split(string(b), "\n") {
+		var rec map[string]any
+		if json.Unmarshal([]byte(line), &rec) != nil {
+			continue
+		}
+		if s, ok := rec["step"].(float64); ok && int(s) <= step {
+			r.history = append(r.history, rec)
+			keep = append(keep, line...)
+			keep = append(keep, '\n')
+		}
+	}
+	return safetensors.WriteAtomic(path, func(w io.Writer) error { _, err := w.Write(keep); return err })
+}
+
+// writeModel writes the HF checkpoint files, dpo.json, tokenizer files
+// and train_config.json into dir.
+func (r *runner) writeModel(dir string, step int) error {
+	ws, err := r.opt.weightTensors()
+	if err != nil {
+		return err
+	}
+	if err := model.Save(dir, &model.Checkpoint{Config: r.cfg, Tensors: ws}, r.dtype); err != nil {
+		return err
+	}
+	name, sha := r.train.meta.Tokenizer()
+	meta := ckpt.Meta{
+		TokenizerName: name, TokenizerSHA256: sha,
+		ChatTemplateSHA256: r.train.meta.ChatTemplateSHA256(),
+		Beta:               r.c.Beta, Loss: r.obj.String(), ReferenceFree: r.c.ReferenceFree || !r.obj.NeedsReference(),
+		LengthNormalized: r.obj.Has(dpo.SimPO), Step: int64(step), Producer: "dpo-train " + r.version,
+	}
+	if err := ckpt.Write(dir, meta); err != nil {
+		return err
+	}
+	if r.tokDir != "" && filepath.Clean(r.tokDir) != filepath.Clean(dir) {
+		for _, f := range tokenizerFiles {
+			b, err := os.ReadFile(filepath.Join(r.tokDir, f))
+			if err != nil {
+				continue
+			}
+			if err := safetensors.WriteAtomic(filepath.Join(dir, f), func(w io.Writer) error { _, err := w.Write(b); return err }); err != nil {
+				return err
+			}
+		}
+	}
+	return writeJSON(filepath.Join(dir, TrainConfigFile), r.c)
+}
+
+// save writes checkpoint-<step> atomically and prunes old ones.
+func (r *runner) save(step int) error {
+	final := checkpointDir(r.c.Out, step)
+	if _, err := os.Stat(filepath.Join(final, TrainerFile)); err == nil {
+		return nil // already saved (a resumed run interrupted at once)
+	}
+	tmp := final + ".tmp"
+	if err := os.RemoveAll(tmp); err != nil {
+		return err
+	}
+	if err := os.MkdirAll(tmp, 0o755); err != nil {
+		return err
+	}
+	if err := r.writeModel(tmp, step); err != nil {
+		return fmt.Errorf("writing %s: %w", tmp, err)
+	}
+	ts, err := r.opt.stateTensors()
+	if err != nil {
+		return err
+	}
+	if err := safetensors.Write(filepath.Join(tmp, StateFile), ts, map[string]string{"format": "dpo-train"}); err != nil {
+		return err
+	}
+	sp := r.plan[step-1]
+	st := trainerState{Step: step, TotalSteps: len(r.plan), Epoch: sp.epoch, Index: sp.end, Seed: r.c.Seed,
+		NumRows: r.train.len(), BCO: r.bco, DType: string(r.dtype), Objective: r.obj.String()}
+	if err := writeJSON(filepath.Join(tmp, TrainerFile), st); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(final); err != nil {
+		return err
+	}
+	if err := os.Rename(tmp, final); err != nil {
+		return err
+	}
+	if err := syncDir(r.c.Out); err != nil {
+		return err
+	}
+	if err := writePlot(filepath.Join(r.c.Out, PlotFile), r.history); err != nil {
+		return fmt.Errorf("writing plot: %w", err)
+	}
+	if lim := r.c.SaveTotalLimit; lim > 0 {
+		steps, err := checkpoints(r.c.Out)
+		if err != nil {
+			return err
+		}
+		for len(steps) > lim {
+			if err := os.RemoveAll(checkpointDir(r.c.Out, steps[0])); err != nil {
+				return err
+			}
+			steps = steps[1:]
+		}
+	}
+	fmt.Fprintf(r.log, "saved %s\n", final)
+	return nil
+}
+
+// saveFinal writes the final model at the top of Out.
+func (r *runner) saveFinal(step int) error {
+	if err := r.writeModel(r.c.Out, step); err != nil {
+		return fmt.Errorf("writing the final model to %s: %w", r.c.Out, err)
+	}
+	return writePlot(filepath.Join(r.c.Out, PlotFile), r.history)
+}
+
+var _ = errors.New
