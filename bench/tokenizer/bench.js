@@ -1,9 +1,10 @@
 #!/usr/bin/env node
 // bench.js measures the Hugging Face Rust tokenizers library (npm
-// @anush008/tokenizers, tokenizers crate 0.22) encoding the same fixed text
-// as BenchmarkEncode in pkg/tokenizer/bench_test.go: the golden corpus
-// strings repeated until they total at least 1 MiB of UTF-8, each string
-// encoded on its own (one encode call at a time, awaited; never
+// @anush008/tokenizers, tokenizers crate 0.22) encoding the same fixed
+// texts as BenchmarkEncode and BenchmarkEncodeLong in
+// pkg/tokenizer/bench_test.go: the golden corpus strings (ordinary ones, and
+// separately those over 2,000 bytes) repeated until they total at least
+// 1 MiB of UTF-8, each string encoded on its own (one encode call at a time, awaited; never
 // encodeBatch), add_special_tokens=false.
 //
 // Single-threaded: run with RAYON_NUM_THREADS=1 TOKENIZERS_PARALLELISM=false
@@ -12,7 +13,7 @@
 // hop (a few microseconds), measured separately below as "empty".
 //
 // Usage: node bench/tokenizer/bench.js [name ...] (default qwen3 mistral)
-// Output: one line per tokenizer, "rust <name> <MB/s> MB/s <ns/op> ns/op <bytes> bytes ...",
+// Output: one line per text and tokenizer, "rust <short|long> <name> <MB/s> MB/s <ns/op> ns/op ...",
 // then the throughput net of the per-call overhead.
 'use strict';
 
@@ -31,9 +32,13 @@ const FILES = {
   mistral: path.join(nm, '@lenml', 'tokenizer-llama2', 'models', 'tokenizer.json'),
 };
 
-function benchDocs() {
+// benchDocs mirrors benchDocs in pkg/tokenizer/bench_test.go: the golden
+// corpus strings of one kind (long: over 2,000 bytes of UTF-8), repeated
+// until they total at least 1 MiB.
+function benchDocs(long) {
   const gz = fs.readFileSync(path.join(root, 'pkg', 'tokenizer', 'testdata', 'golden', 'gpt2.jsonl.gz'));
-  const texts = zlib.gunzipSync(gz).toString('utf8').trim().split('\n').map((l) => JSON.parse(l).text);
+  const texts = zlib.gunzipSync(gz).toString('utf8').trim().split('\n').map((l) => JSON.parse(l).text)
+    .filter((t) => (Buffer.byteLength(t, 'utf8') > 2000) === long);
   const docs = [];
   let size = 0;
   while (size < 1 << 20) {
@@ -51,24 +56,26 @@ async function encodeAll(tok, docs) {
 
 async function main() {
   const names = process.argv.length > 2 ? process.argv.slice(2) : ['qwen3', 'mistral'];
-  const { docs, size } = benchDocs();
   const runs = Number(process.env.BENCH_RUNS || 3);
-  for (const name of names) {
-    const tok = Tokenizer.fromFile(FILES[name]);
-    await encodeAll(tok, docs); // warm up (and fill the word cache, as Go's b.Loop does after its first iteration)
-    let best = Infinity;
-    for (let r = 0; r < runs; r++) {
+  for (const long of [false, true]) {
+    const { docs, size } = benchDocs(long);
+    for (const name of names) {
+      const tok = Tokenizer.fromFile(FILES[name]);
+      await encodeAll(tok, docs); // warm up (and fill the word cache, as Go's b.Loop does after its first iteration)
+      let best = Infinity;
+      for (let r = 0; r < runs; r++) {
+        const t0 = process.hrtime.bigint();
+        await encodeAll(tok, docs);
+        best = Math.min(best, Number(process.hrtime.bigint() - t0));
+      }
+      // Per-call overhead: the same number of calls on empty strings.
       const t0 = process.hrtime.bigint();
-      await encodeAll(tok, docs);
-      best = Math.min(best, Number(process.hrtime.bigint() - t0));
+      for (let i = 0; i < docs.length; i++) await tok.encode('', null, { addSpecialTokens: false });
+      const empty = Number(process.hrtime.bigint() - t0);
+      const mbs = (ns) => (size / (ns / 1e9) / 1e6).toFixed(2);
+      console.log(`rust ${long ? 'long' : 'short'} ${name} ${mbs(best)} MB/s ${best} ns/op ${size} bytes ${docs.length} docs; ` +
+        `net of ${(empty / 1e6).toFixed(1)} ms Node->Rust call overhead: ${mbs(Math.max(best - empty, 1))} MB/s`);
     }
-    // Per-call overhead: the same number of calls on empty strings.
-    const t0 = process.hrtime.bigint();
-    for (let i = 0; i < docs.length; i++) await tok.encode('', null, { addSpecialTokens: false });
-    const empty = Number(process.hrtime.bigint() - t0);
-    const mbs = (ns) => (size / (ns / 1e9) / 1e6).toFixed(2);
-    console.log(`rust ${name} ${mbs(best)} MB/s ${best} ns/op ${size} bytes ${docs.length} docs; ` +
-      `net of ${(empty / 1e6).toFixed(1)} ms Node->Rust call overhead: ${mbs(Math.max(best - empty, 1))} MB/s`);
   }
 }
 main().catch((e) => { console.error(e); process.exit(1); });
