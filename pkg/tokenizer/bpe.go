@@ -139,9 +139,14 @@ func newBPE(vocab map[string]int32, merges [][2]string, unk, prefix, suffix stri
 		if !ok {
 			return nil, fmt.Errorf("merges[%d]: token %q is not in the vocab", i, mg[1])
 		}
+		// Like the Rust library, the prefix's length is cut from the right
+		// token whether or not it starts with the prefix.
 		right := mg[1]
-		if prefix != "" {
-			right = strings.TrimPrefix(right, prefix)
+		if p := len(prefix); p > 0 {
+			if len(right) < p || (p < len(right) && !utf8.RuneStart(right[p])) {
+				return nil, fmt.Errorf("merges[%d]: token %q is shorter than continuing_subword_prefix %q", i, right, prefix)
+			}
+			right = right[p:]
 		}
 		n, ok := vocab[mg[0]+right]
 		if !ok {
