@@ -454,6 +454,45 @@ func TestWriterErrors(t *testing.T) {
 	checkErr(t, w.Write(rec), "disk full")
 }
 
+// TestBatchBytesCap: rows so long that BatchRows of them would exceed the
+// byte cap are written in smaller batches.
+func TestBatchBytesCap(t *testing.T) {
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rows := genRows(40, 13)
+	for i := range rows {
+		rows[i].prompt = make([]int32, 1000) // ~4 KB per row
+	}
+	schema := PairsSchema(testMeta())
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, schema, WriterOptions{Mem: mem, BatchRows: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.maxBytes = 40 << 10 // about 10 rows
+	for off := 0; off < 40; off += 7 {
+		rec := buildRecord(t, mem, schema, rows[off:min(off+7, 40)])
+		if err := w.Write(rec); err != nil {
+			t.Fatal(err)
+		}
+		rec.Release()
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, sizes, _, err := readStream(t, buf.Bytes(), mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	diffRows(t, got, rows)
+	for i, s := range sizes {
+		if s > 10 || (s < 5 && i < len(sizes)-1) {
+			t.Errorf("batch sizes %v: want about 10 rows each under the byte cap", sizes)
+			break
+		}
+	}
+}
+
 type failWriter struct{}
 
 func (failWriter) Write([]byte) (int, error) { return 0, errors.New("disk full") }

@@ -23,6 +23,10 @@ const (
 // DefaultBatchRows is the default number of rows per record batch.
 const DefaultBatchRows = 2048
 
+// maxBatchBytes caps a batch's uncompressed size: batches of very long rows
+// get fewer than BatchRows rows, so no message approaches MaxBufferBytes.
+const maxBatchBytes = 256 << 20
+
 // End marker message custom_metadata keys (see docs/format.md).
 const (
 	KeyEndMarker = "dpo.end"      // "1" on the end-marker batch
@@ -65,6 +69,7 @@ type Writer struct {
 	batches     int
 	err         error
 	closed      bool
+	maxBytes    int64 // maxBatchBytes; smaller in tests
 }
 
 // NewWriter starts a stream on w with schema. The schema's metadata is
@@ -92,7 +97,7 @@ func NewWriter(w io.Writer, schema *arrow.Schema, opts WriterOptions) (*Writer, 
 	if err != nil {
 		return nil, err
 	}
-	return &Writer{w: ipc.NewWriter(w, iopts...), schema: schema, opts: opts}, nil
+	return &Writer{w: ipc.NewWriter(w, iopts...), schema: schema, opts: opts, maxBytes: maxBatchBytes}, nil
 }
 
 // Schema returns the schema written (with its metadata).
@@ -102,7 +107,8 @@ func (w *Writer) Schema() *arrow.Schema { return w.schema }
 func (w *Writer) Rows() int64 { return w.rows + w.pendingRows }
 
 // Write queues rec's rows. rec may have any number of rows; the writer emits
-// batches of BatchRows rows (the last one shorter). rec's fields must equal
+// batches of BatchRows rows (the last one shorter), or fewer when rows are
+// so long that a batch would exceed 256 MiB uncompressed. rec's fields must equal
 // the writer's schema's fields (its metadata is ignored). Write retains what
 // it keeps; the caller still releases rec.
 func (w *Writer) Write(rec arrow.RecordBatch) (err error) {
@@ -124,7 +130,18 @@ func (w *Writer) Write(rec arrow.RecordBatch) (err error) {
 		return fmt.Errorf("arrowio: record schema %s does not match the stream schema %s", rec.Schema(), w.schema)
 	}
 	n := rec.NumRows()
+	if n == 0 {
+		return nil
+	}
 	size := int64(w.opts.BatchRows)
+	if per := recordBytes(rec) / n; per > 0 {
+		size = max(1, min(size, w.maxBytes/per))
+	}
+	if w.pendingRows >= size {
+		if err := w.flush(); err != nil {
+			return err
+		}
+	}
 	for off := int64(0); off < n; {
 		if w.pendingRows == 0 && n-off >= size {
 			if err := w.emit(rec.NewSlice(off, off+size)); err != nil {
@@ -144,6 +161,27 @@ func (w *Writer) Write(rec arrow.RecordBatch) (err error) {
 		}
 	}
 	return nil
+}
+
+// recordBytes is the size of rec's buffers (whole buffers, so an
+// overestimate for slices).
+func recordBytes(rec arrow.RecordBatch) int64 {
+	var total int64
+	var visit func(d arrow.ArrayData)
+	visit = func(d arrow.ArrayData) {
+		for _, b := range d.Buffers() {
+			if b != nil {
+				total += int64(b.Len())
+			}
+		}
+		for _, c := range d.Children() {
+			visit(c)
+		}
+	}
+	for _, c := range rec.Columns() {
+		visit(c.Data())
+	}
+	return total
 }
 
 // emit writes one batch under the writer's schema and releases it.
