@@ -11,6 +11,12 @@ package tokenizer_test
 //	npm ci --prefix tools/refs && node tools/refs/golden.js
 //
 // and commit the .jsonl.gz files.
+//
+// For differential fuzzing against the reference, write goldens for seeded
+// random strings elsewhere and point the tests at them:
+//
+//	node tools/refs/golden.js --random 5000 --seed 7 --out /tmp/g
+//	DPO_GOLDEN_DIR=/tmp/g go test ./pkg/tokenizer -run 'TestGolden'
 
 import (
 	"bufio"
@@ -43,11 +49,19 @@ type goldenLine struct {
 	DecodedSkip string  `json:"decoded_skip"` // decode(ids_special, skip_special_tokens=true)
 }
 
+// goldenDir is testdata/golden, or $DPO_GOLDEN_DIR.
+func goldenDir() string {
+	if d := os.Getenv("DPO_GOLDEN_DIR"); d != "" {
+		return d
+	}
+	return filepath.Join("testdata", "golden")
+}
+
 // readGolden reads testdata/golden/<name>.jsonl.gz. The golden files are
 // committed, so a missing one is a failure, not a skip.
 func readGolden(tb testing.TB, name string) []goldenLine {
 	tb.Helper()
-	path := filepath.Join("testdata", "golden", name+".jsonl.gz")
+	path := filepath.Join(goldenDir(), name+".jsonl.gz")
 	f, err := os.Open(path)
 	if err != nil {
 		tb.Fatalf("golden file: %v (regenerate with `node tools/refs/golden.js`)", err)
@@ -91,7 +105,7 @@ type variant struct {
 // readVariants reads testdata/golden/variants.json.
 func readVariants(tb testing.TB) map[string]variant {
 	tb.Helper()
-	data, err := os.ReadFile(filepath.Join("testdata", "golden", "variants.json"))
+	data, err := os.ReadFile(filepath.Join(goldenDir(), "variants.json"))
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -369,7 +383,7 @@ type decodeLine struct {
 func TestGoldenDecode(t *testing.T) {
 	for _, name := range allGoldenNames(t) {
 		t.Run(name, func(t *testing.T) {
-			path := filepath.Join("testdata", "golden", name+".decode.jsonl.gz")
+			path := filepath.Join(goldenDir(), name+".decode.jsonl.gz")
 			f, err := os.Open(path)
 			if err != nil {
 				t.Fatalf("golden file: %v (regenerate with `node tools/refs/golden.js`)", err)
@@ -410,7 +424,7 @@ func TestGoldenDecode(t *testing.T) {
 // (what len(tokenizer) is in transformers) and TokenToID on a sample of
 // tokens, special ones included.
 func TestGoldenVocab(t *testing.T) {
-	data, err := os.ReadFile(filepath.Join("testdata", "golden", "vocab.json"))
+	data, err := os.ReadFile(filepath.Join(goldenDir(), "vocab.json"))
 	if err != nil {
 		t.Fatal(err)
 	}

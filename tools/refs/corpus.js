@@ -208,7 +208,41 @@ function corpus() {
   return out.filter((s) => (seen.has(s) ? false : (seen.add(s), true)));
 }
 
-module.exports = { corpus, mulberry32 };
+// randomCorpus returns n seeded random strings for differential fuzzing
+// against the reference (golden.js --random N --seed S --out DIR): each is a
+// few segments drawn from pools of the constructs that matter to tokenizers.
+function randomCorpus(n, seed) {
+  const rnd = mulberry32(seed);
+  const pick = (xs) => xs[Math.floor(rnd() * xs.length)];
+  const pools = [
+    ['the', 'The', 'HELLO', 'world', 'naïve', 'cafe\u0301', 'Straße', 'İstanbul', 'ǅ', 'ﬁ', 'Ⅻ', '東京', 'ソウル', '서울', '한', '\u1100\u1161', 'العربية', 'עברית', 'हिन्दी', 'ไทย', 'Москва', 'ελληνικά', 'ʻokina'],
+    ["'s", "'S", "'t", "'re", "'VE", "'m", "'ll", "'d", "'", '’s', "'x", "n't"],
+    [' ', '  ', '   ', '\t', '\n', '\n\n', '\r\n', '\r', ' \n', '\u00a0', '\u3000', '\u2009', '\u200b', '\u0085', '\u2028', '\u000b', '\u000c'],
+    ['0', '7', '42', '123', '1234', '12345', '3.14', '1,000', '١٢٣', '१२', '²', '½', '１２'],
+    ['😀', '👍🏽', '👨‍👩‍👧', '🏳️‍🌈', '🇯🇵', '❤️', '1️⃣', '\u200d', '\ufe0f', '🤷🏻‍♂️'],
+    ['\u0301', '\u0316', '\u0308\u0323', '\u0300\u0301\u0302', '\u034f', '\u0670', '\u093c'],
+    ['.', ',', '!', '?', '...', '--', '—', '"', '(', ')', '{', '}', '[', ']', '<', '>', '/', '\\', '@', '#', '$', '%', '^', '&', '*', '_', '=', '+', '|', '~', '`'],
+    ['<|endoftext|>', '<|im_start|>', '<|im_end|>', '<|begin_of_text|>', '<|eot_id|>', '<s>', '</s>', '<unk>', '<bos>', '<eos>', '<start_of_turn>', '<end_of_turn>', '[INST]', '<think>', '<mask>', '<|tool|>', 'New York', 'cat', '▁', '▁▁', '<0x41>'],
+    ['def', 'func', 'return', '=>', '::', '!=', '==', '//', '/*', '*/', '#!', '${x}', 'x_1', 'camelCase', 'snake_case', 'URL', 'https://a.b/c?d=e'],
+    ['\u0000', '\u0001', '\u001b', '\u007f', '\u0080', '\u00ad', '\ufeff', '\ufffd', '\ue000', '\uffff', '\u{10ffff}', '\u{1d11e}', '\u{20000}'],
+  ];
+  const out = [];
+  for (let i = 0; i < n; i++) {
+    const k = 1 + Math.floor(rnd() * 12);
+    let s = '';
+    for (let j = 0; j < k; j++) {
+      const r = rnd();
+      if (r < 0.08) s += randomCodePoint(rnd);
+      else if (r < 0.12) s += pick(pick(pools)).repeat(2 + Math.floor(rnd() * 40));
+      else if (r < 0.16) s += pick(pick(pools)).toUpperCase();
+      else s += pick(pick(pools));
+    }
+    out.push(s);
+  }
+  return out;
+}
+
+module.exports = { corpus, randomCorpus, mulberry32 };
 
 if (require.main === module) {
   for (const s of corpus()) process.stdout.write(JSON.stringify(s) + '\n');

@@ -21,6 +21,7 @@
 //
 // Usage (from the repository root, after `npm ci --prefix tools/refs`):
 //   node tools/refs/golden.js [name ...]      (default: all five and the variants)
+//   node tools/refs/golden.js --random 5000 --seed 7 --out /tmp/g   (differential fuzzing)
 'use strict';
 
 const fs = require('fs');
@@ -28,7 +29,7 @@ const path = require('path');
 const os = require('os');
 const zlib = require('zlib');
 const { Tokenizer } = require('@anush008/tokenizers');
-const { corpus, mulberry32 } = require('./corpus');
+const { corpus, randomCorpus, mulberry32 } = require('./corpus');
 
 const root = path.resolve(__dirname, '..', '..');
 const nm = path.join(__dirname, 'node_modules');
@@ -185,18 +186,35 @@ async function golden(name, texts, tokFile) {
 }
 
 function writeGz(base, lines) {
-  const dir = path.join(root, 'pkg', 'tokenizer', 'testdata', 'golden');
-  fs.mkdirSync(dir, { recursive: true });
-  const file = path.join(dir, base);
+  const file = path.join(outDir, base);
   // mtime 0 in the gzip header (zlib's default), so reruns are byte-identical.
   fs.writeFileSync(file, zlib.gzipSync(lines.join('\n') + '\n', { level: 9 }));
   return file;
 }
 
+// outDir is where the golden files go: pkg/tokenizer/testdata/golden, or
+// --out DIR.
+let outDir = path.join(root, 'pkg', 'tokenizer', 'testdata', 'golden');
+
 async function main() {
-  const names = process.argv.length > 2 ? process.argv.slice(2) : Object.keys(TOKENIZERS).concat(Object.keys(VARIANTS));
-  const texts = corpus();
-  const vocabFile = path.join(root, 'pkg', 'tokenizer', 'testdata', 'golden', 'vocab.json');
+  // Flags: --random N --seed S replaces the corpus by N seeded random strings
+  // (randomCorpus in corpus.js) for differential fuzzing; --out DIR writes
+  // there instead of the committed goldens. Then compare with
+  //   DPO_GOLDEN_DIR=DIR go test ./pkg/tokenizer -run 'TestGolden$|TestGoldenDecode'
+  const args = process.argv.slice(2);
+  let random = 0;
+  let seed = 1;
+  const names = [];
+  for (let i = 0; i < args.length; i++) {
+    if (args[i] === '--random') random = Number(args[++i]);
+    else if (args[i] === '--seed') seed = Number(args[++i]);
+    else if (args[i] === '--out') outDir = path.resolve(args[++i]);
+    else names.push(args[i]);
+  }
+  if (names.length === 0) names.push(...Object.keys(TOKENIZERS), ...Object.keys(VARIANTS));
+  const texts = random > 0 ? randomCorpus(random, seed) : corpus();
+  fs.mkdirSync(outDir, { recursive: true });
+  const vocabFile = path.join(outDir, 'vocab.json');
   const facts = fs.existsSync(vocabFile) ? JSON.parse(fs.readFileSync(vocabFile, 'utf8')) : {};
   for (const name of names) {
     if (name in TOKENIZERS) {
@@ -215,7 +233,7 @@ async function main() {
       fs.unlinkSync(tmp);
     }
   }
-  fs.writeFileSync(path.join(root, 'pkg', 'tokenizer', 'testdata', 'golden', 'variants.json'), JSON.stringify(VARIANTS, null, 1) + '\n');
+  fs.writeFileSync(path.join(outDir, 'variants.json'), JSON.stringify(VARIANTS, null, 1) + '\n');
   const sorted = {};
   for (const k of Object.keys(facts).sort()) sorted[k] = facts[k];
   fs.writeFileSync(vocabFile, JSON.stringify(sorted, null, 1) + '\n');
