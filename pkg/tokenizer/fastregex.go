@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"strings"
 	"unicode"
 	"unicode/utf8"
 )
@@ -108,6 +109,10 @@ func contraction(s string, i int, fold bool) int {
 			return c + 32
 		}
 		return c
+	}
+	// Oniguruma's (?i) also folds U+017F LATIN SMALL LETTER LONG S to s.
+	if fold && strings.HasPrefix(s[i+1:], "\u017f") {
+		return 3
 	}
 	switch lower(s[i+1]) {
 	case 's', 't', 'm', 'd':

@@ -56,7 +56,11 @@ type regexMatcher struct {
 }
 
 func compileRegex(expr string) (*regexMatcher, error) {
-	re, err := regexp2.Compile(expr, regexp2.None)
+	tr, err := translateOnig(expr)
+	if err != nil {
+		return nil, fmt.Errorf("regex %q: %w", expr, err)
+	}
+	re, err := regexp2.Compile(tr, regexp2.Multiline)
 	if err != nil {
 		return nil, fmt.Errorf("compiling regex %q: %w", expr, err)
 	}

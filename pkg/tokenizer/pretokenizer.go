@@ -303,6 +303,15 @@ func isWordChar(r rune) bool {
 	return unicode.IsLetter(r) || unicode.IsMark(r) || unicode.In(r, unicode.Nd, unicode.Nl, unicode.Pc, unicode.Other_Alphabetic, unicode.Join_Control)
 }
 
+// isOnigWord is Oniguruma's Unicode \w (used by HF's Whitespace
+// pre-tokenizer regex): letters, marks, numbers, connector punctuation.
+func isOnigWord(r rune) bool {
+	if r < 0x80 {
+		return r == '_' || (r >= '0' && r <= '9') || (r >= 'a' && r <= 'z') || (r >= 'A' && r <= 'Z')
+	}
+	return unicode.In(r, unicode.L, unicode.M, unicode.N, unicode.Pc)
+}
+
 // whitespaceMatcher matches \w+|[^\w\s]+ (the Whitespace pre-tokenizer's
 // regex) without a regex engine.
 type whitespaceMatcher struct{}
@@ -314,7 +323,7 @@ func (whitespaceMatcher) matches(dst [][2]int, s string) [][2]int {
 		k := other
 		if unicode.IsSpace(r) {
 			k = none
-		} else if isWordChar(r) {
+		} else if isOnigWord(r) {
 			k = word
 		}
 		if k != cur {
