@@ -185,11 +185,14 @@ func translateClass(rs []rune, i int) (int, string, error) {
 			}
 			j++
 		case c == '[' && j+1 < len(rs) && rs[j+1] == ':':
-			end := strings.Index(string(rs[j:]), ":]")
-			if end < 0 {
+			k := j + 2
+			for k+1 < len(rs) && !(rs[k] == ':' && rs[k+1] == ']') {
+				k++
+			}
+			if k+1 >= len(rs) {
 				return 0, "", fmt.Errorf("unterminated POSIX bracket")
 			}
-			name := string(rs[j+2 : j+len([]rune(string(rs[j:])[:end]))])
+			name := string(rs[j+2 : k])
 			if strings.HasPrefix(name, "^") {
 				return 0, "", fmt.Errorf("negated POSIX bracket [:%s:] is not supported", name)
 			}
@@ -198,7 +201,7 @@ func translateClass(rs []rune, i int) (int, string, error) {
 				return 0, "", fmt.Errorf("POSIX bracket [:%s:] is not supported", name)
 			}
 			b.WriteString(cls)
-			j += len([]rune(string(rs[j:])[:end])) + 1
+			j = k + 1
 		case c == '[':
 			return 0, "", fmt.Errorf("nested character classes are not supported")
 		case c == '&' && j+1 < len(rs) && rs[j+1] == '&':
