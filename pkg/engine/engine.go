@@ -24,7 +24,8 @@ const (
 // Options configures an [Engine].
 type Options struct {
 	// Backend is a GoMLX backend configuration such as "go",
-	// "go:ops_sequential" or (built with -tags xla) "xla:cuda".
+	// "go:ops_sequential" or (built with -tags xla) "xla:cuda", or "cuda"
+	// for the CUDA plugin of an installed JAX wheel (see [DetectCUDA]).
 	// Empty means $GOMLX_BACKEND, or DefaultBackend when that is unset.
 	Backend string
 	// BatchTokens bounds the padded tokens (rows x bucketed length) of one
@@ -63,6 +64,10 @@ func New(opts Options) (*Engine, error) {
 	if config == "" {
 		config = DefaultBackend
 	}
+	config, hint, err := resolveBackend(config) // "cuda": see cuda.go
+	if err != nil {
+		return nil, err
+	}
 	name, _, _ := strings.Cut(config, ":")
 	if !backendRegistered(name) {
 		hint := ""
@@ -73,13 +78,13 @@ func New(opts Options) (*Engine, error) {
 			name, hint, strings.Join(compute.List(), ", "))
 	}
 	var backend compute.Backend
-	err := catch(func() error {
+	err = catch(func() error {
 		var err error
 		backend, err = compute.NewWithConfig(config)
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("engine: creating backend %q: %w", config, err)
+		return nil, fmt.Errorf("engine: creating backend %q: %w%s", config, err, hint)
 	}
 	return &Engine{opts: opts, config: config, backend: backend}, nil
 }
