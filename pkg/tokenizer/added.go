@@ -102,9 +102,9 @@ func (av *addedVocab) tokenToID(content string, model *bpe) (int32, bool) {
 
 // extract splits the input on added tokens and normalizes the rest, as
 // AddedVocabulary::extract_and_normalize does.
-func (av *addedVocab) extract(text string, norm normalizer) []piece {
-	ps := av.rawTrie.split(nil, text, true)
-	out := make([]piece, 0, len(ps))
+func (av *addedVocab) extract(sc *scratch, text string, norm normalizer) []piece {
+	ps := av.rawTrie.split(sc.pieces[:0], text, true)
+	out := sc.spare[:0]
 	for _, p := range ps {
 		if p.id >= 0 {
 			out = append(out, p)
@@ -123,6 +123,7 @@ func (av *addedVocab) extract(text string, norm normalizer) []piece {
 			out = append(out, piece{s: s, id: -1, first: p.first})
 		}
 	}
+	sc.spare = ps[:0]
 	return out
 }
 

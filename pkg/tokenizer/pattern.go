@@ -94,27 +94,28 @@ func (m *regexMatcher) matches(dst [][2]int, s string) [][2]int {
 	return dst
 }
 
-// findSpans returns the spans covering s: matches and the gaps between
-// them, as NormalizedString's Pattern::find_matches does (an empty s gives a
-// single empty non-match; empty matches are kept and later dropped).
-func findSpans(m matcher, s string, invert bool, buf [][2]int) []span {
+// findSpans appends to dst the spans covering s: matches and the gaps
+// between them, as NormalizedString's Pattern::find_matches does (an empty
+// s gives a single empty non-match; empty matches are kept and later
+// dropped). buf is scratch space for the matches.
+func findSpans(dst []span, m matcher, s string, invert bool, buf *[][2]int) []span {
 	if s == "" {
-		return []span{{0, 0, invert}}
+		return append(dst, span{0, 0, invert})
 	}
-	ms := m.matches(buf[:0], s)
-	out := make([]span, 0, 2*len(ms)+1)
+	ms := m.matches((*buf)[:0], s)
+	*buf = ms
 	prev := 0
 	for _, x := range ms {
 		if prev != x[0] {
-			out = append(out, span{prev, x[0], invert})
+			dst = append(dst, span{prev, x[0], invert})
 		}
-		out = append(out, span{x[0], x[1], !invert})
+		dst = append(dst, span{x[0], x[1], !invert})
 		prev = x[1]
 	}
 	if prev != len(s) {
-		out = append(out, span{prev, len(s), invert})
+		dst = append(dst, span{prev, len(s), invert})
 	}
-	return out
+	return dst
 }
 
 // splitBehavior is SplitDelimiterBehavior.
@@ -147,8 +148,8 @@ func parseBehavior(s string) (splitBehavior, error) {
 // applyBehavior turns find_matches spans into the [start,end) pieces kept by
 // NormalizedString::split with the given behavior. Empty pieces may be
 // returned; callers drop them.
-func applyBehavior(spans []span, b splitBehavior) [][2]int {
-	out := make([][2]int, 0, len(spans))
+func applyBehavior(out [][2]int, spans []span, b splitBehavior) [][2]int {
+	out = out[:0]
 	switch b {
 	case behaviorIsolated:
 		for _, s := range spans {

@@ -18,14 +18,15 @@ type piece struct {
 // preTokenizer splits and transforms the text pieces; pieces holding a token
 // are passed through.
 type preTokenizer interface {
-	preTokenize(ps []piece) []piece
+	preTokenize(sc *scratch, ps []piece) []piece
 }
 
 // splitPieces applies f to every text piece and replaces it by the pieces f
 // returns as [start,end) ranges of the (possibly transformed) string;
-// empty results are dropped, as PreTokenizedString::split does.
-func splitPieces(ps []piece, f func(s string, first bool) (string, [][2]int)) []piece {
-	out := make([]piece, 0, len(ps)*2)
+// empty results are dropped, as PreTokenizedString::split does. The result
+// lives in sc's spare piece buffer, which is swapped with ps's.
+func splitPieces(sc *scratch, ps []piece, f func(s string, first bool) (string, [][2]int)) []piece {
+	out := sc.spare[:0]
 	for _, p := range ps {
 		if p.id >= 0 {
 			out = append(out, p)
@@ -38,6 +39,7 @@ func splitPieces(ps []piece, f func(s string, first bool) (string, [][2]int)) []
 			}
 		}
 	}
+	sc.spare = ps[:0]
 	return out
 }
 
@@ -167,9 +169,9 @@ func parsePreTokenizer(raw json.RawMessage) (preTokenizer, error) {
 
 type seqPreTokenizer []preTokenizer
 
-func (s seqPreTokenizer) preTokenize(ps []piece) []piece {
+func (s seqPreTokenizer) preTokenize(sc *scratch, ps []piece) []piece {
 	for _, p := range s {
-		ps = p.preTokenize(ps)
+		ps = p.preTokenize(sc, ps)
 	}
 	return ps
 }
@@ -181,12 +183,28 @@ type splitPre struct {
 	invert   bool
 }
 
-func (p *splitPre) preTokenize(ps []piece) []piece {
-	var buf [][2]int
-	return splitPieces(ps, func(s string, _ bool) (string, [][2]int) {
-		spans := findSpans(p.m, s, p.invert, buf)
-		return s, applyBehavior(spans, p.behavior)
+func (p *splitPre) preTokenize(sc *scratch, ps []piece) []piece {
+	return splitPieces(sc, ps, func(s string, _ bool) (string, [][2]int) {
+		return s, sc.split(p.m, s, p.invert, p.behavior)
 	})
+}
+
+// scratch holds the buffers of one Encode call, pooled across calls.
+type scratch struct {
+	matches [][2]int
+	spans   []span
+	ranges  [][2]int
+	pieces  []piece // the current pieces
+	spare   []piece // the buffer splitPieces fills next
+	ends    []int
+}
+
+// split returns the ranges of s kept by splitting on m with behavior b. The
+// result is valid until the next call.
+func (sc *scratch) split(m matcher, s string, invert bool, b splitBehavior) [][2]int {
+	sc.spans = findSpans(sc.spans[:0], m, s, invert, &sc.matches)
+	sc.ranges = applyBehavior(sc.ranges, sc.spans, b)
+	return sc.ranges
 }
 
 // byteLevelPre is the ByteLevel pre-tokenizer: optional prefix space, the
@@ -196,21 +214,42 @@ type byteLevelPre struct {
 	re             matcher
 }
 
-func (p *byteLevelPre) preTokenize(ps []piece) []piece {
-	var buf [][2]int
-	ps = splitPieces(ps, func(s string, _ bool) (string, [][2]int) {
+func (p *byteLevelPre) preTokenize(sc *scratch, ps []piece) []piece {
+	ps = splitPieces(sc, ps, func(s string, _ bool) (string, [][2]int) {
 		if p.addPrefixSpace && !strings.HasPrefix(s, " ") {
 			s = " " + s
 		}
 		if p.re == nil {
 			return s, whole(s)
 		}
-		return s, applyBehavior(findSpans(p.re, s, false, buf), behaviorIsolated)
+		return s, sc.split(p.re, s, false, behaviorIsolated)
 	})
+	// Map every byte of every text piece into one buffer, then slice the
+	// pieces out of a single string.
+	n := 0
+	for _, x := range ps {
+		if x.id < 0 {
+			n += 2 * len(x.s)
+		}
+	}
+	buf := make([]byte, 0, n)
+	ends := sc.ends[:0]
+	for _, x := range ps {
+		if x.id < 0 {
+			for k := 0; k < len(x.s); k++ {
+				buf = append(buf, byteToCharStr[x.s[k]]...)
+			}
+		}
+		ends = append(ends, len(buf))
+	}
+	sc.ends = ends
+	all := string(buf)
+	start := 0
 	for i := range ps {
 		if ps[i].id < 0 {
-			ps[i].s = byteLevelEncode(ps[i].s)
+			ps[i].s = all[start:ends[i]]
 		}
+		start = ends[i]
 	}
 	return ps
 }
@@ -264,9 +303,8 @@ func parseMetaspace(raw json.RawMessage) (*metaspace, error) {
 	return m, nil
 }
 
-func (m *metaspace) preTokenize(ps []piece) []piece {
-	var buf [][2]int
-	return splitPieces(ps, func(s string, first bool) (string, [][2]int) {
+func (m *metaspace) preTokenize(sc *scratch, ps []piece) []piece {
+	return splitPieces(sc, ps, func(s string, first bool) (string, [][2]int) {
 		s = strings.ReplaceAll(s, " ", m.rep)
 		switch m.prepend {
 		case "always":
@@ -281,7 +319,7 @@ func (m *metaspace) preTokenize(ps []piece) []piece {
 		if !m.split {
 			return s, whole(s)
 		}
-		return s, applyBehavior(findSpans(literalMatcher(m.rep), s, false, buf), behaviorMergedWithNext)
+		return s, sc.split(literalMatcher(m.rep), s, false, behaviorMergedWithNext)
 	})
 }
 

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"unicode/utf8"
 )
 
@@ -116,6 +117,8 @@ func Builtin(name string) (*Tokenizer, error) {
 	return &Tokenizer{name: "builtin:bytes", sha: "builtin:bytes", vocabN: 259, bytes: true}, nil
 }
 
+var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
+
 var builtinSpecials = [...]string{"<|bos|>", "<|eos|>", "<|pad|>"}
 
 // Encode returns the token ids of text. With addSpecialTokens the
@@ -130,9 +133,10 @@ func (t *Tokenizer) Encode(text string, addSpecialTokens bool) []int32 {
 		return ids
 	}
 	text = toValidUTF8(text)
-	ps := t.added.extract(text, t.norm)
+	sc := scratchPool.Get().(*scratch)
+	ps := t.added.extract(sc, text, t.norm)
 	if t.pre != nil {
-		ps = t.pre.preTokenize(ps)
+		ps = t.pre.preTokenize(sc, ps)
 	}
 	ids := make([]int32, 0, len(text)/3+4)
 	for _, p := range ps {
@@ -142,6 +146,11 @@ func (t *Tokenizer) Encode(text string, addSpecialTokens bool) []int32 {
 			ids = t.model.tokenize(ids, p.s)
 		}
 	}
+	// Drop string references before pooling.
+	clear(ps[:cap(ps)])
+	clear(sc.spare[:cap(sc.spare)])
+	sc.pieces = ps[:0]
+	scratchPool.Put(sc)
 	if addSpecialTokens && t.post != nil {
 		ids = t.post.process(ids)
 	}

@@ -58,7 +58,7 @@ func TestSplitBehaviors(t *testing.T) {
 	for _, c := range cases {
 		t.Run(fmt.Sprintf("%d/invert=%v", c.behavior, c.invert), func(t *testing.T) {
 			var got []string
-			for _, r := range applyBehavior(findSpans(literalMatcher("-"), s, c.invert, nil), c.behavior) {
+			for _, r := range applyBehavior(nil, findSpans(nil, literalMatcher("-"), s, c.invert, new([][2]int)), c.behavior) {
 				if r[1] > r[0] {
 					got = append(got, s[r[0]:r[1]])
 				}
