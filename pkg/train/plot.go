@@ -64,7 +64,12 @@ func drawPlot(history []map[string]any) *image.RGBA {
 		xmax = math.Max(xs[len(xs)-1], 1)
 	}
 	px := func(x float64) int { return left + int(math.Round(x/xmax*float64(W-left-right))) }
-	py := func(y float64) int { return H - bottom - int(math.Round((y-lo)/(hi-lo)*float64(H-top-bottom))) }
+	py := func(y float64) int {
+		if math.IsNaN(y) || math.IsInf(y, 0) {
+			y = lo
+		}
+		return H - bottom - int(math.Round((y-lo)/(hi-lo)*float64(H-top-bottom)))
+	}
 	// grid and tick labels
 	for i := 0; i <= 4; i++ {
 		y := lo + (hi-lo)*float64(i)/4
@@ -124,11 +129,12 @@ func line(img *image.RGBA, x0, y0, x1, y1 int, c color.RGBA) {
 		if x0 == x1 && y0 == y1 {
 			return
 		}
-		if 2*e >= dy {
+		e2 := 2 * e
+		if e2 >= dy {
 			e += dy
 			x0 += sx
 		}
-		if 2*e <= dx {
+		if e2 <= dx {
 			e += dx
 			y0 += sy
 		}

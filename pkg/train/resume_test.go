@@ -1,0 +1,166 @@
+package train_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"testing"
+	"time"
+
+	"github.com/dpo-go/dpo/pkg/train"
+)
+
+const childEnv = "DPO_TRAIN_TEST_CHILD"
+
+// TestMain lets the test binary act as a training process (for the
+// SIGKILL test): with $DPO_TRAIN_TEST_CHILD set to a JSON Config it runs
+// train.Run with Resume and exits.
+func TestMain(m *testing.M) {
+	if js := os.Getenv(childEnv); js != "" {
+		var c train.Config
+		if err := json.Unmarshal([]byte(js), &c); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(3)
+		}
+		c.Resume = true
+		if _, err := train.Run(context.Background(), c, "test", nil, os.Stderr); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		os.Exit(0)
+	}
+	os.Exit(m.Run())
+}
+
+func sameWeights(t *testing.T, a, b string) {
+	t.Helper()
+	wa, wb := weightsBytes(t, a), weightsBytes(t, b)
+	if len(wa) != len(wb) || len(wa) == 0 {
+		t.Fatalf("%d tensors in %s, %d in %s", len(wa), a, len(wb), b)
+	}
+	names := make([]string, 0, len(wa))
+	for n := range wa {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if !bytes.Equal(wa[n], wb[n]) {
+			t.Errorf("tensor %s differs between %s and %s", n, a, b)
+		}
+	}
+}
+
+func resumeSetup(t *testing.T) (base, in string) {
+	dir := t.TempDir()
+	base = newBase(t, dir, 32, 1, 9)
+	ps := synthPairs(10, 4)
+	refs := engineRefs(t, base, ps)
+	for i := range refs {
+		refs[i][0] -= 0.1 * float64(i%3)
+	}
+	in = filepath.Join(dir, "ref.arrow")
+	writeStream(t, in, ps, refs, "")
+	return base, in
+}
+
+func resumeConfig(base, in, out, loss string) train.Config {
+	c := testConfig(base, in, out)
+	c.Loss, c.BatchSize, c.GradAccum, c.Epochs = loss, 3, 2, 3 // 2 steps per epoch (3+3, 3+1)
+	c.LR, c.WarmupSteps, c.Scheduler, c.WeightDecay = 1e-3, 2, train.SchedCosine, 0.01
+	return c
+}
+
+// TestResumeBitIdentical: a run stopped after step k (checkpoint saved)
+// and resumed ends with exactly the weights of an uninterrupted run, for
+// every k, across epoch boundaries, with bco_pair's running moments.
+func TestResumeBitIdentical(t *testing.T) {
+	base, in := resumeSetup(t)
+	for _, loss := range []string{"sigmoid", "bco_pair"} {
+		t.Run(loss, func(t *testing.T) {
+			dir := t.TempDir()
+			full := resumeConfig(base, in, filepath.Join(dir, "full"), loss)
+			res, err := train.Run(context.Background(), full, "test", nil, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.Steps != 6 {
+				t.Fatalf("%d steps, want 6", res.Steps)
+			}
+			for _, k := range []int{1, 2, 3, 5} {
+				c := resumeConfig(base, in, filepath.Join(dir, fmt.Sprint("stop", k)), loss)
+				c.StopAfterSteps = k
+				if _, err := train.Run(context.Background(), c, "test", nil, nil); !errors.Is(err, train.ErrStopped) {
+					t.Fatalf("stop at %d: %v", k, err)
+				}
+				c.StopAfterSteps, c.Resume, c.Model = 0, true, ""
+				res, err := train.Run(context.Background(), c, "test", nil, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if res.Resumed != k {
+					t.Errorf("resumed from %d, want %d", res.Resumed, k)
+				}
+				sameWeights(t, full.Out, c.Out)
+				sameWeights(t, filepath.Join(full.Out, "checkpoint-6"), filepath.Join(c.Out, "checkpoint-6"))
+			}
+		})
+	}
+}
+
+// TestResumeAfterSIGKILL kills a real training process (this test binary
+// re-executed) at varying moments, checkpoints every step, resumes it
+// until it finishes, and compares the final weights bit for bit with an
+// uninterrupted run.
+func TestResumeAfterSIGKILL(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns training processes")
+	}
+	base, in := resumeSetup(t)
+	dir := t.TempDir()
+	full := resumeConfig(base, in, filepath.Join(dir, "full"), "sigmoid")
+	full.Epochs = 10
+	if _, err := train.Run(context.Background(), full, "test", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	c := full
+	c.Out = filepath.Join(dir, "killed")
+	c.SaveSteps, c.SaveTotalLimit = 1, 2
+	js, _ := json.Marshal(c)
+	kills := 0
+	for attempt := 0; attempt < 40; attempt++ {
+		cmd := exec.Command(os.Args[0], "-test.run=^$")
+		cmd.Env = append(os.Environ(), childEnv+"="+string(js))
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		// Let it get going, then kill it somewhere inside a step or a save.
+		delay := time.Duration(250+(97*attempt)%300) * time.Millisecond
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatalf("child failed: %v\n%s", err, stderr.String())
+			}
+			if kills < 3 {
+				t.Fatalf("child finished after only %d kills; stderr:\n%s", kills, stderr.String())
+			}
+			sameWeights(t, full.Out, c.Out)
+			t.Logf("finished after %d SIGKILLs", kills)
+			return
+		case <-time.After(delay):
+			_ = cmd.Process.Kill()
+			<-done
+			kills++
+		}
+	}
+	t.Fatal("training did not finish after 40 attempts")
+}
