@@ -19,8 +19,22 @@
 // Decoding runs the configured decoder chain (ByteLevel, Metaspace, Replace,
 // ByteFallback, Fuse, Strip, WordPiece, BPEDecoder, Sequence).
 //
-// A component type this package does not implement is an error at Load time
-// naming the component; nothing is silently approximated.
+// A component type this package does not implement (Unigram, WordPiece and
+// WordLevel models, the Precompiled normalizer, UnicodeScripts, CTC, ...) is
+// an error at Load time naming the component; nothing is silently
+// approximated. Fields HF's deserializer requires are required here too.
+//
+// HF compiles Split and Replace regexes with Oniguruma (Ruby syntax); they
+// run here on regexp2 after a translation of the constructs whose meaning
+// differs (possessive quantifiers, \h, \w, POSIX brackets, line anchors),
+// and the GPT-2, Llama 3 and Qwen2 split regexes use hand-written scanners.
+// Known residual differences: regexp2's (?i) does not fold U+017F (long s)
+// or U+212A (Kelvin) in arbitrary patterns (the hand-written scanners do),
+// and Unicode tables follow Go's version rather than Rust's.
+//
+// Like transformers (and unlike calling the Rust library directly), the
+// truncation and padding sections of a tokenizer.json are ignored: Encode
+// never truncates or pads.
 //
 // Builtin("bytes") is a lossless byte tokenizer that needs no file: ids
 // 0..255 are raw bytes, then <|bos|>=256, <|eos|>=257, <|pad|>=258.
