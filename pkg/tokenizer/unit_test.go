@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -313,5 +314,54 @@ func TestConcurrentEncode(t *testing.T) {
 	close(errs)
 	for e := range errs {
 		t.Error(e)
+	}
+}
+
+// TestConcurrentEncodeRegex covers the regexp2 path and Metaspace under
+// concurrent use (run with -race).
+func TestConcurrentEncodeRegex(t *testing.T) {
+	cases := []componentCase{
+		{Name: "regex", Base: "gpt2", Override: map[string]json.RawMessage{"pre_tokenizer": json.RawMessage(
+			`{"type":"Sequence","pretokenizers":[{"type":"Split","pattern":{"Regex":"\\s++$|[^\\s]?+\\p{L}+|\\h+"},"behavior":"MergedWithNext","invert":false},` +
+				`{"type":"ByteLevel","add_prefix_space":true,"trim_offsets":false,"use_regex":false}]}`)}},
+		{Name: "metaspace", Base: "mistral", Override: map[string]json.RawMessage{"normalizer": json.RawMessage(`null`),
+			"pre_tokenizer": json.RawMessage(`{"type":"Metaspace","replacement":"▁","prepend_scheme":"first","split":true}`)}},
+	}
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			tk, err := FromJSON(buildCase(t, c), c.Name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var texts []string
+			for i := range 200 {
+				texts = append(texts, fmt.Sprintf("line %d\n  café %x ends  </s> with %d spaces   ", i, i*7919, i%5))
+			}
+			want := make([][]int32, len(texts))
+			for i, s := range texts {
+				want[i] = tk.Encode(s, true)
+			}
+			var wg sync.WaitGroup
+			var mu sync.Mutex
+			bad := 0
+			for g := range 6 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for k := range texts {
+						i := (k + g*31) % len(texts)
+						if got := tk.Encode(texts[i], true); !slices.Equal(got, want[i]) {
+							mu.Lock()
+							bad++
+							mu.Unlock()
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			if bad > 0 {
+				t.Errorf("%d concurrent encodings differ from sequential ones", bad)
+			}
+		})
 	}
 }
