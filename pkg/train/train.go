@@ -61,33 +61,48 @@ type runner struct {
 // Run trains as c describes. Logs go to log. stdin is read when c.Input
 // is "-". A cancelled ctx saves a checkpoint and returns an error wrapping
 // ErrStopped.
-func Run(ctx context.Context, c Config, version string, stdin io.Reader, log io.Writer) (res *Result, err error) {
-	if err := c.Validate(); err != nil {
+func Run(ctx context.Context, c Config, version string, stdin io.Reader, log io.Writer) (*Result, error) {
+	r, start, err := setup(c, version, stdin, log)
+	if err != nil {
 		return nil, err
 	}
+	defer r.close()
+	return r.loop(ctx, start)
+}
+
+// setup checks everything, loads the data and the model, and returns the
+// runner and the step to start from. The caller closes the runner.
+func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner, _ int, err error) {
+	if err := c.Validate(); err != nil {
+		return nil, 0, err
+	}
 	if c.BF16 {
-		return nil, &ConfigError{Err: fmt.Errorf("--bf16 is not supported on backend %s (bf16 compute with f32 master weights is not implemented)", backendName(c.Backend))}
+		return nil, 0, &ConfigError{Err: fmt.Errorf("--bf16 is not supported on backend %s (bf16 compute with f32 master weights is not implemented)", backendName(c.Backend))}
 	}
 	if c.GradCheckpointing {
-		return nil, &ConfigError{Err: fmt.Errorf("--gradient-checkpointing is not supported on backend %s (not implemented)", backendName(c.Backend))}
+		return nil, 0, &ConfigError{Err: fmt.Errorf("--gradient-checkpointing is not supported on backend %s (not implemented)", backendName(c.Backend))}
 	}
 	if log == nil {
 		log = io.Discard
 	}
 	r := &runner{c: &c, version: version, log: log, bco: dpo.NewRunningMoments()}
 	r.obj, _ = c.Objective()
-	defer r.close()
+	defer func() {
+		if err != nil {
+			r.close()
+		}
+	}()
 
 	// Output directory: must be writable before any compute.
 	if err := os.MkdirAll(c.Out, 0o755); err != nil {
-		return nil, fmt.Errorf("--out %s: %w", c.Out, err)
+		return nil, 0, fmt.Errorf("--out %s: %w", c.Out, err)
 	}
 	if err := checkWritable(c.Out); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	steps, err := checkpoints(c.Out)
 	if err != nil {
-		return nil, fmt.Errorf("--out %s: %w", c.Out, err)
+		return nil, 0, fmt.Errorf("--out %s: %w", c.Out, err)
 	}
 	resumeStep := 0
 	var resumeState trainerState
@@ -98,18 +113,18 @@ func Run(ctx context.Context, c Config, version string, stdin io.Reader, log io.
 		dir := checkpointDir(c.Out, resumeStep)
 		prev, err := readConfig(dir)
 		if err != nil {
-			return nil, fmt.Errorf("resuming from %s: %w", dir, err)
+			return nil, 0, fmt.Errorf("resuming from %s: %w", dir, err)
 		}
 		if prev.determinism() != c.determinism() {
 			a, _ := json.Marshal(prev.determinism())
 			b, _ := json.Marshal(c.determinism())
-			return nil, &ConfigError{Err: fmt.Errorf("--resume: %s was trained with a different configuration:\n  checkpoint %s\n  now        %s", dir, a, b)}
+			return nil, 0, &ConfigError{Err: fmt.Errorf("--resume: %s was trained with a different configuration:\n  checkpoint %s\n  now        %s", dir, a, b)}
 		}
 		if resumeState, resumeTensors, err = readState(dir); err != nil {
-			return nil, fmt.Errorf("resuming from %s: %w", dir, err)
+			return nil, 0, fmt.Errorf("resuming from %s: %w", dir, err)
 		}
 		if r.cfg, err = model.LoadConfig(dir); err != nil {
-			return nil, fmt.Errorf("resuming from %s: %w", dir, err)
+			return nil, 0, fmt.Errorf("resuming from %s: %w", dir, err)
 		}
 		r.dtype = safetensors.DType(resumeState.DType)
 		if r.tokDir = c.Tokenizer; r.tokDir == "" {
@@ -118,7 +133,7 @@ func Run(ctx context.Context, c Config, version string, stdin io.Reader, log io.
 		fmt.Fprintf(log, "resuming from %s (step %d)\n", dir, resumeStep)
 	case c.Model != "":
 		if r.cfg, err = model.LoadConfig(c.Model); err != nil {
-			return nil, fmt.Errorf("--model: %w", err)
+			return nil, 0, fmt.Errorf("--model: %w", err)
 		}
 		r.dtype = dtypeOf(r.cfg)
 		if r.tokDir = c.Tokenizer; r.tokDir == "" {
@@ -126,39 +141,39 @@ func Run(ctx context.Context, c Config, version string, stdin io.Reader, log io.
 		}
 	case c.InitConfig != "":
 		if r.cfg, err = model.LoadConfig(c.InitConfig); err != nil {
-			return nil, fmt.Errorf("--init-config: %w", err)
+			return nil, 0, fmt.Errorf("--init-config: %w", err)
 		}
 		r.dtype = dtypeOf(r.cfg)
 		r.tokDir = c.Tokenizer
 	default:
-		return nil, &ConfigError{Err: fmt.Errorf("--resume: no checkpoint in %s, and neither --model nor --init-config to start from", c.Out)}
+		return nil, 0, &ConfigError{Err: fmt.Errorf("--resume: no checkpoint in %s, and neither --model nor --init-config to start from", c.Out)}
 	}
 	if err := r.cfg.Validate(); err != nil {
-		return nil, fmt.Errorf("model config: %w", err)
+		return nil, 0, fmt.Errorf("model config: %w", err)
 	}
 
 	// Data, checked completely before any compute.
 	mem := memory.DefaultAllocator
 	if r.train, err = openDataset(c.Input, stdin, mem, r.cfg, r.obj.NeedsReference(), r.obj.NeedsLengths()); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if c.Eval != "" {
 		if r.eval, err = openDataset(c.Eval, nil, mem, r.cfg, r.obj.NeedsReference(), r.obj.NeedsLengths()); err != nil {
-			return nil, fmt.Errorf("--eval: %w", err)
+			return nil, 0, fmt.Errorf("--eval: %w", err)
 		}
 		if err := sameTokenizer(r.train.meta, r.eval.meta); err != nil && !c.IgnoreTokenizerMismatch {
-			return nil, fmt.Errorf("--eval %s: %w", r.eval.name, err)
+			return nil, 0, fmt.Errorf("--eval %s: %w", r.eval.name, err)
 		}
 	}
 	if err := r.checkTokenizer(); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	r.plan = planSteps(r.train, &c)
 	r.warmup = c.warmupSteps(len(r.plan))
 	if resumeStep > 0 {
 		if resumeState.NumRows != r.train.len() || resumeStep > len(r.plan) ||
 			r.plan[resumeStep-1].epoch != resumeState.Epoch || r.plan[resumeStep-1].end != resumeState.Index {
-			return nil, fmt.Errorf("--resume: the data differ from the run that wrote checkpoint-%d (%d rows then, %d now)", resumeStep, resumeState.NumRows, r.train.len())
+			return nil, 0, fmt.Errorf("--resume: the data differ from the run that wrote checkpoint-%d (%d rows then, %d now)", resumeStep, resumeState.NumRows, r.train.len())
 		}
 		r.bco = resumeState.BCO
 	}
@@ -169,7 +184,7 @@ func Run(ctx context.Context, c Config, version string, stdin io.Reader, log io.
 
 	// Model.
 	if r.eng, err = engine.New(engine.Options{Backend: c.Backend, VocabChunk: c.VocabChunk}); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	switch {
 	case resumeStep > 0:
@@ -183,7 +198,7 @@ func Run(ctx context.Context, c Config, version string, stdin io.Reader, log io.
 	case c.Model != "":
 		var ck *model.Checkpoint
 		if ck, err = model.Load(c.Model); err != nil {
-			return nil, fmt.Errorf("--model: %w", err)
+			return nil, 0, fmt.Errorf("--model: %w", err)
 		}
 		r.mdl, err = r.eng.LoadModel(ck)
 		ck.Close()
@@ -191,22 +206,22 @@ func Run(ctx context.Context, c Config, version string, stdin io.Reader, log io.
 		r.mdl, err = r.eng.LoadModel(model.RandomInit(r.cfg, c.InitSeed))
 	}
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if r.opt, err = newOptimizer(r.eng.Backend(), r.mdl.Store(), r.cfg, r.obj, &c); err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	if resumeStep > 0 {
 		if err := r.opt.loadState(resumeTensors); err != nil {
-			return nil, fmt.Errorf("resuming from checkpoint-%d: %w", resumeStep, err)
+			return nil, 0, fmt.Errorf("resuming from checkpoint-%d: %w", resumeStep, err)
 		}
 		if err := r.loadHistory(resumeStep); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	} else if err := os.Remove(filepath.Join(c.Out, MetricsFile)); err != nil && !os.IsNotExist(err) {
-		return nil, err
+		return nil, 0, err
 	}
-	return r.loop(ctx, resumeStep)
+	return r, resumeStep, nil
 }
 
 func backendName(b string) string {
@@ -392,6 +407,31 @@ func (r *runner) step(k int) (map[string]float64, error) {
 	sp := r.plan[k]
 	start := time.Now()
 	lr := learningRate(c.Scheduler, c.LR, k, r.warmup, len(r.plan))
+	res, tokens, err := r.accumulate(k)
+	if err != nil {
+		return nil, err
+	}
+	norm, err := r.applyStep(k+1, lr)
+	if err != nil {
+		return nil, fmt.Errorf("step %d: %w", k+1, err)
+	}
+	if math.IsNaN(norm) || math.IsInf(norm, 0) {
+		return nil, fmt.Errorf("step %d: the gradient norm is %v; stopping (weights left as after step %d, no checkpoint written)", k+1, norm, k)
+	}
+	m := res.Metrics.Map()
+	m["grad_norm"] = norm
+	m["learning_rate"] = lr
+	m["step"] = float64(k + 1)
+	m["epoch"] = float64(sp.epoch) + float64(sp.end)/float64(r.train.len())
+	m["tokens_per_second"] = float64(tokens) / max(time.Since(start).Seconds(), 1e-9)
+	return m, nil
+}
+
+// accumulate runs step k's micro-batches, leaving the step's gradient in
+// the accumulators, and returns the objective over all the step's pairs
+// and the number of real tokens.
+func (r *runner) accumulate(k int) (dpo.ResultF64, int, error) {
+	sp := r.plan[k]
 	nPairs, nChosenTok := 0, 0
 	for _, m := range sp.micros {
 		nPairs += len(m.rows)
@@ -417,14 +457,14 @@ func (r *runner) step(k int) (map[string]float64, error) {
 		}
 		lp, bcoMean, ntok, err := r.micro(m, scale)
 		if err != nil {
-			return nil, fmt.Errorf("step %d: %w", k+1, err)
+			return dpo.ResultF64{}, 0, fmt.Errorf("step %d: %w", k+1, err)
 		}
 		tokens += ntok
 		B := len(m.rows)
 		for j, i := range m.rows {
 			p := r.train.pair(i)
 			if math.IsNaN(lp[j]) || math.IsInf(lp[j], 0) || math.IsNaN(lp[B+j]) || math.IsInf(lp[B+j], 0) {
-				return nil, fmt.Errorf("step %d: the policy's log-probs of %s are not finite (%v, %v); stopping, no checkpoint written", k+1, r.train.rowName(i), lp[j], lp[B+j])
+				return dpo.ResultF64{}, 0, fmt.Errorf("step %d: the policy's log-probs of %s are not finite (%v, %v); stopping, no checkpoint written", k+1, r.train.rowName(i), lp[j], lp[B+j])
 			}
 			in.PolicyChosen = append(in.PolicyChosen, lp[j])
 			in.PolicyRejected = append(in.PolicyRejected, lp[B+j])
@@ -442,25 +482,12 @@ func (r *runner) step(k int) (map[string]float64, error) {
 	}
 	res, err := r.obj.LossFloat64(in, &bcoStart)
 	if err != nil {
-		return nil, fmt.Errorf("step %d: %w", k+1, err)
+		return res, 0, fmt.Errorf("step %d: %w", k+1, err)
 	}
 	if math.IsNaN(res.Loss) || math.IsInf(res.Loss, 0) {
-		return nil, fmt.Errorf("step %d: the loss is %v; stopping, no checkpoint written", k+1, res.Loss)
+		return res, 0, fmt.Errorf("step %d: the loss is %v; stopping, no checkpoint written", k+1, res.Loss)
 	}
-	norm, err := r.applyStep(k+1, lr)
-	if err != nil {
-		return nil, fmt.Errorf("step %d: %w", k+1, err)
-	}
-	if math.IsNaN(norm) || math.IsInf(norm, 0) {
-		return nil, fmt.Errorf("step %d: the gradient norm is %v; stopping (weights left as after step %d, no checkpoint written)", k+1, norm, k)
-	}
-	m := res.Metrics.Map()
-	m["grad_norm"] = norm
-	m["learning_rate"] = lr
-	m["step"] = float64(k + 1)
-	m["epoch"] = float64(sp.epoch) + float64(sp.end)/float64(r.train.len())
-	m["tokens_per_second"] = float64(tokens) / max(time.Since(start).Seconds(), 1e-9)
-	return m, nil
+	return res, tokens, nil
 }
 
 // micro runs one micro-batch through the gradient graph. It returns the
