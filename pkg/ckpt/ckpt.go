@@ -45,6 +45,9 @@ func Write(dir string, m Meta) error {
 		return fmt.Errorf("ckpt: %w", err)
 	}
 	_, err = tmp.Write(append(b, '\n'))
+	if err == nil {
+		err = tmp.Chmod(0o644)
+	}
 	if err1 := tmp.Close(); err == nil {
 		err = err1
 	}

@@ -139,7 +139,7 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	var lengthNorm bool
 	switch *refFree {
 	case "auto":
-		lengthNorm = hasMeta && (meta.LengthNormalized || meta.ReferenceFree)
+		lengthNorm = hasMeta && meta.LengthNormalized
 	case "true":
 		lengthNorm = true
 	case "false":
