@@ -20,6 +20,12 @@
 // prompt is extracted from chosen and rejected. If they share nothing, the
 // record is rejected with an error naming the mixed kinds.
 //
+// A null field counts as absent (a null prompt means an implicit prompt). A
+// message must have a non-empty string "role" and a string "content"; other
+// message keys are ignored. Strings must be valid UTF-8: invalid bytes, and
+// JSON \u escapes of unpaired UTF-16 surrogates (which Python keeps but
+// cannot encode), are row errors naming the field.
+//
 // An optional "id" field (string or integer) names the example; without it
 // the example's ID is its 0-based row number. Other fields are ignored.
 //
