@@ -15,7 +15,7 @@ import (
 	"github.com/apache/arrow-go/v18/parquet/pqarrow"
 )
 
-// messagesType is the type Hugging Face datasets infers for message lists
+// hfMessages is the type Hugging Face datasets infers for message lists
 // (struct fields in alphabetical order).
 var hfMessages = arrow.ListOf(arrow.StructOf(
 	arrow.Field{Name: "content", Type: arrow.BinaryTypes.String, Nullable: true},

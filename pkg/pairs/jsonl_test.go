@@ -1,7 +1,6 @@
 package pairs
 
 import (
-	"bytes"
 	"errors"
 	"io"
 	"os"
@@ -369,5 +368,4 @@ func TestJSONLEmpty(t *testing.T) {
 		}
 		r.Close()
 	}
-	_ = bytes.MinRead
 }
