@@ -30,13 +30,14 @@ var commands = map[string]cli.RunFunc{
 	"mkmodel":  gputool.MkModel,
 	"mkpairs":  gputool.MkPairs,
 	"dump":     gputool.Dump,
+	"detect":   gputool.Detect,
 }
 
 func main() {
 	name := strings.TrimPrefix(filepath.Base(os.Args[0]), "dpo-")
 	if _, ok := commands[name]; !ok {
 		if len(os.Args) < 2 || commands[os.Args[1]] == nil {
-			fmt.Fprintln(os.Stderr, "usage: dpogpu tokenize|reflogp|train|score|mkmodel|mkpairs|dump [flags]")
+			fmt.Fprintln(os.Stderr, "usage: dpogpu tokenize|reflogp|train|score|mkmodel|mkpairs|dump|detect [flags]")
 			os.Exit(2)
 		}
 		name = os.Args[1]

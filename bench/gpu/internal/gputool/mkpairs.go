@@ -21,7 +21,7 @@ type Pair struct {
 // RandomPairs returns n pairs of printable ASCII text with exactly the
 // given byte lengths (so exactly that many tokens with builtin:bytes),
 // deterministic in seed.
-func RandomPairs(n, promptLen, chosenLen, rejectedLen int, seed uint64) []Pair {
+func RandomPairs(n, promptLen, chosenLen, rejectedLen int, seed uint64, idPrefix string) []Pair {
 	r := rand.New(rand.NewPCG(seed, 0x9e3779b97f4a7c15))
 	const alphabet = "abcdefghijklmnopqrstuvwxyz      .,ETAOINSHRDLU0123456789"
 	text := func(k int) string {
@@ -33,7 +33,7 @@ func RandomPairs(n, promptLen, chosenLen, rejectedLen int, seed uint64) []Pair {
 	}
 	out := make([]Pair, n)
 	for i := range out {
-		out[i] = Pair{ID: fmt.Sprintf("p%05d", i), Prompt: text(promptLen), Chosen: text(chosenLen), Rejected: text(rejectedLen)}
+		out[i] = Pair{ID: fmt.Sprintf("%s%05d", idPrefix, i), Prompt: text(promptLen), Chosen: text(chosenLen), Rejected: text(rejectedLen)}
 	}
 	return out
 }
@@ -47,6 +47,7 @@ func MkPairs(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Wr
 	c := fs.Int("chosen-len", 32, "chosen bytes")
 	rj := fs.Int("rejected-len", 48, "rejected bytes")
 	seed := fs.Uint64("seed", 1, "random seed")
+	prefix := fs.String("id-prefix", "p", "prefix of the ids")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -55,7 +56,7 @@ func MkPairs(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Wr
 	}
 	w := bufio.NewWriter(stdout)
 	enc := json.NewEncoder(w)
-	for _, pr := range RandomPairs(*n, *p, *c, *rj, *seed) {
+	for _, pr := range RandomPairs(*n, *p, *c, *rj, *seed, *prefix) {
 		if err := enc.Encode(pr); err != nil {
 			return err
 		}
