@@ -49,7 +49,7 @@ if ((DRY)); then
 	DEVICE=cpu
 else
 	PY=${PYTHON:-python3}
-	BACKEND=cuda
+	BACKEND=${DPO_GPU_BACKEND:-cuda} # e.g. DPO_GPU_BACKEND=cuda,tf32=false
 	DEVICE=cuda
 fi
 
@@ -284,7 +284,7 @@ def mfu(tps):
 speed = []
 tr = parts.get("train", {})
 backend = parts.get("env", {}).get("backend", "?")
-speed.append({"impl": "dpo-train (GoMLX backend %s, f32 compute%s)" % (backend, ", TF32 matmuls" if backend == "cuda" else ""), "tokens_per_second": tr.get("median_tokens_per_second"),
+speed.append({"impl": "dpo-train (GoMLX backend %s, f32 compute%s)" % (backend, ", TF32 matmuls" if backend.startswith("cuda") and "tf32=false" not in backend else ""), "tokens_per_second": tr.get("median_tokens_per_second"),
               "peak_gpu_mib": tr.get("peak_gpu_mib"), "first_loss": tr.get("first_loss")})
 for k in ("torch_eager_f32", "torch_eager_bf16", "torch_compile_f32"):
     t = parts.get(k)
