@@ -21,3 +21,28 @@ func StepGradients(c Config) (loss float64, grads map[string][]float32, err erro
 	}
 	return res.Loss, grads, nil
 }
+
+// Stepper sets c up and returns a function that runs the next optimizer
+// step (cycling through the plan), the number of real tokens per pass over
+// the plan and its number of steps, for benchmarks.
+func Stepper(c Config) (step func() error, tokensPerPlan, steps int, closeFn func(), err error) {
+	r, _, err := setup(c, "bench", nil, nil)
+	if err != nil {
+		return nil, 0, 0, nil, err
+	}
+	for _, sp := range r.plan {
+		for _, m := range sp.micros {
+			for _, i := range m.rows {
+				p := r.train.pair(i)
+				tokensPerPlan += 2*len(p.prompt) + len(p.chosen) + len(p.rejected)
+			}
+		}
+	}
+	k := 0
+	step = func() error {
+		_, err := r.step(k % len(r.plan))
+		k++
+		return err
+	}
+	return step, tokensPerPlan, len(r.plan), r.close, nil
+}

@@ -17,18 +17,9 @@ import (
 // torchCase is pkg/train/testdata/torchref/<case>.json, written by
 // tools/torchref/train_step.py.
 type torchCase struct {
-	Model string `json:"model"`
-	HP    struct {
-		Beta, LR, AdamBeta1, AdamBeta2, AdamEps, WeightDecay, MaxGradNorm float64
-	} `json:"-"`
-	Hyper map[string]float64 `json:"hyperparameters"`
-	Pairs []struct {
-		ID                       string  `json:"id"`
-		Prompt, Chosen, Rejected []int32 `json:"prompt"`
-		RefChosen                float64 `json:"ref_chosen"`
-		RefRejected              float64 `json:"ref_rejected"`
-	} `json:"-"`
-	RawPairs []map[string]any `json:"pairs"`
+	Model    string             `json:"model"`
+	Hyper    map[string]float64 `json:"hyperparameters"`
+	RawPairs []map[string]any   `json:"pairs"`
 }
 
 func ints(v any) []int32 {
