@@ -20,8 +20,10 @@ const (
 
 	ColPolicyChosenLogps   = "policy_chosen_logps"   // float64: scored (trained) model
 	ColPolicyRejectedLogps = "policy_rejected_logps" // float64
-	ColChosenRewards       = "chosen_rewards"        // float64: beta*(policy - ref), TRL's rewards/chosen
-	ColRejectedRewards     = "rejected_rewards"      // float64: TRL's rewards/rejected
+	ColRewardChosen        = "reward_chosen"         // float64: β·(policy − ref), TRL's rewards/chosen (β·policy/|y| reference-free)
+	ColRewardRejected      = "reward_rejected"       // float64: TRL's rewards/rejected
+	ColRewardMargin        = "reward_margin"         // float64: reward_chosen − reward_rejected
+	ColCorrect             = "correct"               // bool: reward_margin > 0 (TRL's rewards/accuracies)
 )
 
 // TokenIDs is the type of the *_input_ids columns: list<int32>.

@@ -22,13 +22,13 @@ import (
 	"github.com/dpo-go/dpo/pkg/tokenizer"
 )
 
-// Columns dpo-score appends (after policy_chosen_logps and
-// policy_rejected_logps).
+// Columns dpo-score appends after policy_chosen_logps and
+// policy_rejected_logps.
 const (
-	colRewardChosen   = "reward_chosen"   // β·(log π − log π_ref), or β·log π/|y| reference-free
-	colRewardRejected = "reward_rejected" //
-	colRewardMargin   = "reward_margin"   // reward_chosen − reward_rejected
-	colCorrect        = "correct"         // reward_margin > 0 (TRL's rewards/accuracies)
+	colRewardChosen   = arrowio.ColRewardChosen
+	colRewardRejected = arrowio.ColRewardRejected
+	colRewardMargin   = arrowio.ColRewardMargin
+	colCorrect        = arrowio.ColCorrect
 )
 
 const scoreUsage = `Usage: dpo-score --policy DIR [flags] [ref.arrow|-] > scored.arrow
