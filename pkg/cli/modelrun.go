@@ -37,13 +37,13 @@ func (l *loadedModel) Close() {
 }
 
 // loadModel opens a Hugging Face checkpoint directory on a new engine.
-func loadModel(dir, backend string, batchTokens int) (*loadedModel, error) {
+func loadModel(dir string, opts engine.Options) (*loadedModel, error) {
 	ck, err := model.Load(dir)
 	if err != nil {
 		return nil, err
 	}
 	l := &loadedModel{dir: dir, ck: ck}
-	if l.eng, err = engine.New(engine.Options{Backend: backend, BatchTokens: batchTokens}); err != nil {
+	if l.eng, err = engine.New(opts); err != nil {
 		l.Close()
 		return nil, err
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/dpo-go/dpo/pkg/arrowio"
+	"github.com/dpo-go/dpo/pkg/engine"
 	"github.com/dpo-go/dpo/pkg/model"
 )
 
@@ -34,6 +35,7 @@ type reflogpOptions struct {
 	Architecture  string `json:"architecture"`
 	Backend       string `json:"backend"`
 	BatchTokens   int    `json:"batch_tokens"`
+	VocabChunk    int    `json:"vocab_chunk,omitempty"`
 }
 
 // Reflogp is dpo-reflogp.
@@ -43,6 +45,7 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	out := fs.String("o", "-", "output `FILE` (- for stdout), written atomically")
 	backend := fs.String("backend", "", "GoMLX backend (default $GOMLX_BACKEND, else go:ops_sequential; xla:cuda with -tags xla builds)")
 	batchTokens := fs.Int("batch-tokens", 4096, "padded tokens per forward batch")
+	vocabChunk := fs.Int("vocab-chunk", 0, "vocabulary columns whose logits exist at once (0: engine default 8192); bounds the head's memory")
 	ignore := fs.Bool("ignore-tokenizer-mismatch", false, "run even when the stream's tokenizer is not the model directory's (experts only)")
 	codec := fs.String("codec", arrowio.CodecZstd, "stream buffer compression: zstd, lz4, none")
 	quiet := fs.Bool("q", false, "no progress or summary on stderr")
@@ -91,14 +94,14 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err := checkModelTokenizer(meta, *modelDir, cfg.VocabSize, *ignore, log); err != nil {
 		return err
 	}
-	opts := reflogpOptions{Model: *modelDir, Architecture: string(cfg.Arch), BatchTokens: *batchTokens}
+	opts := reflogpOptions{Model: *modelDir, Architecture: string(cfg.Arch), BatchTokens: *batchTokens, VocabChunk: *vocabChunk}
 	if opts.ConfigSHA256, err = model.ConfigSHA256(*modelDir); err != nil {
 		return err
 	}
 	if opts.WeightsSHA256, err = model.WeightsSHA256(*modelDir); err != nil {
 		return err
 	}
-	lm, err := loadModel(*modelDir, *backend, *batchTokens)
+	lm, err := loadModel(*modelDir, engine.Options{Backend: *backend, BatchTokens: *batchTokens, VocabChunk: *vocabChunk})
 	if err != nil {
 		return err
 	}

@@ -83,7 +83,7 @@ func TestReflogp(t *testing.T) {
 	if n, _ := r.Metadata().Tokenizer(); n != "builtin:bytes" {
 		t.Errorf("tokenizer metadata not carried forward: %q", n)
 	}
-	lm, err := loadModel(dir, "", 64)
+	lm, err := loadModel(dir, engine.Options{BatchTokens: 64})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -18,6 +18,7 @@ import (
 
 	"github.com/dpo-go/dpo/pkg/arrowio"
 	"github.com/dpo-go/dpo/pkg/ckpt"
+	"github.com/dpo-go/dpo/pkg/engine"
 	"github.com/dpo-go/dpo/pkg/model"
 	"github.com/dpo-go/dpo/pkg/tokenizer"
 )
@@ -164,7 +165,7 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if err := checkModelTokenizer(r.Metadata(), *policy, cfg.VocabSize, *ignore, log); err != nil {
 		return err
 	}
-	lm, err := loadModel(*policy, *backend, *batchTokens)
+	lm, err := loadModel(*policy, engine.Options{Backend: *backend, BatchTokens: *batchTokens})
 	if err != nil {
 		return err
 	}
