@@ -24,6 +24,8 @@ type dataset struct {
 	refR   [][]float64
 	rows   []rowRef
 	hasRef bool
+
+	synthetic []pair // tests only: rows held in memory
 }
 
 type rowRef struct{ batch, index int32 }
@@ -37,6 +39,9 @@ type pair struct {
 func (d *dataset) len() int { return len(d.rows) }
 
 func (d *dataset) pair(i int) pair {
+	if d.synthetic != nil {
+		return d.synthetic[i]
+	}
 	r := d.rows[i]
 	p := d.pairs[r.batch]
 	out := pair{prompt: p.Prompt.Row(int(r.index)), chosen: p.Chosen.Row(int(r.index)), rejected: p.Rejected.Row(int(r.index))}

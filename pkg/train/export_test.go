@@ -46,3 +46,14 @@ func Stepper(c Config) (step func() error, tokensPerPlan, steps int, closeFn fun
 	}
 	return step, tokensPerPlan, len(r.plan), r.close, nil
 }
+
+// withLens fills d with one synthetic pair per length (prompt 1 token,
+// chosen the rest, rejected 1 token), for plan tests.
+func (d *dataset) withLens(lens []int) *dataset {
+	d.synthetic = make([]pair, len(lens))
+	for i, n := range lens {
+		d.synthetic[i] = pair{prompt: []int32{1}, chosen: make([]int32, n-1), rejected: []int32{2}}
+		d.rows = append(d.rows, rowRef{})
+	}
+	return d
+}

@@ -29,7 +29,10 @@ type optimizer struct {
 	store   *gmodel.Store
 	obj     dpo.Objective
 	tc      *Config
-	grad    *gmodel.Exec // per micro-batch: forward, loss, gradient accumulation
+	// chosenOnly: the objective reads only chosen completions (sft), so
+	// micro-batches carry no rejected rows.
+	chosenOnly bool
+	grad       *gmodel.Exec // per micro-batch: forward, loss, gradient accumulation
 	apply   *gmodel.Exec // per step: norm, clipping, AdamW
 	backend gmodel.Backend
 }
@@ -63,7 +66,10 @@ func zerosF32(shape []int) *tensors.Tensor {
 // newOptimizer creates the optimizer variables (zero moments and
 // accumulators) next to the model's weights and the two executables.
 func newOptimizer(backend gmodel.Backend, store *gmodel.Store, cfg *model.Config, obj dpo.Objective, tc *Config) (*optimizer, error) {
-	o := &optimizer{cfg: cfg, specs: model.ParamSpecs(cfg), store: store, obj: obj, tc: tc, backend: backend}
+	o := &optimizer{cfg: cfg, specs: model.ParamSpecs(cfg), store: store, obj: obj, tc: tc, backend: backend, chosenOnly: true}
+	for _, t := range obj.Terms {
+		o.chosenOnly = o.chosenOnly && t.Name == dpo.SFT
+	}
 	err := catch(func() error {
 		for _, s := range o.specs {
 			if store.GetVariable("/"+s.Name) == nil {
@@ -109,8 +115,9 @@ func (o *optimizer) close() {
 
 // gradGraph: inputs
 //
-//	tokens  [2B, T] int32 (chosen rows, then rejected rows)
-//	lengths [2B] int32, prompts [2B] int32
+//	tokens  [2B, T] int32 (chosen rows, then rejected rows; [B, T] of
+//	        chosen rows only when chosenOnly)
+//	lengths [2B] int32, prompts [2B] int32 (or [B])
 //	refC, refR [B] float32
 //	scale []  float32: this micro-batch's weight in the step
 //	bcoMean, bcoCount [] float32
@@ -126,6 +133,10 @@ func (o *optimizer) gradGraph(scope *gmodel.Scope, in []*graph.Node) []*graph.No
 	B := lp.Shape().Dimensions[0] / 2
 	first := func(x *graph.Node) *graph.Node { return graph.Slice(x, graph.AxisRange(0, B)) }
 	second := func(x *graph.Node) *graph.Node { return graph.Slice(x, graph.AxisRange(B, 2*B)) }
+	if o.chosenOnly { // the rejected inputs are placeholders the objective ignores
+		first = func(x *graph.Node) *graph.Node { return x }
+		second = first
+	}
 	compLen := graph.Sub(lengths, prompts)
 	din := dpo.Inputs{
 		PolicyChosen: first(lp), PolicyRejected: second(lp),

@@ -419,6 +419,12 @@ func (r *runner) step(k int) (map[string]float64, error) {
 		return nil, fmt.Errorf("step %d: the gradient norm is %v; stopping (weights left as after step %d, no checkpoint written)", k+1, norm, k)
 	}
 	m := res.Metrics.Map()
+	if r.opt.chosenOnly {
+		// Only chosen completions were scored: no rejected statistics.
+		for _, k := range []string{"rewards/rejected", "rewards/accuracies", "rewards/margins", "logps/rejected"} {
+			delete(m, k)
+		}
+	}
 	m["grad_norm"] = norm
 	m["learning_rate"] = lr
 	m["step"] = float64(k + 1)
@@ -439,10 +445,7 @@ func (r *runner) accumulate(k int) (dpo.ResultF64, int, error) {
 			nChosenTok += len(r.train.pair(i).chosen)
 		}
 	}
-	sftOnly := true
-	for _, t := range r.obj.Terms {
-		sftOnly = sftOnly && t.Name == dpo.SFT
-	}
+	sftOnly := r.opt.chosenOnly
 	in := dpo.InputsF64{}
 	bcoStart := r.bco
 	tokens := 0
@@ -461,6 +464,9 @@ func (r *runner) accumulate(k int) (dpo.ResultF64, int, error) {
 		}
 		tokens += ntok
 		B := len(m.rows)
+		if sftOnly { // no rejected forward: placeholders, metrics dropped below
+			lp = append(lp, lp...)
+		}
 		for j, i := range m.rows {
 			p := r.train.pair(i)
 			if math.IsNaN(lp[j]) || math.IsInf(lp[j], 0) || math.IsNaN(lp[B+j]) || math.IsInf(lp[B+j], 0) {
@@ -495,15 +501,22 @@ func (r *runner) accumulate(k int) (dpo.ResultF64, int, error) {
 // and the number of real tokens.
 func (r *runner) micro(m micro, scale float64) ([]float64, float64, int, error) {
 	B, T := len(m.rows), m.length
-	toks := make([]int32, 2*B*T)
-	lengths := make([]int32, 2*B)
-	prompts := make([]int32, 2*B)
+	R := 2 * B
+	if r.opt.chosenOnly {
+		R = B
+	}
+	toks := make([]int32, R*T)
+	lengths := make([]int32, R)
+	prompts := make([]int32, R)
 	refC := make([]float32, B)
 	refR := make([]float32, B)
 	ntok := 0
 	for j, i := range m.rows {
 		p := r.train.pair(i)
 		for h, comp := range [][]int32{p.chosen, p.rejected} {
+			if h*B >= R {
+				break
+			}
 			row := h*B + j
 			copy(toks[row*T:], p.prompt)
 			copy(toks[row*T+len(p.prompt):], comp)
@@ -517,9 +530,9 @@ func (r *runner) micro(m micro, scale float64) ([]float64, float64, int, error) 
 	var bco float64
 	err := catch(func() error {
 		out, err := r.opt.grad.Exec(
-			tensors.FromFlatDataAndDimensions(toks, 2*B, T),
-			tensors.FromFlatDataAndDimensions(lengths, 2*B),
-			tensors.FromFlatDataAndDimensions(prompts, 2*B),
+			tensors.FromFlatDataAndDimensions(toks, R, T),
+			tensors.FromFlatDataAndDimensions(lengths, R),
+			tensors.FromFlatDataAndDimensions(prompts, R),
 			tensors.FromFlatDataAndDimensions(refC, B),
 			tensors.FromFlatDataAndDimensions(refR, B),
 			tensors.FromScalar(float32(scale)),

@@ -1,0 +1,104 @@
+package train
+
+import (
+	"math"
+	"testing"
+)
+
+// TestLearningRate checks the schedules against values derived by hand
+// from transformers' get_{constant,linear,cosine}_schedule_with_warmup
+// lambdas (lr_lambda(current_step), num_cycles 0.5).
+func TestLearningRate(t *testing.T) {
+	for _, tt := range []struct {
+		sched            string
+		k, warmup, total int
+		want             float64
+	}{
+		{SchedConstant, 0, 0, 10, 1},
+		{SchedConstant, 0, 4, 10, 0},
+		{SchedConstant, 1, 4, 10, 0.25},
+		{SchedConstant, 4, 4, 10, 1},
+		{SchedLinear, 0, 0, 10, 1},
+		{SchedLinear, 5, 0, 10, 0.5},
+		{SchedLinear, 9, 0, 10, 0.1},
+		{SchedLinear, 2, 4, 10, 0.5},
+		{SchedLinear, 4, 4, 10, 1},
+		{SchedLinear, 7, 4, 10, 0.5},
+		{SchedCosine, 0, 0, 10, 1},
+		{SchedCosine, 5, 0, 10, 0.5},
+		{SchedCosine, 6, 2, 10, 0.5},
+		{SchedCosine, 4, 2, 10, 0.5 * (1 + math.Cos(math.Pi*0.25))},
+		{SchedCosine, 10, 2, 10, 0},
+	} {
+		if got := learningRate(tt.sched, 1, tt.k, tt.warmup, tt.total); math.Abs(got-tt.want) > 1e-12 {
+			t.Errorf("%s step %d warmup %d total %d: %g, want %g", tt.sched, tt.k, tt.warmup, tt.total, got, tt.want)
+		}
+	}
+	c := Config{WarmupRatio: 0.1}
+	if w := c.warmupSteps(75); w != 8 { // ceil(7.5)
+		t.Errorf("warmup ratio 0.1 of 75 steps: %d, want 8", w)
+	}
+}
+
+func testDataset(lens []int) *dataset {
+	d := &dataset{name: "test"}
+	return d.withLens(lens)
+}
+
+// TestPlanSteps: every epoch visits every row once in a seed-dependent
+// order, micro-batches respect BatchSize and BatchTokens, and steps group
+// GradAccum micro-batches (an epoch's last step may be short).
+func TestPlanSteps(t *testing.T) {
+	lens := []int{3, 10, 20, 40, 5, 7, 30, 12, 9, 17, 25}
+	for _, tt := range []struct {
+		bs, tokens, accum, epochs int
+	}{{4, 0, 1, 1}, {3, 0, 2, 2}, {4, 96, 1, 2}, {1, 0, 3, 1}, {16, 200, 1, 1}} {
+		c := &Config{BatchSize: tt.bs, BatchTokens: tt.tokens, GradAccum: tt.accum, Epochs: tt.epochs, Seed: 7}
+		d := testDataset(lens)
+		steps := planSteps(d, c)
+		seen := make([]int, len(lens))
+		for si, sp := range steps {
+			if len(sp.micros) > tt.accum || len(sp.micros) == 0 {
+				t.Errorf("%+v: step %d has %d micro-batches", tt, si, len(sp.micros))
+			}
+			if si+1 < len(steps) && steps[si+1].epoch == sp.epoch && len(sp.micros) != tt.accum {
+				t.Errorf("%+v: short step %d inside an epoch", tt, si)
+			}
+			for _, m := range sp.micros {
+				if len(m.rows) > tt.bs {
+					t.Errorf("%+v: micro-batch of %d rows", tt, len(m.rows))
+				}
+				if tt.tokens > 0 && len(m.rows) > 1 && 2*len(m.rows)*m.length > tt.tokens {
+					t.Errorf("%+v: micro-batch of %d x %d exceeds %d tokens", tt, len(m.rows), m.length, tt.tokens)
+				}
+				for _, r := range m.rows {
+					seen[r]++
+					if seqLen(d.pair(r)) > m.length {
+						t.Errorf("row %d longer than its micro-batch's length %d", r, m.length)
+					}
+				}
+			}
+		}
+		for r, n := range seen {
+			if n != tt.epochs {
+				t.Errorf("%+v: row %d seen %d times in %d epochs", tt, r, n, tt.epochs)
+			}
+		}
+	}
+	a, b, c := permutation(50, 1, 0), permutation(50, 1, 1), permutation(50, 2, 0)
+	if equalInts(a, b) || equalInts(a, c) {
+		t.Errorf("permutations do not depend on the epoch and seed")
+	}
+	if !equalInts(a, permutation(50, 1, 0)) {
+		t.Errorf("permutation is not deterministic")
+	}
+}
+
+func equalInts(a, b []int) bool {
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return len(a) == len(b)
+}
