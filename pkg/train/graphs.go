@@ -24,17 +24,17 @@ const (
 
 // optimizer holds the compiled graphs of one model.
 type optimizer struct {
-	cfg     *model.Config
-	specs   []model.ParamSpec
-	store   *gmodel.Store
-	obj     dpo.Objective
-	tc      *Config
+	cfg   *model.Config
+	specs []model.ParamSpec
+	store *gmodel.Store
+	obj   dpo.Objective
+	tc    *Config
 	// chosenOnly: the objective reads only chosen completions (sft), so
 	// micro-batches carry no rejected rows.
 	chosenOnly bool
 	grad       *gmodel.Exec // per micro-batch: forward, loss, gradient accumulation
-	apply   *gmodel.Exec // per step: norm, clipping, AdamW
-	backend gmodel.Backend
+	apply      *gmodel.Exec // per step: norm, clipping, AdamW
+	backend    gmodel.Backend
 }
 
 // catch turns a GoMLX panic into an error: the one place in this package
