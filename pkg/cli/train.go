@@ -63,7 +63,6 @@ func Train(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	fs.IntVar(&c.SaveTotalLimit, "save-total-limit", 0, "keep only the last K checkpoints (0: all)")
 	fs.IntVar(&c.LoggingSteps, "logging-steps", c.LoggingSteps, "log a line on stderr every N steps")
 	fs.IntVar(&c.EvalSteps, "eval-steps", 0, "evaluate every N steps (and at the end) with --eval")
-	fs.IntVar(&c.EvalBatchSize, "eval-batch-size", c.EvalBatchSize, "unused by the engine's batching; kept for TRL parity")
 	fs.StringVar(&c.Backend, "backend", "", "GoMLX backend (default $GOMLX_BACKEND or go:ops_sequential)")
 	fs.IntVar(&c.VocabChunk, "vocab-chunk", 0, "vocabulary columns whose logits exist at once (0: engine default)")
 	fs.BoolVar(&c.BF16, "bf16", false, "bf16 compute with f32 master weights (not supported yet)")

@@ -57,7 +57,6 @@ type Config struct {
 	SaveTotalLimit int `json:"save_total_limit"`
 	LoggingSteps   int `json:"logging_steps"`
 	EvalSteps      int `json:"eval_steps"`
-	EvalBatchSize  int `json:"per_device_eval_batch_size"`
 
 	Backend           string `json:"backend,omitempty"`
 	VocabChunk        int    `json:"vocab_chunk"`
@@ -97,7 +96,6 @@ func DefaultConfig() Config {
 		Seed:           42,
 		SaveTotalLimit: 0,
 		LoggingSteps:   10,
-		EvalBatchSize:  8,
 		VocabChunk:     0,
 	}
 }
@@ -162,8 +160,6 @@ func (c *Config) Validate() error {
 		return bad("--max-steps %d: must be >= 0", c.MaxSteps)
 	case c.SaveSteps < 0 || c.SaveTotalLimit < 0 || c.LoggingSteps < 0 || c.EvalSteps < 0:
 		return bad("--save-steps, --save-total-limit, --logging-steps and --eval-steps must be >= 0")
-	case c.EvalBatchSize < 1:
-		return bad("--eval-batch-size %d: must be >= 1", c.EvalBatchSize)
 	case c.VocabChunk < 0:
 		return bad("--vocab-chunk %d: must be >= 0", c.VocabChunk)
 	}

@@ -9,7 +9,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"os/signal"
 	"sort"
+	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -29,7 +32,9 @@ func TestMain(m *testing.M) {
 			os.Exit(3)
 		}
 		c.Resume = true
-		if _, err := train.Run(context.Background(), c, "test", nil, os.Stderr); err != nil {
+		ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+		defer stop()
+		if _, err := train.Run(ctx, c, "test", nil, os.Stderr); err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
@@ -163,4 +168,63 @@ func TestResumeAfterSIGKILL(t *testing.T) {
 		}
 	}
 	t.Fatal("training did not finish after 40 attempts")
+}
+
+// TestSIGTERMSavesCheckpoint: SIGTERM makes a training process save a
+// checkpoint at the next step boundary and exit with an error saying so;
+// resuming from it gives the uninterrupted run's weights.
+func TestSIGTERMSavesCheckpoint(t *testing.T) {
+	if testing.Short() {
+		t.Skip("spawns a training process")
+	}
+	base, in := resumeSetup(t)
+	dir := t.TempDir()
+	full := resumeConfig(base, in, filepath.Join(dir, "full"), "sigmoid")
+	full.Epochs = 10
+	if _, err := train.Run(context.Background(), full, "test", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	c := full
+	c.Out = filepath.Join(dir, "term")
+	js, _ := json.Marshal(c)
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+string(js))
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		b, _ := os.ReadFile(filepath.Join(c.Out, "metrics.jsonl"))
+		if strings.Count(string(b), "\n") >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			_ = cmd.Process.Kill()
+			t.Fatalf("no progress; stderr:\n%s", stderr.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	err := cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 || !strings.Contains(stderr.String(), "interrupted at step") {
+		t.Fatalf("exit %v; stderr:\n%s", err, stderr.String())
+	}
+	steps, _ := filepath.Glob(filepath.Join(c.Out, "checkpoint-*"))
+	if len(steps) != 1 || strings.HasSuffix(steps[0], ".tmp") {
+		t.Fatalf("checkpoints after SIGTERM: %v", steps)
+	}
+	c.Resume, c.Model = true, ""
+	res, err := train.Run(context.Background(), c, "test", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Resumed < 2 || res.Resumed >= res.Steps {
+		t.Errorf("resumed from step %d of %d", res.Resumed, res.Steps)
+	}
+	sameWeights(t, full.Out, c.Out)
 }
