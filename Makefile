@@ -17,7 +17,7 @@ SFT_LR     ?= 3e-3
 SFT_EPOCHS ?= 3
 BETA       ?= 0.1
 LR         ?= 1e-3
-EPOCHS     ?= 2
+EPOCHS     ?= 1
 BATCH      ?= 32
 
 TOOLS := $(BIN)/dpo-tokenize $(BIN)/dpo-reflogp $(BIN)/dpo-train $(BIN)/dpo-score
