@@ -138,6 +138,17 @@ func TestResumeAfterSIGKILL(t *testing.T) {
 	c.SaveSteps, c.SaveTotalLimit = 1, 2
 	js, _ := json.Marshal(c)
 	kills := 0
+	newest := func() int {
+		ents, _ := filepath.Glob(filepath.Join(c.Out, "checkpoint-*"))
+		n := 0
+		for _, e := range ents {
+			var k int
+			if _, err := fmt.Sscanf(filepath.Base(e), "checkpoint-%d", &k); err == nil && !strings.HasSuffix(e, ".tmp") {
+				n = max(n, k)
+			}
+		}
+		return n
+	}
 	for attempt := 0; attempt < 40; attempt++ {
 		cmd := exec.Command(os.Args[0], "-test.run=^$")
 		cmd.Env = append(os.Environ(), childEnv+"="+string(js))
@@ -148,23 +159,38 @@ func TestResumeAfterSIGKILL(t *testing.T) {
 		}
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
-		// Let it get going, then kill it somewhere inside a step or a save.
-		delay := time.Duration(250+(97*attempt)%300) * time.Millisecond
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatalf("child failed: %v\n%s", err, stderr.String())
+		// Kill only after this process saved a new checkpoint (so every
+		// attempt makes progress, however loaded the machine), plus a
+		// varying delay that lands inside a step or a save.
+		before := newest()
+		jitter := time.Duration((attempt*37)%60) * time.Millisecond
+		var killAt <-chan time.Time
+		tick := time.NewTicker(5 * time.Millisecond)
+	wait:
+		for {
+			select {
+			case err := <-done:
+				tick.Stop()
+				if err != nil {
+					t.Fatalf("child failed: %v\n%s", err, stderr.String())
+				}
+				if kills < 3 {
+					t.Fatalf("child finished after only %d kills; stderr:\n%s", kills, stderr.String())
+				}
+				sameWeights(t, full.Out, c.Out)
+				t.Logf("finished after %d SIGKILLs", kills)
+				return
+			case <-tick.C:
+				if killAt == nil && newest() > before {
+					killAt = time.After(jitter)
+				}
+			case <-killAt:
+				tick.Stop()
+				_ = cmd.Process.Kill()
+				<-done
+				kills++
+				break wait
 			}
-			if kills < 3 {
-				t.Fatalf("child finished after only %d kills; stderr:\n%s", kills, stderr.String())
-			}
-			sameWeights(t, full.Out, c.Out)
-			t.Logf("finished after %d SIGKILLs", kills)
-			return
-		case <-time.After(delay):
-			_ = cmd.Process.Kill()
-			<-done
-			kills++
 		}
 	}
 	t.Fatal("training did not finish after 40 attempts")
