@@ -4,6 +4,7 @@
 //	refbench mkmodel --layers 4 --hidden 256 --vocab 32000 --out DIR
 //	refbench mkpairs --n 64 --prompt-len 128 --chosen-len 128 --rejected-len 128 --vocab 32000 > pairs.arrow
 //	refbench dump ref.arrow > rows.json
+//	refbench profile --model DIR --pairs pairs.arrow --cpuprofile cpu.pprof
 package main
 
 import (
@@ -18,11 +19,12 @@ var commands = map[string]cli.RunFunc{
 	"mkmodel": refbench.MkModel,
 	"mkpairs": refbench.MkPairs,
 	"dump":    refbench.Dump,
+	"profile": refbench.Profile,
 }
 
 func main() {
 	if len(os.Args) < 2 || commands[os.Args[1]] == nil {
-		fmt.Fprintln(os.Stderr, "usage: refbench mkmodel|mkpairs|dump [flags]")
+		fmt.Fprintln(os.Stderr, "usage: refbench mkmodel|mkpairs|dump|profile [flags]")
 		os.Exit(2)
 	}
 	name := os.Args[1]

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"os"
 	"strings"
 	"testing"
 
@@ -206,5 +207,49 @@ func TestCommands(t *testing.T) {
 		if _, ok := got.Rows[0][k]; !ok {
 			t.Errorf("dump has no %q", k)
 		}
+	}
+}
+
+func TestProfile(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	if err := MkModel(ctx, []string{"--layers", "1", "--hidden", "16", "--heads", "2", "--kv-heads", "1", "--intermediate", "24", "--vocab", "40", "--out", dir}, nil, io.Discard, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	pairs := dir + "/pairs.arrow"
+	var p bytes.Buffer
+	if err := WritePairs(&p, PairSpec{N: 3, Prompt: 4, Chosen: 3, Rejected: 5, Vocab: 40}, 2, memory.DefaultAllocator); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(pairs, p.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	recs, err := Sequences(bytes.NewReader(p.Bytes()), "pairs", memory.DefaultAllocator)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != 2 || len(recs[0]) != 4 || len(recs[1]) != 2 || len(recs[0][1].Tokens) != 9 || recs[0][1].PromptLen != 4 {
+		t.Fatalf("sequences per record %d, first %+v", len(recs), recs[0])
+	}
+	var out bytes.Buffer
+	prof := dir + "/cpu.pprof"
+	if err := Profile(ctx, []string{"--model", dir, "--pairs", pairs, "--cpuprofile", prof}, nil, &out, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	var res struct {
+		Tokens int     `json:"tokens"`
+		TPS    float64 `json:"tokens_per_second"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &res); err != nil {
+		t.Fatal(err, out.String())
+	}
+	if res.Tokens != 3*(7+9) || res.TPS <= 0 {
+		t.Errorf("result %s", out.String())
+	}
+	if st, err := os.Stat(prof); err != nil || st.Size() == 0 {
+		t.Errorf("no profile written: %v", err)
+	}
+	if err := Profile(ctx, []string{"--model", dir}, nil, io.Discard, io.Discard); err == nil {
+		t.Error("profile without --pairs: no error")
 	}
 }
