@@ -93,6 +93,9 @@ demo: $(OUT)/before.txt $(OUT)/after.txt
 	@echo
 	@echo "plot: $(OUT)/dpo/plot.png  metrics: $(OUT)/dpo/metrics.jsonl  scored pairs: $(OUT)/after.arrow"
 
+# Keep the intermediate streams (pairs and reference log-probs are reusable).
+.SECONDARY:
+
 FORCE:
 
 clean:
