@@ -210,3 +210,30 @@ func emptyStream(t *testing.T) []byte {
 	}
 	return buf.Bytes()
 }
+
+// TestTrainFromStdin: a piped stream is spilled once and read for every
+// epoch; the result equals training from the file.
+func TestTrainFromStdin(t *testing.T) {
+	base := randomModel(t, 13)
+	dir := t.TempDir()
+	refBytes := refStream(t, base, 10)
+	ref := writeBytes(t, dir, "ref.arrow", refBytes)
+	args := []string{"--model", base, "--epochs", "2", "--batch-size", "4", "--lr", "1e-3", "-q"}
+	fromFile := filepath.Join(dir, "file")
+	if stderr, err := runTrain(append(args, "--out", fromFile, ref)...); err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	fromPipe := filepath.Join(dir, "pipe")
+	var errb bytes.Buffer
+	if err := Train(context.Background(), append(args, "--out", fromPipe, "-"), bytes.NewReader(refBytes), io.Discard, &errb); err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	a, b := mustRead(t, filepath.Join(fromFile, "model.safetensors")), mustRead(t, filepath.Join(fromPipe, "model.safetensors"))
+	if !bytes.Equal(a, b) {
+		t.Errorf("training from stdin and from the file differ")
+	}
+	m, _, _ := ckpt.Read(fromPipe)
+	if m.Step != 6 { // 10 pairs, 4 per step: 3 steps per epoch
+		t.Errorf("dpo.json step %d, want 6", m.Step)
+	}
+}

@@ -128,6 +128,8 @@ func (c *Config) Validate() error {
 		return bad("--out DIR is required")
 	case c.Model == "" && c.InitConfig == "" && !c.Resume:
 		return bad("one of --model DIR or --init-config config.json is required")
+	case c.Eval == "-":
+		return bad("--eval must name a file (stdin is the training stream)")
 	case c.Model != "" && c.InitConfig != "":
 		return bad("--model and --init-config are exclusive")
 	case !finite(c.LR) || c.LR < 0:

@@ -3,7 +3,6 @@ package train
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -268,7 +267,7 @@ func sameTokenizer(a, b arrowio.Metadata) error {
 // checkTokenizer compares the stream's tokenizer with the model
 // directory's and with --tokenizer's.
 func (r *runner) checkTokenizer() error {
-	name, sha := r.train.meta.Tokenizer()
+	_, sha := r.train.meta.Tokenizer()
 	check := func(dir, flag string) (bool, error) {
 		if dir == "" {
 			return false, nil
@@ -303,7 +302,6 @@ func (r *runner) checkTokenizer() error {
 	} else if _, err := os.Stat(filepath.Join(r.tokDir, "tokenizer.json")); err != nil {
 		r.tokDir = "" // identity only from dpo.json: nothing to copy
 	}
-	_ = name
 	return nil
 }
 
@@ -349,7 +347,9 @@ func (r *runner) loop(ctx context.Context, start int) (*Result, error) {
 			rec[key] = v
 		}
 		if r.eval != nil && ((c.EvalSteps > 0 && done%c.EvalSteps == 0) || done == total) {
-			em, err := r.evaluate(ctx)
+			// An interruption during evaluation is handled at the next step
+			// boundary (checkpoint, then exit), so evaluation completes.
+			em, err := r.evaluate(context.WithoutCancel(ctx))
 			if err != nil {
 				return nil, err
 			}
@@ -761,5 +761,3 @@ func (r *runner) saveFinal(step int) error {
 	}
 	return writePlot(filepath.Join(r.c.Out, PlotFile), r.history)
 }
-
-var _ = errors.New
