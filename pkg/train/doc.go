@@ -37,6 +37,25 @@
 // moments; resuming from it on the pure-Go backend gives bit-identical
 // weights to an uninterrupted run.
 //
+// # Interruptions and failures
+//
+// A cancelled context (SIGINT/SIGTERM in dpo-train) is honoured at the next
+// step boundary: the checkpoint of the steps done is saved and Run returns
+// an error wrapping ErrStopped. A SIGKILL loses at most the steps after the
+// last complete checkpoint. A non-finite log-prob, loss or gradient norm
+// stops the run with an error naming the step, before any variable is
+// updated and without writing a checkpoint.
+//
+// # Metrics
+//
+// metrics.jsonl has one JSON object per step with TRL's names (loss,
+// rewards/chosen, rewards/rejected, rewards/accuracies, rewards/margins,
+// logps/chosen, logps/rejected, grad_norm, learning_rate, epoch, step) and
+// tokens_per_second, computed over all pairs of the step; evaluation adds
+// the same with the eval_ prefix. learning_rate is the rate used by that
+// step (transformers logs the next step's). An sft-only objective runs no
+// rejected forward and reports no rejected, margin or accuracy metrics.
+//
 // # Outputs
 //
 // Out/checkpoint-<step>/ holds an HF checkpoint (config.json,
