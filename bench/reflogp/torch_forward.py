@@ -27,6 +27,8 @@ import os
 import sys
 import time
 
+import warnings
+
 import torch
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -105,6 +107,17 @@ def summed_logps(w, cfg, ids, lengths, prompts):
     return (tok * mask).sum(-1)
 
 
+def blas_libraries():
+    """The BLAS shared objects this process has mapped (Debian's torch is
+    built with BLAS_INFO=generic: libblas.so.3, an alternative)."""
+    try:
+        with open("/proc/self/maps") as f:
+            libs = {os.path.realpath(l.split()[-1]) for l in f if "blas" in l.split()[-1].lower()}
+        return sorted(libs)
+    except OSError:
+        return []
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--model", required=True)
@@ -114,9 +127,10 @@ def main():
     ap.add_argument("--out")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    warnings.filterwarnings("ignore", message="The given NumPy array is not writable")
     t0 = time.perf_counter()
     cfg = json.load(open(os.path.join(a.model, "config.json")))
-    w = safetensors_np.load(os.path.join(a.model, "model.safetensors"))
+    w, _, _ = safetensors_np.load(os.path.join(a.model, "model.safetensors"))
     load_s = time.perf_counter() - t0
     rows = json.load(open(a.rows))["rows"]
     seqs, batches = make_batches(rows, a.batch_tokens)
@@ -137,7 +151,7 @@ def main():
         max_rel = max(max_rel, abs(got - ref) / max(abs(ref), 1e-12))
     out = {
         "torch": torch.__version__, "threads": torch.get_num_threads(),
-        "blas": torch.__config__.show().count("BLAS_INFO") and [l.strip() for l in torch.__config__.show().splitlines() if "BLAS_INFO" in l],
+        "blas_libraries": blas_libraries(),
         "openblas_coretype": os.environ.get("OPENBLAS_CORETYPE"),
         "sequences": len(seqs), "batches": len(batches),
         "batch_shapes": sorted({(b[1].shape[0], b[1].shape[1]) for b in batches}),
