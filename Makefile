@@ -78,8 +78,8 @@ $(OUT)/dpo/model.safetensors: $(OUT)/train-ref.arrow $(OUT)/heldout-ref.arrow $(
 		--eval $(OUT)/heldout-ref.arrow --eval-steps 50 --out $(OUT)/dpo $<
 
 # 4. Held-out scores before (the reference as the policy) and after DPO.
-$(OUT)/before.txt: $(OUT)/heldout-ref.arrow $(OUT)/sft/model.safetensors $(BIN)/dpo-score
-	$(BIN)/dpo-score --policy $(OUT)/sft --beta $(BETA) --summary $(OUT)/before.json -o $(OUT)/before.arrow $< 2> $@
+$(OUT)/before.txt: $(OUT)/heldout-ref.arrow $(OUT)/sft/model.safetensors $(OUT)/dpo.opts $(BIN)/dpo-score
+	$(BIN)/dpo-score --policy $(OUT)/sft --beta $(BETA) --worst 0 --summary $(OUT)/before.json -o $(OUT)/before.arrow $< 2> $@
 $(OUT)/after.txt: $(OUT)/heldout-ref.arrow $(OUT)/dpo/model.safetensors $(BIN)/dpo-score
 	$(BIN)/dpo-score --policy $(OUT)/dpo --summary $(OUT)/after.json -o $(OUT)/after.arrow $< 2> $@
 
