@@ -163,6 +163,28 @@ func TestReflogpErrors(t *testing.T) {
 			}
 		})
 	}
+	// Token ids the model cannot embed: a model with a smaller vocabulary.
+	small := t.TempDir()
+	cfg, err := model.LoadConfig(filepath.Join("..", "..", "examples", "sort", "model", "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.VocabSize = 100
+	cfg.Raw["vocab_size"] = 100
+	if err := model.Save(small, model.RandomInit(cfg, 1), safetensors.F32); err != nil {
+		t.Fatal(err)
+	}
+	if err := ckpt.Write(small, ckpt.Meta{TokenizerName: "builtin:bytes", TokenizerSHA256: "builtin:bytes"}); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "ref.arrow")
+	err = Reflogp(context.Background(), []string{"--model", small, "-o", out, "-q"}, bytes.NewReader(in), io.Discard, io.Discard)
+	if ExitCode(err) != 1 || !strings.Contains(err.Error(), "outside the model's vocabulary of 100") || !strings.Contains(err.Error(), `id "heldout-0000"`) {
+		t.Fatalf("out-of-vocabulary ids: %v", err)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("output left behind")
+	}
 	// --ignore-tokenizer-mismatch lets an expert run it.
 	if err := Reflogp(context.Background(), []string{"--model", other, "--ignore-tokenizer-mismatch", "-q"}, bytes.NewReader(in), io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
