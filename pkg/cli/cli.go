@@ -104,3 +104,43 @@ func isTerminal(w io.Writer) bool {
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
+
+// stdFlags are the flags every tool has, and its single optional input.
+type stdFlags struct {
+	quiet, version bool
+}
+
+// addStdFlags registers -q and -version on fs.
+func addStdFlags(fs *flag.FlagSet) *stdFlags {
+	s := &stdFlags{}
+	fs.BoolVar(&s.quiet, "q", false, "no summary or progress on stderr")
+	fs.BoolVar(&s.version, "version", false, "print the version and exit")
+	return s
+}
+
+// parseInput parses args and returns the one input (default "-"). done is
+// true after -version has been answered.
+func (s *stdFlags) parseInput(fs *flag.FlagSet, args []string, stdout io.Writer) (input string, done bool, err error) {
+	if err := parse(fs, args); err != nil {
+		return "", false, err
+	}
+	if s.version {
+		fmt.Fprintln(stdout, fs.Name(), Version)
+		return "", true, nil
+	}
+	switch fs.NArg() {
+	case 0:
+		return "-", false, nil
+	case 1:
+		return fs.Arg(0), false, nil
+	}
+	return "", false, usagef("at most one input, got %d", fs.NArg())
+}
+
+// log returns where logs go: stderr, or nowhere with -q.
+func (s *stdFlags) log(stderr io.Writer) io.Writer {
+	if s.quiet {
+		return io.Discard
+	}
+	return stderr
+}

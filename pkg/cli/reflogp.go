@@ -48,32 +48,18 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	vocabChunk := fs.Int("vocab-chunk", 0, "vocabulary columns whose logits exist at once (0: engine default 8192); bounds the head's memory")
 	ignore := fs.Bool("ignore-tokenizer-mismatch", false, "run even when the stream's tokenizer is not the model directory's (experts only)")
 	codec := fs.String("codec", arrowio.CodecZstd, "stream buffer compression: zstd, lz4, none")
-	quiet := fs.Bool("q", false, "no progress or summary on stderr")
-	version := fs.Bool("version", false, "print the version and exit")
-	if err := parse(fs, args); err != nil {
+	std := addStdFlags(fs)
+	input, done, err := std.parseInput(fs, args, stdout)
+	if done || err != nil {
 		return err
-	}
-	if *version {
-		fmt.Fprintln(stdout, "dpo-reflogp", Version)
-		return nil
 	}
 	if *modelDir == "" {
 		return usagef("--model is required")
 	}
-	if fs.NArg() > 1 {
-		return usagef("at most one input, got %d", fs.NArg())
-	}
 	if *batchTokens <= 0 {
 		return usagef("--batch-tokens must be > 0")
 	}
-	input := "-"
-	if fs.NArg() == 1 {
-		input = fs.Arg(0)
-	}
-	log := stderr
-	if *quiet {
-		log = io.Discard
-	}
+	log := std.log(stderr)
 
 	mem := memory.DefaultAllocator
 	r, err := arrowio.Open(input, stdin, mem)
@@ -133,7 +119,7 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return &UsageError{Err: err}
 	}
 	fmt.Fprintf(log, "reference model %s (%s, %d layers, vocab %d) on %s\n", *modelDir, cfg.Arch, cfg.NumLayers, cfg.VocabSize, opts.Backend)
-	prog := newProgress(log, !*quiet && isTerminal(stderr), "pairs")
+	prog := newProgress(log, !std.quiet && isTerminal(stderr), "pairs")
 	start := time.Now()
 	var rows, tokens int64
 	for batch := 0; r.Next(); batch++ {

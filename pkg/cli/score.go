@@ -98,20 +98,13 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	batchTokens := fs.Int("batch-tokens", 4096, "padded tokens per forward batch")
 	ignore := fs.Bool("ignore-tokenizer-mismatch", false, "score even when the stream's tokenizer is not the policy's (experts only)")
 	seed := fs.Uint64("seed", 1, "seed of the bootstrap resampling")
-	quiet := fs.Bool("q", false, "no summary or progress on stderr")
-	version := fs.Bool("version", false, "print the version and exit")
-	if err := parse(fs, args); err != nil {
+	std := addStdFlags(fs)
+	input, done, err := std.parseInput(fs, args, stdout)
+	if done || err != nil {
 		return err
-	}
-	if *version {
-		fmt.Fprintln(stdout, "dpo-score", Version)
-		return nil
 	}
 	if *policy == "" {
 		return usagef("--policy is required")
-	}
-	if fs.NArg() > 1 {
-		return usagef("at most one input, got %d", fs.NArg())
 	}
 	if *format != "arrow" && *format != "jsonl" {
 		return usagef("--format %q: want arrow or jsonl", *format)
@@ -119,14 +112,7 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if *beta < 0 || math.IsNaN(*beta) || math.IsInf(*beta, 0) {
 		return usagef("--beta must be a finite number > 0")
 	}
-	input := "-"
-	if fs.NArg() == 1 {
-		input = fs.Arg(0)
-	}
-	log := stderr
-	if *quiet {
-		log = io.Discard
-	}
+	log := std.log(stderr)
 	meta, hasMeta, err := ckpt.Read(*policy)
 	if err != nil {
 		return err
@@ -206,7 +192,7 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	}
 
 	acc := newScoreAcc(*worst)
-	prog := newProgress(log, !*quiet && isTerminal(stderr), "pairs")
+	prog := newProgress(log, !std.quiet && isTerminal(stderr), "pairs")
 	for batch := 0; r.Next(); batch++ {
 		rec := r.Record()
 		pc, pr, _, err := scoreBatch(ctx, lm.model, rec, r.Name(), batch)
@@ -265,7 +251,7 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 
 	dec := scoreDecoder(*tokDir, *policy, r.Metadata())
 	sum := acc.summary(*beta, lengthNorm, hasRef, *seed, dec)
-	if !*quiet {
+	if !std.quiet {
 		sum.Format(stderr)
 	}
 	if *summaryPath != "" {
