@@ -36,25 +36,24 @@ Example:
 Exit status: 0 success, 1 failure (bad input, I/O), 2 usage error.
 `
 
-// TokenizeOptions are the options of dpo-tokenize that are not tokenize.Config.
+// tokenizeFlags are the flags of dpo-tokenize; cfg holds those that shape the ids.
 type tokenizeFlags struct {
-	tokenizer     string
-	chatTemplate  string
-	templateArgs  string
-	eosToken      string
-	out           string
-	format        string
-	workers       int
-	strict        bool
-	onError       string
-	rejects       string
-	summary       string
-	codec         string
-	batchRows     int
-	quiet         bool
-	version       bool
-	cfg           tokenize.Config
-	maxPromptFlag int
+	tokenizer    string
+	chatTemplate string
+	templateArgs string
+	eosToken     string
+	out          string
+	format       string
+	workers      int
+	strict       bool
+	onError      string
+	rejects      string
+	summary      string
+	codec        string
+	batchRows    int
+	quiet        bool
+	version      bool
+	cfg          tokenize.Config
 }
 
 // Tokenize is dpo-tokenize.
