@@ -74,21 +74,31 @@ func (r *jsonlReader) Next() (Example, error) {
 		}
 		row := r.row
 		r.row++
-		rec, fe := decodeJSONRecord(line)
-		if fe == nil {
-			var ex Example
-			if ex, fe = build(rec, row); fe == nil {
-				return ex, nil
-			}
-		}
-		ex := Example{Row: row}
-		if rec != nil && rec.hasID {
-			ex.ID = rec.id
-		} else {
-			ex.ID = fmt.Sprint(row)
-		}
-		return ex, &RowError{File: r.name, Row: row, Line: r.line, Field: fe.field, Err: fe.err, Raw: slices.Clone(line)}
+		return exampleFromJSON(line, row, r.name, r.line, true)
 	}
+}
+
+// exampleFromJSON decodes one JSON record into an Example, or a *RowError
+// that still carries the row and id (for the rejects file). copyRaw copies
+// the record into the error when its buffer will be reused.
+func exampleFromJSON(raw []byte, row int64, name string, line int64, copyRaw bool) (Example, error) {
+	rec, fe := decodeJSONRecord(raw)
+	if fe == nil {
+		var ex Example
+		if ex, fe = build(rec, row); fe == nil {
+			return ex, nil
+		}
+	}
+	ex := Example{Row: row}
+	if rec != nil && rec.hasID {
+		ex.ID = rec.id
+	} else {
+		ex.ID = fmt.Sprint(row)
+	}
+	if copyRaw {
+		raw = slices.Clone(raw)
+	}
+	return ex, &RowError{File: name, Row: row, Line: line, Field: fe.field, Err: fe.err, Raw: raw}
 }
 
 func (r *jsonlReader) Close() error {
@@ -169,20 +179,7 @@ func (r *jsonArrayReader) Next() (Example, error) {
 	}
 	row := r.row
 	r.row++
-	rec, fe := decodeJSONRecord(raw)
-	if fe == nil {
-		var ex Example
-		if ex, fe = build(rec, row); fe == nil {
-			return ex, nil
-		}
-	}
-	ex := Example{Row: row}
-	if rec != nil && rec.hasID {
-		ex.ID = rec.id
-	} else {
-		ex.ID = fmt.Sprint(row)
-	}
-	return ex, &RowError{File: r.name, Row: row, Field: fe.field, Err: fe.err, Raw: raw}
+	return exampleFromJSON(raw, row, r.name, 0, false)
 }
 
 func noEOF(err error) error {
