@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 
@@ -166,3 +167,30 @@ func appendColumns(w *arrowio.Writer, rec arrow.RecordBatch, cols ...arrow.Array
 }
 
 var errNoRows = errors.New("the input stream has no rows")
+
+// modelFlags are the engine flags of the tools that run a model.
+type modelFlags struct {
+	opts   engine.Options
+	ignore bool
+}
+
+// addModelFlags registers --backend, --batch-tokens, --vocab-chunk and
+// --ignore-tokenizer-mismatch on fs.
+func addModelFlags(fs *flag.FlagSet) *modelFlags {
+	m := &modelFlags{}
+	fs.StringVar(&m.opts.Backend, "backend", "", "GoMLX backend (default $GOMLX_BACKEND, else go:ops_sequential; cuda with -tags xla builds, see docs/gpu.md)")
+	fs.IntVar(&m.opts.BatchTokens, "batch-tokens", 4096, "padded tokens per forward batch")
+	fs.IntVar(&m.opts.VocabChunk, "vocab-chunk", 0, "vocabulary columns whose logits exist at once (0: engine default 8192); bounds the head's memory")
+	fs.BoolVar(&m.ignore, "ignore-tokenizer-mismatch", false, "run even when the stream's tokenizer is not the model directory's (experts only)")
+	return m
+}
+
+func (m *modelFlags) validate() error {
+	if m.opts.BatchTokens <= 0 {
+		return usagef("--batch-tokens must be > 0")
+	}
+	if m.opts.VocabChunk < 0 {
+		return usagef("--vocab-chunk must be >= 0")
+	}
+	return nil
+}

@@ -10,7 +10,6 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/dpo-go/dpo/pkg/arrowio"
-	"github.com/dpo-go/dpo/pkg/engine"
 	"github.com/dpo-go/dpo/pkg/model"
 )
 
@@ -43,10 +42,7 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	fs := newFlagSet("dpo-reflogp", stderr, reflogpUsage)
 	modelDir := fs.String("model", "", "reference model: a Hugging Face checkpoint `DIR` (config.json + safetensors)")
 	out := fs.String("o", "-", "output `FILE` (- for stdout), written atomically")
-	backend := fs.String("backend", "", "GoMLX backend (default $GOMLX_BACKEND, else go:ops_sequential; xla:cuda with -tags xla builds)")
-	batchTokens := fs.Int("batch-tokens", 4096, "padded tokens per forward batch")
-	vocabChunk := fs.Int("vocab-chunk", 0, "vocabulary columns whose logits exist at once (0: engine default 8192); bounds the head's memory")
-	ignore := fs.Bool("ignore-tokenizer-mismatch", false, "run even when the stream's tokenizer is not the model directory's (experts only)")
+	mf := addModelFlags(fs)
 	codec := fs.String("codec", arrowio.CodecZstd, "stream buffer compression: zstd, lz4, none")
 	std := addStdFlags(fs)
 	input, done, err := std.parseInput(fs, args, stdout)
@@ -56,8 +52,8 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if *modelDir == "" {
 		return usagef("--model is required")
 	}
-	if *batchTokens <= 0 {
-		return usagef("--batch-tokens must be > 0")
+	if err := mf.validate(); err != nil {
+		return err
 	}
 	log := std.log(stderr)
 
@@ -77,17 +73,17 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return err
 	}
-	if err := checkModelTokenizer(meta, *modelDir, cfg.VocabSize, *ignore, log); err != nil {
+	if err := checkModelTokenizer(meta, *modelDir, cfg.VocabSize, mf.ignore, log); err != nil {
 		return err
 	}
-	opts := reflogpOptions{Model: *modelDir, Architecture: string(cfg.Arch), BatchTokens: *batchTokens, VocabChunk: *vocabChunk}
+	opts := reflogpOptions{Model: *modelDir, Architecture: string(cfg.Arch), BatchTokens: mf.opts.BatchTokens, VocabChunk: mf.opts.VocabChunk}
 	if opts.ConfigSHA256, err = model.ConfigSHA256(*modelDir); err != nil {
 		return err
 	}
 	if opts.WeightsSHA256, err = model.WeightsSHA256(*modelDir); err != nil {
 		return err
 	}
-	lm, err := loadModel(*modelDir, engine.Options{Backend: *backend, BatchTokens: *batchTokens, VocabChunk: *vocabChunk})
+	lm, err := loadModel(*modelDir, mf.opts)
 	if err != nil {
 		return err
 	}

@@ -18,7 +18,6 @@ import (
 
 	"github.com/dpo-go/dpo/pkg/arrowio"
 	"github.com/dpo-go/dpo/pkg/ckpt"
-	"github.com/dpo-go/dpo/pkg/engine"
 	"github.com/dpo-go/dpo/pkg/model"
 	"github.com/dpo-go/dpo/pkg/tokenizer"
 )
@@ -94,9 +93,7 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	summaryPath := fs.String("summary", "", "write the summary as JSON to this `FILE`")
 	worst := fs.Int("worst", 5, "how many worst-margin pairs to show as text")
 	tokDir := fs.String("tokenizer", "", "tokenizer `DIR` or tokenizer.json used to decode the worst pairs (default: the policy's, when it matches the stream)")
-	backend := fs.String("backend", "", "GoMLX backend (default $GOMLX_BACKEND, else go:ops_sequential)")
-	batchTokens := fs.Int("batch-tokens", 4096, "padded tokens per forward batch")
-	ignore := fs.Bool("ignore-tokenizer-mismatch", false, "score even when the stream's tokenizer is not the policy's (experts only)")
+	mf := addModelFlags(fs)
 	seed := fs.Uint64("seed", 1, "seed of the bootstrap resampling")
 	std := addStdFlags(fs)
 	input, done, err := std.parseInput(fs, args, stdout)
@@ -105,6 +102,9 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	}
 	if *policy == "" {
 		return usagef("--policy is required")
+	}
+	if err := mf.validate(); err != nil {
+		return err
 	}
 	if *format != "arrow" && *format != "jsonl" {
 		return usagef("--format %q: want arrow or jsonl", *format)
@@ -148,10 +148,10 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if err != nil {
 		return err
 	}
-	if err := checkModelTokenizer(r.Metadata(), *policy, cfg.VocabSize, *ignore, log); err != nil {
+	if err := checkModelTokenizer(r.Metadata(), *policy, cfg.VocabSize, mf.ignore, log); err != nil {
 		return err
 	}
-	lm, err := loadModel(*policy, engine.Options{Backend: *backend, BatchTokens: *batchTokens})
+	lm, err := loadModel(*policy, mf.opts)
 	if err != nil {
 		return err
 	}
