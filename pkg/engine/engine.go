@@ -35,6 +35,14 @@ type Options struct {
 	// VocabChunk is the number of vocabulary columns whose logits exist at
 	// the same time when computing log-softmax. Zero means DefaultVocabChunk.
 	VocabChunk int
+	// BF16 runs the forward pass in bf16 mixed precision (see
+	// [GraphOptions.BF16]); weights stay float32.
+	BF16 bool
+}
+
+// graphOptions are the forward-graph options of the engine's own scoring.
+func (e *Engine) graphOptions() GraphOptions {
+	return GraphOptions{VocabChunk: e.opts.VocabChunk, BF16: e.opts.BF16}.withDefaults()
 }
 
 func (o Options) withDefaults() Options {

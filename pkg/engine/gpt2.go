@@ -23,8 +23,9 @@ import (
 
 // gpt2Hidden returns the final hidden states [B, T, H] for tokens [B, T]
 // int32 right-padded to lengths [B] int32.
-func gpt2Hidden(w weights, cfg *model.Config, tokens, lengths *Node) *Node {
+func gpt2Hidden(n net, cfg *model.Config, tokens, lengths *Node) *Node {
 	g := tokens.Graph()
+	w := n.w
 	B, T := tokens.Shape().Dimensions[0], tokens.Shape().Dimensions[1]
 	H, nH, D := cfg.HiddenSize, cfg.NumHeads, cfg.HeadDim
 	eps := cfg.LayerNormEps
@@ -42,20 +43,22 @@ func gpt2Hidden(w weights, cfg *model.Config, tokens, lengths *Node) *Node {
 	mask := attentionMask(lengths, T, 0)                             // [B, 1, 1, T, T]
 	scale := 1 / math.Sqrt(float64(D))
 	for l := range cfg.NumLayers {
+		x = n.blockStart(x)
 		p := fmt.Sprintf("transformer.h.%d.", l)
 		h := layerNorm(x, w(p+"ln_1.weight"), w(p+"ln_1.bias"), eps)
-		qkv := conv1D(h, w(p+"attn.c_attn.weight"), w(p+"attn.c_attn.bias")) // [B, T, 3H]
+		qkv := n.conv1D(h, w(p+"attn.c_attn.weight"), w(p+"attn.c_attn.bias")) // [B, T, 3H]
 		parts := Split(qkv, 2, 3)
 		q := Reshape(parts[0], B, T, nH, D)
 		k := Reshape(parts[1], B, T, nH, D)
 		v := Reshape(parts[2], B, T, nH, D)
-		a := attention(q, k, v, mask, scale) // [B, T, H]
-		x = Add(x, conv1D(a, w(p+"attn.c_proj.weight"), w(p+"attn.c_proj.bias")))
+		a := n.attention(q, k, v, mask, scale) // [B, T, H]
+		x = Add(x, n.conv1D(a, w(p+"attn.c_proj.weight"), w(p+"attn.c_proj.bias")))
 		h = layerNorm(x, w(p+"ln_2.weight"), w(p+"ln_2.bias"), eps)
-		m := act(conv1D(h, w(p+"mlp.c_fc.weight"), w(p+"mlp.c_fc.bias"))) // [B, T, I]
-		x = Add(x, conv1D(m, w(p+"mlp.c_proj.weight"), w(p+"mlp.c_proj.bias")))
+		m := act(n.conv1D(h, w(p+"mlp.c_fc.weight"), w(p+"mlp.c_fc.bias"))) // [B, T, I]
+		x = Add(x, n.conv1D(m, w(p+"mlp.c_proj.weight"), w(p+"mlp.c_proj.bias")))
 		x.AssertDims(B, T, H)
 	}
+	x = n.blocksEnd(x)
 	return layerNorm(x, w("transformer.ln_f.weight"), w("transformer.ln_f.bias"), eps)
 }
 

@@ -24,12 +24,12 @@ func storeWeights(store *gmodel.Store, g *Graph) weights {
 }
 
 // linear applies an HF nn.Linear: x [..., in] · W[out, in]ᵀ (+ b[out]) -> [..., out].
-func linear(x, w, b *Node) *Node {
+func (n net) linear(x, w, b *Node) *Node {
 	dims := x.Shape().Dimensions
 	in := dims[len(dims)-1]
 	out := w.Shape().Dimensions[0]
-	flat := Reshape(x, -1, in)            // [N, in]
-	y := Dot(flat, w).Einsum("ni,oi->no") // [N, out]
+	flat := Reshape(x, -1, in)       // [N, in]
+	y := n.dot(flat, w, "ni,oi->no") // [N, out]
 	if b != nil {
 		y = Add(y, ExpandAxes(b, 0))
 	}
@@ -38,12 +38,12 @@ func linear(x, w, b *Node) *Node {
 }
 
 // conv1D applies GPT-2's Conv1D: x [..., in] · W[in, out] + b[out] -> [..., out].
-func conv1D(x, w, b *Node) *Node {
+func (n net) conv1D(x, w, b *Node) *Node {
 	dims := x.Shape().Dimensions
 	in := dims[len(dims)-1]
 	out := w.Shape().Dimensions[1]
-	flat := Reshape(x, -1, in)            // [N, in]
-	y := Dot(flat, w).Einsum("ni,io->no") // [N, out]
+	flat := Reshape(x, -1, in)       // [N, in]
+	y := n.dot(flat, w, "ni,io->no") // [N, out]
 	y = Add(y, ExpandAxes(b, 0))
 	outDims := append(append([]int{}, dims[:len(dims)-1]...), out)
 	return Reshape(y, outDims...)
@@ -119,17 +119,32 @@ func attentionMask(lengths *Node, T, window int) *Node {
 //	k, v [B, T, nKV, D]
 //	mask [B, 1, 1, T, T]
 //	out  [B, T, nH*D]
-func attention(q, k, v, mask *Node, scale float64) *Node {
+func (n net) attention(q, k, v, mask *Node, scale float64) *Node {
 	B, T, nH, D := q.Shape().Dimensions[0], q.Shape().Dimensions[1], q.Shape().Dimensions[2], q.Shape().Dimensions[3]
 	nKV := k.Shape().Dimensions[2]
 	G := nH / nKV
-	qg := Reshape(q, B, T, nKV, G, D)                // [B, Tq, nKV, G, D]
-	scores := Dot(qg, k).Einsum("bqkgd,bskd->bkgqs") // [B, nKV, G, Tq, Ts]
+	qg := Reshape(q, B, T, nKV, G, D) // [B, Tq, nKV, G, D]
+	var scores *Node
+	if n.opts.BF16 && G > 1 {
+		// As transformers' repeat_kv: every query head gets its own copy of
+		// its key/value head, so the bf16 rounding of their gradients is
+		// per query head, summed afterwards in float32.
+		k = BroadcastToDims(Reshape(k, B, T, nKV, 1, D), B, T, nKV, G, D)
+		v = BroadcastToDims(Reshape(v, B, T, nKV, 1, D), B, T, nKV, G, D)
+		scores = n.dot(qg, k, "bqkgd,bskgd->bkgqs") // [B, nKV, G, Tq, Ts]
+	} else {
+		scores = n.dot(qg, k, "bqkgd,bskd->bkgqs") // [B, nKV, G, Tq, Ts]
+	}
 	scores = MulScalar(scores, scale)
 	full := BroadcastToDims(mask, B, nKV, G, T, T)
 	scores = Where(full, scores, Infinity(q.Graph(), scores.DType(), -1))
-	probs := Softmax(scores, -1)                     // [B, nKV, G, Tq, Ts]
-	out := Dot(probs, v).Einsum("bkgqs,bskd->bqkgd") // [B, Tq, nKV, G, D]
+	probs := Softmax(scores, -1) // [B, nKV, G, Tq, Ts]
+	var out *Node
+	if v.Rank() == 5 {
+		out = n.dot(probs, v, "bkgqs,bskgd->bqkgd") // [B, Tq, nKV, G, D]
+	} else {
+		out = n.dot(probs, v, "bkgqs,bskd->bqkgd") // [B, Tq, nKV, G, D]
+	}
 	return Reshape(out, B, T, nH*D)
 }
 

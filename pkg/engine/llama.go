@@ -21,7 +21,8 @@ import (
 //	    x = x + down(silu(gate(rmsnorm(x))) * up(rmsnorm(x)))
 //	hidden = rmsnorm(x)
 //
-// Everything is float32.
+// Everything is float32, except the matrix products with GraphOptions.BF16
+// (see net.dot).
 
 // ropeInvFreq returns the rotary inverse frequencies [D/2] for cfg,
 // inv_freq[i] = 1/theta^(2i/D), adjusted for rope_scaling. Supported
@@ -100,8 +101,9 @@ func ropeTables(g *Graph, invFreq []float64, T int) (cos, sin *Node) {
 //	tokens  [B, T] int32
 //	lengths [B]    int32 (right padding: positions >= length are padding)
 //	returns [B, T, H] float32
-func llamaHidden(w weights, cfg *model.Config, tokens, lengths *Node) *Node {
+func llamaHidden(n net, cfg *model.Config, tokens, lengths *Node) *Node {
 	g := tokens.Graph()
+	w := n.w
 	B, T := tokens.Shape().Dimensions[0], tokens.Shape().Dimensions[1]
 	H, nH, nKV, D := cfg.HiddenSize, cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim
 	act, err := activation(cfg.HiddenAct, "silu")
@@ -124,11 +126,12 @@ func llamaHidden(w weights, cfg *model.Config, tokens, lengths *Node) *Node {
 	}
 	scale := 1 / math.Sqrt(float64(D))
 	for l := range cfg.NumLayers {
+		x = n.blockStart(x)
 		p := fmt.Sprintf("model.layers.%d.", l)
 		h := rmsNorm(x, w(p+"input_layernorm.weight"), cfg.RMSNormEps) // [B, T, H]
-		q := linear(h, w(p+"self_attn.q_proj.weight"), bias(p+"self_attn.q_proj.bias", cfg.AttentionBias))
-		k := linear(h, w(p+"self_attn.k_proj.weight"), bias(p+"self_attn.k_proj.bias", cfg.AttentionBias))
-		v := linear(h, w(p+"self_attn.v_proj.weight"), bias(p+"self_attn.v_proj.bias", cfg.AttentionBias))
+		q := n.linear(h, w(p+"self_attn.q_proj.weight"), bias(p+"self_attn.q_proj.bias", cfg.AttentionBias))
+		k := n.linear(h, w(p+"self_attn.k_proj.weight"), bias(p+"self_attn.k_proj.bias", cfg.AttentionBias))
+		v := n.linear(h, w(p+"self_attn.v_proj.weight"), bias(p+"self_attn.v_proj.bias", cfg.AttentionBias))
 		q = Reshape(q, B, T, nH, D)  // [B, T, nH, D]
 		k = Reshape(k, B, T, nKV, D) // [B, T, nKV, D]
 		v = Reshape(v, B, T, nKV, D) // [B, T, nKV, D]
@@ -138,16 +141,17 @@ func llamaHidden(w weights, cfg *model.Config, tokens, lengths *Node) *Node {
 		}
 		q = applyRope(q, cos, sin)
 		k = applyRope(k, cos, sin)
-		a := attention(q, k, v, mask, scale) // [B, T, nH*D]
-		a = linear(a, w(p+"self_attn.o_proj.weight"), bias(p+"self_attn.o_proj.bias", cfg.OutputBias))
+		a := n.attention(q, k, v, mask, scale) // [B, T, nH*D]
+		a = n.linear(a, w(p+"self_attn.o_proj.weight"), bias(p+"self_attn.o_proj.bias", cfg.OutputBias))
 		x = Add(x, a) // [B, T, H]
 		h = rmsNorm(x, w(p+"post_attention_layernorm.weight"), cfg.RMSNormEps)
-		gate := linear(h, w(p+"mlp.gate_proj.weight"), nil) // [B, T, I]
-		up := linear(h, w(p+"mlp.up_proj.weight"), nil)     // [B, T, I]
-		m := linear(Mul(act(gate), up), w(p+"mlp.down_proj.weight"), nil)
+		gate := n.linear(h, w(p+"mlp.gate_proj.weight"), nil) // [B, T, I]
+		up := n.linear(h, w(p+"mlp.up_proj.weight"), nil)     // [B, T, I]
+		m := n.linear(Mul(act(gate), up), w(p+"mlp.down_proj.weight"), nil)
 		x = Add(x, m)
 		x.AssertDims(B, T, H)
 	}
+	x = n.blocksEnd(x)
 	return rmsNorm(x, w("model.norm.weight"), cfg.RMSNormEps)
 }
 

@@ -9,37 +9,55 @@ import (
 
 // hiddenAndHead runs the forward pass of cfg's family and returns the final
 // hidden states [B, T, H] and the output projection [V, H].
-func hiddenAndHead(w weights, cfg *model.Config, tokens, lengths *Node) (hidden, head *Node) {
+func hiddenAndHead(n net, cfg *model.Config, tokens, lengths *Node) (hidden, head *Node) {
 	fam, err := familyOf(cfg)
 	if err != nil {
 		panic(err)
 	}
 	switch fam {
 	case familyGPT2:
-		return gpt2Hidden(w, cfg, tokens, lengths), w(gpt2HeadName(cfg))
+		return gpt2Hidden(n, cfg, tokens, lengths), n.w(gpt2HeadName(cfg))
 	default:
-		return llamaHidden(w, cfg, tokens, lengths), w(llamaHeadName(cfg))
+		return llamaHidden(n, cfg, tokens, lengths), n.w(llamaHeadName(cfg))
 	}
 }
 
 // chunkedLogSoftmaxAt returns log_softmax(h·headᵀ)[target] for every row,
 // without materialising the [N, V] logits: the log-sum-exp runs over
 // vocabulary chunks of at most chunk columns, merged online
-// (m' = max(m, m_c); s' = s·e^(m-m') + s_c·e^(m_c-m')), and the target
-// logit is the dot product of h with the gathered head row.
+// (m' = max(m, m_c); s' = s·e^(m-m') + s_c·e^(m_c-m')).
+//
+// In float32 the target logit is the dot product of h with the gathered
+// head row. With bf16 it is picked out of each chunk's (bf16-rounded)
+// logits instead, so that, as with torch's log_softmax + gather, its
+// gradient joins the softmax's before the product's gradient is rounded to
+// bf16 (rounding p and then subtracting 1 is more exact than rounding p-1,
+// but it is not what mixed-precision training computes).
 //
 //	h       [N, H] float32
 //	head    [V, H] float32
 //	targets [N]    int32
 //	returns [N]    float32
-func chunkedLogSoftmaxAt(h, head, targets *Node, chunk int) *Node {
+func (n net) chunkedLogSoftmaxAt(h, head, targets *Node, chunk int) *Node {
 	V := head.Shape().Dimensions[0]
-	var m, s *Node // [N] running max and sum of exp(logit - m)
+	N := h.Shape().Dimensions[0]
+	var m, s *Node   // [N] running max and sum of exp(logit - m)
+	var picked *Node // [N] target logits (bf16 only)
 	for start := 0; start < V; start += chunk {
 		end := min(start+chunk, V)
 		wc := Slice(head, AxisRange(start, end), AxisRange()) // [C, H]
-		logits := Dot(h, wc).Einsum("nh,vh->nv")              // [N, C]
-		mc := StopGradient(ReduceMax(logits, 1))              // [N]
+		logits := n.dot(h, wc, "nh,vh->nv")                   // [N, C]
+		if n.opts.BF16 {
+			col := AddScalar(Iota(h.Graph(), shapeOf(dtypes.Int32, N, end-start), 1), float64(start))
+			hit := Equal(col, BroadcastToDims(ExpandAxes(targets, 1), N, end-start)) // [N, C]
+			pc := ReduceSum(Where(hit, logits, ZerosLike(logits)), 1)
+			if picked == nil {
+				picked = pc
+			} else {
+				picked = Add(picked, pc)
+			}
+		}
+		mc := StopGradient(ReduceMax(logits, 1)) // [N]
 		sc := ReduceSum(Exp(Sub(logits, ExpandAxes(mc, 1))), 1)
 		if m == nil {
 			m, s = mc, sc
@@ -49,7 +67,10 @@ func chunkedLogSoftmaxAt(h, head, targets *Node, chunk int) *Node {
 		s = Add(Mul(s, Exp(Sub(m, mNew))), Mul(sc, Exp(Sub(mc, mNew))))
 		m = mNew
 	}
-	lse := Add(m, Log(s))                       // [N]
+	lse := Add(m, Log(s)) // [N]
+	if picked != nil {
+		return Sub(picked, lse)
+	}
 	wt := Gather(head, ExpandAxes(targets, -1)) // [N, H]
 	target := ReduceSum(Mul(h, wt), 1)          // [N]
 	return Sub(target, lse)
@@ -62,10 +83,10 @@ func chunkedLogSoftmaxAt(h, head, targets *Node, chunk int) *Node {
 //	prompts [B]    int32, 1 <= prompts[b] <= lengths[b]
 //	returns [B, T] float32: entry t is log p(tokens[t] | tokens[:t]) when
 //	        prompts[b] <= t < lengths[b], else 0.
-func tokenLogProbsGraph(w weights, cfg *model.Config, tokens, lengths, prompts *Node, chunk int) *Node {
+func tokenLogProbsGraph(n net, cfg *model.Config, tokens, lengths, prompts *Node) *Node {
 	g := tokens.Graph()
 	B, T := tokens.Shape().Dimensions[0], tokens.Shape().Dimensions[1]
-	hidden, head := hiddenAndHead(w, cfg, tokens, lengths) // [B, T, H], [V, H]
+	hidden, head := hiddenAndHead(n, cfg, tokens, lengths) // [B, T, H], [V, H]
 	H := hidden.Shape().Dimensions[2]
 	if T < 2 {
 		return ZerosLike(ConvertDType(tokens, dtypes.Float32))
@@ -73,7 +94,7 @@ func tokenLogProbsGraph(w weights, cfg *model.Config, tokens, lengths, prompts *
 	// Position t predicts token t+1.
 	h := Reshape(Slice(hidden, AxisRange(), AxisRange(0, T-1), AxisRange()), B*(T-1), H) // [N, H]
 	targets := Reshape(Slice(tokens, AxisRange(), AxisRange(1, T)), B*(T-1))             // [N]
-	lp := Reshape(chunkedLogSoftmaxAt(h, head, targets, chunk), B, T-1)                  // [B, T-1]
+	lp := Reshape(n.chunkedLogSoftmaxAt(h, head, targets, n.opts.VocabChunk), B, T-1)    // [B, T-1]
 	lp = Concatenate([]*Node{Zeros(g, shapeOf(dtypes.Float32, B, 1)), lp}, 1)            // [B, T]
 	pos := Iota(g, shapeOf(dtypes.Int32, B, T), 1)
 	inCompletion := And(
@@ -92,12 +113,9 @@ func tokenLogProbsGraph(w weights, cfg *model.Config, tokens, lengths, prompts *
 //	prompts [B]    int32, 1 <= prompts[b] <= lengths[b]
 //	returns [B]    float32: Σ_{prompts[b] <= t < lengths[b]} log p(tokens[t] | tokens[:t])
 //
-// vocabChunk bounds the logits held at once (see the package doc); <= 0
-// means DefaultVocabChunk.
-func CompletionLogProbsGraph(store *gmodel.Store, cfg *model.Config, tokens, lengths, prompts *Node, vocabChunk int) *Node {
-	if vocabChunk <= 0 {
-		vocabChunk = DefaultVocabChunk
-	}
-	w := storeWeights(store, tokens.Graph())
-	return ReduceSum(tokenLogProbsGraph(w, cfg, tokens, lengths, prompts, vocabChunk), 1)
+// opts selects the vocabulary chunk, bf16 mixed precision and gradient
+// checkpointing (see [GraphOptions]).
+func CompletionLogProbsGraph(store *gmodel.Store, cfg *model.Config, tokens, lengths, prompts *Node, opts GraphOptions) *Node {
+	n := net{w: storeWeights(store, tokens.Graph()), opts: opts.withDefaults()}
+	return ReduceSum(tokenLogProbsGraph(n, cfg, tokens, lengths, prompts), 1)
 }

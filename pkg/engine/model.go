@@ -263,11 +263,11 @@ func (m *Model) runBatch(seqs []Sequence, b batch) ([]float32, error) {
 	var out []float32
 	err := catch(func() error {
 		if m.exec == nil {
-			cfg, chunk := m.cfg, m.eng.opts.VocabChunk
+			cfg, gopts := m.cfg, m.eng.graphOptions()
 			exec, err := gmodel.NewExec(m.eng.backend, m.store,
 				func(scope *gmodel.Scope, tokens, lengths, prompts *graph.Node) *graph.Node {
-					w := storeWeights(scope.Store(), tokens.Graph())
-					return tokenLogProbsGraph(w, &cfg, tokens, lengths, prompts, chunk)
+					n := net{w: storeWeights(scope.Store(), tokens.Graph()), opts: gopts}
+					return tokenLogProbsGraph(n, &cfg, tokens, lengths, prompts)
 				})
 			if err != nil {
 				return err

@@ -129,7 +129,8 @@ func (o *optimizer) gradGraph(scope *gmodel.Scope, in []*graph.Node) []*graph.No
 	refC, refR, scale, bcoMean, bcoCount := in[3], in[4], in[5], in[6], in[7]
 	g := tokens.Graph()
 	store := scope.Store()
-	lp := engine.CompletionLogProbsGraph(store, o.cfg, tokens, lengths, prompts, o.tc.VocabChunk) // [2B]
+	lp := engine.CompletionLogProbsGraph(store, o.cfg, tokens, lengths, prompts, engine.GraphOptions{
+		VocabChunk: o.tc.VocabChunk, BF16: o.tc.BF16, Checkpoint: o.tc.GradCheckpointing}) // [2B]
 	B := lp.Shape().Dimensions[0] / 2
 	first := func(x *graph.Node) *graph.Node { return graph.Slice(x, graph.AxisRange(0, B)) }
 	second := func(x *graph.Node) *graph.Node { return graph.Slice(x, graph.AxisRange(B, 2*B)) }

@@ -75,12 +75,6 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 	if err := c.Validate(); err != nil {
 		return nil, 0, err
 	}
-	if c.BF16 {
-		return nil, 0, &ConfigError{Err: fmt.Errorf("--bf16 is not supported on backend %s (bf16 compute with f32 master weights is not implemented)", backendName(c.Backend))}
-	}
-	if c.GradCheckpointing {
-		return nil, 0, &ConfigError{Err: fmt.Errorf("--gradient-checkpointing is not supported on backend %s (not implemented)", backendName(c.Backend))}
-	}
 	if log == nil {
 		log = io.Discard
 	}
@@ -182,7 +176,7 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 		r.train.len(), len(r.plan), c.Epochs, c.GradAccum, c.BatchSize, r.obj)
 
 	// Model.
-	if r.eng, err = engine.New(engine.Options{Backend: c.Backend, VocabChunk: c.VocabChunk}); err != nil {
+	if r.eng, err = engine.New(engine.Options{Backend: c.Backend, VocabChunk: c.VocabChunk, BF16: c.BF16}); err != nil {
 		return nil, 0, err
 	}
 	switch {

@@ -29,6 +29,25 @@ def W(weights, name, dtype):
     return torch.as_tensor(weights[name]).to(dtype)
 
 
+# bf16 mixed precision (dpo-train --bf16, pkg/engine GraphOptions.BF16): when
+# BF16_MATMUL is true, every matrix product rounds its operands to bfloat16,
+# multiplies them exactly and accumulates in float32, and rounds the product
+# to bfloat16 (what a bf16 GEMM with a float32 accumulator does, as under
+# torch.autocast); everything else runs in the float32 `dtype`. Written with
+# explicit casts rather than torch's bf16 kernels so that the definition does
+# not depend on how a CPU kernel accumulates. Autograd goes through the same
+# casts, so gradients of the products are rounded to bfloat16 too.
+BF16_MATMUL = False
+
+
+def mm(a, b):
+    """a @ b in the current matmul precision."""
+    if not BF16_MATMUL:
+        return a @ b
+    bf = torch.bfloat16
+    return (a.to(bf).to(torch.float32) @ b.to(bf).to(torch.float32)).to(bf).to(a.dtype)
+
+
 # ----------------------------------------------------------------------------
 # Config normalisation (the defaults of transformers' configuration_*.py; the
 # Go side is pkg/model/loadconfig.go, tested separately).
@@ -148,7 +167,7 @@ def llama_attention(x, w, p, cfg, cos, sin, mask):
     dt = x.dtype
 
     def proj(name, bias):
-        y = x @ W(w, p + name + ".weight", dt).T  # nn.Linear: weight [out, in]
+        y = mm(x, W(w, p + name + ".weight", dt).T)  # nn.Linear: weight [out, in]
         if bias:
             y = y + W(w, p + name + ".bias", dt)
         return y
@@ -164,10 +183,10 @@ def llama_attention(x, w, p, cfg, cos, sin, mask):
     q, k, v = q.transpose(1, 2), k.transpose(1, 2), v.transpose(1, 2)  # [B, n, S, hd]
     q, k = apply_rope(q, cos, sin), apply_rope(k, cos, sin)
     k, v = repeat_kv(k, nH // nKV), repeat_kv(v, nH // nKV)
-    scores = (q @ k.transpose(2, 3)) * hd ** -0.5 + mask  # scaling = head_dim**-0.5
+    scores = mm(q, k.transpose(2, 3)) * hd ** -0.5 + mask  # scaling = head_dim**-0.5
     probs = torch.softmax(scores, dim=-1)
-    out = (probs @ v).transpose(1, 2).reshape(B, S, nH * hd)
-    out = out @ W(w, p + "self_attn.o_proj.weight", dt).T
+    out = mm(probs, v).transpose(1, 2).reshape(B, S, nH * hd)
+    out = mm(out, W(w, p + "self_attn.o_proj.weight", dt).T)
     if cfg["o_bias"]:
         out = out + W(w, p + "self_attn.o_proj.bias", dt)
     return out
@@ -176,9 +195,9 @@ def llama_attention(x, w, p, cfg, cos, sin, mask):
 def llama_mlp(x, w, p):
     """LlamaMLP.forward: down_proj(silu(gate_proj(x)) * up_proj(x))."""
     dt = x.dtype
-    g = x @ W(w, p + "mlp.gate_proj.weight", dt).T
-    u = x @ W(w, p + "mlp.up_proj.weight", dt).T
-    return (torch.nn.functional.silu(g) * u) @ W(w, p + "mlp.down_proj.weight", dt).T
+    g = mm(x, W(w, p + "mlp.gate_proj.weight", dt).T)
+    u = mm(x, W(w, p + "mlp.up_proj.weight", dt).T)
+    return mm(torch.nn.functional.silu(g) * u, W(w, p + "mlp.down_proj.weight", dt).T)
 
 
 def llama_logits(w, cfg, input_ids, attention_mask, dtype=torch.float64):
@@ -196,7 +215,7 @@ def llama_logits(w, cfg, input_ids, attention_mask, dtype=torch.float64):
         h = h + llama_mlp(m, w, p)
     h = rms_norm(h, W(w, "model.norm.weight", dtype), cfg["eps"])
     head = "model.embed_tokens.weight" if cfg["tied"] else "lm_head.weight"
-    return h @ W(w, head, dtype).T
+    return mm(h, W(w, head, dtype).T)
 
 
 # ----------------------------------------------------------------------------
@@ -217,7 +236,7 @@ def gpt2_name(w, name):
 def conv1d(x, w, name):
     """pytorch_utils.Conv1D: x @ weight + bias, weight stored [in, out]."""
     dt = x.dtype
-    return x @ W(w, gpt2_name(w, name + ".weight"), dt) + W(w, gpt2_name(w, name + ".bias"), dt)
+    return mm(x, W(w, gpt2_name(w, name + ".weight"), dt)) + W(w, gpt2_name(w, name + ".bias"), dt)
 
 
 def layer_norm(x, w, name, eps):
@@ -236,8 +255,8 @@ def gpt2_attention(x, w, p, cfg, mask):
     q, k, v = qkv.split(H, dim=2)
     q, k, v = (z.view(B, S, nH, hd).transpose(1, 2) for z in (q, k, v))
     # scale_attn_weights: scores / sqrt(head_dim).
-    scores = (q @ k.transpose(2, 3)) / math.sqrt(hd) + mask
-    out = (torch.softmax(scores, dim=-1) @ v).transpose(1, 2).reshape(B, S, H)
+    scores = mm(q, k.transpose(2, 3)) / math.sqrt(hd) + mask
+    out = mm(torch.softmax(scores, dim=-1), v).transpose(1, 2).reshape(B, S, H)
     return conv1d(out, w, p + "attn.c_proj")
 
 
@@ -258,7 +277,7 @@ def gpt2_logits(w, cfg, input_ids, attention_mask, dtype=torch.float64):
         h = h + conv1d(gelu_new(conv1d(m, w, p + "mlp.c_fc")), w, p + "mlp.c_proj")
     h = layer_norm(h, w, t + "ln_f", cfg["eps"])
     head = gpt2_name(w, t + "wte.weight") if cfg["tied"] else "lm_head.weight"
-    return h @ W(w, head, dtype).T
+    return mm(h, W(w, head, dtype).T)
 
 
 def logits(w, config_json, input_ids, attention_mask=None, dtype=torch.float64):

@@ -1,0 +1,83 @@
+package engine
+
+import (
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck
+)
+
+// GraphOptions configures how a forward graph is built.
+type GraphOptions struct {
+	// VocabChunk bounds the logits held at once (see the package doc);
+	// <= 0 means DefaultVocabChunk.
+	VocabChunk int
+	// BF16 selects mixed precision: every matrix product (the q/k/v/o and
+	// MLP projections, GPT-2's Conv1D, the attention scores q·kᵀ and
+	// probs·v, and the LM head's logits) rounds its operands to bfloat16,
+	// accumulates in float32 and rounds the product to bfloat16, as
+	// torch.autocast's bf16 GEMMs do. Weights stay float32 variables (the
+	// master weights the optimizer updates); embeddings, the residual
+	// stream, norms, RoPE, activations, softmax and log-softmax stay
+	// float32. Gradients flow back through the same casts, so the backward
+	// matrix products are bf16 too.
+	BF16 bool
+	// Checkpoint recomputes each decoder layer's activations during the
+	// backward pass instead of keeping them from the forward pass: only
+	// the layers' inputs (the residual stream) are kept. It changes memory
+	// and time, not the values computed.
+	Checkpoint bool
+}
+
+func (o GraphOptions) withDefaults() GraphOptions {
+	if o.VocabChunk <= 0 {
+		o.VocabChunk = DefaultVocabChunk
+	}
+	return o
+}
+
+// net is a forward pass under construction: the weights and the options
+// that change how its layers are built.
+type net struct {
+	w    weights
+	opts GraphOptions
+}
+
+// dot is Dot(x, y).Einsum(eq) in the net's precision; the result is float32.
+func (n net) dot(x, y *Node, eq string) *Node {
+	if !n.opts.BF16 {
+		return Dot(x, y).Einsum(eq)
+	}
+	out := Dot(toBF16(x), toBF16(y)).
+		WithAccumulatorDType(dtypes.Float32).WithOutputDType(dtypes.BFloat16).Einsum(eq)
+	return toF32(out)
+}
+
+// blockStart marks the input of a decoder layer: with Checkpoint, the
+// layer's activations are recomputed in the backward pass from here.
+func (n net) blockStart(x *Node) *Node {
+	if !n.opts.Checkpoint {
+		return x
+	}
+	return x.Checkpoint()
+}
+
+// blocksEnd ends the checkpointed layers: what follows is kept as usual.
+func (n net) blocksEnd(x *Node) *Node {
+	if !n.opts.Checkpoint {
+		return x
+	}
+	return x.StopCheckpoint()
+}
+
+func toBF16(x *Node) *Node {
+	if x.DType() == dtypes.BFloat16 {
+		return x
+	}
+	return ConvertDType(x, dtypes.BFloat16)
+}
+
+func toF32(x *Node) *Node {
+	if x.DType() == dtypes.Float32 {
+		return x
+	}
+	return ConvertDType(x, dtypes.Float32)
+}
