@@ -174,13 +174,14 @@ type modelFlags struct {
 	ignore bool
 }
 
-// addModelFlags registers --backend, --batch-tokens, --vocab-chunk and
-// --ignore-tokenizer-mismatch on fs.
+// addModelFlags registers --backend, --batch-tokens, --vocab-chunk, --bf16
+// and --ignore-tokenizer-mismatch on fs.
 func addModelFlags(fs *flag.FlagSet) *modelFlags {
 	m := &modelFlags{}
 	fs.StringVar(&m.opts.Backend, "backend", "", "GoMLX backend (default $GOMLX_BACKEND, else go:ops_sequential; cuda with -tags xla builds, see docs/gpu.md)")
 	fs.IntVar(&m.opts.BatchTokens, "batch-tokens", 4096, "padded tokens per forward batch")
 	fs.IntVar(&m.opts.VocabChunk, "vocab-chunk", 0, "vocabulary columns whose logits exist at once (0: engine default 8192); bounds the head's memory")
+	fs.BoolVar(&m.opts.BF16, "bf16", false, "bf16 mixed precision: matrix products in bfloat16 with float32 accumulation, as dpo-train --bf16")
 	fs.BoolVar(&m.ignore, "ignore-tokenizer-mismatch", false, "run even when the stream's tokenizer is not the model directory's (experts only)")
 	return m
 }

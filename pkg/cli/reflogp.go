@@ -35,6 +35,7 @@ type reflogpOptions struct {
 	Backend       string `json:"backend"`
 	BatchTokens   int    `json:"batch_tokens"`
 	VocabChunk    int    `json:"vocab_chunk,omitempty"`
+	BF16          bool   `json:"bf16,omitempty"`
 }
 
 // Reflogp is dpo-reflogp.
@@ -76,7 +77,7 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err := checkModelTokenizer(meta, *modelDir, cfg.VocabSize, mf.ignore, log); err != nil {
 		return err
 	}
-	opts := reflogpOptions{Model: *modelDir, Architecture: string(cfg.Arch), BatchTokens: mf.opts.BatchTokens, VocabChunk: mf.opts.VocabChunk}
+	opts := reflogpOptions{Model: *modelDir, Architecture: string(cfg.Arch), BatchTokens: mf.opts.BatchTokens, VocabChunk: mf.opts.VocabChunk, BF16: mf.opts.BF16}
 	if opts.ConfigSHA256, err = model.ConfigSHA256(*modelDir); err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"io"
 	"os"
 	"path/filepath"
@@ -198,4 +199,55 @@ func mustRead(t *testing.T, p string) []byte {
 		t.Fatal(err)
 	}
 	return b
+}
+
+// TestReflogpBF16: --bf16 scores with the engine's bf16 mixed precision
+// (checked against PyTorch in pkg/engine), records it in the stream
+// metadata, and gives values that differ from float32 by bf16 rounding.
+func TestReflogpBF16(t *testing.T) {
+	dir := randomModel(t, 1)
+	in := tokenizeExample(t, 12)
+	logps := func(args ...string) ([]float64, bool) {
+		var out, errb bytes.Buffer
+		if err := Reflogp(context.Background(), append([]string{"--model", dir, "--batch-tokens", "256"}, args...), bytes.NewReader(in), &out, &errb); err != nil {
+			t.Fatalf("%v\n%s", err, errb.String())
+		}
+		mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+		defer mem.AssertSize(t, 0)
+		r, err := arrowio.NewReader(bytes.NewReader(out.Bytes()), "out", mem)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer r.Release()
+		var vals []float64
+		for r.Next() {
+			rc, _ := arrowio.Float64Column(r.Record(), arrowio.ColRefChosenLogps)
+			rr, _ := arrowio.Float64Column(r.Record(), arrowio.ColRefRejectedLogps)
+			vals = append(append(vals, rc...), rr...)
+		}
+		if err := r.Err(); err != nil {
+			t.Fatal(err)
+		}
+		var opts reflogpOptions
+		if err := r.Metadata().StageOptions(arrowio.StageReflogp, &opts); err != nil {
+			t.Fatal(err)
+		}
+		return vals, opts.BF16
+	}
+	f32, metaF32 := logps()
+	bf, metaBF := logps("--bf16")
+	if metaF32 || !metaBF {
+		t.Errorf("stage metadata bf16: %v without --bf16, %v with", metaF32, metaBF)
+	}
+	maxDiff := 0.0
+	for i := range f32 {
+		d := math.Abs(f32[i] - bf[i])
+		maxDiff = math.Max(maxDiff, d)
+		if d > 0.05*math.Abs(f32[i]) {
+			t.Errorf("value %d: float32 %v, bf16 %v", i, f32[i], bf[i])
+		}
+	}
+	if maxDiff < 1e-4 {
+		t.Errorf("bf16 values equal float32's to %g: no bf16 rounding", maxDiff)
+	}
 }

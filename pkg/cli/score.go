@@ -159,6 +159,9 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 
 	outMeta := arrowio.Derive(r.Metadata(), "dpo-score", Version)
 	stage := map[string]any{"policy": *policy, "beta": *beta, "reference_free": lengthNorm, "backend": lm.eng.BackendName()}
+	if mf.opts.BF16 {
+		stage["bf16"] = true
+	}
 	if err := outMeta.SetStage(arrowio.StageScore, Version, stage); err != nil {
 		return err
 	}

@@ -13,6 +13,7 @@ import (
 
 	"github.com/dpo-go/dpo/pkg/arrowio"
 	"github.com/dpo-go/dpo/pkg/ckpt"
+	"github.com/dpo-go/dpo/pkg/safetensors"
 )
 
 func runTrain(args ...string) (stderr string, err error) {
@@ -234,5 +235,37 @@ func TestTrainFromStdin(t *testing.T) {
 	m, _, _ := ckpt.Read(fromPipe)
 	if m.Step != 6 { // 10 pairs, 4 per step: 3 steps per epoch
 		t.Errorf("dpo.json step %d, want 6", m.Step)
+	}
+}
+
+// TestTrainBF16Checkpointing: --bf16 and --gradient-checkpointing run and
+// are recorded in the effective configuration; the checkpoint keeps the
+// base model's float32 dtype.
+func TestTrainBF16Checkpointing(t *testing.T) {
+	base := randomModel(t, 12)
+	dir := t.TempDir()
+	ref := writeBytes(t, dir, "ref.arrow", refStream(t, base, 8))
+	out := filepath.Join(dir, "out")
+	stderr, err := runTrain("--model", base, "--out", out, "--batch-size", "4", "--bf16", "--gradient-checkpointing", "-q", ref)
+	if err != nil {
+		t.Fatalf("%v\n%s", err, stderr)
+	}
+	b, err := os.ReadFile(filepath.Join(out, "train_config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{`"bf16": true`, `"gradient_checkpointing": true`} {
+		if !strings.Contains(string(b), want) {
+			t.Errorf("train_config.json lacks %s:\n%s", want, b)
+		}
+	}
+	st, err := safetensors.ReadFile(filepath.Join(out, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range st.Names() {
+		if tt, _ := st.Tensor(name); tt.DType != safetensors.F32 {
+			t.Errorf("%s saved as %s, want F32 (master weights)", name, tt.DType)
+		}
 	}
 }
