@@ -33,8 +33,18 @@ func benchPairs() []synthPair {
 // BenchmarkTrainStep times one sigmoid-DPO optimizer step (forward of 16
 // chosen + 16 rejected sequences, backward, clipping, AdamW) of the sort
 // example's model (Llama, hidden 64, 2 layers, 4 heads, 2 KV heads,
-// intermediate 172, vocab 259) on the pure-Go backend.
+// intermediate 172, vocab 259) on the pure-Go backend, in float32, with
+// --bf16 and with --gradient-checkpointing.
 func BenchmarkTrainStep(b *testing.B) {
+	for _, v := range []struct {
+		name       string
+		bf16, ckpt bool
+	}{{"f32", false, false}, {"bf16", true, false}, {"checkpointing", false, true}} {
+		b.Run(v.name, func(b *testing.B) { benchTrainStep(b, v.bf16, v.ckpt) })
+	}
+}
+
+func benchTrainStep(b *testing.B, bf16, ckpt bool) {
 	dir := b.TempDir()
 	cfg, err := model.LoadConfig(filepath.Join("..", "..", "examples", "sort", "model", "config.json"))
 	if err != nil {
@@ -53,6 +63,7 @@ func BenchmarkTrainStep(b *testing.B) {
 	writeStream(b, in, ps, refs, "")
 	c := testConfig(base, in, filepath.Join(dir, "out"))
 	c.BatchSize, c.LR = 16, 1e-4
+	c.BF16, c.GradCheckpointing = bf16, ckpt
 	step, tokens, steps, closeFn, err := train.Stepper(c)
 	if err != nil {
 		b.Fatal(err)
