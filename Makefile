@@ -6,6 +6,12 @@
 # when the options do.
 
 GO        ?= go
+# GoMLX's pure-Go backend has AVX2/AVX-512 matrix kernels behind Go's simd
+# experiment (chosen at run time by CPU feature, portable code otherwise):
+# about 2x faster training steps here (docs/benchmarks.md). `make
+# GOEXPERIMENT=` builds and tests without it.
+GOEXPERIMENT ?= simd
+export GOEXPERIMENT
 BIN       := bin
 EX        := examples/sort
 OUT       := examples/out

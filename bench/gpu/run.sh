@@ -144,8 +144,8 @@ compare() { # label modeldir dtype tol: reflogp on our backend, then transformer
 t0=$SECONDS
 "$D" mkmodel "${SHAPE[@]}" --seed 7 --dtype f32 --out "$C/m32" && compare f32 "$C/m32" float32 1e-5
 "$D" mkmodel "${SHAPE[@]}" --seed 7 --dtype bf16 --out "$C/mbf16" && {
-	# Our engine computes in float32 whatever the checkpoint dtype (bf16
-	# compute is not implemented): exact on the bf16 weights against
+	# Without --bf16 our engine computes in float32 whatever the checkpoint
+	# dtype: exact on the bf16 weights against
 	# transformers in float32, and against transformers' own bf16 compute.
 	compare bf16w_f32 "$C/mbf16" float32 1e-5
 	cp "$OUT/parts/cmp_bf16w_f32.json" "$WORK/keep.json" 2>/dev/null
@@ -209,17 +209,17 @@ REFLOGP_TPS=$(sed -n 's/.*: \([0-9.]*\) tokens\/s.*/\1/p' "$S/reflogp.log" | tai
 part reflogp "{\"wall_seconds\": $REFLOGP_S, \"tokens_per_second\": ${REFLOGP_TPS:-null}, \"peak_gpu_mib\": $REFLOGP_PEAK, \"pairs\": $NPAIRS}"
 "$D" dump "$S/ref.arrow" >"$S/rows.json" || log "FAIL: no reference stream for the speed test"
 
-t0=$SECONDS
-smi_start "$S/smi_train"
-limit 240 "$D" train --backend "$BACKEND" --model "$S/m" --loss sigmoid --beta 0.1 --lr 1e-6 --batch-size $BATCH \
-	--max-steps $((STEPS + 2)) --logging-steps 1 --ignore-tokenizer-mismatch --out "$S/trained" "$S/ref.arrow" 2>&1 | tee "$S/train.log"
-TRAIN_RC=$?
-TRAIN_S=$((SECONDS - t0))
-TRAIN_PEAK=$(smi_stop "$S/smi_train")
-cp "$S/trained/metrics.jsonl" "$OUT/dpo_train_metrics.jsonl" 2>/dev/null
-part train "$("$PY" - "$S/trained/metrics.jsonl" "$TRAIN_S" "$TRAIN_PEAK" "$TRAIN_RC" <<'PYEOF'
+train_run() { # name limit extra-flags...: a dpo-train run on the speed model, as part <name>
+	local name=$1 lim=$2 t0=$SECONDS rc peak
+	shift 2
+	smi_start "$S/smi_$name"
+	limit "$lim" "$D" train --backend "$BACKEND" --model "$S/m" --loss sigmoid --beta 0.1 --lr 1e-6 --batch-size $BATCH \
+		--max-steps $((STEPS + 2)) --logging-steps 1 --ignore-tokenizer-mismatch --out "$S/$name" "$@" "$S/ref.arrow" 2>&1 | tee "$S/$name.log"
+	rc=${PIPESTATUS[0]}
+	peak=$(smi_stop "$S/smi_$name")
+	part "$name" "$("$PY" - "$S/$name/metrics.jsonl" "$((SECONDS - t0))" "$peak" "$rc" "$*" <<'PYEOF'
 import json, statistics, sys
-path, wall, peak, rc = sys.argv[1], float(sys.argv[2]), sys.argv[3], int(sys.argv[4])
+path, wall, peak, rc, flags = sys.argv[1], float(sys.argv[2]), sys.argv[3], int(sys.argv[4]), sys.argv[5]
 steps = []
 try:
     for line in open(path):
@@ -229,11 +229,17 @@ try:
 except OSError:
     pass
 tps = [m["tokens_per_second"] for m in steps[2:]]  # steps 1-2 include compilation
-print(json.dumps({"rc": rc, "wall_seconds": wall, "peak_gpu_mib": None if peak == "null" else float(peak),
+print(json.dumps({"rc": rc, "flags": flags, "wall_seconds": wall, "peak_gpu_mib": None if peak == "null" else float(peak),
                   "steps": len(steps), "first_loss": steps[0].get("loss") if steps else None,
                   "median_tokens_per_second": statistics.median(tps) if tps else None}))
 PYEOF
 )"
+}
+train_run train 240
+cp "$S/train/metrics.jsonl" "$OUT/dpo_train_metrics.jsonl" 2>/dev/null
+# bf16 mixed precision (f32 master weights), then with gradient checkpointing.
+if (($(left) > 330)); then train_run train_bf16 120 --bf16; else log "SKIP: dpo-train --bf16 (time budget)"; fi
+if (($(left) > 300)); then train_run train_bf16_ckpt 120 --bf16 --gradient-checkpointing; else log "SKIP: dpo-train --bf16 --gradient-checkpointing (time budget)"; fi
 
 torch_run() { # name limit args...
 	local name=$1 lim=$2
@@ -282,10 +288,14 @@ def mfu(tps):
         return None
     return flops / (tokens / tps) / peak
 speed = []
-tr = parts.get("train", {})
 backend = parts.get("env", {}).get("backend", "?")
-speed.append({"impl": "dpo-train (GoMLX backend %s, f32 compute%s)" % (backend, ", TF32 matmuls" if backend.startswith("cuda") and "tf32=false" not in backend else ""), "tokens_per_second": tr.get("median_tokens_per_second"),
-              "peak_gpu_mib": tr.get("peak_gpu_mib"), "first_loss": tr.get("first_loss")})
+for k, what in (("train", "f32 compute%s" % (", TF32 matmuls" if backend.startswith("cuda") and "tf32=false" not in backend else "")),
+                ("train_bf16", "--bf16"), ("train_bf16_ckpt", "--bf16 --gradient-checkpointing")):
+    tr = parts.get(k)
+    if tr is None:
+        continue
+    speed.append({"impl": "dpo-train (GoMLX backend %s, %s)" % (backend, what), "tokens_per_second": tr.get("median_tokens_per_second"),
+                  "peak_gpu_mib": tr.get("peak_gpu_mib"), "first_loss": tr.get("first_loss")})
 for k in ("torch_eager_f32", "torch_eager_bf16", "torch_compile_f32"):
     t = parts.get(k)
     if t:

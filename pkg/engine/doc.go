@@ -39,6 +39,26 @@
 // and the target logit is a gathered dot product, so the peak extra memory
 // of the head is batch*seq*VocabChunk floats.
 //
+// # Mixed precision and gradient checkpointing
+//
+// With [Options.BF16] (or [GraphOptions.BF16] for the training graph)
+// every matrix product takes bfloat16 operands, accumulates in float32 and
+// rounds its result to bfloat16, as torch.autocast's bf16 GEMMs do; the
+// weights stay float32 variables (the training stage's master weights) and
+// embeddings, the residual stream, norms, RoPE, activations, softmax and
+// the log-softmax stay float32. Grouped-query key/value heads are repeated
+// per query head before their products, as transformers' repeat_kv does,
+// and the target logit is picked from the rounded logits, so gradients are
+// rounded where PyTorch rounds them (tools/torchref with BF16_MATMUL is the
+// reference; a training step's gradients agree to about 1e-5 relative).
+// On the pure-Go backend bf16 is slower than float32 and saves no memory;
+// it is meant for GPUs, whose bf16 tensor cores it uses through XLA.
+//
+// [GraphOptions.Checkpoint] wraps every decoder layer in GoMLX's
+// Node.Checkpoint: the backward pass recomputes a layer's activations from
+// its input instead of keeping them, trading about a third more compute
+// for memory. Values and gradients are bit-identical with and without it.
+//
 // # Batching and compilation
 //
 // Every distinct input shape compiles a new graph. Sequence lengths are

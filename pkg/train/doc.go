@@ -27,6 +27,17 @@
 // moments). A non-finite gradient norm leaves every variable untouched and
 // stops the run.
 //
+// # Precision and memory
+//
+// Weights, gradients, Adam moments and the update are float32. With
+// Config.BF16 the forward and backward matrix products run in bf16 mixed
+// precision (engine.GraphOptions.BF16): the float32 variables are the
+// master weights, rounded to bf16 only as operands of each product. BF16
+// is part of the configuration a resumed run must share. With
+// Config.GradCheckpointing each decoder layer's activations are recomputed
+// in the backward pass (engine.GraphOptions.Checkpoint); the results are
+// bit-identical, so it may be switched between a run and its resumption.
+//
 // # Data order and determinism
 //
 // Every epoch visits the pairs in a permutation drawn from a PCG generator
