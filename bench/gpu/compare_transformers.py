@@ -49,6 +49,9 @@ def main():
     ap.add_argument("--out", required=True)
     ap.add_argument("--label", default="")
     ap.add_argument("--force-torchref", action="store_true")
+    ap.add_argument("--bf16-matmul", action="store_true",
+                    help="reference for --bf16 compute: tools/torchref in float32 with BF16_MATMUL (bf16 operands "
+                         "and products, float32 accumulation), on the CPU")
     a = ap.parse_args()
 
     import torch
@@ -59,7 +62,7 @@ def main():
     t0 = time.time()
     impl = "transformers"
     try:
-        if a.force_torchref:
+        if a.force_torchref or a.bf16_matmul:
             raise ImportError("forced")
         import transformers
         impl = "transformers " + transformers.__version__
@@ -81,6 +84,9 @@ def main():
         w, _, _ = safetensors_np.load(os.path.join(a.model, "model.safetensors"))
         cfg = json.load(open(os.path.join(a.model, "config.json")))
         cdt = torch.float64 if a.dtype == "float32" else torch.bfloat16
+        if a.bf16_matmul:
+            tref.BF16_MATMUL, cdt = True, torch.float32
+            impl = "tools/torchref, float32 with bf16 matmuls (the definition of --bf16)"
 
         def seq_logits(ids):
             with torch.no_grad():

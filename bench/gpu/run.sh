@@ -153,6 +153,19 @@ t0=$SECONDS
 		--device "$DEVICE" --label bf16w_vs_hf_bf16 --out "$OUT/parts/cmp_bf16w_vs_hf_bf16.json" 2>"$C/bf16.err"
 }
 log "b. first comparisons took $((SECONDS - t0))s"
+# --bf16 compute against its definition (tools/torchref with bf16 matmuls, on
+# the CPU): on the GPU this shows what XLA makes of the bf16 casts (its
+# excess-precision rewrites may skip some roundings).
+if limit 120 "$D" reflogp --backend "$BACKEND" --bf16 --model "$C/m32" --ignore-tokenizer-mismatch -o "$C/bf16c.arrow" "$C/pairs.arrow"; then
+	"$D" dump "$C/bf16c.arrow" >"$C/bf16c.json"
+	limit 150 "$PY" bench/gpu/compare_transformers.py --model "$C/m32" --rows "$C/bf16c.json" --bf16-matmul --tol 2e-3 \
+		--device cpu --label bf16_compute --out "$OUT/parts/cmp_bf16_compute.json" 2>"$C/bf16c.err" ||
+		{ log "bf16_compute: compare exited $?"; tail -3 "$C/bf16c.err"; }
+else
+	log "FAIL: dpo-reflogp --bf16"
+	part cmp_bf16_compute '{"label": "bf16_compute", "pass": false, "error": "dpo-reflogp --bf16 failed"}'
+fi
+
 # A checkpoint written by dpo-train must load in transformers and give our numbers.
 if "$D" train -h >/dev/null 2>&1 || "$D" train -version >/dev/null 2>&1; then
 	# dpo-train needs a prompt token before every completion: train on the
