@@ -40,6 +40,51 @@ func relNorm(got []float32, want []float64) float64 {
 	return math.Sqrt(d) / math.Max(math.Sqrt(n), 1e-30)
 }
 
+// loadTorchCase reads testdata/torchref/<file>.json and writes its pairs
+// and reference log-probs as a stream into dir; it returns the case and
+// the stream's path.
+func loadTorchCase(t *testing.T, file, dir string) (torchCase, string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", "torchref", file+".json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tc torchCase
+	if err := json.Unmarshal(b, &tc); err != nil {
+		t.Fatal(err)
+	}
+	var ps []synthPair
+	var refs [][2]float64
+	for _, p := range tc.RawPairs {
+		ps = append(ps, synthPair{id: p["id"].(string), prompt: ints(p["prompt"]), chosen: ints(p["chosen"]), rejected: ints(p["rejected"])})
+		refs = append(refs, [2]float64{p["ref_chosen"].(float64), p["ref_rejected"].(float64)})
+	}
+	in := filepath.Join(dir, "ref.arrow")
+	writeStream(t, in, ps, refs, "")
+	return tc, in
+}
+
+// torchGolden opens testdata/torchref/<file>.safetensors and returns a
+// getter of its tensors as float64.
+func torchGolden(t *testing.T, file string) func(string) []float64 {
+	t.Helper()
+	gold, err := safetensors.ReadFile(filepath.Join("testdata", "torchref", file+".safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(n string) []float64 {
+		tt, ok := gold.Tensor(n)
+		if !ok {
+			t.Fatalf("%s has no %q", file, n)
+		}
+		v, err := tt.Float64s()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+}
+
 // TestTrainStepAgainstTorch compares one DPO step with PyTorch
 // (tools/torchref/train_step.py, float64): the loss (1e-5 relative), every
 // parameter's gradient (‖g_go - g_torch‖ / ‖g_torch‖ <= 1e-4 per tensor),
@@ -51,42 +96,13 @@ func TestTrainStepAgainstTorch(t *testing.T) {
 	for _, name := range []string{"llama_gqa", "qwen2", "gpt2"} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
-			b, err := os.ReadFile(filepath.Join("testdata", "torchref", name+".json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var tc torchCase
-			if err := json.Unmarshal(b, &tc); err != nil {
-				t.Fatal(err)
-			}
-			gold, err := safetensors.ReadFile(filepath.Join("testdata", "torchref", name+".safetensors"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			get := func(n string) []float64 {
-				tt, ok := gold.Tensor(n)
-				if !ok {
-					t.Fatalf("golden has no %q", n)
-				}
-				v, err := tt.Float64s()
-				if err != nil {
-					t.Fatal(err)
-				}
-				return v
-			}
-			var ps []synthPair
-			var refs [][2]float64
-			for _, p := range tc.RawPairs {
-				ps = append(ps, synthPair{id: p["id"].(string), prompt: ints(p["prompt"]), chosen: ints(p["chosen"]), rejected: ints(p["rejected"])})
-				refs = append(refs, [2]float64{p["ref_chosen"].(float64), p["ref_rejected"].(float64)})
-			}
-			in := filepath.Join(dir, "ref.arrow")
-			writeStream(t, in, ps, refs, "")
+			tc, in := loadTorchCase(t, name, dir)
+			get := torchGolden(t, name)
 			hp := tc.Hyper
 			c := testConfig(filepath.Join(root, "testdata", "models", name), in, filepath.Join(dir, "out"))
 			c.Beta, c.LR, c.AdamBeta1, c.AdamBeta2, c.AdamEps = hp["beta"], hp["lr"], hp["adam_beta1"], hp["adam_beta2"], hp["adam_epsilon"]
 			c.WeightDecay, c.MaxGradNorm = hp["weight_decay"], hp["max_grad_norm"]
-			c.BatchSize, c.MaxSteps, c.Scheduler = len(ps), 1, train.SchedConstant
+			c.BatchSize, c.MaxSteps, c.Scheduler = len(tc.RawPairs), 1, train.SchedConstant
 
 			loss, grads, err := train.StepGradients(c)
 			if err != nil {
@@ -163,44 +179,12 @@ func TestTrainStepBF16AgainstTorch(t *testing.T) {
 	for _, name := range []string{"llama_gqa", "qwen2", "gpt2"} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
-			b, err := os.ReadFile(filepath.Join("testdata", "torchref", name+"_bf16.json"))
-			if err != nil {
-				t.Fatal(err)
-			}
-			var tc torchCase
-			if err := json.Unmarshal(b, &tc); err != nil {
-				t.Fatal(err)
-			}
-			read := func(file string) func(string) []float64 {
-				gold, err := safetensors.ReadFile(filepath.Join("testdata", "torchref", file))
-				if err != nil {
-					t.Fatal(err)
-				}
-				return func(n string) []float64 {
-					tt, ok := gold.Tensor(n)
-					if !ok {
-						t.Fatalf("%s has no %q", file, n)
-					}
-					v, err := tt.Float64s()
-					if err != nil {
-						t.Fatal(err)
-					}
-					return v
-				}
-			}
-			bf, f64 := read(name+"_bf16.safetensors"), read(name+".safetensors")
-			var ps []synthPair
-			var refs [][2]float64
-			for _, p := range tc.RawPairs {
-				ps = append(ps, synthPair{id: p["id"].(string), prompt: ints(p["prompt"]), chosen: ints(p["chosen"]), rejected: ints(p["rejected"])})
-				refs = append(refs, [2]float64{p["ref_chosen"].(float64), p["ref_rejected"].(float64)})
-			}
-			in := filepath.Join(dir, "ref.arrow")
-			writeStream(t, in, ps, refs, "")
+			tc, in := loadTorchCase(t, name+"_bf16", dir)
+			bf, f64 := torchGolden(t, name+"_bf16"), torchGolden(t, name)
 			hp := tc.Hyper
 			c := testConfig(filepath.Join(root, "testdata", "models", name), in, filepath.Join(dir, "out"))
 			c.Beta, c.MaxGradNorm = hp["beta"], hp["max_grad_norm"]
-			c.BatchSize, c.MaxSteps, c.Scheduler = len(ps), 1, train.SchedConstant
+			c.BatchSize, c.MaxSteps, c.Scheduler = len(tc.RawPairs), 1, train.SchedConstant
 			c.BF16 = true
 
 			loss, grads, err := train.StepGradients(c)
