@@ -111,7 +111,7 @@ def main():
             worst = max(worst, rel)
             results.append({"id": r["id"], "side": side, "tokens": len(ids), "ours": ours, "reference": ref, "rel_err": rel})
     out = {
-        "label": a.label, "reference": impl, "dtype": a.dtype, "device": device,
+        "label": a.label, "reference": impl, "dtype": "float32, bf16 matmuls" if a.bf16_matmul else a.dtype, "device": device,
         "rows": len(rows), "max_rel_err": worst, "tol": a.tol, "pass": worst <= a.tol,
         "load_seconds": round(load_s, 2), "forward_seconds": round(time.time() - t1, 2),
         "details": results[:8],
