@@ -179,6 +179,9 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 	if r.eng, err = engine.New(engine.Options{Backend: c.Backend, VocabChunk: c.VocabChunk, BF16: c.BF16}); err != nil {
 		return nil, 0, err
 	}
+	if c.BF16 && strings.HasPrefix(r.eng.BackendName(), "go") {
+		fmt.Fprintf(log, "note: --bf16 on the pure-Go backend is slower than float32 and saves no memory (it is meant for GPUs)\n")
+	}
 	switch {
 	case resumeStep > 0:
 		ws := make(map[string]*safetensors.Tensor)
