@@ -21,7 +21,7 @@ import (
 // than 10x that (so the test sees bf16 rounding, not its absence).
 func TestBF16LogProbsAgainstTorch(t *testing.T) {
 	dir := filepath.Join(testrefs.Root(), "pkg", "train", "testdata", "torchref")
-	for _, name := range []string{"llama_gqa", "qwen2", "gpt2"} {
+	for _, name := range []string{"llama_gqa", "qwen2", "qwen3", "gpt2"} {
 		t.Run(name, func(t *testing.T) {
 			ck, err := model.Load(filepath.Join(testrefs.Root(), "testdata", "models", name))
 			if err != nil {

@@ -93,7 +93,7 @@ func torchGolden(t *testing.T, file string) func(string) []float64 {
 // 2e-6 absolute (lr 1e-3).
 func TestTrainStepAgainstTorch(t *testing.T) {
 	root := testrefs.Root()
-	for _, name := range []string{"llama_gqa", "qwen2", "gpt2"} {
+	for _, name := range []string{"llama_gqa", "qwen2", "qwen3", "gpt2"} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			tc, in := loadTorchCase(t, name, dir)
@@ -176,7 +176,7 @@ func TestTrainStepAgainstTorch(t *testing.T) {
 // each fails this test.
 func TestTrainStepBF16AgainstTorch(t *testing.T) {
 	root := testrefs.Root()
-	for _, name := range []string{"llama_gqa", "qwen2", "gpt2"} {
+	for _, name := range []string{"llama_gqa", "qwen2", "qwen3", "gpt2"} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			tc, in := loadTorchCase(t, name+"_bf16", dir)
