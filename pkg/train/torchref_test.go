@@ -93,7 +93,7 @@ func torchGolden(t *testing.T, file string) func(string) []float64 {
 // 2e-6 absolute (lr 1e-3).
 func TestTrainStepAgainstTorch(t *testing.T) {
 	root := testrefs.Root()
-	for _, name := range []string{"llama_gqa", "qwen2", "qwen3", "gpt2"} {
+	for _, name := range []string{"llama_gqa", "qwen2", "qwen3", "mistral", "gpt2"} {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			tc, in := loadTorchCase(t, name, dir)
@@ -164,19 +164,28 @@ func TestTrainStepAgainstTorch(t *testing.T) {
 // TestTrainStepBF16AgainstTorch compares a --bf16 step with PyTorch
 // computing the same mixed precision (tools/torchref/train_step.py,
 // <case>_bf16: float32 master weights, every matrix product from bf16
-// operands with a float32 accumulator rounded to bf16). Both sides round
-// the same float32 values to bf16 except where a different summation
-// order moves a value across a rounding boundary, so they agree far
-// better than either agrees with the float64 step: the test asks for each
-// gradient to be 20x closer to torch's bf16 gradient than bf16 is to
-// float64 (measured: 250x or better), and for the loss to 2e-5 relative.
-// Where the rounding happens matters: rounding the target logit's
-// gradient apart from the softmax's, or GQA key/value gradients after
-// summing over query heads instead of per head (transformers' repeat_kv),
-// each fails this test.
+// operands with a float32 accumulator rounded to bf16).
+//
+// Both sides round the same float32 values to bf16, except where the two
+// float32 values differ in their last bit (summation order, exp, rsqrt
+// against 1/sqrt) and straddle a bf16 rounding boundary. Such flips are
+// rare but real: among ~10^5 roundings per case a few are expected, and
+// one moves a whole sequence's log-prob by a bf16 ulp of a logit (seen
+// here in the Mistral case). So the test measures, per case, the global
+// gradient error against torch's bf16 step as a fraction of the
+// bf16-vs-float64 gap, and asks that every case stay under 0.3 (a flip)
+// and most cases under 0.05 (no flip: measured 0.000003–0.0006; the
+// Mistral case, with a flip, 0.2). The loss is held to 0.3 of its gap.
+// Rounding in the wrong place is systematic and fails: rounding the target
+// logit's gradient apart from the softmax's puts every case at 0.35–0.57;
+// summing GQA key/value gradients over query heads before rounding them
+// (transformers' repeat_kv rounds per head) puts the four GQA cases at
+// 0.23–0.31.
 func TestTrainStepBF16AgainstTorch(t *testing.T) {
 	root := testrefs.Root()
-	for _, name := range []string{"llama_gqa", "qwen2", "qwen3", "gpt2"} {
+	cases := []string{"llama_gqa", "qwen2", "qwen3", "mistral", "gpt2"}
+	ratios := map[string]float64{}
+	for _, name := range cases {
 		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			tc, in := loadTorchCase(t, name+"_bf16", dir)
@@ -192,31 +201,41 @@ func TestTrainStepBF16AgainstTorch(t *testing.T) {
 				t.Fatal(err)
 			}
 			want, exact := bf("loss")[0], f64("loss")[0]
-			if math.Abs(loss-want) > 2e-5*math.Abs(want) {
+			if math.Abs(loss-want) > 0.3*math.Abs(want-exact) {
 				t.Errorf("loss %.9g, torch bf16 %.9g (float64 %.9g)", loss, want, exact)
 			}
 			if math.Abs(want-exact) < 1e-5*math.Abs(exact) {
 				t.Errorf("torch bf16 loss %.9g equals the float64 loss %.9g: the reference is not bf16", want, exact)
 			}
-			var worst, worstRatio float64
+			var errSq, gapSq, normSq float64
 			for n, g := range grads {
 				hf := strings.TrimPrefix(n, "transformer.")
 				wantBF, want64 := bf("grad/"+hf), f64("grad/"+hf)
-				e := relNorm(g, wantBF)
-				g32 := make([]float32, len(wantBF))
+				if len(wantBF) != len(g) {
+					t.Fatalf("%s: %d values, torch %d", n, len(g), len(wantBF))
+				}
 				for i, v := range wantBF {
-					g32[i] = float32(v)
-				}
-				scale := relNorm(g32, want64) // how far bf16 is from exact
-				worst = math.Max(worst, e)
-				if scale > 0 {
-					worstRatio = math.Max(worstRatio, e/scale)
-				}
-				if e > 0.05*scale && e > 1e-6 {
-					t.Errorf("gradient of %s: relative error %.3g against torch bf16; bf16 vs float64 differ by %.3g", n, e, scale)
+					bv := float64(float32(v))
+					errSq += (float64(g[i]) - bv) * (float64(g[i]) - bv)
+					gapSq += (bv - want64[i]) * (bv - want64[i])
+					normSq += want64[i] * want64[i]
 				}
 			}
-			t.Logf("%d gradients, worst relative error %.3g, worst ratio to the bf16-float64 gap %.3g", len(grads), worst, worstRatio)
+			e, gap := math.Sqrt(errSq/normSq), math.Sqrt(gapSq/normSq)
+			ratios[name] = e / gap
+			if e > 0.3*gap {
+				t.Errorf("gradients: relative error %.3g against torch bf16; bf16 vs float64 differ by %.3g", e, gap)
+			}
+			t.Logf("%d gradients: relative error %.3g against torch bf16, %.3g of the bf16-float64 gap", len(grads), e, e/gap)
 		})
+	}
+	near := 0
+	for _, r := range ratios {
+		if r <= 0.05 {
+			near++
+		}
+	}
+	if len(ratios) == len(cases) && 2*near <= len(ratios) {
+		t.Errorf("only %d of %d cases match torch's bf16 gradients within 5%% of the bf16-float64 gap: %v", near, len(ratios), ratios)
 	}
 }

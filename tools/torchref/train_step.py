@@ -38,7 +38,7 @@ HP = {"beta": 0.1, "lr": 1e-3, "adam_beta1": 0.9, "adam_beta2": 0.999,
 # weight_decay is large so that decoupled decay (and its absence for norms and
 # biases) moves weights well beyond the comparison tolerance.
 
-CASES = ["llama_gqa", "qwen2", "qwen3", "gpt2"]
+CASES = ["llama_gqa", "qwen2", "qwen3", "mistral", "gpt2"]
 
 
 def batch_for(vocab, seed):
