@@ -186,6 +186,19 @@ func addModelFlags(fs *flag.FlagSet) *modelFlags {
 	return m
 }
 
+// load checks that the stream's tokenizer (meta) is the model directory's,
+// then loads the model with the flags' engine options.
+func (m *modelFlags) load(meta arrowio.Metadata, dir string, log io.Writer) (*loadedModel, error) {
+	cfg, err := model.LoadConfig(dir)
+	if err != nil {
+		return nil, err
+	}
+	if err := checkModelTokenizer(meta, dir, cfg.VocabSize, m.ignore, log); err != nil {
+		return nil, err
+	}
+	return loadModel(dir, m.opts)
+}
+
 func (m *modelFlags) validate() error {
 	if m.opts.BatchTokens <= 0 {
 		return usagef("--batch-tokens must be > 0")

@@ -70,26 +70,19 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 			return fmt.Errorf("%s already has a %s column: it is a reference stream already", r.Name(), c)
 		}
 	}
-	cfg, err := model.LoadConfig(*modelDir)
+	lm, err := mf.load(meta, *modelDir, log)
 	if err != nil {
 		return err
 	}
-	if err := checkModelTokenizer(meta, *modelDir, cfg.VocabSize, mf.ignore, log); err != nil {
-		return err
-	}
-	opts := reflogpOptions{Model: *modelDir, Architecture: string(cfg.Arch), BatchTokens: mf.opts.BatchTokens, VocabChunk: mf.opts.VocabChunk, BF16: mf.opts.BF16}
+	defer lm.Close()
+	cfg := lm.ck.Config
+	opts := reflogpOptions{Backend: lm.eng.BackendName(), Model: *modelDir, Architecture: string(cfg.Arch), BatchTokens: mf.opts.BatchTokens, VocabChunk: mf.opts.VocabChunk, BF16: mf.opts.BF16}
 	if opts.ConfigSHA256, err = model.ConfigSHA256(*modelDir); err != nil {
 		return err
 	}
 	if opts.WeightsSHA256, err = model.WeightsSHA256(*modelDir); err != nil {
 		return err
 	}
-	lm, err := loadModel(*modelDir, mf.opts)
-	if err != nil {
-		return err
-	}
-	defer lm.Close()
-	opts.Backend = lm.eng.BackendName()
 
 	outMeta := arrowio.Derive(meta, "dpo-reflogp", Version)
 	if err := outMeta.SetStage(arrowio.StageReflogp, Version, opts); err != nil {

@@ -18,7 +18,6 @@ import (
 
 	"github.com/dpo-go/dpo/pkg/arrowio"
 	"github.com/dpo-go/dpo/pkg/ckpt"
-	"github.com/dpo-go/dpo/pkg/model"
 	"github.com/dpo-go/dpo/pkg/tokenizer"
 )
 
@@ -144,14 +143,7 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if !hasRef && !lengthNorm {
 		return fmt.Errorf("%s has no %s/%s columns: run dpo-reflogp first, or score a reference-free policy with --reference-free true", r.Name(), arrowio.ColRefChosenLogps, arrowio.ColRefRejectedLogps)
 	}
-	cfg, err := model.LoadConfig(*policy)
-	if err != nil {
-		return err
-	}
-	if err := checkModelTokenizer(r.Metadata(), *policy, cfg.VocabSize, mf.ignore, log); err != nil {
-		return err
-	}
-	lm, err := loadModel(*policy, mf.opts)
+	lm, err := mf.load(r.Metadata(), *policy, log)
 	if err != nil {
 		return err
 	}

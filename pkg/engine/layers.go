@@ -124,27 +124,21 @@ func (n net) attention(q, k, v, mask *Node, scale float64) *Node {
 	nKV := k.Shape().Dimensions[2]
 	G := nH / nKV
 	qg := Reshape(q, B, T, nKV, G, D) // [B, Tq, nKV, G, D]
-	var scores *Node
+	kv := "bskd"                      // key/value axes: [B, Ts, nKV, D]
 	if n.opts.BF16 && G > 1 {
 		// As transformers' repeat_kv: every query head gets its own copy of
 		// its key/value head, so the bf16 rounding of their gradients is
 		// per query head, summed afterwards in float32.
 		k = BroadcastToDims(Reshape(k, B, T, nKV, 1, D), B, T, nKV, G, D)
 		v = BroadcastToDims(Reshape(v, B, T, nKV, 1, D), B, T, nKV, G, D)
-		scores = n.dot(qg, k, "bqkgd,bskgd->bkgqs") // [B, nKV, G, Tq, Ts]
-	} else {
-		scores = n.dot(qg, k, "bqkgd,bskd->bkgqs") // [B, nKV, G, Tq, Ts]
+		kv = "bskgd"
 	}
+	scores := n.dot(qg, k, "bqkgd,"+kv+"->bkgqs") // [B, nKV, G, Tq, Ts]
 	scores = MulScalar(scores, scale)
 	full := BroadcastToDims(mask, B, nKV, G, T, T)
 	scores = Where(full, scores, Infinity(q.Graph(), scores.DType(), -1))
-	probs := Softmax(scores, -1) // [B, nKV, G, Tq, Ts]
-	var out *Node
-	if v.Rank() == 5 {
-		out = n.dot(probs, v, "bkgqs,bskgd->bqkgd") // [B, Tq, nKV, G, D]
-	} else {
-		out = n.dot(probs, v, "bkgqs,bskd->bqkgd") // [B, Tq, nKV, G, D]
-	}
+	probs := Softmax(scores, -1)                  // [B, nKV, G, Tq, Ts]
+	out := n.dot(probs, v, "bkgqs,"+kv+"->bqkgd") // [B, Tq, nKV, G, D]
 	return Reshape(out, B, T, nH*D)
 }
 

@@ -19,6 +19,7 @@ import (
 	"strings"
 
 	"github.com/dpo-go/dpo/bench/gpu/internal/gputool"
+	"github.com/dpo-go/dpo/bench/internal/streamdump"
 	"github.com/dpo-go/dpo/pkg/cli"
 )
 
@@ -29,7 +30,7 @@ var commands = map[string]cli.RunFunc{
 	"score":    cli.Score,
 	"mkmodel":  gputool.MkModel,
 	"mkpairs":  gputool.MkPairs,
-	"dump":     gputool.Dump,
+	"dump":     streamdump.Command(false),
 	"detect":   gputool.Detect,
 }
 

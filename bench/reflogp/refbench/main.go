@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"os"
 
+	"github.com/dpo-go/dpo/bench/internal/streamdump"
 	"github.com/dpo-go/dpo/bench/reflogp/internal/refbench"
 	"github.com/dpo-go/dpo/pkg/cli"
 )
@@ -18,7 +19,7 @@ import (
 var commands = map[string]cli.RunFunc{
 	"mkmodel": refbench.MkModel,
 	"mkpairs": refbench.MkPairs,
-	"dump":    refbench.Dump,
+	"dump":    streamdump.Command(true),
 	"profile": refbench.Profile,
 }
 

@@ -11,6 +11,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/dpo-go/dpo/bench/internal/streamdump"
 	"github.com/dpo-go/dpo/pkg/cli"
 	"github.com/dpo-go/dpo/pkg/model"
 )
@@ -82,7 +83,7 @@ func TestPipeline(t *testing.T) {
 	}
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
-	rows, err := ReadRows(bytes.NewReader(ref.Bytes()), "ref", mem)
+	rows, err := streamdump.ReadRows(bytes.NewReader(ref.Bytes()), "ref", mem, false)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -95,10 +96,10 @@ func TestPipeline(t *testing.T) {
 			t.Errorf("row %+v", r)
 		}
 	}
-	if err := Dump(ctx, nil, bytes.NewReader(ref.Bytes()), &dump, &errb); err != nil {
+	if err := streamdump.Command(false)(ctx, nil, bytes.NewReader(ref.Bytes()), &dump, &errb); err != nil {
 		t.Fatal(err)
 	}
-	var got struct{ Rows []Row }
+	var got struct{ Rows []streamdump.Row }
 	if err := json.Unmarshal(dump.Bytes(), &got); err != nil || len(got.Rows) != 3 || *got.Rows[0].RefChosen != *rows[0].RefChosen {
 		t.Errorf("dump: %v %s", err, dump.String())
 	}

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"math/rand/v2"
-	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
@@ -167,82 +166,4 @@ func MkPairs(_ context.Context, args []string, _ io.Reader, stdout, stderr io.Wr
 		return fmt.Errorf("mkpairs: %w", err)
 	}
 	return bw.Flush()
-}
-
-// Row is one pair of a dumped reference stream.
-type Row struct {
-	Batch       int     `json:"batch"` // record batch of the stream holding the row
-	Prompt      []int32 `json:"prompt"`
-	Chosen      []int32 `json:"chosen"`
-	Rejected    []int32 `json:"rejected"`
-	RefChosen   float64 `json:"ref_chosen_logps"`
-	RefRejected float64 `json:"ref_rejected_logps"`
-}
-
-// ReadRows reads every row of a reference stream (one with
-// ref_chosen_logps and ref_rejected_logps).
-func ReadRows(r io.Reader, name string, mem memory.Allocator) ([]Row, error) {
-	rd, err := arrowio.NewReader(r, name, mem)
-	if err != nil {
-		return nil, err
-	}
-	defer rd.Release()
-	var rows []Row
-	for rd.Next() {
-		p, err := rd.Pairs()
-		if err != nil {
-			return nil, err
-		}
-		rec := rd.Record()
-		rc, err := arrowio.Float64Column(rec, arrowio.ColRefChosenLogps)
-		if err != nil {
-			return nil, rd.Errorf("%w", err)
-		}
-		rr, err := arrowio.Float64Column(rec, arrowio.ColRefRejectedLogps)
-		if err != nil {
-			return nil, rd.Errorf("%w", err)
-		}
-		for i := range p.Rows {
-			rows = append(rows, Row{
-				Batch: rd.Batch(), RefChosen: rc[i], RefRejected: rr[i],
-				Prompt:   append([]int32(nil), p.Prompt.Row(i)...),
-				Chosen:   append([]int32(nil), p.Chosen.Row(i)...),
-				Rejected: append([]int32(nil), p.Rejected.Row(i)...),
-			})
-		}
-	}
-	if err := rd.Err(); err != nil {
-		return nil, err
-	}
-	return rows, nil
-}
-
-// Dump writes a reference stream's rows as JSON {"rows": [...]}.
-func Dump(_ context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := flag.NewFlagSet("dump", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	if err := fs.Parse(args); err != nil {
-		return err
-	}
-	if fs.NArg() > 1 {
-		return fmt.Errorf("dump: at most one input, got %s", strings.Join(fs.Args(), " "))
-	}
-	in := "-"
-	if fs.NArg() == 1 {
-		in = fs.Arg(0)
-	}
-	f, err := arrowio.OpenInput(in, stdin)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	rows, err := ReadRows(f, arrowio.InputName(in), memory.DefaultAllocator)
-	if err != nil {
-		return fmt.Errorf("dump: %w", err)
-	}
-	w := bufio.NewWriter(stdout)
-	if err := json.NewEncoder(w).Encode(map[string]any{"rows": rows}); err != nil {
-		return err
-	}
-	return w.Flush()
 }

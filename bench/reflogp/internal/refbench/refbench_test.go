@@ -13,6 +13,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/dpo-go/dpo/bench/internal/streamdump"
 	"github.com/dpo-go/dpo/pkg/arrowio"
 	"github.com/dpo-go/dpo/pkg/model"
 )
@@ -96,7 +97,7 @@ func TestPairsAndDump(t *testing.T) {
 	if err := WritePairs(&pairs, spec, 3, mem); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := ReadRows(bytes.NewReader(refStream(t, pairs.Bytes(), mem)), "ref", mem)
+	rows, err := streamdump.ReadRows(bytes.NewReader(refStream(t, pairs.Bytes(), mem)), "ref", mem, true)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,8 +118,8 @@ func TestPairsAndDump(t *testing.T) {
 			}
 			seen[v] = true
 		}
-		if want := -float64(10*r.Batch + i%3); r.RefChosen != want || r.RefRejected != want-1 {
-			t.Errorf("row %d: refs %v %v, want %v %v", i, r.RefChosen, r.RefRejected, want, want-1)
+		if want := -float64(10*r.Batch + i%3); *r.RefChosen != want || *r.RefRejected != want-1 {
+			t.Errorf("row %d: refs %v %v, want %v %v", i, *r.RefChosen, *r.RefRejected, want, want-1)
 		}
 	}
 	if len(seen) < 30 { // 84 draws from 50 values
@@ -176,9 +177,11 @@ func TestCommands(t *testing.T) {
 			if err := WritePairs(&p, PairSpec{N: 1, Prompt: 1, Chosen: 1, Rejected: 1, Vocab: 2}, 0, memory.DefaultAllocator); err != nil {
 				return nil
 			}
-			return Dump(ctx, nil, &p, io.Discard, io.Discard)
+			return streamdump.Command(true)(ctx, nil, &p, io.Discard, io.Discard)
 		}, arrowio.ColRefChosenLogps},
-		{"dump garbage", func() error { return Dump(ctx, nil, strings.NewReader("nope"), io.Discard, io.Discard) }, "dump"},
+		{"dump garbage", func() error {
+			return streamdump.Command(true)(ctx, nil, strings.NewReader("nope"), io.Discard, io.Discard)
+		}, "dump"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := tc.run()
@@ -194,7 +197,7 @@ func TestCommands(t *testing.T) {
 		t.Fatal(err)
 	}
 	var js bytes.Buffer
-	if err := Dump(ctx, nil, bytes.NewReader(refStream(t, p.Bytes(), mem)), &js, io.Discard); err != nil {
+	if err := streamdump.Command(true)(ctx, nil, bytes.NewReader(refStream(t, p.Bytes(), mem)), &js, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	var got struct {
