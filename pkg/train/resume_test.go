@@ -118,6 +118,36 @@ func TestResumeBitIdentical(t *testing.T) {
 	}
 }
 
+// uninterruptedRun trains the 10-epoch run the process tests compare
+// with, in a new directory it returns too.
+func uninterruptedRun(t *testing.T) (train.Config, string) {
+	base, in := resumeSetup(t)
+	dir := t.TempDir()
+	full := resumeConfig(base, in, filepath.Join(dir, "full"), "sigmoid")
+	full.Epochs = 10
+	if _, err := train.Run(context.Background(), full, "test", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	return full, dir
+}
+
+// startChild starts this test binary as a training process running c
+// (see TestMain) and returns it with its stderr.
+func startChild(t *testing.T, c train.Config) (*exec.Cmd, *bytes.Buffer) {
+	js, err := json.Marshal(c)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+string(js))
+	stderr := &bytes.Buffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	return cmd, stderr
+}
+
 // TestResumeAfterSIGKILL kills a real training process (this test binary
 // re-executed) at varying moments, checkpoints every step, resumes it
 // until it finishes, and compares the final weights bit for bit with an
@@ -126,17 +156,10 @@ func TestResumeAfterSIGKILL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns training processes")
 	}
-	base, in := resumeSetup(t)
-	dir := t.TempDir()
-	full := resumeConfig(base, in, filepath.Join(dir, "full"), "sigmoid")
-	full.Epochs = 10
-	if _, err := train.Run(context.Background(), full, "test", nil, nil); err != nil {
-		t.Fatal(err)
-	}
+	full, dir := uninterruptedRun(t)
 	c := full
 	c.Out = filepath.Join(dir, "killed")
 	c.SaveSteps, c.SaveTotalLimit = 1, 2
-	js, _ := json.Marshal(c)
 	kills := 0
 	newest := func() int {
 		ents, _ := filepath.Glob(filepath.Join(c.Out, "checkpoint-*"))
@@ -150,13 +173,7 @@ func TestResumeAfterSIGKILL(t *testing.T) {
 		return n
 	}
 	for attempt := 0; attempt < 40; attempt++ {
-		cmd := exec.Command(os.Args[0], "-test.run=^$")
-		cmd.Env = append(os.Environ(), childEnv+"="+string(js))
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
+		cmd, stderr := startChild(t, c)
 		done := make(chan error, 1)
 		go func() { done <- cmd.Wait() }()
 		// Kill only after this process saved a new checkpoint (so every
@@ -203,23 +220,10 @@ func TestSIGTERMSavesCheckpoint(t *testing.T) {
 	if testing.Short() {
 		t.Skip("spawns a training process")
 	}
-	base, in := resumeSetup(t)
-	dir := t.TempDir()
-	full := resumeConfig(base, in, filepath.Join(dir, "full"), "sigmoid")
-	full.Epochs = 10
-	if _, err := train.Run(context.Background(), full, "test", nil, nil); err != nil {
-		t.Fatal(err)
-	}
+	full, dir := uninterruptedRun(t)
 	c := full
 	c.Out = filepath.Join(dir, "term")
-	js, _ := json.Marshal(c)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+string(js))
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
+	cmd, stderr := startChild(t, c)
 	deadline := time.Now().Add(60 * time.Second)
 	for {
 		b, _ := os.ReadFile(filepath.Join(c.Out, "metrics.jsonl"))
