@@ -126,6 +126,22 @@ func textRecords(t testing.TB, mem memory.Allocator) []arrow.RecordBatch {
 	return recs
 }
 
+// writeAll writes recs with w and closes it.
+func writeAll(t testing.TB, w interface {
+	Write(arrow.RecordBatch) error
+	Close() error
+}, recs []arrow.RecordBatch) {
+	t.Helper()
+	for _, r := range recs {
+		if err := w.Write(r); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func writeParquet(t testing.TB, mem memory.Allocator, sc *arrow.Schema, recs []arrow.RecordBatch) []byte {
 	t.Helper()
 	var buf bytes.Buffer
@@ -135,14 +151,7 @@ func writeParquet(t testing.TB, mem memory.Allocator, sc *arrow.Schema, recs []a
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range recs {
-		if err := w.Write(r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeAll(t, w, recs)
 	return buf.Bytes()
 }
 
@@ -153,14 +162,7 @@ func writeArrowFile(t testing.TB, mem memory.Allocator, sc *arrow.Schema, recs [
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, r := range recs {
-		if err := w.Write(r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeAll(t, w, recs)
 	return buf.Bytes()
 }
 
@@ -168,14 +170,7 @@ func writeArrowStream(t testing.TB, mem memory.Allocator, sc *arrow.Schema, recs
 	t.Helper()
 	var buf bytes.Buffer
 	w := ipc.NewWriter(&buf, ipc.WithSchema(sc), ipc.WithAllocator(mem), ipc.WithZstd())
-	for _, r := range recs {
-		if err := w.Write(r); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := w.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeAll(t, w, recs)
 	return buf.Bytes()
 }
 
