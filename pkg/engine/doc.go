@@ -52,7 +52,7 @@
 // rounded where PyTorch rounds them (tools/torchref with BF16_MATMUL is the
 // reference; a training step's gradients agree to about 1e-5 relative).
 // On the pure-Go backend bf16 is slower than float32 and saves no memory;
-// it is meant for GPUs, whose bf16 tensor cores it uses through XLA.
+// it is meant for GPUs through XLA, where its speed is not measured yet.
 //
 // [GraphOptions.Checkpoint] wraps every decoder layer in GoMLX's
 // Node.Checkpoint: the backward pass recomputes a layer's activations from

@@ -24,7 +24,7 @@ func hiddenAndHead(n net, cfg *model.Config, tokens, lengths *Node) (hidden, hea
 
 // chunkedLogSoftmaxAt returns log_softmax(h·headᵀ)[target] for every row,
 // without materialising the [N, V] logits: the log-sum-exp runs over
-// vocabulary chunks of at most chunk columns, merged online
+// vocabulary chunks of at most opts.VocabChunk columns, merged online
 // (m' = max(m, m_c); s' = s·e^(m-m') + s_c·e^(m_c-m')).
 //
 // In float32 the target logit is the dot product of h with the gathered
@@ -38,8 +38,8 @@ func hiddenAndHead(n net, cfg *model.Config, tokens, lengths *Node) (hidden, hea
 //	head    [V, H] float32
 //	targets [N]    int32
 //	returns [N]    float32
-func (n net) chunkedLogSoftmaxAt(h, head, targets *Node, chunk int) *Node {
-	V := head.Shape().Dimensions[0]
+func (n net) chunkedLogSoftmaxAt(h, head, targets *Node) *Node {
+	V, chunk := head.Shape().Dimensions[0], n.opts.VocabChunk
 	N := h.Shape().Dimensions[0]
 	var m, s *Node   // [N] running max and sum of exp(logit - m)
 	var picked *Node // [N] target logits (bf16 only)
@@ -94,7 +94,7 @@ func tokenLogProbsGraph(n net, cfg *model.Config, tokens, lengths, prompts *Node
 	// Position t predicts token t+1.
 	h := Reshape(Slice(hidden, AxisRange(), AxisRange(0, T-1), AxisRange()), B*(T-1), H) // [N, H]
 	targets := Reshape(Slice(tokens, AxisRange(), AxisRange(1, T)), B*(T-1))             // [N]
-	lp := Reshape(n.chunkedLogSoftmaxAt(h, head, targets, n.opts.VocabChunk), B, T-1)    // [B, T-1]
+	lp := Reshape(n.chunkedLogSoftmaxAt(h, head, targets), B, T-1)                       // [B, T-1]
 	lp = Concatenate([]*Node{Zeros(g, shapeOf(dtypes.Float32, B, 1)), lp}, 1)            // [B, T]
 	pos := Iota(g, shapeOf(dtypes.Int32, B, T), 1)
 	inCompletion := And(

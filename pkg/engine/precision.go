@@ -17,8 +17,9 @@ type GraphOptions struct {
 	// torch.autocast's bf16 GEMMs do. Weights stay float32 variables (the
 	// master weights the optimizer updates); embeddings, the residual
 	// stream, norms, RoPE, activations, softmax and log-softmax stay
-	// float32. Gradients flow back through the same casts, so the backward
-	// matrix products are bf16 too.
+	// float32. Gradients flow back through the same casts: the backward
+	// products' results are rounded to bf16 as well (GoMLX builds them as
+	// float32 products of the bf16 values, which gives the same numbers).
 	BF16 bool
 	// Checkpoint recomputes each decoder layer's activations during the
 	// backward pass instead of keeping them from the forward pass: only
