@@ -180,7 +180,7 @@ func TestTokenizeErrors(t *testing.T) {
 			return []string{"--tokenizer", "builtin:bytes", writeFile(t, "e.jsonl", "")}
 		}, 1, "no pairs written"},
 		{"strict fails on a pair that cannot fit", func(t *testing.T) []string {
-			return []string{"--tokenizer", "builtin:bytes", "--strict", "--max-length", "2", writeFile(t, "x.jsonl", good)}
+			return []string{"--tokenizer", "builtin:bytes", "--strict", "--max-length", "1", writeFile(t, "x.jsonl", good)}
 		}, 1, "strict"},
 	}
 	for _, tt := range tests {
