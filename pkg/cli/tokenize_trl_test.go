@@ -140,6 +140,10 @@ func trlGroups(t *testing.T, dir string, files ...string) []*trlDataset {
 // same tokenizer.json and tokenizer_config.json) and dpo-tokenize on standard,
 // conversational and implicit-prompt pairs, and requires the same ids.
 //
+// The conversational pairs are also prepared with Qwen3's
+// enable_thinking=false (TRL: a chat_template_kwargs column; dpo-tokenize:
+// --chat-template-kwargs).
+//
 // Deliberate differences, checked to be exactly what they are:
 //   - a text that starts with the BOS token gets a second BOS from the
 //     tokenizer in TRL; dpo-tokenize keeps one;
@@ -163,6 +167,11 @@ func TestTokenizeMatchesTRL(t *testing.T) {
 	for _, g := range groups {
 		req.Datasets = append(req.Datasets, *g)
 	}
+	// The conversational pairs again with Qwen3's enable_thinking=false:
+	// TRL reads it from each row's chat_template_kwargs, dpo-tokenize from
+	// --chat-template-kwargs.
+	kw := kwargsGroup(t, tmp, groups)
+	req.Datasets = append(req.Datasets, *kw)
 	in, _ := json.Marshal(req)
 	cmd := exec.Command(py, testrefs.OracleScript("trl_tokenize.py"))
 	cmd.Env = append(os.Environ(), "HF_HOME="+filepath.Join(tmp, "hf"), "HF_HUB_OFFLINE=1")
@@ -217,7 +226,7 @@ func TestTokenizeMatchesTRL(t *testing.T) {
 			var input bytes.Buffer
 			var used []*trlDataset
 			for _, g := range groups {
-				if _, ok := resp.Results[name][g.Name]; !ok {
+				if _, ok := resp.Results[name][g.Name]; !ok || g == kw {
 					continue // no chat template: TRL cannot prepare conversational rows
 				}
 				b, err := os.ReadFile(g.file)
@@ -257,6 +266,19 @@ func TestTokenizeMatchesTRL(t *testing.T) {
 			}
 			if *update {
 				writeTRLGolden(t, name, full)
+			}
+			if res, ok := resp.Results[name][kw.Name]; ok {
+				var want []trlPrepared
+				if err := json.Unmarshal(res["none"], &want); err != nil {
+					t.Fatal(err)
+				}
+				got := runOurs(t, req.Tokenizers[name], kw.file, "--max-length", "0", "--chat-template-kwargs", kwargsJSON)
+				for i, id := range kw.ids {
+					w, gp := want[i], got[id]
+					if !slices.Equal(gp.Prompt, w.Prompt) || !slices.Equal(gp.Chosen, w.Chosen) || !slices.Equal(gp.Rejected, w.Rejected) {
+						t.Errorf("%s with %s:\n got prompt %v\n   chosen %v\n   rejected %v\nTRL prompt %v\n   chosen %v\n   rejected %v", id, kwargsJSON, gp.Prompt, gp.Chosen, gp.Rejected, w.Prompt, w.Chosen, w.Rejected)
+					}
+				}
 			}
 			for _, tr := range req.Truncations {
 				got := runOurs(t, req.Tokenizers[name], file, "--max-length", fmt.Sprint(tr.MaxLength), "--truncation-mode", tr.Mode)
@@ -321,6 +343,41 @@ func writeTRLGolden(t *testing.T, name string, trl map[string]trlPrepared) {
 		t.Fatal(err)
 	}
 	t.Logf("wrote %s", path)
+}
+
+const kwargsJSON = `{"enable_thinking": false}`
+
+// kwargsGroup copies the explicit-prompt conversational group with a
+// chat_template_kwargs column (TRL's per-row template arguments).
+func kwargsGroup(t *testing.T, dir string, groups []*trlDataset) *trlDataset {
+	t.Helper()
+	var src *trlDataset
+	for _, g := range groups {
+		if g.Name == "conversational" {
+			src = g
+		}
+	}
+	if src == nil {
+		t.Fatal("no conversational group")
+	}
+	kw := &trlDataset{Name: "conversational_kwargs", file: filepath.Join(dir, "conversational_kwargs.jsonl")}
+	var buf bytes.Buffer
+	for i, r := range src.Rows {
+		var rec map[string]any
+		_ = json.Unmarshal(r, &rec)
+		rec["chat_template_kwargs"] = json.RawMessage(kwargsJSON)
+		b, _ := json.Marshal(rec)
+		kw.Rows = append(kw.Rows, b)
+		kw.ids = append(kw.ids, src.ids[i]+"-kw")
+		delete(rec, "chat_template_kwargs")
+		rec["id"] = src.ids[i] + "-kw"
+		b, _ = json.Marshal(rec)
+		buf.Write(append(b, '\n'))
+	}
+	if err := os.WriteFile(kw.file, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return kw
 }
 
 // doubledBOS reports whether ids start with the same BOS-like token twice
