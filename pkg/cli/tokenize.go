@@ -29,6 +29,8 @@ Reads preference pairs (JSONL, .jsonl.gz/.zst, a JSON array, Parquet or Arrow;
 TRL's standard, conversational or implicit-prompt format) and writes their
 token ids as a zstd-compressed Arrow IPC stream: id, prompt_input_ids,
 chosen_input_ids, rejected_input_ids. Completions exclude the prompt.
+The ids and the truncation defaults (--max-length 1024, keep_start, no
+prompt or completion cap) are those of TRL 1.16's DPOTrainer.
 
 Example:
   dpo-tokenize --tokenizer ./Qwen3-0.6B pairs.jsonl | dpo-reflogp --model ./Qwen3-0.6B > ref.arrow
@@ -64,10 +66,10 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs.StringVar(&f.chatTemplate, "chat-template", "auto", "chat template for conversational pairs: auto (tokenizer_config.json / chat_template.jinja), none, or a Jinja `FILE`")
 	fs.StringVar(&f.templateArgs, "chat-template-kwargs", "", "extra chat template variables as a JSON object, e.g. '{\"enable_thinking\": false}'")
 	fs.StringVar(&f.eosToken, "eos-token", "", "EOS token text appended to text completions (default: tokenizer_config.json's eos_token; \"none\" appends nothing)")
-	fs.IntVar(&f.cfg.MaxLength, "max-length", f.cfg.MaxLength, "maximum prompt+completion tokens (0: no limit)")
-	fs.IntVar(&f.cfg.MaxPromptLength, "max-prompt-length", f.cfg.MaxPromptLength, "maximum prompt tokens, keeping the prompt's end (0: no limit)")
-	fs.IntVar(&f.cfg.MaxCompletionLength, "max-completion-length", 0, "maximum completion tokens, keeping the start (0: no limit)")
-	fs.StringVar(&f.cfg.Truncation, "truncation-mode", f.cfg.Truncation, "what --max-length keeps: keep_end (cut the prompt's start) or keep_start (cut the completions' end)")
+	fs.IntVar(&f.cfg.MaxLength, "max-length", f.cfg.MaxLength, "maximum prompt+completion tokens, as TRL's DPOConfig.max_length (0: no limit)")
+	fs.StringVar(&f.cfg.Truncation, "truncation-mode", f.cfg.Truncation, "what --max-length keeps: keep_start (cut the completions' end; a pair whose prompt fills --max-length is dropped) or keep_end (cut the prompt's start for the longer completion; a pair whose completion fills --max-length is dropped)")
+	fs.IntVar(&f.cfg.MaxPromptLength, "max-prompt-length", f.cfg.MaxPromptLength, "maximum prompt tokens, keeping the prompt's end (0: no limit; TRL 1.16 has no such option)")
+	fs.IntVar(&f.cfg.MaxCompletionLength, "max-completion-length", f.cfg.MaxCompletionLength, "maximum completion tokens, keeping the start (0: no limit; TRL 1.16 has no such option)")
 	fs.BoolVar(&f.strict, "strict", false, "fail instead of dropping pairs that cannot fit in --max-length")
 	fs.StringVar(&f.onError, "on-error", "fail", "bad input rows: fail, or skip (count them and write them to --rejects)")
 	fs.StringVar(&f.rejects, "rejects", "", "write rejected and dropped rows with their reasons to this JSONL `FILE`")

@@ -62,8 +62,9 @@ func runTokenize(t *testing.T, args ...string) (stdout, stderr *bytes.Buffer, er
 
 // TestTokenizeMatchesReference runs dpo-tokenize on standard, conversational
 // and implicit-prompt pairs with real tokenizers and compares every id with
-// tools/refs/pairs_golden.js (HF Rust tokenizers + Python jinja2 + TRL's split
-// rule written independently in JavaScript).
+// goldens that hold TRL 1.16's own ids (written by
+// `go test ./pkg/cli -run TestTokenizeMatchesTRL -update`, which runs TRL;
+// this test needs no Python).
 func TestTokenizeMatchesReference(t *testing.T) {
 	for _, name := range []string{"qwen3", "llama3", "gemma3", "mistral"} {
 		t.Run(name, func(t *testing.T) {
@@ -179,7 +180,7 @@ func TestTokenizeErrors(t *testing.T) {
 			return []string{"--tokenizer", "builtin:bytes", writeFile(t, "e.jsonl", "")}
 		}, 1, "no pairs written"},
 		{"strict fails on a pair that cannot fit", func(t *testing.T) []string {
-			return []string{"--tokenizer", "builtin:bytes", "--strict", "--max-length", "2", writeFile(t, "x.jsonl", good)}
+			return []string{"--tokenizer", "builtin:bytes", "--strict", "--max-length", "1", writeFile(t, "x.jsonl", good)}
 		}, 1, "strict"},
 	}
 	for _, tt := range tests {

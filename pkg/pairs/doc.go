@@ -18,7 +18,10 @@
 // string prompt beside message-list completions, or the reverse) is treated
 // as TRL's maybe_extract_prompt treats it: the prompt field is ignored and the
 // prompt is extracted from chosen and rejected. If they share nothing, the
-// record is rejected with an error naming the mixed kinds.
+// record is rejected with an error naming the mixed kinds. (TRL 1.16's
+// DPOTrainer does not call maybe_extract_prompt: it extracts a prompt only
+// from a dataset without a prompt column, and fails on such a record.) A
+// null prompt is extracted the same way, where TRL would fail on the None.
 //
 // A null field counts as absent (a null prompt means an implicit prompt). A
 // message must have a non-empty string "role" and a string "content"; other

@@ -34,9 +34,11 @@ type Config struct {
 	TemplateKwargs      map[string]any `json:"chat_template_kwargs,omitempty"`
 }
 
-// DefaultConfig returns TRL's DPOConfig defaults.
+// DefaultConfig returns TRL 1.16's DPOConfig defaults: max_length 1024,
+// truncation_mode keep_start. DPOConfig has no max_prompt_length or
+// max_completion_length (TRL removed them), so those caps are off.
 func DefaultConfig() Config {
-	return Config{MaxLength: 1024, MaxPromptLength: 512, Truncation: KeepEnd}
+	return Config{MaxLength: 1024, Truncation: KeepStart}
 }
 
 // Validate checks the options.
@@ -137,7 +139,7 @@ func (e *Encoder) Encode(ex pairs.Example) (Pair, error) {
 
 func (e *Encoder) encodeText(ex pairs.Example) (prompt, chosen, rejected []int32, mismatch []string) {
 	prompt = e.encodeTextSpecial(ex.Prompt.Str)
-	split := func(name, completion string) []int32 {
+	joint := func(completion string) []int32 {
 		text := ex.Prompt.Str + completion
 		appendID := false
 		if e.eos != "" && !strings.HasSuffix(completion, e.eos) {
@@ -147,18 +149,42 @@ func (e *Encoder) encodeText(ex pairs.Example) (prompt, chosen, rejected []int32
 				appendID = true
 			}
 		}
-		joint := e.encodeTextSpecial(text)
+		ids := e.encodeTextSpecial(text)
 		if appendID {
-			joint = append(joint, e.eosID)
+			ids = append(ids, e.eosID)
 		}
-		if !hasPrefix(joint, prompt) {
-			mismatch = append(mismatch, name)
-		}
-		return tail(joint, len(prompt))
+		return ids
 	}
-	chosen = split("chosen", ex.Chosen.Str)
-	rejected = split("rejected", ex.Rejected.Str)
-	return prompt, chosen, rejected, mismatch
+	return split(prompt, joint(ex.Chosen.Str), joint(ex.Rejected.Str))
+}
+
+// split cuts prompt+chosen and prompt+rejected where the completions start,
+// as TRL's DPOTrainer does: after the longest prefix that the prompt's ids
+// share with both joint encodings. The prompt keeps that prefix. When the
+// prompt's ids are not a prefix of a joint encoding (tokens merged across
+// the boundary, or a template that renders the prompt alone differently),
+// the completion's name is listed in mismatch.
+func split(prompt, pc, pr []int32) (p, c, r []int32, mismatch []string) {
+	n := min(commonPrefix(prompt, pc), commonPrefix(prompt, pr))
+	if n < len(prompt) {
+		if commonPrefix(prompt, pc) < len(prompt) {
+			mismatch = append(mismatch, "chosen")
+		}
+		if commonPrefix(prompt, pr) < len(prompt) {
+			mismatch = append(mismatch, "rejected")
+		}
+	}
+	return prompt[:n:n], pc[n:], pr[n:], mismatch
+}
+
+func commonPrefix(a, b []int32) int {
+	n := min(len(a), len(b))
+	for i := range n {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return n
 }
 
 // encodeTextSpecial encodes with the tokenizer's special tokens, removing a
@@ -186,30 +212,30 @@ func (e *Encoder) encodeChat(ex pairs.Example) (prompt, chosen, rejected []int32
 	}
 	prompt = e.tok.Encode(ptext, false)
 	opts.AddGenerationPrompt = false
-	split := func(name string, completion []chat.Message) ([]int32, error) {
+	joint := func(name string, completion []chat.Message) ([]int32, error) {
 		msgs := slices.Concat(ex.Prompt.Messages, completion)
 		text, err := e.tmpl.Render(msgs, opts)
 		if err != nil {
 			return nil, fmt.Errorf("field %s: chat template: %w", name, err)
 		}
-		joint := e.tok.Encode(text, false)
-		if !hasPrefix(joint, prompt) {
-			mismatch = append(mismatch, name)
-		}
-		return tail(joint, len(prompt)), nil
+		return e.tok.Encode(text, false), nil
 	}
-	if chosen, err = split("chosen", ex.Chosen.Messages); err != nil {
+	pc, err := joint("chosen", ex.Chosen.Messages)
+	if err != nil {
 		return nil, nil, nil, nil, err
 	}
-	if rejected, err = split("rejected", ex.Rejected.Messages); err != nil {
+	pr, err := joint("rejected", ex.Rejected.Messages)
+	if err != nil {
 		return nil, nil, nil, nil, err
 	}
+	prompt, chosen, rejected, mismatch = split(prompt, pc, pr)
 	return prompt, chosen, rejected, mismatch, nil
 }
 
-// truncate applies DPOConfig's truncation. The prompt column is shared by
-// both completions, so keep_end cuts the prompt for the longer completion:
-// both sequences then fit in MaxLength.
+// truncate applies DPOConfig's truncation (see the package doc). keep_start
+// equals TRL's. The prompt column is shared by both completions, so keep_end
+// cuts the prompt for the longer completion: both sequences then fit in
+// MaxLength, and the longer one equals TRL's.
 func (e *Encoder) truncate(prompt, chosen, rejected []int32) (p, c, r []int32, truncated bool, err error) {
 	cfg := e.cfg
 	p, c, r = prompt, chosen, rejected
@@ -248,16 +274,4 @@ func (e *Encoder) truncate(prompt, chosen, rejected []int32) (p, c, r []int32, t
 		}
 	}
 	return p, c, r, truncated, nil
-}
-
-func hasPrefix(s, prefix []int32) bool {
-	return len(s) >= len(prefix) && slices.Equal(s[:len(prefix)], prefix)
-}
-
-// tail returns s[n:], or nothing when s is shorter (the prompt swallowed it).
-func tail(s []int32, n int) []int32 {
-	if n >= len(s) {
-		return nil
-	}
-	return s[n:]
 }

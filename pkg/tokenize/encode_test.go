@@ -157,3 +157,39 @@ func bytesOf(v []int32) []byte {
 	}
 	return b
 }
+
+// A template whose generation prompt ("assistant: ") is not how the joint
+// rendering continues ("assistant:" + content): as in TRL, the completions
+// start where the ids diverge, and the prompt keeps the common prefix.
+func TestChatSplitCommonPrefix(t *testing.T) {
+	tok, _ := tokenizer.Builtin("bytes")
+	tmpl, err := chat.Compile("{% for m in messages %}{{ m.role }}:{% if m.role != 'assistant' %} {% endif %}{{ m.content }}\n{% endfor %}{% if add_generation_prompt %}assistant: {% endif %}")
+	if err != nil {
+		t.Fatal(err)
+	}
+	e, err := NewEncoder(DefaultConfig(), tok, tmpl, "<|bos|>", "<|eos|>", chat.RenderOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msg := func(role, s string) []chat.Message { return []chat.Message{{Role: role, Content: s}} }
+	ex := pairs.Example{Prompt: pairs.Text{Messages: msg("user", "hi")}, Chosen: pairs.Text{Messages: msg("assistant", "yes")}, Rejected: pairs.Text{Messages: msg("assistant", " no")}}
+	got, err := e.Encode(ex)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// rejected's joint text "user: hi\nassistant: no\n" does start with the
+	// prompt, chosen's "user: hi\nassistant:yes\n" does not: the shared
+	// prefix is "user: hi\nassistant:".
+	if want := ids("user: hi\nassistant:"); !slices.Equal(got.Prompt, want) {
+		t.Errorf("prompt %q, want %q", bytesOf(got.Prompt), bytesOf(want))
+	}
+	if want := ids("yes\n"); !slices.Equal(got.Chosen, want) {
+		t.Errorf("chosen %q, want %q", bytesOf(got.Chosen), bytesOf(want))
+	}
+	if want := ids(" no\n"); !slices.Equal(got.Rejected, want) {
+		t.Errorf("rejected %q, want %q", bytesOf(got.Rejected), bytesOf(want))
+	}
+	if !slices.Equal(got.PrefixMismatch, []string{"chosen"}) {
+		t.Errorf("prefix mismatch %v, want [chosen]", got.PrefixMismatch)
+	}
+}

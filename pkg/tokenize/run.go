@@ -212,7 +212,7 @@ func Run(ctx context.Context, r pairs.Reader, enc *Encoder, sink Sink, opts Opti
 					p := res.pair
 					if len(p.PrefixMismatch) > 0 {
 						sum.PrefixMismatch++
-						warn("row %d (id %q): the prompt's ids are not a prefix of prompt+%s's ids; split at the prompt's length as TRL does", ex.Row, ex.ID, strings.Join(p.PrefixMismatch, " and prompt+"))
+						warn("row %d (id %q): the prompt's ids are not a prefix of prompt+%s's ids (tokens merge across the boundary, or the template renders the prompt alone differently); as in TRL, the completions start where the ids diverge and the prompt keeps %d tokens", ex.Row, ex.ID, strings.Join(p.PrefixMismatch, " and prompt+"), len(p.Prompt))
 					}
 					if p.Truncated {
 						sum.Truncated++
