@@ -37,8 +37,9 @@ check:
     {"name": str, "dir": str, "seqs": [...], "prompt_lens": [...]}
 
 loads dir with from_pretrained(dtype="auto") and reports whether every
-tensor of its safetensors files equals the loaded parameter bit for bit
-("tensors_equal", "mismatches", "n_tensors"), then scores the sequences in
+tensor of its safetensors files equals the loaded parameter bit for bit and
+every parameter of the model comes from the files ("tensors_equal",
+"mismatches", "n_tensors"), then scores the sequences in
 float32 as above ("logps", "token_logps").
 
 Answer: {"cases": {name: {...}}, "versions": {"torch": ..., "transformers": ...}}.
@@ -143,15 +144,21 @@ def verify(check):
     model = AutoModelForCausalLM.from_pretrained(check["dir"], dtype="auto", attn_implementation="eager")
     model.eval()
     state = model.state_dict()
-    mismatches, n = [], 0
+    mismatches, n, seen = [], 0, set()
     for path in safetensors_files(check["dir"]):
         for name, t in load_file(path).items():
             n += 1
+            seen.add(name)
             p = state.get(name)
             if p is None:
                 mismatches.append(f"{name}: not a parameter of the loaded model")
             elif p.dtype != t.dtype or p.shape != t.shape or not torch.equal(p, t):
                 mismatches.append(f"{name}: loaded {p.dtype} {tuple(p.shape)} differs from the file's {t.dtype} {tuple(t.shape)}")
+    # Parameters the files lack would be initialised at random by
+    # from_pretrained (tied heads are listed once, under the embedding).
+    for name, _ in model.named_parameters():
+        if name not in seen:
+            mismatches.append(f"{name}: missing from the files")
     model = model.float()
     out = {"tensors_equal": not mismatches, "mismatches": mismatches, "n_tensors": n}
     out["logps"], out["token_logps"] = completion_logps(model, check["seqs"], check["prompt_lens"])
