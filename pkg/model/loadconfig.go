@@ -500,6 +500,9 @@ func (r rawConfig) qwenWindows(c *Config) error {
 	if err != nil {
 		return err
 	}
+	if c.NumLayers <= 0 {
+		return nil // Validate reports num_hidden_layers
+	}
 	layers := make([]bool, c.NumLayers)
 	if v, ok := r.m["layer_types"]; ok && v != nil {
 		list, ok := v.([]any)
