@@ -141,7 +141,7 @@ func TestTrainedCheckpointLoadsInTransformers(t *testing.T) {
 			if !r.TensorsEqual || r.NTensors == 0 {
 				t.Errorf("transformers loaded %d tensors of our checkpoint, mismatches: %v", r.NTensors, r.Mismatches)
 			}
-			lm, err := loadModel(filepath.Join(root, c.name+"_trained"), engine.Options{})
+			lm, err := loadModel(filepath.Join(root, c.name+"_trained"), engine.Options{BatchTokens: 128})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -141,7 +141,8 @@ func hfOracleCases() []hfCase {
 // (from_config with eager attention, random weights, save_pretrained: plain,
 // sharded with an index, bfloat16) load in the engine, and the per-sequence
 // completion log-probs that dpo-reflogp computes (SequenceLogProbs) equal
-// transformers' float32 ones within 1e-5 relative. Under BF16 they are
+// transformers' float32 ones within 1e-5 relative, and each token's within
+// 1e-5 relative + 1e-6 absolute. Under BF16 they are
 // compared with transformers under torch.autocast(bfloat16) on CPU (see
 // hfBF16Tolerance).
 func TestTransformersOracle(t *testing.T) {
@@ -155,8 +156,8 @@ func TestTransformersOracle(t *testing.T) {
 	}
 	res, versions := hfOracle(t, cases)
 	t.Logf("oracle versions: %v", versions)
-	e32 := newTestEngine(t, Options{VocabChunk: 128})
-	ebf := newTestEngine(t, Options{VocabChunk: 128, BF16: true})
+	e32 := newTestEngine(t, Options{VocabChunk: 128, BatchTokens: 128})
+	ebf := newTestEngine(t, Options{VocabChunk: 128, BatchTokens: 128, BF16: true})
 	for _, c := range cases {
 		t.Run(c.Name, func(t *testing.T) {
 			r, ok := res[c.Name]
@@ -192,7 +193,7 @@ func TestTransformersOracle(t *testing.T) {
 			for i, s := range c.Seqs {
 				seqs[i] = Sequence{Tokens: s, PromptLen: c.PromptLens[i]}
 			}
-			score := func(e *Engine) []float64 {
+			score := func(e *Engine) ([]float64, [][]float32) {
 				m, err := e.LoadModel(ck)
 				if err != nil {
 					t.Fatal(err)
@@ -202,9 +203,21 @@ func TestTransformersOracle(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				return got
+				tok, err := m.TokenLogProbs(context.Background(), seqs, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return got, tok
 			}
-			f32 := score(e32)
+			f32, tok := score(e32)
+			for i := range tok {
+				for j, v := range tok[i] {
+					w := r.TokenLogps[i][j]
+					if d := math.Abs(float64(v) - w); !(d <= 1e-5*math.Abs(w)+1e-6) {
+						t.Errorf("row %d token %d: logp %.8g, transformers %.8g", i, c.PromptLens[i]+j, v, w)
+					}
+				}
+			}
 			worst := 0.0
 			for i := range f32 {
 				rel := math.Abs(f32[i]-r.Logps[i]) / math.Abs(r.Logps[i])
@@ -214,7 +227,7 @@ func TestTransformersOracle(t *testing.T) {
 						i, len(c.Seqs[i]), c.PromptLens[i], f32[i], r.Logps[i], rel)
 				}
 			}
-			bf := score(ebf)
+			bf, _ := score(ebf)
 			checkBF16(t, bf, f32, r.LogpsAutocast, r.Logps)
 			t.Logf("float32: max rel %.2g", worst)
 		})
