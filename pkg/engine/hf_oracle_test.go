@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"math"
 	"math/rand/v2"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"slices"
@@ -230,6 +231,70 @@ func TestTransformersOracle(t *testing.T) {
 			bf, _ := score(ebf)
 			checkBF16(t, bf, f32, r.LogpsAutocast, r.Logps)
 			t.Logf("float32: max rel %.2g", worst)
+		})
+	}
+	// transformers 4.x spelling of the same configs (rope_scaling with
+	// "type", rope_theta at the top level, as Llama 3.1's config.json and
+	// older Qwen2 files have it) gives the same values.
+	for _, name := range []string{"llama_rope_llama3", "qwen3_window5_yarn_bias"} {
+		t.Run(name+"_v4_config", func(t *testing.T) {
+			var c hfCase
+			for _, x := range cases {
+				if x.Name == name {
+					c = x
+				}
+			}
+			dir := filepath.Join(t.TempDir(), name)
+			if err := os.CopyFS(dir, os.DirFS(c.Dir)); err != nil {
+				t.Fatal(err)
+			}
+			var conf map[string]any
+			b, err := os.ReadFile(filepath.Join(dir, "config.json"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(b, &conf); err != nil {
+				t.Fatal(err)
+			}
+			rp, ok := conf["rope_parameters"].(map[string]any)
+			if !ok {
+				t.Fatalf("transformers wrote no rope_parameters: %v", conf)
+			}
+			delete(conf, "rope_parameters")
+			conf["rope_theta"] = rp["rope_theta"]
+			delete(rp, "rope_theta")
+			rp["type"] = rp["rope_type"]
+			delete(rp, "rope_type")
+			conf["rope_scaling"] = rp
+			if b, err = json.Marshal(conf); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, "config.json"), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			ck, err := model.Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ck.Close()
+			m, err := e32.LoadModel(ck)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			seqs := make([]Sequence, len(c.Seqs))
+			for i, s := range c.Seqs {
+				seqs[i] = Sequence{Tokens: s, PromptLen: c.PromptLens[i]}
+			}
+			got, err := m.SequenceLogProbs(context.Background(), seqs, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, want := range res[name].Logps {
+				if rel := math.Abs(got[i]-want) / math.Abs(want); !(rel <= 1e-5) {
+					t.Errorf("row %d: logp %.8g, transformers %.8g", i, got[i], want)
+				}
+			}
 		})
 	}
 	t.Run("dynamic_rope_refuses_long", func(t *testing.T) {
