@@ -136,7 +136,12 @@ func (n net) attention(q, k, v, mask *Node, scale float64) *Node {
 	scores := n.dot(qg, k, "bqkgd,"+kv+"->bkgqs") // [B, nKV, G, Tq, Ts]
 	scores = MulScalar(scores, scale)
 	full := BroadcastToDims(mask, B, nKV, G, T, T)
-	scores = Where(full, scores, Infinity(q.Graph(), scores.DType(), -1))
+	// Masked scores get the lowest finite float32, as transformers' eager
+	// attention adds torch.finfo.min: a query with no visible key (a
+	// padding position beyond a sliding window) gets a uniform row instead
+	// of NaN, and no NaN reaches real rows through probs·v (0·NaN is NaN).
+	// For every other row exp(lowest - max) is exactly 0, as with -inf.
+	scores = Where(full, scores, Scalar(q.Graph(), scores.DType(), -math.MaxFloat32))
 	probs := Softmax(scores, -1)                  // [B, nKV, G, Tq, Ts]
 	out := n.dot(probs, v, "bkgqs,"+kv+"->bqkgd") // [B, Tq, nKV, G, D]
 	return Reshape(out, B, T, nH*D)

@@ -25,33 +25,40 @@ import (
 // (see net.dot).
 
 // ropeInvFreq returns the rotary inverse frequencies [D/2] for cfg,
-// inv_freq[i] = 1/theta^(2i/D), adjusted for rope_scaling. Supported
-// rope_scaling types: none/"default", "linear" and "llama3".
-func ropeInvFreq(cfg *model.Config) ([]float64, error) {
+// inv_freq[i] = 1/theta^(2i/D), adjusted for rope_scaling as transformers'
+// modeling_rope_utils does, and the factor cos and sin are multiplied by
+// (YaRN's attention_factor; 1 otherwise). Supported rope_scaling types:
+// none/"default", "linear", "dynamic" (the unscaled frequencies: see
+// model.Config.CheckSeqLen), "yarn" and "llama3".
+func ropeInvFreq(cfg *model.Config) ([]float64, float64, error) {
 	D := cfg.HeadDim
+	pow := make([]float64, D/2) // theta^(2i/D)
 	inv := make([]float64, D/2)
 	for i := range inv {
-		inv[i] = 1 / math.Pow(cfg.RopeTheta, float64(2*i)/float64(D))
+		pow[i] = math.Pow(cfg.RopeTheta, float64(2*i)/float64(D))
+		inv[i] = 1 / pow[i]
 	}
 	rs := cfg.RopeScaling
 	if rs == nil {
-		return inv, nil
+		return inv, 1, nil
 	}
 	switch rs.RopeType {
-	case "", "default":
-		return inv, nil
+	case "", "default", "dynamic":
+		return inv, 1, nil
 	case "linear":
 		if rs.Factor <= 0 {
-			return nil, fmt.Errorf("engine: rope_scaling linear factor must be positive, got %g", rs.Factor)
+			return nil, 0, fmt.Errorf("engine: rope_scaling linear factor must be positive, got %g", rs.Factor)
 		}
 		for i := range inv {
 			inv[i] /= rs.Factor
 		}
-		return inv, nil
+		return inv, 1, nil
+	case "yarn":
+		return yarnInvFreq(cfg, pow)
 	case "llama3":
 		if rs.Factor <= 0 || rs.LowFreqFactor <= 0 || rs.HighFreqFactor <= rs.LowFreqFactor ||
 			rs.OriginalMaxPositionEmbeddings <= 0 {
-			return nil, fmt.Errorf("engine: invalid llama3 rope_scaling %+v", *rs)
+			return nil, 0, fmt.Errorf("engine: invalid llama3 rope_scaling %+v", *rs)
 		}
 		old := float64(rs.OriginalMaxPositionEmbeddings)
 		lowWavelen := old / rs.LowFreqFactor
@@ -67,9 +74,45 @@ func ropeInvFreq(cfg *model.Config) ([]float64, error) {
 				inv[i] = (1-smooth)*f/rs.Factor + smooth*f
 			}
 		}
-		return inv, nil
+		return inv, 1, nil
 	}
-	return nil, fmt.Errorf("engine: unsupported rope_scaling type %q (supported: default, linear, llama3)", rs.RopeType)
+	return nil, 0, fmt.Errorf("engine: unsupported rope_scaling type %q (supported: default, linear, dynamic, yarn, llama3)", rs.RopeType)
+}
+
+// yarnInvFreq is transformers' _compute_yarn_parameters: dimensions that
+// rotate more than beta_fast times over the original context keep their
+// frequency, those under beta_slow are divided by factor, with a linear
+// ramp between (over whole dimensions when truncate); cos and sin are
+// scaled by attention_factor.
+func yarnInvFreq(cfg *model.Config, pow []float64) ([]float64, float64, error) {
+	rs := cfg.RopeScaling
+	if rs.Factor <= 0 || rs.OriginalMaxPositionEmbeddings <= 0 || rs.BetaFast <= 0 || rs.BetaSlow <= 0 {
+		return nil, 0, fmt.Errorf("engine: invalid yarn rope_scaling %+v", *rs)
+	}
+	dim := float64(cfg.HeadDim)
+	base, orig := cfg.RopeTheta, float64(rs.OriginalMaxPositionEmbeddings)
+	corrDim := func(rot float64) float64 {
+		return dim * math.Log(orig/(rot*2*math.Pi)) / (2 * math.Log(base))
+	}
+	low, high := corrDim(rs.BetaFast), corrDim(rs.BetaSlow)
+	if rs.Truncate == nil || *rs.Truncate {
+		low, high = math.Floor(low), math.Ceil(high)
+	}
+	low, high = math.Max(low, 0), math.Min(high, dim-1)
+	if low == high {
+		high += 0.001 // as transformers: avoid a zero-width ramp
+	}
+	inv := make([]float64, len(pow))
+	for i, p := range pow {
+		ramp := math.Min(math.Max((float64(i)-low)/(high-low), 0), 1)
+		extra := 1 - ramp // weight of the unscaled frequency
+		inv[i] = (1/(rs.Factor*p))*(1-extra) + (1/p)*extra
+	}
+	af := rs.AttentionFactor
+	if af == 0 {
+		af = 1
+	}
+	return inv, af, nil
 }
 
 // applyRope rotates x [B, T, n, D] with cos, sin [T, D]:
@@ -84,8 +127,9 @@ func applyRope(x, cos, sin *Node) *Node {
 	return Add(Mul(x, c), Mul(rot, s))
 }
 
-// ropeTables returns cos and sin [T, D] for positions 0..T-1.
-func ropeTables(g *Graph, invFreq []float64, T int) (cos, sin *Node) {
+// ropeTables returns cos and sin [T, D] for positions 0..T-1, both
+// multiplied by scale (YaRN's attention factor) when it is not 1.
+func ropeTables(g *Graph, invFreq []float64, scale float64, T int) (cos, sin *Node) {
 	inv := make([]float32, len(invFreq))
 	for i, f := range invFreq {
 		inv[i] = float32(f)
@@ -93,7 +137,11 @@ func ropeTables(g *Graph, invFreq []float64, T int) (cos, sin *Node) {
 	pos := ConvertDType(Iota(g, shapeOf(dtypes.Int32, T), 0), dtypes.Float32) // [T]
 	freqs := Mul(ExpandAxes(pos, 1), ExpandAxes(Const(g, inv), 0))            // [T, D/2]
 	emb := Concatenate([]*Node{freqs, freqs}, 1)                              // [T, D]
-	return Cos(emb), Sin(emb)
+	cos, sin = Cos(emb), Sin(emb)
+	if scale != 1 {
+		cos, sin = MulScalar(cos, float32(scale)), MulScalar(sin, float32(scale))
+	}
+	return cos, sin
 }
 
 // llamaHidden runs the decoder and returns the final normed hidden states.
@@ -110,12 +158,19 @@ func llamaHidden(n net, cfg *model.Config, tokens, lengths *Node) *Node {
 	if err != nil {
 		panic(err)
 	}
-	invFreq, err := ropeInvFreq(cfg)
+	invFreq, ropeScale, err := ropeInvFreq(cfg)
 	if err != nil {
 		panic(err)
 	}
-	cos, sin := ropeTables(g, invFreq, T)                               // [T, D]
-	mask := attentionMask(lengths, T, cfg.SlidingWindow)                // [B, 1, 1, T, T]
+	cos, sin := ropeTables(g, invFreq, ropeScale, T) // [T, D]
+	masks := map[int]*Node{}                         // by window: [B, 1, 1, T, T]
+	maskOf := func(l int) *Node {
+		win := cfg.LayerWindow(l)
+		if masks[win] == nil {
+			masks[win] = attentionMask(lengths, T, win)
+		}
+		return masks[win]
+	}
 	x := Gather(w("model.embed_tokens.weight"), ExpandAxes(tokens, -1)) // [B, T, H]
 	x.AssertDims(B, T, H)
 	bias := func(name string, ok bool) *Node {
@@ -141,13 +196,13 @@ func llamaHidden(n net, cfg *model.Config, tokens, lengths *Node) *Node {
 		}
 		q = applyRope(q, cos, sin)
 		k = applyRope(k, cos, sin)
-		a := n.attention(q, k, v, mask, scale) // [B, T, nH*D]
+		a := n.attention(q, k, v, maskOf(l), scale) // [B, T, nH*D]
 		a = n.linear(a, w(p+"self_attn.o_proj.weight"), bias(p+"self_attn.o_proj.bias", cfg.OutputBias))
 		x = Add(x, a) // [B, T, H]
 		h = rmsNorm(x, w(p+"post_attention_layernorm.weight"), cfg.RMSNormEps)
-		gate := n.linear(h, w(p+"mlp.gate_proj.weight"), nil) // [B, T, I]
-		up := n.linear(h, w(p+"mlp.up_proj.weight"), nil)     // [B, T, I]
-		m := n.linear(Mul(act(gate), up), w(p+"mlp.down_proj.weight"), nil)
+		gate := n.linear(h, w(p+"mlp.gate_proj.weight"), bias(p+"mlp.gate_proj.bias", cfg.MLPBias)) // [B, T, I]
+		up := n.linear(h, w(p+"mlp.up_proj.weight"), bias(p+"mlp.up_proj.bias", cfg.MLPBias))       // [B, T, I]
+		m := n.linear(Mul(act(gate), up), w(p+"mlp.down_proj.weight"), bias(p+"mlp.down_proj.bias", cfg.MLPBias))
 		x = Add(x, m)
 		x.AssertDims(B, T, H)
 	}

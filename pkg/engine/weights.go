@@ -44,7 +44,7 @@ func validateConfig(cfg *model.Config) error {
 		if _, err := activation(cfg.HiddenAct, "silu"); err != nil {
 			return err
 		}
-		if _, err := ropeInvFreq(cfg); err != nil {
+		if _, _, err := ropeInvFreq(cfg); err != nil {
 			return err
 		}
 	case familyGPT2:

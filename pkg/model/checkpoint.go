@@ -309,6 +309,14 @@ func (c *Config) hfJSON() map[string]any {
 	switch c.Arch {
 	case ArchLlama, ArchQwen3:
 		m["attention_bias"] = c.AttentionBias
+		if c.Arch == ArchLlama {
+			m["mlp_bias"] = c.MLPBias
+		}
+		if c.Arch == ArchQwen3 {
+			c.qwenWindowJSON(m)
+		}
+	case ArchQwen2:
+		c.qwenWindowJSON(m)
 	case ArchMistral:
 		if c.SlidingWindow > 0 {
 			m["sliding_window"] = c.SlidingWindow
@@ -317,6 +325,22 @@ func (c *Config) hfJSON() map[string]any {
 		}
 	}
 	return m
+}
+
+// qwenWindowJSON writes Qwen2/Qwen3's sliding-window fields.
+func (c *Config) qwenWindowJSON(m map[string]any) {
+	if c.SlidingWindow <= 0 {
+		return
+	}
+	m["use_sliding_window"], m["sliding_window"] = true, c.SlidingWindow
+	types := make([]string, c.NumLayers)
+	for i := range types {
+		types[i] = "full_attention"
+		if c.LayerWindow(i) > 0 {
+			types[i] = "sliding_attention"
+		}
+	}
+	m["layer_types"] = types
 }
 
 func nullableID(id int) any {

@@ -211,7 +211,7 @@ func TestLoadRejects(t *testing.T) {
 	ck.Close()
 	// Config errors surface through Load.
 	dir = copyCase(t, dirs["llama_tied"])
-	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"architectures":["LlamaForCausalLM"],"mlp_bias":true}`), 0o644)
+	os.WriteFile(filepath.Join(dir, "config.json"), []byte(`{"architectures":["LlamaForCausalLM"],"mlp_bias":"yes"}`), 0o644)
 	if _, err := Load(dir); err == nil || !strings.Contains(err.Error(), "mlp_bias") {
 		t.Errorf("bad config: %v", err)
 	}

@@ -11,13 +11,27 @@ const (
 	ArchGPT2    Arch = "GPT2LMHeadModel"
 )
 
-// RopeScaling is Llama 3's "rope_scaling" block (rope_type "llama3").
+// RopeScaling is a "rope_scaling" (transformers v5: "rope_parameters")
+// block, with transformers' defaults filled in. RopeType is "linear",
+// "dynamic", "yarn" or "llama3"; the fields each type reads are those of
+// transformers' modeling_rope_utils (_compute_<type>_parameters).
 type RopeScaling struct {
-	RopeType                      string  `json:"rope_type"`
-	Factor                        float64 `json:"factor"`
-	LowFreqFactor                 float64 `json:"low_freq_factor"`
-	HighFreqFactor                float64 `json:"high_freq_factor"`
-	OriginalMaxPositionEmbeddings int     `json:"original_max_position_embeddings"`
+	RopeType string  `json:"rope_type"`
+	Factor   float64 `json:"factor"`
+	// llama3.
+	LowFreqFactor  float64 `json:"low_freq_factor,omitempty"`
+	HighFreqFactor float64 `json:"high_freq_factor,omitempty"`
+	// llama3 and yarn: the pretraining context (default
+	// max_position_embeddings, as transformers' standardize_rope_params).
+	OriginalMaxPositionEmbeddings int `json:"original_max_position_embeddings,omitempty"`
+	// yarn: AttentionFactor multiplies cos and sin (the config's
+	// attention_factor, else derived from factor, mscale, mscale_all_dim);
+	// BetaFast/BetaSlow bound the ramp (defaults 32 and 1); Truncate rounds
+	// the correction range to whole dimensions (default true).
+	AttentionFactor float64 `json:"attention_factor,omitempty"`
+	BetaFast        float64 `json:"beta_fast,omitempty"`
+	BetaSlow        float64 `json:"beta_slow,omitempty"`
+	Truncate        *bool   `json:"truncate,omitempty"`
 }
 
 // Config is the subset of a Hugging Face config.json that shapes the math.
@@ -50,11 +64,16 @@ type Config struct {
 	// for Qwen2 or Mistral). GPT-2 always has biases everywhere and ignores
 	// this field.
 	OutputBias bool
-	// SlidingWindow is Mistral's sliding_window (0 = none). HF's sliding
-	// mask only differs from the plain causal mask for sequences longer than
-	// the window, so sequences up to SlidingWindow tokens are computed
-	// exactly; CheckSeqLen rejects longer ones.
+	// SlidingWindow is the attention window (0 = none): query q sees keys
+	// k with q-k < SlidingWindow, as transformers' sliding_window_overlay.
+	// It applies to every layer (Mistral's sliding_window) unless
+	// SlidingLayers is set (Qwen2/Qwen3 use_sliding_window: the layers
+	// layer_types marks "sliding_attention", by default those with index
+	// >= max_window_layers).
 	SlidingWindow int
+	SlidingLayers []bool
+	// MLPBias: Llama's mlp_bias (gate/up/down_proj biases).
+	MLPBias bool
 	// InitializerRange is the std of HF's normal weight init (default 0.02).
 	InitializerRange float64
 	// PadTokenID is pad_token_id, -1 when absent or null.
@@ -64,4 +83,15 @@ type Config struct {
 	EOSTokenIDs []int
 	// ModelType is config.json's "model_type" ("llama", "gpt2", ...).
 	ModelType string
+}
+
+// LayerWindow returns layer l's sliding window (0: full causal attention).
+func (c *Config) LayerWindow(l int) int {
+	if c.SlidingWindow <= 0 {
+		return 0
+	}
+	if c.SlidingLayers == nil || (l < len(c.SlidingLayers) && c.SlidingLayers[l]) {
+		return c.SlidingWindow
+	}
+	return 0
 }

@@ -1,6 +1,7 @@
 package model
 
 import (
+	"math"
 	"strings"
 	"testing"
 )
@@ -57,6 +58,38 @@ func TestParseConfigDefaults(t *testing.T) {
 			}
 			return ""
 		}},
+		{"qwen2 windows by max_window_layers", `{"architectures":["Qwen2ForCausalLM"],"num_hidden_layers":3,"use_sliding_window":true,"sliding_window":4,"max_window_layers":1}`, func(c *Config) string {
+			if c.SlidingWindow != 4 || c.LayerWindow(0) != 0 || c.LayerWindow(1) != 4 || c.LayerWindow(2) != 4 {
+				return "qwen2 windows differ"
+			}
+			return ""
+		}},
+		{"qwen3 windows by layer_types", `{"architectures":["Qwen3ForCausalLM"],"num_hidden_layers":2,"use_sliding_window":true,"sliding_window":8,"max_window_layers":0,"layer_types":["sliding_attention","full_attention"]}`, func(c *Config) string {
+			if c.LayerWindow(0) != 8 || c.LayerWindow(1) != 0 {
+				return "qwen3 windows differ"
+			}
+			return ""
+		}},
+		{"qwen2 window off", `{"architectures":["Qwen2ForCausalLM"],"use_sliding_window":false,"sliding_window":4,"max_window_layers":0}`, func(c *Config) string {
+			if c.SlidingWindow != 0 || c.LayerWindow(0) != 0 {
+				return "window should be off"
+			}
+			return ""
+		}},
+		{"yarn defaults", `{"architectures":["Qwen3ForCausalLM"],"max_position_embeddings":4096,"rope_scaling":{"rope_type":"yarn","factor":4.0}}`, func(c *Config) string {
+			rs := c.RopeScaling
+			if rs == nil || rs.OriginalMaxPositionEmbeddings != 4096 || rs.BetaFast != 32 || rs.BetaSlow != 1 || rs.Truncate == nil || !*rs.Truncate ||
+				math.Abs(rs.AttentionFactor-(0.1*math.Log(4)+1)) > 1e-15 {
+				return "yarn defaults differ"
+			}
+			return ""
+		}},
+		{"linear and mlp_bias", `{"architectures":["LlamaForCausalLM"],"mlp_bias":true,"rope_scaling":{"type":"linear","factor":2.0}}`, func(c *Config) string {
+			if !c.MLPBias || c.RopeScaling == nil || c.RopeScaling.RopeType != "linear" || c.RopeScaling.Factor != 2 {
+				return "linear/mlp_bias differ"
+			}
+			return ""
+		}},
 		{"rope_parameters (transformers v5)", `{"architectures":["LlamaForCausalLM"],"rope_parameters":{"rope_type":"default","rope_theta":1000000.0}}`, func(c *Config) string {
 			if c.RopeScaling != nil || c.RopeTheta != 1e6 {
 				return "rope_parameters differ"
@@ -108,13 +141,15 @@ func TestParseConfigRejects(t *testing.T) {
 		{`{"architectures":["BertForMaskedLM"]}`, "architectures"},
 		{`{"model_type":"bert"}`, "model_type"},
 		{`{}`, "architectures"},
-		{`{"architectures":["LlamaForCausalLM"],"rope_scaling":{"type":"linear","factor":2.0}}`, "rope_scaling"},
-		{`{"architectures":["LlamaForCausalLM"],"rope_scaling":{"rope_type":"yarn","factor":2.0}}`, "rope_scaling"},
+		{`{"architectures":["LlamaForCausalLM"],"rope_scaling":{"type":"linear"}}`, "rope_scaling"},
+		{`{"architectures":["LlamaForCausalLM"],"rope_scaling":{"rope_type":"longrope","factor":2.0}}`, "rope_scaling"},
 		{`{"architectures":["LlamaForCausalLM"],"rope_scaling":{"rope_type":"llama3","factor":8.0}}`, "rope_scaling"},
-		{`{"architectures":["LlamaForCausalLM"],"mlp_bias":true}`, "mlp_bias"},
+		{`{"architectures":["LlamaForCausalLM"],"rope_parameters":{"rope_type":"linear","factor":2.0,"partial_rotary_factor":0.5}}`, "rope_parameters"},
+		{`{"architectures":["LlamaForCausalLM"],"mlp_bias":3}`, "mlp_bias"},
 		{`{"architectures":["LlamaForCausalLM"],"hidden_act":"gelu"}`, "hidden_act"},
-		{`{"architectures":["Qwen2ForCausalLM"],"use_sliding_window":true}`, "use_sliding_window"},
-		{`{"architectures":["Qwen3ForCausalLM"],"use_sliding_window":true}`, "use_sliding_window"},
+		{`{"architectures":["Qwen2ForCausalLM"],"num_hidden_layers":2,"layer_types":["full_attention","sliding_attention"]}`, "layer_types"},
+		{`{"architectures":["Qwen3ForCausalLM"],"num_hidden_layers":2,"use_sliding_window":true,"layer_types":["full_attention"]}`, "layer_types"},
+		{`{"architectures":["Qwen3ForCausalLM"],"use_sliding_window":true,"sliding_window":-1}`, "sliding_window"},
 		{`{"architectures":["GPT2LMHeadModel"],"scale_attn_by_inverse_layer_idx":true}`, "scale_attn_by_inverse_layer_idx"},
 		{`{"architectures":["GPT2LMHeadModel"],"reorder_and_upcast_attn":true}`, "reorder_and_upcast_attn"},
 		{`{"architectures":["GPT2LMHeadModel"],"activation_function":"relu"}`, "activation_function"},
@@ -143,11 +178,15 @@ func TestCheckSeqLen(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := c.CheckSeqLen(16); err != nil {
-		t.Error(err)
+	if err := c.CheckSeqLen(1000); err != nil {
+		t.Errorf("sliding windows are implemented for any length: %v", err)
 	}
-	if err := c.CheckSeqLen(17); err == nil {
-		t.Error("want sliding window error for 17 tokens")
+	d, err := ParseConfig([]byte(`{"architectures":["LlamaForCausalLM"],"max_position_embeddings":64,"rope_scaling":{"rope_type":"dynamic","factor":2.0}}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.CheckSeqLen(64) != nil || d.CheckSeqLen(65) == nil || !strings.Contains(d.CheckSeqLen(65).Error(), "dynamic") {
+		t.Error("dynamic rope: want sequences over max_position_embeddings refused")
 	}
 	g, _ := ParseConfig([]byte(`{"architectures":["GPT2LMHeadModel"],"n_positions":32}`))
 	if g.CheckSeqLen(33) == nil || g.CheckSeqLen(32) != nil {

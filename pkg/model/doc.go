@@ -6,13 +6,18 @@
 // checkpoints transformers can load (Save).
 //
 // Settings that change the math and that the engine does not implement
-// (rope scaling other than llama3, MLP biases, activations other than
-// SiLU/gelu_new, Qwen sliding windows, GPT-2 attention variants, ...) are
-// rejected with an error naming the config field instead of being guessed.
+// (longrope and partial rotary embeddings, activations other than
+// SiLU/gelu_new, GPT-2 attention variants, ...) are rejected with an error
+// naming the config field instead of being guessed.
 //
-// Sliding-window policy: Mistral's sliding_window is kept in
-// Config.SlidingWindow; HF's sliding mask equals the causal mask for
-// sequences of at most that many tokens, so those are exact, and
-// Config.CheckSeqLen rejects longer sequences. Qwen2/Qwen3 configs with
-// use_sliding_window=true are rejected outright.
+// Implemented variants, each checked against transformers 5.24 (see
+// docs/oracles.md): tied/untied heads, GQA, attention biases (Llama/Qwen3
+// attention_bias, Qwen2's q/k/v biases), Llama's mlp_bias, Qwen3's qk-norm,
+// rope_scaling linear, dynamic, yarn and llama3 (from rope_scaling or
+// transformers v5's rope_parameters), and sliding windows: Mistral's
+// sliding_window on every layer, Qwen2/Qwen3's use_sliding_window on the
+// layers layer_types (or max_window_layers) selects (Config.LayerWindow).
+// Dynamic rope is exact only up to max_position_embeddings tokens, beyond
+// which transformers' result depends on the batch; Config.CheckSeqLen
+// refuses longer sequences and says why.
 package model

@@ -39,7 +39,7 @@ func ExampleParamSpecs() {
 
 func ExampleParseConfig_rejected() {
 	_, err := model.ParseConfig([]byte(`{"architectures": ["LlamaForCausalLM"],
-		"rope_scaling": {"rope_type": "yarn", "factor": 4.0}}`))
+		"rope_scaling": {"rope_type": "longrope", "factor": 4.0}}`))
 	fmt.Println(err)
-	// Output: field "rope_scaling": rope type "yarn" is not supported (want default or llama3)
+	// Output: field "rope_scaling": rope type "longrope" is not supported (want default, linear, dynamic, yarn or llama3)
 }

@@ -38,6 +38,9 @@ func FuzzParseConfig(f *testing.F) {
 		f.Add(b)
 	}
 	f.Add([]byte(`{"model_type":"gpt2","n_embd":8,"n_head":2,"n_layer":1,"vocab_size":5,"n_positions":4}`))
+	f.Add([]byte(`{"model_type":"qwen2","hidden_size":8,"num_attention_heads":2,"num_hidden_layers":2,"use_sliding_window":true,"sliding_window":4,"layer_types":["full_attention","sliding_attention"]}`))
+	f.Add([]byte(`{"model_type":"qwen3","num_hidden_layers":1,"rope_parameters":{"rope_type":"yarn","factor":2.0,"beta_fast":8,"mscale":1,"mscale_all_dim":0.5,"truncate":false}}`))
+	f.Add([]byte(`{"model_type":"llama","mlp_bias":true,"rope_scaling":{"type":"dynamic","factor":2.0}}`))
 	f.Add([]byte(`{"architectures":["LlamaForCausalLM"],"rope_parameters":{"rope_type":"llama3","factor":8,"low_freq_factor":1,"high_freq_factor":4,"original_max_position_embeddings":16,"rope_theta":5e5}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		cfg, err := ParseConfig(b)

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 )
 
 // ConfigFile is the name of a Hugging Face model configuration file.
@@ -109,15 +110,25 @@ func (c *Config) Validate() error {
 }
 
 // CheckSeqLen reports whether sequences of n tokens are computed exactly by
-// the implemented math: n must fit the position table (GPT-2's learned
-// positions; RoPE models are only checked against max_position_embeddings
-// when it is a hard limit, i.e. GPT-2) and, for Mistral, the sliding window.
+// the implemented math: n must fit GPT-2's learned position table, and,
+// with "dynamic" rope scaling, max_position_embeddings (see below). RoPE
+// models are otherwise not limited by max_position_embeddings, and sliding
+// windows are implemented for any length.
+//
+// Dynamic NTK scaling in transformers recomputes the rotary frequencies
+// from the padded length of the batch it is given (torch.max(position_ids)+1)
+// once that exceeds max_position_embeddings, and keeps the grown table for
+// later calls: a sequence's log-probabilities then depend on what else is
+// in its batch and on earlier batches, which a batched scorer cannot
+// reproduce. Up to max_position_embeddings tokens (on a model that has not
+// seen longer input) transformers uses the unscaled frequencies, which is
+// what we compute; longer sequences are refused.
 func (c *Config) CheckSeqLen(n int) error {
 	if c.Arch == ArchGPT2 && n > c.MaxPositions {
 		return fmt.Errorf("model: sequence of %d tokens exceeds n_positions %d", n, c.MaxPositions)
 	}
-	if c.SlidingWindow > 0 && n > c.SlidingWindow {
-		return fmt.Errorf("model: sequence of %d tokens exceeds sliding_window %d (sliding-window attention is not implemented)", n, c.SlidingWindow)
+	if c.RopeScaling != nil && c.RopeScaling.RopeType == "dynamic" && n > c.MaxPositions {
+		return fmt.Errorf("model: sequence of %d tokens exceeds max_position_embeddings %d with dynamic rope scaling: transformers rescales by the padded batch length beyond it, which depends on the batch, so it is refused", n, c.MaxPositions)
 	}
 	return nil
 }
@@ -414,10 +425,8 @@ func (r rawConfig) llamaFamily(arch Arch) (*Config, error) {
 	}
 	c.QKNorm = arch == ArchQwen3
 	if arch == ArchLlama {
-		if mb, err := r.bool("mlp_bias", false); err != nil {
+		if c.MLPBias, err = r.bool("mlp_bias", false); err != nil {
 			return nil, err
-		} else if mb {
-			return nil, fmt.Errorf("field %q: MLP biases are not supported", "mlp_bias")
 		}
 		if tp, err := r.int("pretraining_tp", 1); err != nil {
 			return nil, err
@@ -442,89 +451,243 @@ func (r rawConfig) llamaFamily(arch Arch) (*Config, error) {
 		}
 		c.SlidingWindow = w
 	case ArchQwen2, ArchQwen3:
-		if sw, err := r.bool("use_sliding_window", false); err != nil {
+		if err := r.qwenWindows(c); err != nil {
 			return nil, err
-		} else if sw {
-			return nil, fmt.Errorf("field %q: sliding-window attention is not supported", "use_sliding_window")
 		}
 	}
-	if v, ok := r.m["layer_types"]; ok && v != nil {
-		list, ok := v.([]any)
-		if !ok {
-			return nil, fmt.Errorf("field %q: want a list of strings, got %v", "layer_types", v)
-		}
-		for i, e := range list {
-			if e != "full_attention" && !(arch == ArchMistral && e == "sliding_attention") {
-				return nil, fmt.Errorf("field %q: layer %d has type %v; only full_attention is supported", "layer_types", i, e)
+	if arch == ArchLlama || arch == ArchMistral {
+		// LlamaConfig has no layer_types; MistralConfig only warns about
+		// it: every layer uses the model-wide mask.
+		if v, ok := r.m["layer_types"]; ok && v != nil {
+			list, ok := v.([]any)
+			if !ok {
+				return nil, fmt.Errorf("field %q: want a list of strings, got %v", "layer_types", v)
+			}
+			for i, e := range list {
+				if e != "full_attention" && !(arch == ArchMistral && e == "sliding_attention") {
+					return nil, fmt.Errorf("field %q: layer %d has type %v; only full_attention is supported", "layer_types", i, e)
+				}
 			}
 		}
 	}
 	return c, nil
 }
 
+// qwenWindows reads Qwen2Config/Qwen3Config's sliding windows:
+// sliding_window (default 4096) is used only with use_sliding_window, on
+// the layers layer_types marks "sliding_attention"; without layer_types,
+// those with index >= max_window_layers (default 28).
+func (r rawConfig) qwenWindows(c *Config) error {
+	use, err := r.bool("use_sliding_window", false)
+	if err != nil {
+		return err
+	}
+	w := 0
+	if use {
+		w = 4096
+		if v, ok := r.m["sliding_window"]; ok {
+			if v == nil {
+				w = 0
+			} else if w, err = toInt("sliding_window", v); err != nil {
+				return err
+			}
+		}
+		if w < 0 {
+			return fmt.Errorf("field %q: must not be negative, got %d", "sliding_window", w)
+		}
+	}
+	maxWin, err := r.int("max_window_layers", 28)
+	if err != nil {
+		return err
+	}
+	if c.NumLayers <= 0 {
+		return nil // Validate reports num_hidden_layers
+	}
+	layers := make([]bool, c.NumLayers)
+	if v, ok := r.m["layer_types"]; ok && v != nil {
+		list, ok := v.([]any)
+		if !ok || len(list) != c.NumLayers {
+			return fmt.Errorf("field %q: want a list of %d strings (num_hidden_layers), got %v", "layer_types", c.NumLayers, v)
+		}
+		for i, e := range list {
+			switch e {
+			case "full_attention":
+			case "sliding_attention":
+				if w == 0 {
+					return fmt.Errorf("field %q: layer %d is sliding_attention but there is no window (use_sliding_window false or sliding_window null)", "layer_types", i)
+				}
+				layers[i] = true
+			default:
+				return fmt.Errorf("field %q: layer %d has type %v; want full_attention or sliding_attention", "layer_types", i, e)
+			}
+		}
+	} else if w > 0 {
+		for i := range layers {
+			layers[i] = i >= maxWin
+		}
+	}
+	if w > 0 && slices.Contains(layers, true) {
+		c.SlidingWindow, c.SlidingLayers = w, layers
+	}
+	return nil
+}
+
 // rope reads rope_theta and rope_scaling, or transformers v5's
-// rope_parameters block that holds both.
+// rope_parameters block that holds both, as transformers 5's
+// RotaryEmbeddingConfigMixin does: a non-empty rope_scaling wins over
+// rope_parameters; the block's rope_theta wins over the top-level one;
+// llama3 and yarn take original_max_position_embeddings from the top level
+// when present, else from the block, else max_position_embeddings.
 func (r rawConfig) rope(c *Config, thetaDef float64) error {
 	var err error
 	if c.RopeTheta, err = r.float("rope_theta", thetaDef); err != nil {
 		return err
 	}
-	key := "rope_scaling"
-	v, ok := r.m[key]
-	if pv, pok := r.m["rope_parameters"]; pok && pv != nil {
-		key, v, ok = "rope_parameters", pv, true
+	key, v := "", any(nil)
+	for _, k := range []string{"rope_scaling", "rope_parameters"} {
+		if m, ok := r.m[k].(map[string]any); ok && len(m) > 0 {
+			key, v = k, m
+			break
+		} else if r.has(k) && !ok {
+			return fmt.Errorf("field %q: want an object, got %v", k, r.m[k])
+		}
 	}
-	if !ok || v == nil {
+	if r.has("partial_rotary_factor") {
+		if f, err := r.float("partial_rotary_factor", 1); err != nil {
+			return err
+		} else if f != 1 {
+			return fmt.Errorf("field %q: partial rotary embeddings (%g) are not supported", "partial_rotary_factor", f)
+		}
+	}
+	if v == nil {
 		return nil
 	}
-	m, isMap := v.(map[string]any)
-	if !isMap {
-		return fmt.Errorf("field %q: want an object, got %v", key, v)
-	}
-	sub := rawConfig{m: m}
+	sub := rawConfig{m: v.(map[string]any)}
+	wrap := func(err error) error { return fmt.Errorf("field %q: %w", key, err) }
 	typ, err := sub.string("rope_type", "")
 	if err != nil {
-		return fmt.Errorf("field %q: %w", key, err)
+		return wrap(err)
 	}
 	if typ == "" {
 		if typ, err = sub.string("type", ""); err != nil { // legacy spelling
-			return fmt.Errorf("field %q: %w", key, err)
+			return wrap(err)
 		}
 	}
-	if key == "rope_parameters" && sub.has("rope_theta") {
+	if sub.has("rope_theta") {
 		if c.RopeTheta, err = sub.float("rope_theta", thetaDef); err != nil {
-			return fmt.Errorf("field %q: %w", key, err)
+			return wrap(err)
 		}
 	}
+	if f, err := sub.float("partial_rotary_factor", 1); err != nil {
+		return wrap(err)
+	} else if f != 1 {
+		return fmt.Errorf("field %q: partial rotary embeddings (partial_rotary_factor %g) are not supported", key, f)
+	}
+	rs := &RopeScaling{RopeType: typ}
 	switch typ {
 	case "", "default":
 		return nil
-	case "llama3":
+	case "linear", "dynamic", "llama3", "yarn":
 	default:
-		return fmt.Errorf("field %q: rope type %q is not supported (want default or llama3)", key, typ)
+		return fmt.Errorf("field %q: rope type %q is not supported (want default, linear, dynamic, yarn or llama3)", key, typ)
 	}
-	rs := &RopeScaling{RopeType: typ}
-	if rs.Factor, err = sub.float("factor", 0); err != nil {
-		return fmt.Errorf("field %q: %w", key, err)
+	if typ == "llama3" || typ == "yarn" {
+		orig := c.MaxPositions
+		if r.has("original_max_position_embeddings") {
+			orig, err = r.int("original_max_position_embeddings", 0)
+		} else {
+			orig, err = sub.int("original_max_position_embeddings", orig)
+		}
+		if err != nil {
+			return wrap(err)
+		}
+		if orig <= 0 {
+			return fmt.Errorf("field %q: original_max_position_embeddings must be positive, got %d", key, orig)
+		}
+		rs.OriginalMaxPositionEmbeddings = orig
 	}
-	if rs.LowFreqFactor, err = sub.float("low_freq_factor", 0); err != nil {
-		return fmt.Errorf("field %q: %w", key, err)
+	if !sub.has("factor") && typ == "yarn" {
+		// _compute_yarn_parameters: a null factor is the context ratio.
+		rs.Factor = float64(c.MaxPositions) / float64(rs.OriginalMaxPositionEmbeddings)
+	} else if !sub.has("factor") {
+		return fmt.Errorf("field %q: %s rope scaling needs %q", key, typ, "factor")
+	} else if rs.Factor, err = sub.float("factor", 0); err != nil {
+		return wrap(err)
 	}
-	if rs.HighFreqFactor, err = sub.float("high_freq_factor", 0); err != nil {
-		return fmt.Errorf("field %q: %w", key, err)
+	if !(rs.Factor > 0) {
+		return fmt.Errorf("field %q: factor must be positive, got %g", key, rs.Factor)
 	}
-	if rs.OriginalMaxPositionEmbeddings, err = sub.int("original_max_position_embeddings", 0); err != nil {
-		return fmt.Errorf("field %q: %w", key, err)
-	}
-	for _, need := range []string{"factor", "low_freq_factor", "high_freq_factor", "original_max_position_embeddings"} {
-		if !sub.has(need) {
-			return fmt.Errorf("field %q: llama3 rope scaling needs %q", key, need)
+	switch typ {
+	case "llama3":
+		for _, need := range []string{"low_freq_factor", "high_freq_factor"} {
+			if !sub.has(need) {
+				return fmt.Errorf("field %q: llama3 rope scaling needs %q", key, need)
+			}
+		}
+		if rs.LowFreqFactor, err = sub.float("low_freq_factor", 0); err != nil {
+			return wrap(err)
+		}
+		if rs.HighFreqFactor, err = sub.float("high_freq_factor", 0); err != nil {
+			return wrap(err)
+		}
+		if !(rs.LowFreqFactor > 0) || !(rs.HighFreqFactor > rs.LowFreqFactor) {
+			return fmt.Errorf("field %q: invalid llama3 parameters (need 0<low_freq_factor<high_freq_factor)", key)
+		}
+	case "yarn":
+		if err := sub.yarn(rs); err != nil {
+			return wrap(err)
 		}
 	}
-	if !(rs.Factor > 0) || !(rs.LowFreqFactor > 0) || !(rs.HighFreqFactor > rs.LowFreqFactor) || rs.OriginalMaxPositionEmbeddings <= 0 {
-		return fmt.Errorf("field %q: invalid llama3 parameters (need factor>0, 0<low_freq_factor<high_freq_factor, original_max_position_embeddings>0)", key)
-	}
 	c.RopeScaling = rs
+	return nil
+}
+
+// yarn fills the YaRN fields as _compute_yarn_parameters reads them.
+func (r rawConfig) yarn(rs *RopeScaling) error {
+	var err error
+	// "x or default": a null or zero beta means the default.
+	if rs.BetaFast, err = r.float("beta_fast", 0); err != nil {
+		return err
+	}
+	if rs.BetaFast == 0 {
+		rs.BetaFast = 32
+	}
+	if rs.BetaSlow, err = r.float("beta_slow", 0); err != nil {
+		return err
+	}
+	if rs.BetaSlow == 0 {
+		rs.BetaSlow = 1
+	}
+	truncate, err := r.bool("truncate", true)
+	if err != nil {
+		return err
+	}
+	rs.Truncate = &truncate
+	mscale := func(scale, m float64) float64 {
+		if scale <= 1 {
+			return 1
+		}
+		return 0.1*m*math.Log(scale) + 1
+	}
+	if r.has("attention_factor") {
+		if rs.AttentionFactor, err = r.float("attention_factor", 0); err != nil {
+			return err
+		}
+		return nil
+	}
+	ms, err := r.float("mscale", 0)
+	if err != nil {
+		return err
+	}
+	msAll, err := r.float("mscale_all_dim", 0)
+	if err != nil {
+		return err
+	}
+	if ms != 0 && msAll != 0 {
+		rs.AttentionFactor = mscale(rs.Factor, ms) / mscale(rs.Factor, msAll)
+	} else {
+		rs.AttentionFactor = mscale(rs.Factor, 1)
+	}
 	return nil
 }
 

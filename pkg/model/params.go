@@ -86,10 +86,16 @@ func llamaSpecs(c *Config) []ParamSpec {
 		if c.QKNorm {
 			specs = append(specs, norm(p+"self_attn.q_norm.weight", hd), norm(p+"self_attn.k_norm.weight", hd))
 		}
+		for _, m := range []struct {
+			name    string
+			out, in int
+		}{{"gate_proj", I, H}, {"up_proj", I, H}, {"down_proj", H, I}} {
+			specs = append(specs, weight(p+"mlp."+m.name+".weight", std, m.out, m.in))
+			if c.MLPBias {
+				specs = append(specs, bias(p+"mlp."+m.name+".bias", m.out))
+			}
+		}
 		specs = append(specs,
-			weight(p+"mlp.gate_proj.weight", std, I, H),
-			weight(p+"mlp.up_proj.weight", std, I, H),
-			weight(p+"mlp.down_proj.weight", std, H, I),
 			norm(p+"input_layernorm.weight", H),
 			norm(p+"post_attention_layernorm.weight", H),
 		)

@@ -1,0 +1,180 @@
+"""transformers oracle for dpo's model forward (issue 10, item 2).
+
+Reads a JSON request on stdin (or from the file named by the first
+argument) and writes a JSON answer on stdout. One process serves every case
+of a Go test: importing torch and transformers is most of the cost.
+
+Request:
+
+    {"make":   [case, ...],   # random checkpoints to create and score
+     "verify": [check, ...]}  # checkpoints written by dpo to load and score
+
+case:
+
+    {"name": str, "dir": str, "seed": int,
+     "config": {"model_type": "llama", ...},   # AutoConfig.for_model kwargs
+     "save": {"max_shard_size": "40KB"} | {"dtype": "bfloat16"} | {},
+     "seqs": [[token, ...], ...], "prompt_lens": [int, ...],
+     "autocast": bool}
+
+Each case: torch.manual_seed(seed); AutoModelForCausalLM.from_config(config,
+attn_implementation="eager") in float32; every parameter redrawn (matrices
+N(0, 0.15), norm scales 1 + N(0, 0.1), biases N(0, 0.05): transformers'
+own init leaves biases at zero and norms at one, which would hide them);
+save_pretrained(dir) (sharded with max_shard_size, or cast to bfloat16
+first). The model is then reloaded with from_pretrained(dir,
+dtype=float32, attn_implementation="eager") and scores the sequences as one
+right-padded batch with an attention_mask:
+
+    logp[i] = sum_{t=prompt_len}^{len-1} log_softmax(logits[i, t-1])[ids[i, t]]
+
+in float32 ("logps"), and with "autocast" also under
+torch.autocast("cpu", dtype=torch.bfloat16), the log-softmax taken in
+float32 of the bf16 logits ("logps_autocast").
+
+check:
+
+    {"name": str, "dir": str, "seqs": [...], "prompt_lens": [...]}
+
+loads dir with from_pretrained(dtype="auto") and reports whether every
+tensor of its safetensors files equals the loaded parameter bit for bit and
+every parameter of the model comes from the files ("tensors_equal",
+"mismatches", "n_tensors"), then scores the sequences in
+float32 as above ("logps", "token_logps").
+
+Answer: {"cases": {name: {...}}, "versions": {"torch": ..., "transformers": ...}}.
+"""
+
+import json
+import os
+import sys
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ["CUDA_VISIBLE_DEVICES"] = ""
+
+import torch  # noqa: E402
+import transformers  # noqa: E402
+from safetensors.torch import load_file  # noqa: E402
+from transformers import AutoConfig, AutoModelForCausalLM  # noqa: E402
+
+transformers.logging.set_verbosity_error()
+torch.use_deterministic_algorithms(True)
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+
+def randomize(model, seed):
+    """Redraws every parameter so biases and norm scales are not trivial."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.dim() == 1 and ("norm" in name or ".ln_" in name):
+                if name.endswith(".bias"):
+                    v = 0.05 * torch.randn(p.shape, generator=g)
+                else:
+                    v = 1 + 0.1 * torch.randn(p.shape, generator=g)
+            elif p.dim() == 1:
+                v = 0.05 * torch.randn(p.shape, generator=g)
+            else:
+                v = 0.15 * torch.randn(p.shape, generator=g)
+            p.copy_(v.to(p.dtype))
+
+
+def batch(seqs):
+    n = max(len(s) for s in seqs)
+    ids = torch.zeros(len(seqs), n, dtype=torch.long)
+    mask = torch.zeros(len(seqs), n, dtype=torch.long)
+    for i, s in enumerate(seqs):
+        ids[i, : len(s)] = torch.tensor(s, dtype=torch.long)
+        mask[i, : len(s)] = 1
+    return ids, mask
+
+
+def completion_logps(model, seqs, prompt_lens, autocast=False):
+    ids, mask = batch(seqs)
+    with torch.no_grad():
+        if autocast:
+            with torch.autocast("cpu", dtype=torch.bfloat16):
+                logits = model(input_ids=ids, attention_mask=mask).logits
+        else:
+            logits = model(input_ids=ids, attention_mask=mask).logits
+        logp = torch.log_softmax(logits.float(), dim=-1)
+    sums, tokens = [], []
+    for i, s in enumerate(seqs):
+        tl = [float(logp[i, t - 1, s[t]]) for t in range(prompt_lens[i], len(s))]
+        tokens.append(tl)
+        # float64 sum of the float32 per-token values, as dpo sums them.
+        sums.append(sum(tl))
+    return sums, tokens
+
+
+def make(case):
+    cfg_kwargs = dict(case["config"])
+    model_type = cfg_kwargs.pop("model_type")
+    config = AutoConfig.for_model(model_type, **cfg_kwargs)
+    torch.manual_seed(case["seed"])
+    model = AutoModelForCausalLM.from_config(config, attn_implementation="eager", dtype=torch.float32)
+    randomize(model, case["seed"])
+    model.eval()
+    save = case.get("save") or {}
+    kwargs = {}
+    if save.get("max_shard_size"):
+        kwargs["max_shard_size"] = save["max_shard_size"]
+    if save.get("dtype") == "bfloat16":
+        model = model.to(torch.bfloat16)
+    model.save_pretrained(case["dir"], **kwargs)
+    ref = AutoModelForCausalLM.from_pretrained(case["dir"], dtype=torch.float32, attn_implementation="eager")
+    ref.eval()
+    out = {"files": sorted(os.listdir(case["dir"]))}
+    out["logps"], out["token_logps"] = completion_logps(ref, case["seqs"], case["prompt_lens"])
+    if case.get("autocast"):
+        out["logps_autocast"], _ = completion_logps(ref, case["seqs"], case["prompt_lens"], autocast=True)
+    return out
+
+
+def safetensors_files(d):
+    index = os.path.join(d, "model.safetensors.index.json")
+    if os.path.exists(index):
+        with open(index) as f:
+            return sorted({os.path.join(d, v) for v in json.load(f)["weight_map"].values()})
+    return [os.path.join(d, "model.safetensors")]
+
+
+def verify(check):
+    model = AutoModelForCausalLM.from_pretrained(check["dir"], dtype="auto", attn_implementation="eager")
+    model.eval()
+    state = model.state_dict()
+    mismatches, n, seen = [], 0, set()
+    for path in safetensors_files(check["dir"]):
+        for name, t in load_file(path).items():
+            n += 1
+            seen.add(name)
+            p = state.get(name)
+            if p is None:
+                mismatches.append(f"{name}: not a parameter of the loaded model")
+            elif p.dtype != t.dtype or p.shape != t.shape or not torch.equal(p, t):
+                mismatches.append(f"{name}: loaded {p.dtype} {tuple(p.shape)} differs from the file's {t.dtype} {tuple(t.shape)}")
+    # Parameters the files lack would be initialised at random by
+    # from_pretrained (tied heads are listed once, under the embedding).
+    for name, _ in model.named_parameters():
+        if name not in seen:
+            mismatches.append(f"{name}: missing from the files")
+    model = model.float()
+    out = {"tensors_equal": not mismatches, "mismatches": mismatches, "n_tensors": n}
+    out["logps"], out["token_logps"] = completion_logps(model, check["seqs"], check["prompt_lens"])
+    return out
+
+
+def main():
+    src = open(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1] != "-" else sys.stdin
+    req = json.load(src)
+    cases = {}
+    for c in req.get("make", []):
+        cases[c["name"]] = make(c)
+    for c in req.get("verify", []):
+        cases[c["name"]] = verify(c)
+    json.dump({"cases": cases, "versions": {"torch": torch.__version__, "transformers": transformers.__version__}}, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()
