@@ -57,6 +57,12 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	log := std.log(stderr)
+	outs, err := openOutputs(stdin, stdout, []pathArg{{"", input}}, []pathArg{{"-o", *out}})
+	if err != nil {
+		return err
+	}
+	defer outs.abort()
+	o := outs.files[0]
 
 	mem := memory.DefaultAllocator
 	r, err := arrowio.Open(input, stdin, mem)
@@ -94,16 +100,6 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return err
 	}
-	o, err := arrowio.CreateOutput(*out, stdout)
-	if err != nil {
-		return err
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			o.Abort()
-		}
-	}()
 	w, err := arrowio.NewWriter(o, schema, arrowio.WriterOptions{Codec: *codec, Mem: mem})
 	if err != nil {
 		return &UsageError{Err: err}
@@ -135,10 +131,9 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err := w.Close(); err != nil {
 		return err
 	}
-	if err := o.Commit(); err != nil {
+	if err := outs.commit(); err != nil {
 		return err
 	}
-	committed = true
 	el := time.Since(start).Seconds()
 	fmt.Fprintf(log, "scored %d pairs (%d tokens) in %.1fs: %.0f tokens/s\n", rows, tokens, el, float64(tokens)/max(el, 1e-9))
 	return nil

@@ -133,6 +133,13 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return usagef("--reference-free %q: want auto, true or false", *refFree)
 	}
 
+	outs, err := openOutputs(stdin, stdout, []pathArg{{"", input}}, []pathArg{{"--summary", *summaryPath}, {"-o", *out}})
+	if err != nil {
+		return err
+	}
+	defer outs.abort()
+	summaryOut, o := outs.files[0], outs.files[1]
+
 	mem := memory.DefaultAllocator
 	r, err := arrowio.Open(input, stdin, mem)
 	if err != nil {
@@ -165,16 +172,6 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if err != nil {
 		return fmt.Errorf("%s: %w (is it already scored?)", r.Name(), err)
 	}
-	o, err := arrowio.CreateOutput(*out, stdout)
-	if err != nil {
-		return err
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			o.Abort()
-		}
-	}()
 	var sink scoredSink
 	if *format == "jsonl" {
 		sink = &jsonlSink{w: o, schema: schema}
@@ -239,21 +236,18 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if err := sink.Close(); err != nil {
 		return err
 	}
-	if err := o.Commit(); err != nil {
-		return err
-	}
-	committed = true
-
 	dec := scoreDecoder(*tokDir, *policy, r.Metadata())
 	sum := acc.summary(*beta, lengthNorm, hasRef, *seed, dec)
-	if !std.quiet {
-		sum.Format(stderr)
-	}
-	if *summaryPath != "" {
-		b, _ := json.MarshalIndent(sum, "", "  ")
-		if err := writeFileAtomic(*summaryPath, append(b, '\n')); err != nil {
+	if summaryOut != nil {
+		if err := writeJSONOutput(summaryOut, "--summary", sum); err != nil {
 			return err
 		}
+	}
+	if err := outs.commit(); err != nil {
+		return err
+	}
+	if !std.quiet {
+		sum.Format(stderr)
 	}
 	return nil
 }
