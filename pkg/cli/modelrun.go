@@ -132,6 +132,16 @@ func scoreBatch(ctx context.Context, m *engine.Model, rec arrow.RecordBatch, inp
 		chosen[i], rejected[i] = lp[2*i], lp[2*i+1]
 		tokens += int64(len(seqs[2*i].Tokens) + len(seqs[2*i+1].Tokens))
 	}
+	// The same rule as for a stream's log-prob columns: a NaN or positive
+	// value (NaN weights, an overflow) is an error, never data.
+	for _, c := range []struct {
+		col string
+		v   []float64
+	}{{arrowio.ColChosenInputIDs, chosen}, {arrowio.ColRejectedInputIDs, rejected}} {
+		if err := arrowio.CheckLogProbs(rec, "the model's log-probability of "+c.col, c.v); err != nil {
+			return nil, nil, 0, fmt.Errorf("%s: batch %d, %w (are the model's weights finite?)", input, batch, err)
+		}
+	}
 	return chosen, rejected, tokens, nil
 }
 

@@ -194,10 +194,10 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		p, _ := arrowio.ReadPairs(rec)
 		var refC, refR []float64
 		if hasRef {
-			if refC, err = arrowio.Float64Column(rec, arrowio.ColRefChosenLogps); err != nil {
+			if refC, err = arrowio.LogProbColumn(rec, arrowio.ColRefChosenLogps); err != nil {
 				return fmt.Errorf("%s: batch %d: %w", r.Name(), batch, err)
 			}
-			if refR, err = arrowio.Float64Column(rec, arrowio.ColRefRejectedLogps); err != nil {
+			if refR, err = arrowio.LogProbColumn(rec, arrowio.ColRefRejectedLogps); err != nil {
 				return fmt.Errorf("%s: batch %d: %w", r.Name(), batch, err)
 			}
 		}
@@ -263,6 +263,11 @@ func releaseAll(rec arrow.RecordBatch) {
 	}
 }
 
+// unitWriter writes p so that no flush splits it (arrowio.Output).
+type unitWriter interface {
+	WriteUnit(p []byte) (int, error)
+}
+
 type scoredSink interface {
 	Write(arrow.RecordBatch) error
 	Close() error
@@ -270,7 +275,7 @@ type scoredSink interface {
 
 // jsonlSink writes one JSON object per row, with every column.
 type jsonlSink struct {
-	w      io.Writer
+	w      unitWriter
 	schema *arrow.Schema
 }
 
@@ -293,7 +298,9 @@ func (s *jsonlSink) Write(rec arrow.RecordBatch) error {
 			buf.Write(v)
 		}
 		buf.WriteString("}\n")
-		if _, err := io.WriteString(s.w, buf.String()); err != nil {
+		// Whole lines only: what reaches stdout before a failure (a
+		// truncated input) never ends in half a line.
+		if _, err := s.w.WriteUnit([]byte(buf.String())); err != nil {
 			return err
 		}
 	}
