@@ -134,6 +134,9 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err != nil {
 		return err
 	}
+	if tmpl != nil {
+		tmpl = tmpl.WithContext(ctx) // SIGTERM stops a runaway template
+	}
 	bos, eos := "", ""
 	var render chat.RenderOptions
 	if tcfg != nil {
