@@ -81,6 +81,10 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	defer lm.Close()
+	budget, err := mf.budget(lm)
+	if err != nil {
+		return err
+	}
 	cfg := lm.ck.Config
 	opts := reflogpOptions{Backend: lm.eng.BackendName(), Model: *modelDir, Architecture: string(cfg.Arch), BatchTokens: mf.opts.BatchTokens, VocabChunk: mf.opts.VocabChunk, BF16: mf.opts.BF16}
 	if opts.ConfigSHA256, err = model.ConfigSHA256(*modelDir); err != nil {
@@ -110,7 +114,7 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	var rows, tokens int64
 	for batch := 0; r.Next(); batch++ {
 		rec := r.Record()
-		chosen, rejected, n, err := scoreBatch(ctx, lm.model, rec, r.Name(), batch)
+		chosen, rejected, n, err := scoreBatch(ctx, lm.model, budget, rec, r.Name(), batch)
 		if err != nil {
 			return err
 		}

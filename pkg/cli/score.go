@@ -155,6 +155,10 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return err
 	}
 	defer lm.Close()
+	budget, err := mf.budget(lm)
+	if err != nil {
+		return err
+	}
 
 	outMeta := arrowio.Derive(r.Metadata(), "dpo-score", Version)
 	stage := map[string]any{"policy": *policy, "beta": *beta, "reference_free": lengthNorm, "backend": lm.eng.BackendName()}
@@ -187,7 +191,7 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	prog := newProgress(log, !std.quiet && isTerminal(stderr), "pairs")
 	for batch := 0; r.Next(); batch++ {
 		rec := r.Record()
-		pc, pr, _, err := scoreBatch(ctx, lm.model, rec, r.Name(), batch)
+		pc, pr, _, err := scoreBatch(ctx, lm.model, budget, rec, r.Name(), batch)
 		if err != nil {
 			return err
 		}
