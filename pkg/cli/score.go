@@ -456,7 +456,8 @@ func (s *ScoreSummary) Format(w io.Writer) {
 	if len(s.Worst) > 0 {
 		fmt.Fprintln(w, "worst margins:")
 		for _, p := range s.Worst {
-			fmt.Fprintf(w, "  %s margin %.4f\n    prompt   %q\n    chosen   %q\n    rejected %q\n", p.ID, p.Margin, p.Prompt, p.Chosen, p.Rejected)
+			// %q: ids come from the input and must not drive the terminal.
+			fmt.Fprintf(w, "  id %q margin %.4f\n    prompt   %q\n    chosen   %q\n    rejected %q\n", p.ID, p.Margin, p.Prompt, p.Chosen, p.Rejected)
 		}
 	}
 }

@@ -184,3 +184,19 @@ func TestFailedRunLeavesNoOut(t *testing.T) {
 		t.Error("--out left behind")
 	}
 }
+
+// Interrupted before the first step (a SIGTERM while stdin was read): the
+// error claims no checkpoint.
+func TestInterruptedBeforeFirstStep(t *testing.T) {
+	_, _, cfg := smallRun(t)
+	out := filepath.Join(t.TempDir(), "out")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	_, err := train.Run(ctx, cfg(out), "test", nil, nil)
+	if err == nil || !strings.Contains(err.Error(), "before the first step") || strings.Contains(err.Error(), "checkpoint in") {
+		t.Fatalf("err %v", err)
+	}
+	if _, err := os.Stat(filepath.Join(out, "checkpoint-0")); err == nil {
+		t.Error("checkpoint-0 exists")
+	}
+}

@@ -343,6 +343,9 @@ func (r *runner) loop(ctx context.Context, start int) (*Result, error) {
 					return nil, fmt.Errorf("saving after interruption: %w", err)
 				}
 			}
+			if k == 0 { // e.g. a SIGTERM while the input was being read
+				return nil, fmt.Errorf("interrupted before the first step: nothing to save, no checkpoint written: %w", err)
+			}
 			return nil, fmt.Errorf("interrupted at step %d, checkpoint in %s: %w", k, checkpointDir(c.Out, k), ErrStopped)
 		}
 		m, err := r.step(k)
