@@ -66,4 +66,3 @@ func FuzzContainers(f *testing.F) {
 		}
 	})
 }
-
