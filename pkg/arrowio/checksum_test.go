@@ -2,13 +2,19 @@ package arrowio
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/dpo-go/dpo/internal/testrefs"
 )
 
 // refStreamBytes writes rows plus the two reference log-prob columns, in
@@ -159,4 +165,85 @@ func TestChecksumRequiredInV2(t *testing.T) {
 	v2 := refStreamBytes(t, mem, rows, CodecZstd, "2", false)
 	_, err := decodeAll(v2, mem)
 	checkErr(t, err, "no dpo.crc32c checksum")
+}
+
+// The checksums follow docs/format.md: pyarrow and a pure-Python CRC-32C
+// written from the spec recompute every batch's (data batches, including
+// float64 and bool columns and a non-ASCII id, and the end marker).
+func TestChecksumMatchesSpec(t *testing.T) {
+	py := testrefs.Python(t, "pyarrow")
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	rows := genRows(9, 5)
+	data := refStreamBytes(t, mem, rows, CodecZstd, "2", true)
+	// A bool column too (dpo-score's "correct").
+	path := filepath.Join(t.TempDir(), "s.arrows")
+	if err := os.WriteFile(path, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	scored := filepath.Join(t.TempDir(), "scored.arrows")
+	if err := os.WriteFile(scored, withBoolColumn(t, mem, data), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, scored} {
+		out, err := exec.Command(py, filepath.Join(testrefs.Root(), "tools", "oracle", "stream_checksum.py"), p).Output()
+		if err != nil {
+			t.Fatalf("%s: %v", p, err)
+		}
+		var res struct {
+			Batches    int
+			Mismatches []any
+			Missing    []int
+		}
+		if err := json.Unmarshal(out, &res); err != nil {
+			t.Fatal(err)
+		}
+		if res.Batches != 6 || len(res.Mismatches) > 0 || len(res.Missing) > 0 {
+			t.Errorf("%s: %+v (want 6 batches, all matching)", filepath.Base(p), res)
+		}
+	}
+}
+
+// withBoolColumn rewrites a stream with an extra bool column.
+func withBoolColumn(t *testing.T, mem memory.Allocator, data []byte) []byte {
+	t.Helper()
+	r, err := NewReader(bytes.NewReader(data), "in", mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release()
+	schema, err := AppendFields(r.Schema(), arrow.Field{Name: ColCorrect, Type: arrow.FixedWidthTypes.Boolean})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var buf bytes.Buffer
+	w, err := NewWriter(&buf, schema, WriterOptions{BatchRows: 2, Mem: mem})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for r.Next() {
+		rec := r.Record()
+		b := array.NewBooleanBuilder(mem)
+		for i := range rec.NumRows() {
+			b.Append(i%2 == 0)
+		}
+		col := b.NewArray()
+		b.Release()
+		out, err := AppendColumns(schema, rec, col)
+		col.Release()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := w.Write(out); err != nil {
+			t.Fatal(err)
+		}
+		out.Release()
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Bytes()
 }

@@ -3,12 +3,20 @@ package chat
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
+
+// watchdog crashes the fuzz worker (so the fuzzer keeps the input) when an
+// input runs longer than 10 s: a hang is a failure. Call the returned stop.
+func watchdog(what string) (stop func()) {
+	t := time.AfterFunc(10*time.Second, func() { panic(what + " took more than 10 s") })
+	return func() { t.Stop() }
+}
 
 // seedTemplates returns the template sources of the test data.
 func seedTemplates(tb testing.TB) []string {
@@ -50,6 +58,7 @@ func FuzzTemplateSource(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, src string) {
+		defer watchdog(fmt.Sprintf("template of %d bytes", len(src)))()
 		tm, err := Compile(src)
 		if err != nil {
 			return
@@ -77,6 +86,7 @@ func FuzzConfigAndKwargs(f *testing.F) {
 	f.Add([]byte(`{"chat_template": "{{ x|tojson }}", "bos_token": {"content": "<s>"}, "eos_token": "</s>"}`), []byte(`{"x": {"b": [1, {"c": "d"}]}}`))
 	f.Add([]byte(`{"chat_template": [{"name": "default", "template": "{{ messages[0].content }}"}]}`), []byte(`{}`))
 	f.Fuzz(func(t *testing.T, cfgJSON, kwargs []byte) {
+		defer watchdog("tokenizer_config.json + kwargs")()
 		c, err := ParseConfig(cfgJSON)
 		if err != nil || c.ChatTemplate == "" {
 			return

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"compress/gzip"
 	"errors"
+	"fmt"
 	"io"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/klauspost/compress/zstd"
@@ -42,6 +44,11 @@ func FuzzContainers(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte, fi uint8) {
 		format := fuzzFormats[int(fi)%len(fuzzFormats)]
+		// A hang is a failure: crash (so the fuzzer keeps the input).
+		watchdog := time.AfterFunc(10*time.Second, func() {
+			panic(fmt.Sprintf("FuzzContainers: input of %d bytes as %s took more than 10 s", len(data), format))
+		})
+		defer watchdog.Stop()
 		r, err := Open("-", bytes.NewReader(data), Options{Format: format, Mem: memory.NewGoAllocator()})
 		if err != nil {
 			return
