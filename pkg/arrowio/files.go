@@ -7,7 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
+	"regexp"
 )
 
 const ioBufferSize = 1 << 20
@@ -51,9 +51,9 @@ func OpenInput(path string, stdin io.Reader) (io.ReadCloser, error) {
 // flushes, fsyncs and renames it into place, Abort removes it. Until Commit
 // the target path is untouched. A symlink is followed: the temp file is made
 // beside the link's final target, which is replaced, and the link kept.
-// Devices, FIFOs and sockets (/dev/null, a named pipe, /dev/stdout on a
-// terminal) and paths under /dev/ and /proc/ (/dev/stdout, /dev/fd/N) are
-// opened and written directly, never replaced. Typical use:
+// Devices, FIFOs and sockets (/dev/null, a named pipe) and descriptor
+// aliases (/dev/stdout, /dev/fd/N, /proc/self/fd/N) are opened and written
+// directly, never replaced. Typical use:
 //
 //	out, err := arrowio.CreateOutput(path, stdout)
 //	if err != nil { return err }
@@ -96,11 +96,16 @@ func ResolveOutput(path string) (string, error) {
 	return "", fmt.Errorf("arrowio: %s: too many levels of symbolic links", path)
 }
 
+// fdAlias matches the paths that name an open descriptor of the process
+// (/dev/stdout, /dev/fd/3, /proc/self/fd/1): written in place even when the
+// descriptor is a regular file (stdout redirected to one).
+var fdAlias = regexp.MustCompile(`^/(dev/(stdout|stderr|fd/[0-9]+)|proc/(self|thread-self|[0-9]+)/fd/[0-9]+)$`)
+
 // IsDirectOutput reports whether path is written in place rather than
 // replaced through a temp file: an existing non-regular file (device, FIFO,
-// socket), or any path under /dev/ or /proc/ (/dev/stdout, /dev/fd/1).
+// socket), or a descriptor alias such as /dev/stdout or /dev/fd/1.
 func IsDirectOutput(path string) bool {
-	if abs, err := filepath.Abs(path); err == nil && (strings.HasPrefix(abs, "/dev/") || strings.HasPrefix(abs, "/proc/")) {
+	if abs, err := filepath.Abs(path); err == nil && fdAlias.MatchString(abs) {
 		return true
 	}
 	st, err := os.Stat(path)

@@ -162,3 +162,21 @@ func itoa(n int) string {
 	}
 	return string(b)
 }
+
+// Which paths are written in place: descriptor aliases and existing
+// non-regular files, not regular files under /dev (such as /dev/shm).
+func TestIsDirectOutput(t *testing.T) {
+	for _, tc := range []struct {
+		path string
+		want bool
+	}{
+		{"/dev/stdout", true}, {"/dev/stderr", true}, {"/dev/fd/1", true}, {"/proc/self/fd/2", true},
+		{"/proc/123/fd/4", true}, {"/dev/null", true},
+		{"/dev/shm/out.arrows", false}, {"/proc/self/status.arrows", false},
+		{filepath.Join(t.TempDir(), "x.arrows"), false},
+	} {
+		if got := IsDirectOutput(tc.path); got != tc.want {
+			t.Errorf("IsDirectOutput(%q) = %v, want %v", tc.path, got, tc.want)
+		}
+	}
+}
