@@ -19,7 +19,8 @@ const LockFile = ".dpo-train.lock"
 type outDir struct {
 	path    string
 	lock    *os.File
-	created bool // the directory did not exist before this run
+	created bool   // the directory did not exist before this run
+	warning string // for the log: the directory could not be locked
 }
 
 // ownedFiles are the files dpo-train writes at the top of --out (besides
@@ -46,7 +47,10 @@ func prepareOut(c *Config) (_ *outDir, err error) {
 	if err := checkWritable(c.Out); err != nil {
 		return nil, err
 	}
-	if o.lock, err = lockDir(c.Out); err != nil {
+	if o.lock, err = lockDir(c.Out); errors.Is(err, errNoLocks) {
+		o.warning, err = "warning: --out "+err.Error(), nil
+	}
+	if err != nil {
 		return nil, err
 	}
 	if c.Resume {
@@ -107,6 +111,9 @@ func listNames(ns []string) string {
 func (o *outDir) release(ok bool) {
 	if o == nil {
 		return
+	}
+	if o.lock == nil && !ok && o.created {
+		os.Remove(filepath.Join(o.path, LockFile))
 	}
 	if o.lock != nil {
 		if !ok && o.created {

@@ -3,6 +3,7 @@
 package train
 
 import (
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -25,3 +26,5 @@ func unlockDir(f *os.File) {
 	f.Close()
 	os.Remove(name)
 }
+
+var errNoLocks = errors.New("file system does not support locks")

@@ -96,6 +96,9 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 	if r.out, err = prepareOut(&c); err != nil {
 		return nil, 0, err
 	}
+	if r.out.warning != "" {
+		fmt.Fprintln(log, r.out.warning)
+	}
 	steps, err := checkpoints(c.Out)
 	if err != nil {
 		return nil, 0, fmt.Errorf("--out %s: %w", c.Out, err)
