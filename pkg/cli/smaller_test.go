@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,5 +33,26 @@ func TestWorstPairIDsQuoted(t *testing.T) {
 	s.Format(&b)
 	if strings.ContainsAny(b.String(), "\x1b\x07") || !strings.Contains(b.String(), `id "evil\x1b]0;pwned\a\n"`) {
 		t.Errorf("summary:\n%s", b.String())
+	}
+}
+
+// dpo-train into a used --out: exit 2 naming --resume and --overwrite,
+// before any compute; --overwrite refuses a foreign file too.
+func TestTrainUsedOutExit2(t *testing.T) {
+	base := randomModel(t, 11)
+	dir := t.TempDir()
+	in := writeBytes(t, dir, "ref.arrow", refStream(t, base, 4))
+	out := filepath.Join(dir, "out")
+	if err := os.MkdirAll(filepath.Join(out, "checkpoint-3"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, err := runTrain("--model", base, "--out", out, "-q", in)
+	if ExitCode(err) != 2 || !strings.Contains(err.Error(), "--resume") || !strings.Contains(err.Error(), "--overwrite") {
+		t.Fatalf("err %v (exit %d)", err, ExitCode(err))
+	}
+	writeBytes(t, out, "notes.txt", []byte("mine"))
+	_, err = runTrain("--model", base, "--out", out, "--overwrite", "-q", in)
+	if ExitCode(err) != 2 || !strings.Contains(err.Error(), "notes.txt") {
+		t.Fatalf("--overwrite with a foreign file: %v", err)
 	}
 }
