@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"regexp"
 )
 
 const ioBufferSize = 1 << 20
@@ -48,7 +49,11 @@ func OpenInput(path string, stdin io.Reader) (io.ReadCloser, error) {
 // Output is a destination for a stream: stdout, or a file written
 // atomically. Bytes go to a temp file in the target's directory; Commit
 // flushes, fsyncs and renames it into place, Abort removes it. Until Commit
-// the target path is untouched. Typical use:
+// the target path is untouched. A symlink is followed: the temp file is made
+// beside the link's final target, which is replaced, and the link kept.
+// Devices, FIFOs and sockets (/dev/null, a named pipe) and descriptor
+// aliases (/dev/stdout, /dev/fd/N, /proc/self/fd/N) are opened and written
+// directly, never replaced. Typical use:
 //
 //	out, err := arrowio.CreateOutput(path, stdout)
 //	if err != nil { return err }
@@ -59,10 +64,52 @@ type Output struct {
 	name   string
 	bw     *bufio.Writer
 	f      *os.File // nil for stdout
-	tmp    string   // temp path; "" for stdout
+	tmp    string   // temp path; "" for stdout and direct outputs
 	target string
+	direct bool // f is the destination itself (device, FIFO, /dev/stdout)
 	done   bool
 	err    error
+}
+
+// maxSymlinks bounds symlink resolution, as the kernel's ELOOP limit.
+const maxSymlinks = 40
+
+// ResolveOutput follows path's symlinks, including a dangling final link,
+// and returns the path of the file a write replaces. A path that does not
+// exist is returned as is.
+func ResolveOutput(path string) (string, error) {
+	p := path
+	for range maxSymlinks {
+		st, err := os.Lstat(p)
+		if err != nil || st.Mode()&os.ModeSymlink == 0 {
+			return p, nil
+		}
+		link, err := os.Readlink(p)
+		if err != nil {
+			return "", fmt.Errorf("arrowio: %s: %w", path, err)
+		}
+		if !filepath.IsAbs(link) {
+			link = filepath.Join(filepath.Dir(p), link)
+		}
+		p = link
+	}
+	return "", fmt.Errorf("arrowio: %s: too many levels of symbolic links", path)
+}
+
+// fdAlias matches the paths that name an open descriptor of the process
+// (/dev/stdout, /dev/fd/3, /proc/self/fd/1): written in place even when the
+// descriptor is a regular file (stdout redirected to one).
+var fdAlias = regexp.MustCompile(`^/(dev/(stdout|stderr|fd/[0-9]+)|proc/(self|thread-self|[0-9]+)/fd/[0-9]+)$`)
+
+// IsDirectOutput reports whether path is written in place rather than
+// replaced through a temp file: an existing non-regular file (device, FIFO,
+// socket), or a descriptor alias such as /dev/stdout or /dev/fd/1.
+func IsDirectOutput(path string) bool {
+	if abs, err := filepath.Abs(path); err == nil && fdAlias.MatchString(abs) {
+		return true
+	}
+	st, err := os.Stat(path)
+	return err == nil && !st.Mode().IsRegular() && !st.IsDir()
 }
 
 // CreateOutput creates path for writing; "-" or "" means stdout.
@@ -76,7 +123,20 @@ func CreateOutput(path string, stdout io.Writer) (*Output, error) {
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		return nil, fmt.Errorf("arrowio: %s: is a directory", path)
 	}
-	dir, base := filepath.Split(path)
+	if IsDirectOutput(path) {
+		// O_APPEND: /dev/stdout redirected to a file (> or >>) is written
+		// after what it holds, as the shell's own descriptor would be.
+		f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+		if err != nil {
+			return nil, fmt.Errorf("arrowio: creating %s: %w", path, err)
+		}
+		return &Output{name: path, bw: bufio.NewWriterSize(f, ioBufferSize), f: f, target: path, direct: true}, nil
+	}
+	target, err := ResolveOutput(path)
+	if err != nil {
+		return nil, err
+	}
+	dir, base := filepath.Split(target)
 	if dir == "" {
 		dir = "."
 	}
@@ -90,7 +150,7 @@ func CreateOutput(path string, stdout io.Writer) (*Output, error) {
 		os.Remove(f.Name())
 		return nil, fmt.Errorf("arrowio: creating %s: %w", path, err)
 	}
-	return &Output{name: path, bw: bufio.NewWriterSize(f, ioBufferSize), f: f, tmp: f.Name(), target: path}, nil
+	return &Output{name: path, bw: bufio.NewWriterSize(f, ioBufferSize), f: f, tmp: f.Name(), target: target}, nil
 }
 
 // Name returns the output's name for messages ("stdout" or the path).
@@ -111,6 +171,19 @@ func (o *Output) Write(p []byte) (int, error) {
 	return n, o.err
 }
 
+// WriteUnit writes p so that no flush splits it: what reaches the
+// destination before Commit (stdout, a pipe) ends at a unit boundary, so a
+// failure mid-stream leaves whole units (lines) only.
+func (o *Output) WriteUnit(p []byte) (int, error) {
+	if !o.done && o.err == nil && len(p) > o.bw.Available() && o.bw.Buffered() > 0 {
+		if err := o.bw.Flush(); err != nil {
+			o.err = fmt.Errorf("arrowio: writing %s: %w", o.name, err)
+			return 0, o.err
+		}
+	}
+	return o.Write(p)
+}
+
 // Commit flushes the output; for a file it also fsyncs, closes and renames
 // the temp file onto the target and syncs the directory. On any error the
 // temp file is removed and the target left untouched.
@@ -126,6 +199,12 @@ func (o *Output) Commit() error {
 		}
 	}
 	if o.f == nil {
+		return err
+	}
+	if o.direct {
+		if err1 := o.f.Close(); err == nil && err1 != nil {
+			err = fmt.Errorf("arrowio: closing %s: %w", o.name, err1)
+		}
 		return err
 	}
 	if err == nil {
@@ -161,6 +240,12 @@ func (o *Output) Abort() error {
 		return nil
 	}
 	err := o.f.Close()
+	if o.direct {
+		if err != nil {
+			return fmt.Errorf("arrowio: discarding %s: %w", o.name, err)
+		}
+		return nil
+	}
 	if err1 := os.Remove(o.tmp); err1 != nil && !errors.Is(err1, os.ErrNotExist) {
 		err = err1
 	}

@@ -16,9 +16,14 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 )
 
-// FormatVersion is the version of the stream contract this package writes
-// and reads. It changes only on incompatible changes (see docs/format.md).
-const FormatVersion = "1"
+// FormatVersion is the version of the stream contract this package writes.
+// It changes only on incompatible changes (see docs/format.md). Version 2
+// added the per-batch checksum (KeyChecksum), which its readers require;
+// version-1 streams (no checksums) are still read.
+const FormatVersion = "2"
+
+// readableVersions are the format versions this package reads.
+var readableVersions = []string{"1", "2"}
 
 // Schema metadata keys. Stage keys are built with [StageVersionKey] and
 // [StageOptionsKey].
@@ -181,8 +186,8 @@ func (m Metadata) CheckFormatVersion() error {
 	if !ok {
 		return fmt.Errorf("not a dpo stream: schema metadata has no %s", KeyFormatVersion)
 	}
-	if v != FormatVersion {
-		if n, err := strconv.Atoi(v); err == nil && n > 1 {
+	if !slices.Contains(readableVersions, v) {
+		if n, err := strconv.Atoi(v); err == nil && n > 2 {
 			return fmt.Errorf("stream has format version %s but this tool reads version %s: upgrade the dpo tools", v, FormatVersion)
 		}
 		return fmt.Errorf("stream has unsupported format version %q (this tool reads version %s)", v, FormatVersion)

@@ -43,7 +43,8 @@ func TestCheckSameTokenizer(t *testing.T) {
 func TestCheckFormatVersion(t *testing.T) {
 	for _, tc := range []struct{ v, want string }{
 		{"1", ""},
-		{"2", "stream has format version 2 but this tool reads version 1"},
+		{"2", ""},
+		{"3", "stream has format version 3 but this tool reads version 2"},
 		{"0", `unsupported format version "0"`},
 		{"", `unsupported format version ""`},
 	} {

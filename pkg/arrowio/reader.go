@@ -29,6 +29,9 @@ type Reader struct {
 	schema *arrow.Schema
 	meta   Metadata
 
+	schemaPart    []byte // checksum input of the schema
+	needChecksums bool   // format version 2: every batch carries one
+
 	rec     arrow.RecordBatch
 	batch   int   // index of the current data batch (-1 before the first)
 	msgs    int   // IPC record batch messages read
@@ -63,6 +66,8 @@ func NewReader(r io.Reader, name string, mem memory.Allocator) (rd *Reader, err 
 		ir.Release()
 		return nil, fmt.Errorf("arrowio: %s: %w", name, err)
 	}
+	rd.schemaPart = schemaDigestInput(rd.schema)
+	rd.needChecksums = rd.meta.FormatVersion() != "1"
 	return rd, nil
 }
 
@@ -142,6 +147,11 @@ func (r *Reader) nextMessage() (rec arrow.RecordBatch, ok bool) {
 	if err := array.ValidateRecordFull(rec); err != nil {
 		rec.Release()
 		r.fail(fmt.Errorf("invalid data: %w", err))
+		return nil, false
+	}
+	if err := verifyChecksum(r.schemaPart, rec, r.needChecksums); err != nil {
+		rec.Release()
+		r.fail(err)
 		return nil, false
 	}
 	if rm, isMeta := rec.(arrow.RecordBatchWithMetadata); isMeta {

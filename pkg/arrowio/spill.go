@@ -30,8 +30,10 @@ type Spilled struct {
 
 // Spill reads the rest of r (from its current position; normally all of it)
 // into an uncompressed Arrow IPC file in dir ("" for the OS temp dir), checks
-// the end marker, and memory-maps the file. The file is removed from dir as
-// soon as it is mapped (on Unix) or on Close, so nothing is left behind. r
+// the end marker, and memory-maps the file. On Unix the file is unlinked as
+// soon as it is created (it lives on through its descriptor and mapping),
+// so nothing is left behind even if the process is killed mid-spill; on
+// other systems it is removed on Close. r
 // is consumed but not released.
 func Spill(r *Reader, dir string) (s *Spilled, err error) {
 	if dir == "" {
@@ -43,6 +45,16 @@ func Spill(r *Reader, dir string) (s *Spilled, err error) {
 	}
 	path := f.Name()
 	removed := false
+	if mappingOutlivesFile {
+		// Unlink at once: the descriptor keeps the file, and its space is
+		// freed when the process ends, however it ends (SIGKILL
+		// included), so no dpo-spill-*.arrow is ever left in dir.
+		if err := os.Remove(path); err != nil {
+			f.Close()
+			return nil, fmt.Errorf("arrowio: spilling %s: %w", r.name, err)
+		}
+		removed = true
+	}
 	defer func() {
 		if err != nil {
 			f.Close()
@@ -84,13 +96,6 @@ func Spill(r *Reader, dir string) (s *Spilled, err error) {
 	if err := f.Close(); err != nil {
 		unmap(data)
 		return nil, fmt.Errorf("arrowio: spill file %s: %w", path, err)
-	}
-	if mappingOutlivesFile {
-		if err := os.Remove(path); err != nil {
-			unmap(data)
-			return nil, fmt.Errorf("arrowio: removing spill file: %w", err)
-		}
-		removed = true
 	}
 	fr, err := ipc.NewMappedFileReader(data, ipc.WithAllocator(r.mem))
 	if err != nil {

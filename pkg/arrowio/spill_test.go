@@ -2,11 +2,13 @@ package arrowio
 
 import (
 	"bytes"
+	"io"
 	"math/rand/v2"
 	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
@@ -129,5 +131,34 @@ func TestSpillEmpty(t *testing.T) {
 	defer s.Close()
 	if s.NumRows() != 0 || s.NumBatches() != 0 {
 		t.Errorf("NumRows %d NumBatches %d", s.NumRows(), s.NumBatches())
+	}
+}
+
+// While a spill is in progress (a producer still writing the pipe) the
+// spill directory holds no file, so a SIGKILL then leaves nothing behind.
+func TestSpillLeavesNoFileWhileSpilling(t *testing.T) {
+	if !mappingOutlivesFile {
+		t.Skip("the spill file is visible until Close on this platform")
+	}
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	dir := t.TempDir()
+	data, ends := boundaries(t, mem, genRows(30, 11), 10)
+	pr, pw := io.Pipe()
+	go pw.Write(data[:ends[1]]) // two batches, then the producer stalls
+	r, err := NewReader(pr, "stdin", mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release()
+	done := make(chan error, 1)
+	go func() { _, err := Spill(r, dir); done <- err }()
+	time.Sleep(200 * time.Millisecond) // the spill has written what it got
+	if n := dirEntries(t, dir); len(n) != 0 {
+		t.Errorf("spill directory holds %v while spilling", n)
+	}
+	pw.CloseWithError(io.ErrUnexpectedEOF)
+	if err := <-done; err == nil {
+		t.Error("spill of a broken pipe succeeded")
 	}
 }

@@ -154,7 +154,9 @@ func TestEndMarker(t *testing.T) {
 	// end marker, optionally a hand-made marker.
 	plainStream := func(marker arrow.Metadata, extra bool) []byte {
 		var buf bytes.Buffer
-		schema := PairsSchema(testMeta())
+		m := testMeta()
+		m.Set(KeyFormatVersion, "1") // version 1: no batch checksums
+		schema := PairsSchema(m)
 		w := ipc.NewWriter(&buf, ipc.WithSchema(schema), ipc.WithAllocator(mem))
 		rec := buildRecord(t, mem, schema, rows[:5])
 		defer rec.Release()
@@ -340,7 +342,7 @@ func TestBadInput(t *testing.T) {
 		{"jsonl", `{"prompt": "a", "chosen": "b", "rejected": "c"}` + "\n", "not a readable Arrow IPC stream"},
 		{"arrow file magic", "ARROW1\x00\x00garbage", "not a readable Arrow IPC stream"},
 		{"foreign stream", foreign.String(), "not a dpo stream: schema metadata has no dpo.format_version"},
-		{"newer format", string(future("2")), "stream has format version 2 but this tool reads version 1"},
+		{"newer format", string(future("3")), "stream has format version 3 but this tool reads version 2"},
 		{"bad format", string(future("x")), `unsupported format version "x"`},
 		{"zstd body corrupted", string(corrupt), "test.arrows: batch 1: "},
 	} {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"runtime"
+	"slices"
 	"strconv"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -40,6 +41,8 @@ type WriterOptions struct {
 	BatchRows   int              // rows per batch; <= 0: DefaultBatchRows
 	Concurrency int              // compression goroutines; <= 0: GOMAXPROCS
 	Mem         memory.Allocator // nil: memory.DefaultAllocator
+
+	version1 bool // tests only: write a version-1 stream (no checksums)
 }
 
 func (o WriterOptions) ipcOptions(schema *arrow.Schema) ([]ipc.Option, error) {
@@ -70,6 +73,8 @@ type Writer struct {
 	err         error
 	closed      bool
 	maxBytes    int64 // maxBatchBytes; smaller in tests
+	schemaPart  []byte
+	checksums   bool // false only in tests that write version-1 streams
 }
 
 // NewWriter starts a stream on w with schema. The schema's metadata is
@@ -88,8 +93,10 @@ func NewWriter(w io.Writer, schema *arrow.Schema, opts WriterOptions) (*Writer, 
 	if opts.Mem == nil {
 		opts.Mem = memory.DefaultAllocator
 	}
+	// The writer always writes the current version (with checksums),
+	// whatever version the upstream stream whose metadata was copied had.
 	meta := MetadataFromArrow(schema.Metadata())
-	if _, ok := meta.Get(KeyFormatVersion); !ok {
+	if v, ok := meta.Get(KeyFormatVersion); !opts.version1 && (!ok || slices.Contains(readableVersions, v) && v != FormatVersion) {
 		meta.Set(KeyFormatVersion, FormatVersion)
 		schema = WithMetadata(schema, meta)
 	}
@@ -97,7 +104,7 @@ func NewWriter(w io.Writer, schema *arrow.Schema, opts WriterOptions) (*Writer, 
 	if err != nil {
 		return nil, err
 	}
-	return &Writer{w: ipc.NewWriter(w, iopts...), schema: schema, opts: opts, maxBytes: maxBatchBytes}, nil
+	return &Writer{w: ipc.NewWriter(w, iopts...), schema: schema, opts: opts, maxBytes: maxBatchBytes, schemaPart: schemaDigestInput(schema), checksums: !opts.version1}, nil
 }
 
 // Schema returns the schema written (with its metadata).
@@ -187,7 +194,14 @@ func recordBytes(rec arrow.RecordBatch) int64 {
 // emit writes one batch under the writer's schema and releases it.
 func (w *Writer) emit(rec arrow.RecordBatch) error {
 	defer rec.Release()
-	out := array.NewRecordBatch(w.schema, rec.Columns(), rec.NumRows())
+	var md arrow.Metadata
+	if w.checksums {
+		plain := array.NewRecordBatch(w.schema, rec.Columns(), rec.NumRows())
+		sum := batchChecksum(w.schemaPart, plain, arrow.Metadata{})
+		plain.Release()
+		md = arrow.NewMetadata([]string{KeyChecksum}, []string{formatChecksum(sum)})
+	}
+	out := array.NewRecordBatchWithMetadata(w.schema, rec.Columns(), rec.NumRows(), md)
 	defer out.Release()
 	if err := w.w.Write(out); err != nil {
 		return fmt.Errorf("arrowio: writing batch %d: %w", w.batches, err)
@@ -284,6 +298,12 @@ func (w *Writer) writeEndMarker() (err error) {
 		}
 	}()
 	md := arrow.NewMetadata([]string{KeyEndMarker, KeyTotalRows}, []string{"1", strconv.FormatInt(w.rows, 10)})
+	if w.checksums {
+		plain := array.NewRecordBatch(w.schema, cols, 0)
+		sum := batchChecksum(w.schemaPart, plain, md)
+		plain.Release()
+		md = arrow.NewMetadata([]string{KeyEndMarker, KeyTotalRows, KeyChecksum}, []string{"1", strconv.FormatInt(w.rows, 10), formatChecksum(sum)})
+	}
 	rec := array.NewRecordBatchWithMetadata(w.schema, cols, 0, md)
 	defer rec.Release()
 	if err := w.w.Write(rec); err != nil {

@@ -273,6 +273,7 @@ type jsonOptions struct {
 	itemSep     string
 	keySep      string
 	sortKeys    bool
+	err         error // set when the output would exceed MinRenderBytes
 }
 
 // pyJSON encodes v as Python's json.dumps does.
@@ -354,7 +355,11 @@ func pyJSON(b *strings.Builder, v jinja.Value, o *jsonOptions, level int) error 
 }
 
 func (o *jsonOptions) newline(b *strings.Builder, level int) {
-	if o.indent == nil {
+	if o.indent == nil || o.err != nil {
+		return
+	}
+	if b.Len()+1+len(*o.indent)*level > MinRenderBytes {
+		o.err = fmt.Errorf("tojson: the output exceeds %d bytes (indent %d)", MinRenderBytes, len(*o.indent))
 		return
 	}
 	b.WriteByte('\n')
@@ -645,6 +650,9 @@ func filterTojson(args []jinja.Value, kwargs map[string]jinja.Value) (jinja.Valu
 		o.indent = &s
 	case ind.IsInt() || ind.IsBool():
 		n, _ := optInt("tojson", "indent", ind, 0)
+		if n > MinRenderBytes {
+			return jinja.Undefined(), fmt.Errorf("tojson: indent %d is larger than the render limit (%d bytes)", n, MinRenderBytes)
+		}
 		s := strings.Repeat(" ", max(n, 0))
 		o.indent = &s
 	default:
@@ -662,6 +670,9 @@ func filterTojson(args []jinja.Value, kwargs map[string]jinja.Value) (jinja.Valu
 	var b strings.Builder
 	if err := pyJSON(&b, args[0], &o, 0); err != nil {
 		return jinja.Undefined(), err
+	}
+	if o.err != nil {
+		return jinja.Undefined(), o.err
 	}
 	return jinja.NewString(b.String()), nil
 }

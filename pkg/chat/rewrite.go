@@ -59,7 +59,7 @@ func rewriteSource(source string) (string, []lexTok, error) {
 				}
 				b.WriteByte(t.data[i])
 			}
-			b.WriteString("' " + pad + "}}")
+			b.WriteString("'|" + textFunc + " " + pad + "}}")
 		case '{':
 			r := rewriteExpr(t.data)
 			if strings.TrimSpace(t.data) != "" {
@@ -67,6 +67,10 @@ func rewriteSource(source string) (string, []lexTok, error) {
 			}
 			b.WriteString("{{" + r + pad + "}}")
 		case '%':
+			kw := keyword(t.data)
+			if kw == "endmacro" {
+				b.WriteString("{{ " + leaveFunc + "() }}")
+			}
 			names := loopSets[ti]
 			// jinja2 scopes assignments in a for body to one iteration; the
 			// engine keeps them across iterations. Save the enclosing
@@ -78,6 +82,12 @@ func rewriteSource(source string) (string, []lexTok, error) {
 			b.WriteString("{%" + rewriteExpr(t.data) + pad + "%}")
 			for _, n := range names {
 				fmt.Fprintf(&b, "{%% set %s = __dpo_sv%d_%s %%}", n, ti, n)
+			}
+			switch kw {
+			case "for": // each iteration checks for cancellation
+				b.WriteString("{{ " + tickFunc + "() }}")
+			case "macro": // macro calls nest at most MaxMacroDepth deep
+				b.WriteString("{{ " + enterFunc + "() }}")
 			}
 		case '#':
 			b.WriteString("{#" + strings.Repeat("\n", strings.Count(source[t.start:t.end], "\n")) + "#}")
@@ -165,7 +175,11 @@ func rewriteExpr(s string) string {
 			for j < len(s) && isIdent(s[j]) {
 				j++
 			}
-			b.WriteString(s[i:j])
+			if s[i:j] == "range" && isCall(s, j) && !isAttr(b.String()) {
+				b.WriteString(rangeFunc) // the sandbox's range (MaxRange)
+			} else {
+				b.WriteString(s[i:j])
+			}
 			i = j
 		default:
 			b.WriteByte(c)
@@ -173,6 +187,21 @@ func rewriteExpr(s string) string {
 		}
 	}
 	return b.String()
+}
+
+// isCall reports whether s continues at j with "(" (after blanks).
+func isCall(s string, j int) bool {
+	for j < len(s) && (s[j] == ' ' || s[j] == '\t' || s[j] == '\n' || s[j] == '\r') {
+		j++
+	}
+	return j < len(s) && s[j] == '('
+}
+
+// isAttr reports whether what was emitted so far ends with "." (an
+// attribute, x.range(...), is not the global range).
+func isAttr(emitted string) bool {
+	t := strings.TrimRight(emitted, " \t\n\r")
+	return strings.HasSuffix(t, ".")
 }
 
 // blockOpeners maps block statements to their closers.

@@ -1,6 +1,7 @@
 package chat
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
@@ -18,6 +19,16 @@ type Template struct {
 	sum    string
 	tmpl   *jinja.Template
 	now    func() time.Time // strftime_now's clock; time.Now unless a test sets it
+	ctx    context.Context  // nil: never cancelled (see WithContext)
+}
+
+// WithContext returns a copy of t whose renders stop with an error soon
+// after ctx is cancelled (checked at every loop iteration, macro call and
+// output), so a runaway template does not outlive a SIGTERM.
+func (t *Template) WithContext(ctx context.Context) *Template {
+	c := *t
+	c.ctx = ctx
+	return &c
 }
 
 // RenderOptions are the variables a render passes besides messages.
@@ -43,6 +54,9 @@ func Compile(source string) (*Template, error) {
 	norm := normalizeNewlines(source)
 	rewritten, tags, err := rewriteSource(norm)
 	if err != nil {
+		return nil, fmt.Errorf("chat: compiling template: %w", err)
+	}
+	if err := checkNesting(tags); err != nil {
 		return nil, fmt.Errorf("chat: compiling template: %w", err)
 	}
 	tmpl, err := compileEngine(rewritten)
@@ -124,6 +138,15 @@ func (t *Template) Render(messages []Message, opts RenderOptions) (out string, e
 	}
 	msgs, _ := toValue(messages)
 	data["messages"] = msgs
+	ctx := t.ctx
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := ctx.Err(); err != nil {
+		return "", fmt.Errorf("chat: rendering cancelled: %w", err)
+	}
+	lim := &limiter{ctx: ctx, cap: renderCap(messages, opts)}
+	lim.install(data)
 
 	defer func() {
 		if r := recover(); r != nil {

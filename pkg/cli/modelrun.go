@@ -84,7 +84,7 @@ func checkModelTokenizer(meta arrowio.Metadata, dir string, vocab int, ignore bo
 // one token for the first completion token to have a prediction; with an
 // empty prompt, the first completion token is not scored (as in TRL, whose
 // labels are shifted by one).
-func pairSequences(p arrowio.Pairs, vocab int, input string, batch int) ([]engine.Sequence, error) {
+func pairSequences(p arrowio.Pairs, vocab int, budget *memBudget, input string, batch int) ([]engine.Sequence, error) {
 	seqs := make([]engine.Sequence, 0, 2*p.Rows)
 	for i := 0; i < p.Rows; i++ {
 		prompt := p.Prompt.Row(i)
@@ -92,6 +92,9 @@ func pairSequences(p arrowio.Pairs, vocab int, input string, batch int) ([]engin
 			name string
 			ids  []int32
 		}{{arrowio.ColChosenInputIDs, p.Chosen.Row(i)}, {arrowio.ColRejectedInputIDs, p.Rejected.Row(i)}} {
+			if err := budget.check(len(prompt) + len(c.ids)); err != nil {
+				return nil, fmt.Errorf("%s: batch %d, row %d (id %q): prompt + %s: %w", input, batch, i, p.ID.Value(i), c.name, err)
+			}
 			toks := make([]int32, 0, len(prompt)+len(c.ids))
 			toks = append(append(toks, prompt...), c.ids...)
 			for j, t := range toks {
@@ -114,12 +117,12 @@ func pairSequences(p arrowio.Pairs, vocab int, input string, batch int) ([]engin
 
 // scoreBatch returns the summed completion log-probs of chosen and rejected
 // for every row of rec.
-func scoreBatch(ctx context.Context, m *engine.Model, rec arrow.RecordBatch, input string, batch int) (chosen, rejected []float64, tokens int64, err error) {
+func scoreBatch(ctx context.Context, m *engine.Model, budget *memBudget, rec arrow.RecordBatch, input string, batch int) (chosen, rejected []float64, tokens int64, err error) {
 	p, err := arrowio.ReadPairs(rec)
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("%s: batch %d: %w", input, batch, err)
 	}
-	seqs, err := pairSequences(p, m.Config().VocabSize, input, batch)
+	seqs, err := pairSequences(p, m.Config().VocabSize, budget, input, batch)
 	if err != nil {
 		return nil, nil, 0, err
 	}
@@ -131,6 +134,16 @@ func scoreBatch(ctx context.Context, m *engine.Model, rec arrow.RecordBatch, inp
 	for i := range p.Rows {
 		chosen[i], rejected[i] = lp[2*i], lp[2*i+1]
 		tokens += int64(len(seqs[2*i].Tokens) + len(seqs[2*i+1].Tokens))
+	}
+	// The same rule as for a stream's log-prob columns: a NaN or positive
+	// value (NaN weights, an overflow) is an error, never data.
+	for _, c := range []struct {
+		col string
+		v   []float64
+	}{{arrowio.ColChosenInputIDs, chosen}, {arrowio.ColRejectedInputIDs, rejected}} {
+		if err := arrowio.CheckLogProbs(rec, "the model's log-probability of "+c.col, c.v); err != nil {
+			return nil, nil, 0, fmt.Errorf("%s: batch %d, %w (are the model's weights finite?)", input, batch, err)
+		}
 	}
 	return chosen, rejected, tokens, nil
 }
@@ -170,8 +183,9 @@ var errNoRows = errors.New("the input stream has no rows")
 
 // modelFlags are the engine flags of the tools that run a model.
 type modelFlags struct {
-	opts   engine.Options
-	ignore bool
+	opts      engine.Options
+	ignore    bool
+	maxMemory string
 }
 
 // addModelFlags registers --backend, --batch-tokens, --vocab-chunk, --bf16
@@ -183,6 +197,7 @@ func addModelFlags(fs *flag.FlagSet) *modelFlags {
 	fs.IntVar(&m.opts.VocabChunk, "vocab-chunk", 0, "vocabulary columns whose logits exist at once (0: engine default 8192); bounds the head's memory")
 	fs.BoolVar(&m.opts.BF16, "bf16", false, "bf16 mixed precision: matrix products in bfloat16 with float32 accumulation, as dpo-train --bf16")
 	fs.BoolVar(&m.ignore, "ignore-tokenizer-mismatch", false, "run even when the stream's tokenizer is not the model directory's (experts only)")
+	fs.StringVar(&m.maxMemory, "max-batch-memory", "auto", "refuse a row whose forward batch needs more working memory than this, estimated before it is built: auto (80% of the available memory), 0 (no check), or a size such as 16GiB")
 	return m
 }
 
@@ -199,7 +214,15 @@ func (m *modelFlags) load(meta arrowio.Metadata, dir string, log io.Writer) (*lo
 	return loadModel(dir, m.opts)
 }
 
+// budget returns the memory budget for l's model (see memBudget).
+func (m *modelFlags) budget(l *loadedModel) (*memBudget, error) {
+	return newMemBudget(m.maxMemory, l.ck.Config, m.opts.BatchTokens, m.opts.VocabChunk)
+}
+
 func (m *modelFlags) validate() error {
+	if _, err := newMemBudget(m.maxMemory, &model.Config{}, 1, 0); err != nil {
+		return err
+	}
 	if m.opts.BatchTokens <= 0 {
 		return usagef("--batch-tokens must be > 0")
 	}

@@ -57,6 +57,12 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	log := std.log(stderr)
+	outs, err := openOutputs(stdin, stdout, []pathArg{{"", input}}, []pathArg{{"-o", *out}})
+	if err != nil {
+		return err
+	}
+	defer outs.abort()
+	o := outs.files[0]
 
 	mem := memory.DefaultAllocator
 	r, err := arrowio.Open(input, stdin, mem)
@@ -75,6 +81,10 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	defer lm.Close()
+	budget, err := mf.budget(lm)
+	if err != nil {
+		return err
+	}
 	cfg := lm.ck.Config
 	opts := reflogpOptions{Backend: lm.eng.BackendName(), Model: *modelDir, Architecture: string(cfg.Arch), BatchTokens: mf.opts.BatchTokens, VocabChunk: mf.opts.VocabChunk, BF16: mf.opts.BF16}
 	if opts.ConfigSHA256, err = model.ConfigSHA256(*modelDir); err != nil {
@@ -94,16 +104,6 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return err
 	}
-	o, err := arrowio.CreateOutput(*out, stdout)
-	if err != nil {
-		return err
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			o.Abort()
-		}
-	}()
 	w, err := arrowio.NewWriter(o, schema, arrowio.WriterOptions{Codec: *codec, Mem: mem})
 	if err != nil {
 		return &UsageError{Err: err}
@@ -114,7 +114,7 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	var rows, tokens int64
 	for batch := 0; r.Next(); batch++ {
 		rec := r.Record()
-		chosen, rejected, n, err := scoreBatch(ctx, lm.model, rec, r.Name(), batch)
+		chosen, rejected, n, err := scoreBatch(ctx, lm.model, budget, rec, r.Name(), batch)
 		if err != nil {
 			return err
 		}
@@ -135,10 +135,9 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err := w.Close(); err != nil {
 		return err
 	}
-	if err := o.Commit(); err != nil {
+	if err := outs.commit(); err != nil {
 		return err
 	}
-	committed = true
 	el := time.Since(start).Seconds()
 	fmt.Fprintf(log, "scored %d pairs (%d tokens) in %.1fs: %.0f tokens/s\n", rows, tokens, el, float64(tokens)/max(el, 1e-9))
 	return nil

@@ -133,6 +133,13 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return usagef("--reference-free %q: want auto, true or false", *refFree)
 	}
 
+	outs, err := openOutputs(stdin, stdout, []pathArg{{"", input}}, []pathArg{{"--summary", *summaryPath}, {"-o", *out}})
+	if err != nil {
+		return err
+	}
+	defer outs.abort()
+	summaryOut, o := outs.files[0], outs.files[1]
+
 	mem := memory.DefaultAllocator
 	r, err := arrowio.Open(input, stdin, mem)
 	if err != nil {
@@ -148,6 +155,10 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return err
 	}
 	defer lm.Close()
+	budget, err := mf.budget(lm)
+	if err != nil {
+		return err
+	}
 
 	outMeta := arrowio.Derive(r.Metadata(), "dpo-score", Version)
 	stage := map[string]any{"policy": *policy, "beta": *beta, "reference_free": lengthNorm, "backend": lm.eng.BackendName()}
@@ -165,16 +176,6 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if err != nil {
 		return fmt.Errorf("%s: %w (is it already scored?)", r.Name(), err)
 	}
-	o, err := arrowio.CreateOutput(*out, stdout)
-	if err != nil {
-		return err
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			o.Abort()
-		}
-	}()
 	var sink scoredSink
 	if *format == "jsonl" {
 		sink = &jsonlSink{w: o, schema: schema}
@@ -190,17 +191,17 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	prog := newProgress(log, !std.quiet && isTerminal(stderr), "pairs")
 	for batch := 0; r.Next(); batch++ {
 		rec := r.Record()
-		pc, pr, _, err := scoreBatch(ctx, lm.model, rec, r.Name(), batch)
+		pc, pr, _, err := scoreBatch(ctx, lm.model, budget, rec, r.Name(), batch)
 		if err != nil {
 			return err
 		}
 		p, _ := arrowio.ReadPairs(rec)
 		var refC, refR []float64
 		if hasRef {
-			if refC, err = arrowio.Float64Column(rec, arrowio.ColRefChosenLogps); err != nil {
+			if refC, err = arrowio.LogProbColumn(rec, arrowio.ColRefChosenLogps); err != nil {
 				return fmt.Errorf("%s: batch %d: %w", r.Name(), batch, err)
 			}
-			if refR, err = arrowio.Float64Column(rec, arrowio.ColRefRejectedLogps); err != nil {
+			if refR, err = arrowio.LogProbColumn(rec, arrowio.ColRefRejectedLogps); err != nil {
 				return fmt.Errorf("%s: batch %d: %w", r.Name(), batch, err)
 			}
 		}
@@ -239,21 +240,18 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if err := sink.Close(); err != nil {
 		return err
 	}
-	if err := o.Commit(); err != nil {
-		return err
-	}
-	committed = true
-
 	dec := scoreDecoder(*tokDir, *policy, r.Metadata())
 	sum := acc.summary(*beta, lengthNorm, hasRef, *seed, dec)
-	if !std.quiet {
-		sum.Format(stderr)
-	}
-	if *summaryPath != "" {
-		b, _ := json.MarshalIndent(sum, "", "  ")
-		if err := writeFileAtomic(*summaryPath, append(b, '\n')); err != nil {
+	if summaryOut != nil {
+		if err := writeJSONOutput(summaryOut, "--summary", sum); err != nil {
 			return err
 		}
+	}
+	if err := outs.commit(); err != nil {
+		return err
+	}
+	if !std.quiet {
+		sum.Format(stderr)
 	}
 	return nil
 }
@@ -269,6 +267,11 @@ func releaseAll(rec arrow.RecordBatch) {
 	}
 }
 
+// unitWriter writes p so that no flush splits it (arrowio.Output).
+type unitWriter interface {
+	WriteUnit(p []byte) (int, error)
+}
+
 type scoredSink interface {
 	Write(arrow.RecordBatch) error
 	Close() error
@@ -276,7 +279,7 @@ type scoredSink interface {
 
 // jsonlSink writes one JSON object per row, with every column.
 type jsonlSink struct {
-	w      io.Writer
+	w      unitWriter
 	schema *arrow.Schema
 }
 
@@ -299,7 +302,9 @@ func (s *jsonlSink) Write(rec arrow.RecordBatch) error {
 			buf.Write(v)
 		}
 		buf.WriteString("}\n")
-		if _, err := io.WriteString(s.w, buf.String()); err != nil {
+		// Whole lines only: what reaches stdout before a failure (a
+		// truncated input) never ends in half a line.
+		if _, err := s.w.WriteUnit([]byte(buf.String())); err != nil {
 			return err
 		}
 	}
@@ -451,7 +456,8 @@ func (s *ScoreSummary) Format(w io.Writer) {
 	if len(s.Worst) > 0 {
 		fmt.Fprintln(w, "worst margins:")
 		for _, p := range s.Worst {
-			fmt.Fprintf(w, "  %s margin %.4f\n    prompt   %q\n    chosen   %q\n    rejected %q\n", p.ID, p.Margin, p.Prompt, p.Chosen, p.Rejected)
+			// %q: ids come from the input and must not drive the terminal.
+			fmt.Fprintf(w, "  id %q margin %.4f\n    prompt   %q\n    chosen   %q\n    rejected %q\n", p.ID, p.Margin, p.Prompt, p.Chosen, p.Rejected)
 		}
 	}
 }

@@ -117,6 +117,17 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		log = io.Discard
 	}
 
+	ins := []pathArg{{"", input}}
+	if f.chatTemplate != "auto" && f.chatTemplate != "none" && f.chatTemplate != "" {
+		ins = append(ins, pathArg{"--chat-template", f.chatTemplate})
+	}
+	outs, err := openOutputs(stdin, stdout, ins, []pathArg{{"--rejects", f.rejects}, {"--summary", f.summary}, {"-o", f.out}})
+	if err != nil {
+		return err
+	}
+	defer outs.abort()
+	rejects, summary, out := outs.files[0], outs.files[1], outs.files[2]
+
 	tok, tcfg, err := loadTokenizer(f.tokenizer)
 	if err != nil {
 		return err
@@ -124,6 +135,9 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	tmpl, err := loadChatTemplate(f.chatTemplate, f.tokenizer, tcfg)
 	if err != nil {
 		return err
+	}
+	if tmpl != nil {
+		tmpl = tmpl.WithContext(ctx) // SIGTERM stops a runaway template
 	}
 	bos, eos := "", ""
 	var render chat.RenderOptions
@@ -170,28 +184,6 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return err
 	}
 
-	out, err := arrowio.CreateOutput(f.out, stdout)
-	if err != nil {
-		return err
-	}
-	committed := false
-	defer func() {
-		if !committed {
-			out.Abort()
-		}
-	}()
-	var rejects *arrowio.Output
-	if f.rejects != "" {
-		if rejects, err = arrowio.CreateOutput(f.rejects, nil); err != nil {
-			return err
-		}
-		defer func() {
-			if !committed {
-				rejects.Abort()
-			}
-		}()
-	}
-
 	schema := arrowio.PairsSchema(meta)
 	w, err := arrowio.NewWriter(out, schema, arrowio.WriterOptions{Codec: f.codec, BatchRows: f.batchRows, Mem: mem})
 	if err != nil {
@@ -225,23 +217,16 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if err := w.Close(); err != nil {
 		return fmt.Errorf("writing %s: %w", out.Name(), err)
 	}
-	if rejects != nil {
-		if err := rejects.Commit(); err != nil {
+	if summary != nil {
+		if err := writeJSONOutput(summary, "--summary", sum); err != nil {
 			return err
 		}
 	}
-	if err := out.Commit(); err != nil {
+	if err := outs.commit(); err != nil {
 		return err
 	}
-	committed = true
 	if !f.quiet {
 		sum.Format(stderr)
-	}
-	if f.summary != "" {
-		b, _ := json.MarshalIndent(sum, "", "  ")
-		if err := writeFileAtomic(f.summary, append(b, '\n')); err != nil {
-			return err
-		}
 	}
 	return nil
 }

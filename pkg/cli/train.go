@@ -31,7 +31,7 @@ interrupted after saving a checkpoint), 2 usage error.
 func Train(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	c := train.DefaultConfig()
 	fs := newFlagSet("dpo-train", stderr, trainUsage)
-	fs.StringVar(&c.Out, "out", "", "output `DIR` (created)")
+	fs.StringVar(&c.Out, "out", "", "output `DIR` (created; must be empty unless --resume or --overwrite; locked while the run lasts)")
 	fs.StringVar(&c.Model, "model", "", "Hugging Face checkpoint `DIR` to start from")
 	fs.StringVar(&c.InitConfig, "init-config", "", "start from a random initialisation of this config.json `FILE`")
 	fs.Int64Var(&c.InitSeed, "init-seed", 0, "seed of the random initialisation (--init-config); default: --seed")
@@ -67,7 +67,8 @@ func Train(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	fs.IntVar(&c.VocabChunk, "vocab-chunk", 0, "vocabulary columns whose logits exist at once (0: engine default)")
 	fs.BoolVar(&c.BF16, "bf16", false, "bf16 mixed precision: matrix products in bfloat16 with float32 accumulation, float32 master weights")
 	fs.BoolVar(&c.GradCheckpointing, "gradient-checkpointing", false, "recompute each layer's activations in the backward pass (less memory, ~1/3 more compute; same results)")
-	fs.BoolVar(&c.Resume, "resume", false, "resume from the newest complete checkpoint in --out")
+	fs.BoolVar(&c.Resume, "resume", false, "resume from the newest complete checkpoint in --out (refused if the stream, options or model differ from that run's)")
+	fs.BoolVar(&c.Overwrite, "overwrite", false, "start a fresh run in a non-empty --out, removing the earlier run's checkpoints and files")
 	fs.BoolVar(&c.Quiet, "q", false, "no log lines or progress on stderr")
 	version := fs.Bool("version", false, "print the version and exit")
 	if err := parse(fs, args); err != nil {

@@ -153,7 +153,7 @@ func (r rawConfig) int(key string, def int) (int, error) {
 func toInt(key string, v any) (int, error) {
 	n, ok := v.(json.Number)
 	if !ok {
-		return 0, fmt.Errorf("field %q: want an integer, got %v", key, v)
+		return 0, fmt.Errorf("field %q: want an integer, got %s", key, describeJSON(v))
 	}
 	i, err := n.Int64()
 	if err != nil {
@@ -178,7 +178,7 @@ func (r rawConfig) float(key string, def float64) (float64, error) {
 func toFloat(key string, v any) (float64, error) {
 	n, ok := v.(json.Number)
 	if !ok {
-		return 0, fmt.Errorf("field %q: want a number, got %v", key, v)
+		return 0, fmt.Errorf("field %q: want a number, got %s", key, describeJSON(v))
 	}
 	f, err := n.Float64()
 	if err != nil {
@@ -194,7 +194,7 @@ func (r rawConfig) bool(key string, def bool) (bool, error) {
 	}
 	b, ok := v.(bool)
 	if !ok {
-		return false, fmt.Errorf("field %q: want true or false, got %v", key, v)
+		return false, fmt.Errorf("field %q: want true or false, got %s", key, describeJSON(v))
 	}
 	return b, nil
 }
@@ -206,7 +206,7 @@ func (r rawConfig) string(key, def string) (string, error) {
 	}
 	s, ok := v.(string)
 	if !ok {
-		return "", fmt.Errorf("field %q: want a string, got %v", key, v)
+		return "", fmt.Errorf("field %q: want a string, got %s", key, describeJSON(v))
 	}
 	return s, nil
 }
@@ -549,7 +549,7 @@ func (r rawConfig) rope(c *Config, thetaDef float64) error {
 			key, v = k, m
 			break
 		} else if r.has(k) && !ok {
-			return fmt.Errorf("field %q: want an object, got %v", k, r.m[k])
+			return fmt.Errorf("field %q: want an object, got %s", k, describeJSON(r.m[k]))
 		}
 	}
 	if r.has("partial_rotary_factor") {
@@ -741,4 +741,22 @@ func (r rawConfig) gpt2() (*Config, error) {
 		}
 	}
 	return c, nil
+}
+
+// describeJSON names a decoded JSON value for errors: a string is quoted and
+// called one, so "96" does not read as the number 96.
+func describeJSON(v any) string {
+	switch x := v.(type) {
+	case string:
+		return fmt.Sprintf("the string %q", x)
+	case nil:
+		return "null"
+	case bool:
+		return fmt.Sprintf("the boolean %v", x)
+	case []any:
+		return "a list"
+	case map[string]any:
+		return "an object"
+	}
+	return fmt.Sprint(v)
 }

@@ -341,6 +341,12 @@ func (r *arrowReader) bind(b arrow.RecordBatch) error {
 }
 
 func (r *arrowReader) decode(rec *record, i int) *fieldError {
+	// The id first, so that a rejected row is reported under its own id;
+	// its error comes after the completions'.
+	var idErr *fieldError
+	if r.id != nil {
+		rec.id, rec.hasID, idErr = r.id.get(i)
+	}
 	dst := [3]*value{&rec.chosen, &rec.rejected, &rec.prompt}
 	for k, c := range r.text {
 		if c == nil {
@@ -352,13 +358,7 @@ func (r *arrowReader) decode(rec *record, i int) *fieldError {
 		}
 		*dst[k] = v
 	}
-	if r.id != nil {
-		var fe *fieldError
-		if rec.id, rec.hasID, fe = r.id.get(i); fe != nil {
-			return fe
-		}
-	}
-	return nil
+	return idErr
 }
 
 func (r *arrowReader) Close() error {

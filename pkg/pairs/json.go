@@ -27,8 +27,13 @@ func decodeJSONRecord(raw []byte) (*record, *fieldError) {
 		return nil, ferr("", ErrType, "expected a JSON object, got null")
 	}
 	rec := &record{}
-	var fe *fieldError
-	// Completions first: their errors are the most useful.
+	var fe, idErr *fieldError
+	// The id first, so that a rejected record is reported under its own id
+	// (not its row index), but completion errors are reported first: they
+	// are the most useful.
+	if id, ok := obj["id"]; ok {
+		rec.id, rec.hasID, idErr = decodeJSONID(id)
+	}
 	if rec.chosen, fe = decodeJSONText("chosen", obj["chosen"]); fe != nil {
 		return rec, fe
 	}
@@ -38,10 +43,8 @@ func decodeJSONRecord(raw []byte) (*record, *fieldError) {
 	if rec.prompt, fe = decodeJSONText("prompt", obj["prompt"]); fe != nil {
 		return rec, fe
 	}
-	if id, ok := obj["id"]; ok {
-		if rec.id, rec.hasID, fe = decodeJSONID(id); fe != nil {
-			return rec, fe
-		}
+	if idErr != nil {
+		return rec, idErr
 	}
 	return rec, nil
 }

@@ -64,7 +64,9 @@ type Config struct {
 	GradCheckpointing bool   `json:"gradient_checkpointing,omitempty"`
 
 	Resume bool `json:"-"`
-	Quiet  bool `json:"-"`
+	// Overwrite lets a fresh run replace an earlier run's files in Out.
+	Overwrite bool `json:"-"`
+	Quiet     bool `json:"-"`
 	// Progress draws a progress bar on stderr (the CLI sets it on a terminal).
 	Progress bool `json:"-"`
 	// StopAfterSteps, when > 0, makes Run return ErrStopped after saving a

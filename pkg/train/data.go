@@ -3,7 +3,6 @@ package train
 import (
 	"fmt"
 	"io"
-	"math"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -185,8 +184,8 @@ func (d *dataset) check(i int, cfg *model.Config, needRef, needLengths bool) err
 			col string
 			x   float64
 		}{{arrowio.ColRefChosenLogps, p.refChosen}, {arrowio.ColRefRejectedLogps, p.refRejected}} {
-			if math.IsNaN(v.x) || math.IsInf(v.x, 0) || v.x > 1e-3 {
-				return fmt.Errorf("%s: %s = %v is not a log-probability (finite, <= 0)", d.rowName(i), v.col, v.x)
+			if err := arrowio.CheckLogProb(v.x); err != nil {
+				return fmt.Errorf("%s: %s = %w", d.rowName(i), v.col, err)
 			}
 		}
 	}

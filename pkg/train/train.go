@@ -55,6 +55,9 @@ type runner struct {
 	tokDir   string // directory whose tokenizer files are copied ("" none)
 	history  []map[string]any
 	lastEval map[string]float64
+	out      *outDir     // --out, locked for the run
+	ident    runIdentity // recorded in every checkpoint
+	ok       bool        // the run succeeded (close keeps --out)
 }
 
 // Run trains as c describes. Logs go to log. stdin is read when c.Input
@@ -66,7 +69,9 @@ func Run(ctx context.Context, c Config, version string, stdin io.Reader, log io.
 		return nil, err
 	}
 	defer r.close()
-	return r.loop(ctx, start)
+	res, err := r.loop(ctx, start)
+	r.ok = err == nil
+	return res, err
 }
 
 // setup checks everything, loads the data and the model, and returns the
@@ -86,12 +91,13 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 		}
 	}()
 
-	// Output directory: must be writable before any compute.
-	if err := os.MkdirAll(c.Out, 0o755); err != nil {
-		return nil, 0, fmt.Errorf("--out %s: %w", c.Out, err)
-	}
-	if err := checkWritable(c.Out); err != nil {
+	// Output directory: writable, locked, and empty unless resuming (or
+	// --overwrite), before any compute.
+	if r.out, err = prepareOut(&c); err != nil {
 		return nil, 0, err
+	}
+	if r.out.warning != "" {
+		fmt.Fprintln(log, r.out.warning)
 	}
 	steps, err := checkpoints(c.Out)
 	if err != nil {
@@ -169,6 +175,14 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 			return nil, 0, fmt.Errorf("--resume: the data differ from the run that wrote checkpoint-%d (%d rows then, %d now)", resumeStep, resumeState.NumRows, r.train.len())
 		}
 		r.bco = resumeState.BCO
+	}
+	if r.ident, err = r.identity(); err != nil {
+		return nil, 0, err
+	}
+	if resumeStep > 0 {
+		if err := r.checkResumeIdentity(checkpointDir(c.Out, resumeStep), r.ident); err != nil {
+			return nil, 0, err
+		}
 	}
 	echo, _ := json.MarshalIndent(c, "", "  ")
 	fmt.Fprintf(log, "config: %s\n", echo)
@@ -314,6 +328,7 @@ func (r *runner) close() {
 	}
 	r.train.close()
 	r.eval.close()
+	r.out.release(r.ok)
 }
 
 // loop runs the steps after start.
@@ -330,6 +345,9 @@ func (r *runner) loop(ctx context.Context, start int) (*Result, error) {
 				if err := r.save(k); err != nil {
 					return nil, fmt.Errorf("saving after interruption: %w", err)
 				}
+			}
+			if k == 0 { // e.g. a SIGTERM while the input was being read
+				return nil, fmt.Errorf("interrupted before the first step: nothing to save, no checkpoint written: %w", err)
 			}
 			return nil, fmt.Errorf("interrupted at step %d, checkpoint in %s: %w", k, checkpointDir(c.Out, k), ErrStopped)
 		}
@@ -381,12 +399,7 @@ func (r *runner) loop(ctx context.Context, start int) (*Result, error) {
 	if c.Progress {
 		fmt.Fprint(r.log, "\r\033[K")
 	}
-	if total > lastSaved {
-		if err := r.save(total); err != nil {
-			return nil, err
-		}
-	}
-	if err := r.saveFinal(total); err != nil {
+	if err := r.finish(total, total > lastSaved); err != nil {
 		return nil, err
 	}
 	res.Steps, res.Final, res.Eval = total, last, r.lastEval
@@ -663,6 +676,9 @@ func (r *runner) loadHistory(step int) error {
 // writeModel writes the HF checkpoint files, dpo.json, tokenizer files
 // and train_config.json into dir.
 func (r *runner) writeModel(dir string, step int) error {
+	if err := checkFault(filepath.Join(dir, "model.safetensors")); err != nil {
+		return err
+	}
 	ws, err := r.opt.weightTensors()
 	if err != nil {
 		return err
@@ -694,8 +710,9 @@ func (r *runner) writeModel(dir string, step int) error {
 	return writeJSON(filepath.Join(dir, TrainConfigFile), r.c)
 }
 
-// save writes checkpoint-<step> atomically and prunes old ones.
-func (r *runner) save(step int) error {
+// save writes checkpoint-<step> atomically and prunes old ones. On failure
+// the temp directory is removed, so a full disk is not kept full.
+func (r *runner) save(step int) (err error) {
 	final := checkpointDir(r.c.Out, step)
 	if _, err := os.Stat(filepath.Join(final, TrainerFile)); err == nil {
 		return nil // already saved (a resumed run interrupted at once)
@@ -707,11 +724,19 @@ func (r *runner) save(step int) error {
 	if err := os.MkdirAll(tmp, 0o755); err != nil {
 		return err
 	}
+	defer func() {
+		if err != nil {
+			os.RemoveAll(tmp)
+		}
+	}()
 	if err := r.writeModel(tmp, step); err != nil {
 		return fmt.Errorf("writing %s: %w", tmp, err)
 	}
 	ts, err := r.opt.stateTensors()
 	if err != nil {
+		return err
+	}
+	if err := checkFault(filepath.Join(tmp, StateFile)); err != nil {
 		return err
 	}
 	if err := safetensors.Write(filepath.Join(tmp, StateFile), ts, map[string]string{"format": "dpo-train"}); err != nil {
@@ -720,6 +745,9 @@ func (r *runner) save(step int) error {
 	sp := r.plan[step-1]
 	st := trainerState{Step: step, TotalSteps: len(r.plan), Epoch: sp.epoch, Index: sp.end, Seed: r.c.Seed,
 		NumRows: r.train.len(), BCO: r.bco, DType: string(r.dtype), Objective: r.obj.String()}
+	if err := writeIdentity(tmp, r.ident); err != nil {
+		return err
+	}
 	if err := writeJSON(filepath.Join(tmp, TrainerFile), st); err != nil {
 		return err
 	}

@@ -1,0 +1,141 @@
+package train
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// LockFile is the file in --out that a run holds an exclusive lock on
+// (flock) for its whole life, so that two runs never write one directory.
+const LockFile = ".dpo-train.lock"
+
+// outDir is --out prepared for a run: locked, and checked (or cleared) so
+// that the run never mixes with another's files.
+type outDir struct {
+	path    string
+	lock    *os.File
+	created bool   // the directory did not exist before this run
+	warning string // for the log: the directory could not be locked
+}
+
+// ownedFiles are the files dpo-train writes at the top of --out (besides
+// checkpoint-* directories); --overwrite removes these and nothing else.
+var ownedFiles = append([]string{MetricsFile, PlotFile, TrainConfigFile, "config.json", "generation_config.json",
+	"model.safetensors", "model.safetensors.index.json", "dpo.json"}, tokenizerFiles...)
+
+// prepareOut creates and locks c.Out. Without c.Resume it must hold nothing
+// but the lock file, unless c.Overwrite, which removes the files and
+// checkpoints of an earlier run (only those: any other file is an error).
+func prepareOut(c *Config) (_ *outDir, err error) {
+	o := &outDir{path: c.Out}
+	if _, err := os.Stat(c.Out); errors.Is(err, os.ErrNotExist) {
+		o.created = true
+	}
+	if err := os.MkdirAll(c.Out, 0o755); err != nil {
+		return nil, fmt.Errorf("--out %s: %w", c.Out, err)
+	}
+	defer func() {
+		if err != nil {
+			o.release(false)
+		}
+	}()
+	if err := checkWritable(c.Out); err != nil {
+		return nil, err
+	}
+	if o.lock, err = lockDir(c.Out); errors.Is(err, errNoLocks) {
+		o.warning, err = "warning: --out "+err.Error(), nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	if c.Resume {
+		return o, nil
+	}
+	ents, err := os.ReadDir(c.Out)
+	if err != nil {
+		return nil, fmt.Errorf("--out %s: %w", c.Out, err)
+	}
+	var names, foreign []string
+	for _, e := range ents {
+		n := e.Name()
+		if n == LockFile {
+			continue
+		}
+		names = append(names, n)
+		if !ownedName(n, e.IsDir()) {
+			foreign = append(foreign, n)
+		}
+	}
+	if len(names) == 0 {
+		return o, nil
+	}
+	if !c.Overwrite {
+		return nil, &ConfigError{Err: fmt.Errorf("--out %s is not empty (%s): pass --resume to continue the run there, --overwrite to replace it, or choose an empty directory", c.Out, listNames(names))}
+	}
+	if len(foreign) > 0 {
+		return nil, &ConfigError{Err: fmt.Errorf("--overwrite: --out %s holds files dpo-train did not write (%s); remove them or choose another directory", c.Out, listNames(foreign))}
+	}
+	for _, n := range names {
+		if err := os.RemoveAll(filepath.Join(c.Out, n)); err != nil {
+			return nil, fmt.Errorf("--overwrite: %w", err)
+		}
+	}
+	return o, nil
+}
+
+func ownedName(n string, dir bool) bool {
+	if dir {
+		return strings.HasPrefix(n, checkpointPref)
+	}
+	if strings.HasPrefix(n, ".") && strings.Contains(n, ".tmp-") { // WriteAtomic temp files
+		return true
+	}
+	return slices.Contains(ownedFiles, n) || strings.HasPrefix(n, "model-") && strings.HasSuffix(n, ".safetensors")
+}
+
+func listNames(ns []string) string {
+	if len(ns) > 5 {
+		return strings.Join(ns[:5], ", ") + fmt.Sprintf(", and %d more", len(ns)-5)
+	}
+	return strings.Join(ns, ", ")
+}
+
+// release unlocks the directory. After a failed run (ok false) that
+// created --out and wrote nothing into it, the directory is removed, so
+// a failure leaves no empty --out behind.
+func (o *outDir) release(ok bool) {
+	if o == nil {
+		return
+	}
+	if o.lock == nil && !ok && o.created {
+		os.Remove(filepath.Join(o.path, LockFile))
+	}
+	if o.lock != nil {
+		if !ok && o.created {
+			os.Remove(filepath.Join(o.path, LockFile))
+		}
+		unlockDir(o.lock)
+		o.lock = nil
+	}
+	if !ok && o.created {
+		os.Remove(o.path) // fails, as wanted, unless it is empty
+	}
+}
+
+// lockInfo is written into the lock file for the message of a second run.
+func lockInfo() string { return "pid " + strconv.Itoa(os.Getpid()) + "\n" }
+
+func lockHolder(f *os.File) string {
+	b := make([]byte, 64)
+	n, _ := f.ReadAt(b, 0)
+	s := strings.TrimSpace(string(b[:n]))
+	if s == "" {
+		return "another process"
+	}
+	return s
+}
