@@ -35,6 +35,16 @@ type Config struct {
 	SimPOGamma     float64 `json:"simpo_gamma"`
 	DiscoPOPTau    float64 `json:"discopop_tau"`
 	ReferenceFree  bool    `json:"reference_free"`
+	// LDAlpha is TRL's ld_alpha (LD-DPO): nil off; else the completion
+	// tokens past the shorter completion of a pair count with this weight
+	// in both log-probs (policy and, through the stream, reference).
+	LDAlpha *float64 `json:"ld_alpha"`
+	// FDivergence and FAlphaCoef are TRL's f_divergence_type and
+	// f_alpha_divergence_coef.
+	FDivergence string  `json:"f_divergence_type"`
+	FAlphaCoef  float64 `json:"f_alpha_divergence_coef"`
+	// UseWeighting is TRL's use_weighting (WPO pair weights).
+	UseWeighting bool `json:"use_weighting"`
 
 	LR          float64 `json:"learning_rate"`
 	Scheduler   string  `json:"lr_scheduler_type"`
@@ -84,6 +94,8 @@ func DefaultConfig() Config {
 		LabelSmoothing: d.LabelSmoothing,
 		SimPOGamma:     d.SimPOGamma,
 		DiscoPOPTau:    d.DiscoPOPTau,
+		FDivergence:    d.FDivergence,
+		FAlphaCoef:     d.FAlphaCoef,
 		LR:             1e-6,
 		Scheduler:      SchedLinear,
 		AdamBeta1:      0.9,
@@ -108,6 +120,8 @@ func (c *Config) Objective() (dpo.Objective, error) {
 		SimPOGamma:     c.SimPOGamma,
 		DiscoPOPTau:    c.DiscoPOPTau,
 		ReferenceFree:  c.ReferenceFree,
+		FDivergence:    c.FDivergence,
+		FAlphaCoef:     c.FAlphaCoef,
 	})
 }
 
@@ -165,10 +179,11 @@ func (c *Config) Validate() error {
 	case c.VocabChunk < 0:
 		return bad("--vocab-chunk %d: must be >= 0", c.VocabChunk)
 	}
-	if _, err := c.Objective(); err != nil {
+	obj, err := c.Objective()
+	if err != nil {
 		return &ConfigError{Err: fmt.Errorf("--loss %q: %w", c.Loss, err)}
 	}
-	return nil
+	return c.validateTRLOptions(obj)
 }
 
 // ErrStopped is returned when the run was interrupted (context cancelled

@@ -1,0 +1,60 @@
+package train
+
+import (
+	"fmt"
+	"math"
+	"strconv"
+
+	"github.com/dpo-go/dpo/pkg/dpo"
+)
+
+// MetaRefLDAlpha is the stream metadata key that declares the ld_alpha the
+// reference columns were computed with. LD-DPO weighs the reference's
+// tokens as the policy's (TRL applies ld_alpha to both), which a plain sum
+// cannot be turned into, so --ld-alpha needs a stream that says so.
+const MetaRefLDAlpha = "dpo.ref_ld_alpha"
+
+// validateTRLOptions checks ld_alpha, use_weighting and their combinations.
+func (c *Config) validateTRLOptions(obj dpo.Objective) error {
+	bad := func(format string, args ...any) error {
+		return &ConfigError{Err: fmt.Errorf(format, args...)}
+	}
+	if a := c.LDAlpha; a != nil && !(*a >= 0 && *a <= 1) {
+		return bad("--ld-alpha %v: must be in [0, 1] (1 weighs every token, 0 drops the tokens past the shorter completion)", *a)
+	}
+	if c.UseWeighting && (obj.Has(dpo.AOT) || obj.Has(dpo.AOTUnpaired)) {
+		return bad("--use-weighting: not defined for aot and aot_unpaired, which sort the pairs and so misalign the per-pair weights (TRL refuses it too)")
+	}
+	if c.Eval != "" && (c.LDAlpha != nil || c.UseWeighting) {
+		return bad("--eval: not supported with --ld-alpha or --use-weighting yet (evaluation scores summed log-probs without per-pair weights)")
+	}
+	if c.LDAlpha != nil && c.ReferenceFree {
+		return bad("--ld-alpha with --reference-free: not supported")
+	}
+	return nil
+}
+
+// checkLDReference checks that the stream's reference was computed with
+// the same ld_alpha.
+func (c *Config) checkLDReference(d *dataset, needsRef bool) error {
+	if c.LDAlpha == nil || !needsRef {
+		return nil
+	}
+	v, ok := d.meta.Get(MetaRefLDAlpha)
+	if !ok {
+		return &ConfigError{Err: fmt.Errorf("--ld-alpha %v: the reference log-probs of %s are plain sums (its metadata has no %q); LD-DPO needs the reference weighted by ld_alpha like the policy, as TRL computes it", *c.LDAlpha, d.name, MetaRefLDAlpha)}
+	}
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil || math.Abs(f-*c.LDAlpha) > 1e-12 {
+		return &ConfigError{Err: fmt.Errorf("--ld-alpha %v: the reference log-probs of %s were computed with ld_alpha %s", *c.LDAlpha, d.name, v)}
+	}
+	return nil
+}
+
+// ldAlpha returns ld_alpha, or -1 when off.
+func (c *Config) ldAlpha() float64 {
+	if c.LDAlpha == nil {
+		return -1
+	}
+	return *c.LDAlpha
+}
