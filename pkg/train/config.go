@@ -29,7 +29,10 @@ type Config struct {
 
 	IgnoreTokenizerMismatch bool `json:"ignore_tokenizer_mismatch,omitempty"`
 
-	Loss           string  `json:"loss"`
+	Loss string `json:"loss"`
+	// LossWeights, when set, are the weights of Loss's terms in order
+	// (TRL's loss_weights); Loss then names the terms without "=weight".
+	LossWeights []float64 `json:"loss_weights,omitempty"`
 	Beta           float64 `json:"beta"`
 	LabelSmoothing float64 `json:"label_smoothing"`
 	SimPOGamma     float64 `json:"simpo_gamma"`
@@ -112,9 +115,9 @@ func DefaultConfig() Config {
 	}
 }
 
-// Objective returns the parsed loss specification.
+// Objective returns the parsed loss specification, with LossWeights.
 func (c *Config) Objective() (dpo.Objective, error) {
-	return dpo.Parse(c.Loss, dpo.Config{
+	o, err := dpo.Parse(c.Loss, dpo.Config{
 		Beta:           c.Beta,
 		LabelSmoothing: c.LabelSmoothing,
 		SimPOGamma:     c.SimPOGamma,
@@ -123,6 +126,10 @@ func (c *Config) Objective() (dpo.Objective, error) {
 		FDivergence:    c.FDivergence,
 		FAlphaCoef:     c.FAlphaCoef,
 	})
+	if err != nil || c.LossWeights == nil {
+		return o, err
+	}
+	return withWeights(o, c.Loss, c.LossWeights)
 }
 
 // ConfigError is an invalid configuration (a usage error for the CLI).

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"strconv"
+	"strings"
 
 	"github.com/dpo-go/dpo/pkg/dpo"
 )
@@ -57,4 +58,18 @@ func (c *Config) ldAlpha() float64 {
 		return -1
 	}
 	return *c.LDAlpha
+}
+
+// withWeights applies TRL-style loss_weights to o, parsed from spec.
+func withWeights(o dpo.Objective, spec string, w []float64) (dpo.Objective, error) {
+	if strings.Contains(spec, "=") {
+		return o, fmt.Errorf("--loss-weights: the loss %q already has weights; give them in one place", spec)
+	}
+	if len(w) != len(o.Terms) {
+		return o, fmt.Errorf("--loss-weights: %d weights for %d loss types (they must have the same length, as TRL's loss_weights and loss_type)", len(w), len(o.Terms))
+	}
+	for i := range o.Terms {
+		o.Terms[i].Weight = w[i]
+	}
+	return o, o.Validate()
 }

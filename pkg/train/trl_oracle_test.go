@@ -39,6 +39,10 @@ type trlCase struct {
 	FDivergence  string    `json:"f_divergence_type"`
 	FAlphaCoef   float64   `json:"f_alpha_divergence_coef"`
 	UseWeighting bool      `json:"use_weighting"`
+	// Differs says why dpo-train deliberately differs from TRL in this
+	// case; the test then checks that the losses agree at step 1 and
+	// differ once the policy has moved.
+	Differs string `json:"-"`
 }
 
 // trlMetrics are compared per step. rewards/accuracies is compared apart
@@ -122,6 +126,15 @@ func TestTrainAgainstTRL(t *testing.T) {
 		with("use_weighting", func(c *trlCase) {
 			c.LossType, c.UseWeighting, c.MaxSteps = []string{"sigmoid"}, true, 4
 		}),
+		// Deliberate differences (see pkg/dpo/doc.go).
+		with("sigmoid_label_smoothing", func(c *trlCase) {
+			c.LossType, c.LabelSmooth, c.MaxSteps = []string{"sigmoid"}, 0.2, 4
+			c.Differs = "TRL 1.x ignores label_smoothing for sigmoid; dpo-train applies conservative DPO (cDPO)"
+		}),
+		with("bco_pair", func(c *trlCase) {
+			c.LossType, c.MaxSteps, c.Beta = []string{"bco_pair"}, 4, 1
+			c.Differs = "TRL 1.x dropped bco_pair's running reward mean δ; dpo-train keeps it (the BCO paper's)"
+		}),
 	}
 
 	// The oracle: one Python process for every case.
@@ -187,6 +200,18 @@ func TestTrainAgainstTRL(t *testing.T) {
 			}
 			if len(ours) != tc.MaxSteps || len(theirs) != tc.MaxSteps {
 				t.Fatalf("steps: dpo-train logged %d, TRL %d, want %d", len(ours), len(theirs), tc.MaxSteps)
+			}
+			if tc.Differs != "" {
+				first, last := num(t, ours[0], "loss"), num(t, ours[tc.MaxSteps-1], "loss")
+				tFirst, tLast := num(t, theirs[0], "loss"), num(t, theirs[tc.MaxSteps-1], "loss")
+				if !approx(first, tFirst, 1e-4, 1e-6) {
+					t.Errorf("step 1 (policy = reference) loss: dpo-train %.9g, TRL %.9g; they should agree there", first, tFirst)
+				}
+				if approx(last, tLast, 1e-4, 1e-6) { // the tolerance the other cases are held to
+					t.Errorf("step %d loss: dpo-train %.9g, TRL %.9g agree, but %s", tc.MaxSteps, last, tLast, tc.Differs)
+				}
+				t.Logf("deliberate difference (%s): step %d loss dpo-train %.6g, TRL %.6g", tc.Differs, tc.MaxSteps, last, tLast)
+				return
 			}
 			clipped, moved := false, false
 			for k := range ours {
