@@ -23,6 +23,10 @@ Example:
   dpo-tokenize --tokenizer ./base pairs.jsonl | dpo-reflogp --model ./base > ref.arrow
   dpo-train --model ./base --loss sigmoid --beta 0.1 --out ./dpo ref.arrow
   dpo-train --init-config small.json --loss sft --out ./ref pairs.arrow   # a reference by SFT
+  dpo-train --model ./base --loss sigmoid,sft --loss-weights 1,0.2 --out ./rpo ref.arrow   # RPO
+
+Objectives and options follow TRL 1.x's DPOConfig (same names and defaults);
+TR-DPO's reference sync is refused, since the reference is precomputed.
 
 Exit status: 0 success, 1 failure (bad input, I/O, non-finite loss,
 interrupted after saving a checkpoint), 2 usage error.

@@ -32,12 +32,12 @@ type Config struct {
 	Loss string `json:"loss"`
 	// LossWeights, when set, are the weights of Loss's terms in order
 	// (TRL's loss_weights); Loss then names the terms without "=weight".
-	LossWeights []float64 `json:"loss_weights,omitempty"`
-	Beta           float64 `json:"beta"`
-	LabelSmoothing float64 `json:"label_smoothing"`
-	SimPOGamma     float64 `json:"simpo_gamma"`
-	DiscoPOPTau    float64 `json:"discopop_tau"`
-	ReferenceFree  bool    `json:"reference_free"`
+	LossWeights    []float64 `json:"loss_weights,omitempty"`
+	Beta           float64   `json:"beta"`
+	LabelSmoothing float64   `json:"label_smoothing"`
+	SimPOGamma     float64   `json:"simpo_gamma"`
+	DiscoPOPTau    float64   `json:"discopop_tau"`
+	ReferenceFree  bool      `json:"reference_free"`
 	// LDAlpha is TRL's ld_alpha (LD-DPO): nil off; else the completion
 	// tokens past the shorter completion of a pair count with this weight
 	// in both log-probs (policy and, through the stream, reference).

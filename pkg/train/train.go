@@ -179,6 +179,9 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 	}
 	echo, _ := json.MarshalIndent(c, "", "  ")
 	fmt.Fprintf(log, "config: %s\n", echo)
+	for _, n := range trlNotes(&c, r.obj) {
+		fmt.Fprintln(log, n)
+	}
 	fmt.Fprintf(log, "%d pairs, %d steps (%d epochs, %d micro-batches of <= %d pairs per step), objective %s\n",
 		r.train.len(), len(r.plan), c.Epochs, c.GradAccum, c.BatchSize, r.obj)
 

@@ -73,3 +73,16 @@ func withWeights(o dpo.Objective, spec string, w []float64) (dpo.Objective, erro
 	}
 	return o, o.Validate()
 }
+
+// trlNotes are log lines about where the configuration means something
+// else than in TRL 1.x.
+func trlNotes(c *Config, obj dpo.Objective) []string {
+	var out []string
+	if c.LabelSmoothing > 0 && (obj.Has(dpo.Sigmoid) || obj.Has(dpo.SigmoidNorm)) {
+		out = append(out, fmt.Sprintf("note: --label-smoothing %v makes sigmoid/sigmoid_norm conservative DPO (cDPO); TRL 1.x ignores label_smoothing for these losses", c.LabelSmoothing))
+	}
+	if obj.Has(dpo.BCOPair) {
+		out = append(out, "note: bco_pair uses the running reward mean δ of the BCO paper (TRL 0.x); TRL 1.x dropped it")
+	}
+	return out
+}
