@@ -50,7 +50,7 @@ func Train(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return err
 	})
 	fs.Float64Var(&c.Beta, "beta", c.Beta, "β, the inverse temperature")
-	fs.Float64Var(&c.LabelSmoothing, "label-smoothing", c.LabelSmoothing, "label smoothing ε (cDPO)")
+	fs.Float64Var(&c.LabelSmoothing, "label-smoothing", c.LabelSmoothing, "label smoothing ε: robust, exo_pair, aot (as TRL); cDPO for sigmoid and sigmoid_norm (TRL 1.x ignores it there)")
 	fs.Float64Var(&c.SimPOGamma, "simpo-gamma", c.SimPOGamma, "SimPO target reward margin γ")
 	fs.Float64Var(&c.DiscoPOPTau, "discopop-tau", c.DiscoPOPTau, "discopop temperature")
 	fs.BoolVar(&c.ReferenceFree, "reference-free", false, "treat reference log-probs as 0")
