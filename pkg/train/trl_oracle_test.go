@@ -43,6 +43,9 @@ type trlCase struct {
 	// case; the test then checks that the losses agree at step 1 and
 	// differ once the policy has moved.
 	Differs string `json:"-"`
+	// WeightsInLoss gives dpo-train the weights as "name=w" terms of the
+	// loss instead of Config.LossWeights (--loss-weights).
+	WeightsInLoss bool `json:"-"`
 }
 
 // trlMetrics are compared per step. rewards/accuracies is compared apart
@@ -120,7 +123,7 @@ func TestTrainAgainstTRL(t *testing.T) {
 		}),
 		with("ld_alpha", func(c *trlCase) {
 			c.LossType, c.LDAlpha, c.MaxSteps = []string{"sigmoid", "sft"}, ldAlpha(0.5), 4
-			c.LossWeights = []float64{1, 0.2}
+			c.LossWeights, c.WeightsInLoss = []float64{1, 0.2}, true
 			c.BatchSize, c.GradAccum = 4, 2
 		}),
 		with("use_weighting", func(c *trlCase) {
@@ -256,12 +259,15 @@ func trlConfig(tc trlCase, stream, out, model string, seed int64) train.Config {
 	c.Input, c.Out, c.Model, c.Seed, c.Quiet = stream, out, model, seed, true
 	var terms []string
 	for i, n := range tc.LossType {
-		if tc.LossWeights != nil {
+		if tc.LossWeights != nil && tc.WeightsInLoss {
 			n += "=" + strconv.FormatFloat(tc.LossWeights[i], 'g', -1, 64)
 		}
 		terms = append(terms, n)
 	}
 	c.Loss = strings.Join(terms, ",")
+	if !tc.WeightsInLoss {
+		c.LossWeights = tc.LossWeights
+	}
 	c.Beta, c.LabelSmoothing = tc.Beta, tc.LabelSmooth
 	c.LR, c.Scheduler, c.WarmupSteps, c.WeightDecay, c.MaxGradNorm = tc.LR, tc.Scheduler, tc.Warmup, tc.WeightDecay, tc.MaxGradNorm
 	c.BatchSize, c.GradAccum, c.MaxSteps, c.LoggingSteps = tc.BatchSize, tc.GradAccum, tc.MaxSteps, 1
