@@ -84,7 +84,7 @@
 // options. The per-token quantities they and the token metrics need come
 // from engine.CompletionTokenStatsGraph. LD-DPO needs the reference summed
 // with the same weights, which a plain sum cannot be turned into: the
-// stream must declare it with the MetaRefLDAlpha metadata key. --eval is
+// stream must declare it: an "ld_alpha" field in its dpo.reflogp.options. --eval is
 // not supported with ld_alpha or use_weighting yet.
 //
 // # Outputs

@@ -3,17 +3,20 @@ package train
 import (
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 
 	"github.com/dpo-go/dpo/pkg/dpo"
 )
 
-// MetaRefLDAlpha is the stream metadata key that declares the ld_alpha the
-// reference columns were computed with. LD-DPO weighs the reference's
+// RefStage and RefLDAlphaOption locate the ld_alpha the reference columns
+// were computed with: the "ld_alpha" field of the stream's
+// dpo.reflogp.options (docs/format.md). LD-DPO weighs the reference's
 // tokens as the policy's (TRL applies ld_alpha to both), which a plain sum
 // cannot be turned into, so --ld-alpha needs a stream that says so.
-const MetaRefLDAlpha = "dpo.ref_ld_alpha"
+const (
+	RefStage         = "reflogp"
+	RefLDAlphaOption = "ld_alpha"
+)
 
 // validateTRLOptions checks ld_alpha, use_weighting and their combinations.
 func (c *Config) validateTRLOptions(obj dpo.Objective) error {
@@ -41,13 +44,14 @@ func (c *Config) checkLDReference(d *dataset, needsRef bool) error {
 	if c.LDAlpha == nil || !needsRef {
 		return nil
 	}
-	v, ok := d.meta.Get(MetaRefLDAlpha)
+	var opts map[string]any
+	_ = d.meta.StageOptions(RefStage, &opts)
+	v, ok := opts[RefLDAlphaOption].(float64)
 	if !ok {
-		return &ConfigError{Err: fmt.Errorf("--ld-alpha %v: the reference log-probs of %s are plain sums (its metadata has no %q); LD-DPO needs the reference weighted by ld_alpha like the policy, as TRL computes it", *c.LDAlpha, d.name, MetaRefLDAlpha)}
+		return &ConfigError{Err: fmt.Errorf("--ld-alpha %v: the reference log-probs of %s are plain sums (its dpo.%s.options have no %q); LD-DPO needs the reference weighted by ld_alpha like the policy, as TRL computes it", *c.LDAlpha, d.name, RefStage, RefLDAlphaOption)}
 	}
-	f, err := strconv.ParseFloat(v, 64)
-	if err != nil || math.Abs(f-*c.LDAlpha) > 1e-12 {
-		return &ConfigError{Err: fmt.Errorf("--ld-alpha %v: the reference log-probs of %s were computed with ld_alpha %s", *c.LDAlpha, d.name, v)}
+	if math.Abs(v-*c.LDAlpha) > 1e-12 {
+		return &ConfigError{Err: fmt.Errorf("--ld-alpha %v: the reference log-probs of %s were computed with ld_alpha %v", *c.LDAlpha, d.name, v)}
 	}
 	return nil
 }

@@ -185,7 +185,8 @@ func TestTrainAgainstTRL(t *testing.T) {
 			}
 			var extra [][2]string
 			if tc.LDAlpha != nil {
-				extra = append(extra, [2]string{train.MetaRefLDAlpha, strconv.FormatFloat(*tc.LDAlpha, 'g', -1, 64)})
+				extra = append(extra, [2]string{"dpo." + train.RefStage + ".options",
+					fmt.Sprintf(`{"model":"trl","%s":%s}`, train.RefLDAlphaOption, strconv.FormatFloat(*tc.LDAlpha, 'g', -1, 64))})
 			}
 			stream := filepath.Join(dir, tc.Name+".arrow")
 			writeStream(t, stream, ps, refs, "", extra...)
