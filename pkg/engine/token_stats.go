@@ -17,9 +17,8 @@ type TokenStats struct {
 	LogProbs *Node
 	// MeanLogits is the mean of the logits over the vocabulary.
 	MeanLogits *Node
-	// IsTop1 is 1 where tokens[t] has the largest logit (ties count as
-	// top-1; TRL takes the first index of the maximum, which differs only
-	// for exactly equal logits).
+	// IsTop1 is 1 where tokens[t] is the argmax of the logits (the first
+	// index of the maximum, as TRL's is_top1).
 	IsTop1 *Node
 	// LogSumSqProbs is log Σ_v p_v² (WPO's normalizer).
 	LogSumSqProbs *Node
@@ -55,36 +54,34 @@ func CompletionTokenStatsGraph(store *gmodel.Store, cfg *model.Config, tokens, l
 	lp := n.chunkedLogSoftmaxAt(h, head, targets)                                        // [N]
 
 	// Statistics: an online pass over the vocabulary chunks with running
-	// max m, s = Σ e^(l-m), s2 = Σ e^(2(l-m)), e = Σ e^(l-m)·l, the sum of
-	// the logits and the target's logit.
+	// max m and its first index, s = Σ e^(l-m), s2 = Σ e^(2(l-m)),
+	// e = Σ e^(l-m)·l and the sum of the logits.
 	hs, heads := StopGradient(h), StopGradient(head)
 	V, chunk := head.Shape().Dimensions[0], n.opts.VocabChunk
-	N := B * (T - 1)
-	var m, s, s2, e, sum, picked *Node
+	var m, s, s2, e, sum, arg *Node
 	for start := 0; start < V; start += chunk {
 		end := min(start+chunk, V)
 		logits := n.dot(hs, Slice(heads, AxisRange(start, end), AxisRange()), "nh,vh->nv") // [N, C]
-		col := AddScalar(Iota(g, shapeOf(dtypes.Int32, N, end-start), 1), float64(start))
-		hit := Equal(col, BroadcastToDims(ExpandAxes(targets, 1), N, end-start))
-		pc := ReduceSum(Where(hit, logits, ZerosLike(logits)), 1)
+		ac := AddScalar(ArgMax(logits, 1, dtypes.Int32), float64(start))
 		mc := ReduceMax(logits, 1)
 		d := Sub(logits, ExpandAxes(mc, 1))
 		ex := Exp(d)
 		sc, s2c, ec := ReduceSum(ex, 1), ReduceSum(Exp(MulScalar(d, 2)), 1), ReduceSum(Mul(ex, logits), 1)
 		sumc := ReduceSum(logits, 1)
 		if m == nil {
-			m, s, s2, e, sum, picked = mc, sc, s2c, ec, sumc, pc
+			m, s, s2, e, sum, arg = mc, sc, s2c, ec, sumc, ac
 			continue
 		}
+		arg = Where(GreaterThan(mc, m), ac, arg) // an earlier chunk keeps ties
 		mNew := Max(m, mc)
 		a, b := Exp(Sub(m, mNew)), Exp(Sub(mc, mNew))
 		s = Add(Mul(s, a), Mul(sc, b))
 		s2 = Add(Mul(s2, Square(a)), Mul(s2c, Square(b)))
 		e = Add(Mul(e, a), Mul(ec, b))
-		sum, picked, m = Add(sum, sumc), Add(picked, pc), mNew
+		sum, m = Add(sum, sumc), mNew
 	}
 	lse := Add(m, Log(s))
-	top1 := GreaterOrEqual(picked, m)
+	top1 := Equal(arg, targets)
 	perTok := func(x *Node) *Node { // [N] -> [B, T], 0 outside the completion
 		x = Concatenate([]*Node{Zeros(g, shapeOf(dtypes.Float32, B, 1)), Reshape(x, B, T-1)}, 1)
 		return Where(inCompletion, x, ZerosLike(x))

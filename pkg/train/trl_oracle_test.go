@@ -46,6 +46,9 @@ type trlCase struct {
 	// WeightsInLoss gives dpo-train the weights as "name=w" terms of the
 	// loss instead of Config.LossWeights (--loss-weights).
 	WeightsInLoss bool `json:"-"`
+	// VocabChunk is dpo-train's --vocab-chunk (0: default, one chunk for
+	// this vocabulary); smaller values exercise the online merges.
+	VocabChunk int `json:"-"`
 }
 
 // trlMetrics are compared per step. rewards/accuracies is compared apart
@@ -111,6 +114,7 @@ func TestTrainAgainstTRL(t *testing.T) {
 		with("sigmoid_norm_clip", func(c *trlCase) { c.LossType, c.MaxGradNorm = []string{"sigmoid_norm"}, 0.2 }),
 		with("sigmoid_sft", func(c *trlCase) {
 			c.LossType, c.LossWeights = []string{"sigmoid", "sft"}, []float64{1, 0.5}
+			c.VocabChunk = 64
 		}),
 		with("js_divergence", func(c *trlCase) {
 			c.LossType, c.FDivergence, c.MaxSteps = []string{"sigmoid"}, "js_divergence", 4
@@ -128,6 +132,7 @@ func TestTrainAgainstTRL(t *testing.T) {
 		}),
 		with("use_weighting", func(c *trlCase) {
 			c.LossType, c.UseWeighting, c.MaxSteps = []string{"sigmoid"}, true, 4
+			c.VocabChunk = 100
 		}),
 		// Deliberate differences (see pkg/dpo/doc.go).
 		with("sigmoid_label_smoothing", func(c *trlCase) {
@@ -272,6 +277,7 @@ func trlConfig(tc trlCase, stream, out, model string, seed int64) train.Config {
 	c.Beta, c.LabelSmoothing = tc.Beta, tc.LabelSmooth
 	c.LR, c.Scheduler, c.WarmupSteps, c.WeightDecay, c.MaxGradNorm = tc.LR, tc.Scheduler, tc.Warmup, tc.WeightDecay, tc.MaxGradNorm
 	c.BatchSize, c.GradAccum, c.MaxSteps, c.LoggingSteps = tc.BatchSize, tc.GradAccum, tc.MaxSteps, 1
+	c.VocabChunk = tc.VocabChunk
 	c.LDAlpha, c.FDivergence, c.FAlphaCoef, c.UseWeighting = tc.LDAlpha, tc.FDivergence, tc.FAlphaCoef, tc.UseWeighting
 	return c
 }
