@@ -89,6 +89,13 @@ func TestTrainAgainstTRL(t *testing.T) {
 	dir := t.TempDir()
 	const nPairs, seed = 80, 42
 	ps := synthPairs(nPairs, 5)
+	// Half the chosen completions repeat one token, which the model soon
+	// predicts, so that mean_token_accuracy is not stuck at 0.
+	for i := 0; i < nPairs; i += 2 {
+		for j := range ps[i].chosen {
+			ps[i].chosen[j] = 42
+		}
+	}
 	perm := train.Permutation(nPairs, seed, 0)
 
 	base := trlCase{Beta: 0.1, LR: 1e-2, Scheduler: "linear", Warmup: 2, MaxGradNorm: 1,
@@ -247,6 +254,9 @@ func TestTrainAgainstTRL(t *testing.T) {
 				clipped = clipped || num(t, theirs[k], "grad_norm") > tc.MaxGradNorm
 				moved = moved || num(t, theirs[k], "learning_rate") > 0
 			}
+			t.Logf("last step: loss %.4g, rewards/margins %.3g, mean_token_accuracy %.3g, grad_norm %.3g",
+				num(t, theirs[tc.MaxSteps-1], "loss"), num(t, theirs[tc.MaxSteps-1], "rewards/margins"),
+				num(t, theirs[tc.MaxSteps-1], "mean_token_accuracy"), num(t, theirs[tc.MaxSteps-1], "grad_norm"))
 			if tc.MaxGradNorm < 1 && !clipped {
 				t.Errorf("max_grad_norm %v never clipped: the case does not test clipping", tc.MaxGradNorm)
 			}
