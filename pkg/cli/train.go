@@ -25,7 +25,8 @@ Example:
   dpo-train --init-config small.json --loss sft --out ./ref pairs.arrow   # a reference by SFT
   dpo-train --model ./base --loss sigmoid,sft --loss-weights 1,0.2 --out ./rpo ref.arrow   # RPO
 
-Objectives and options follow TRL 1.x's DPOConfig (same names and defaults);
+Objectives and options follow TRL 1.x's DPOConfig (same names and defaults,
+except --epochs: 1 here, 3 in transformers);
 TR-DPO's reference sync is refused, since the reference is precomputed.
 
 Exit status: 0 success, 1 failure (bad input, I/O, non-finite loss,

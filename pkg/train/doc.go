@@ -84,8 +84,10 @@
 // options. The per-token quantities they and the token metrics need come
 // from engine.CompletionTokenStatsGraph. LD-DPO needs the reference summed
 // with the same weights, which a plain sum cannot be turned into: the
-// stream must declare it: an "ld_alpha" field in its dpo.reflogp.options. --eval is
-// not supported with ld_alpha or use_weighting yet.
+// stream must declare it: an "ld_alpha" field in its dpo.reflogp.options.
+// With ld_alpha or use_weighting, evaluation runs the same statistics
+// forward (in micro-batches of BatchSize pairs) and reports the pair
+// metrics; otherwise it scores summed log-probs with the engine.
 //
 // # Outputs
 //

@@ -34,6 +34,7 @@ type optimizer struct {
 	chosenOnly bool
 	grad       *gmodel.Exec // per micro-batch: forward, loss, gradient accumulation
 	apply      *gmodel.Exec // per step: norm, clipping, AdamW
+	eval       *gmodel.Exec // evaluation with ld_alpha or use_weighting (built on first use)
 	backend    gmodel.Backend
 }
 
@@ -111,6 +112,9 @@ func (o *optimizer) close() {
 		}
 		if o.apply != nil {
 			o.apply.Finalize()
+		}
+		if o.eval != nil {
+			o.eval.Finalize()
 		}
 		return nil
 	})

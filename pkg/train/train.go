@@ -164,8 +164,10 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 	if err := r.checkTokenizer(); err != nil {
 		return nil, 0, err
 	}
-	if err := c.checkLDReference(r.train, r.obj.NeedsReference()); err != nil {
-		return nil, 0, err
+	for _, d := range []*dataset{r.train, r.eval} {
+		if err := c.checkLDReference(d, r.obj.NeedsReference()); err != nil {
+			return nil, 0, err
+		}
 	}
 	r.plan = planSteps(r.train, &c)
 	r.warmup = c.warmupSteps(len(r.plan))
@@ -633,6 +635,9 @@ func (r *runner) applyStep(t int, lr float64) (float64, error) {
 
 // evaluate scores the eval stream with the current weights.
 func (r *runner) evaluate(ctx context.Context) (map[string]float64, error) {
+	if r.c.LDAlpha != nil || r.c.UseWeighting {
+		return r.evaluateTRL()
+	}
 	d := r.eval
 	n := d.len()
 	seqs := make([]engine.Sequence, 2*n)

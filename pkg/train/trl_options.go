@@ -29,9 +29,6 @@ func (c *Config) validateTRLOptions(obj dpo.Objective) error {
 	if c.UseWeighting && (obj.Has(dpo.AOT) || obj.Has(dpo.AOTUnpaired)) {
 		return bad("--use-weighting: not defined for aot and aot_unpaired, which sort the pairs and so misalign the per-pair weights (TRL refuses it too)")
 	}
-	if c.Eval != "" && (c.LDAlpha != nil || c.UseWeighting) {
-		return bad("--eval: not supported with --ld-alpha or --use-weighting yet (evaluation scores summed log-probs without per-pair weights)")
-	}
 	if c.LDAlpha != nil && c.ReferenceFree {
 		return bad("--ld-alpha with --reference-free: not supported")
 	}
@@ -41,7 +38,7 @@ func (c *Config) validateTRLOptions(obj dpo.Objective) error {
 // checkLDReference checks that the stream's reference was computed with
 // the same ld_alpha.
 func (c *Config) checkLDReference(d *dataset, needsRef bool) error {
-	if c.LDAlpha == nil || !needsRef {
+	if c.LDAlpha == nil || !needsRef || d == nil {
 		return nil
 	}
 	var opts map[string]any

@@ -39,6 +39,8 @@ type trlCase struct {
 	FDivergence  string    `json:"f_divergence_type"`
 	FAlphaCoef   float64   `json:"f_alpha_divergence_coef"`
 	UseWeighting bool      `json:"use_weighting"`
+	// Eval evaluates on the training pairs after training (TRL in one batch).
+	Eval bool `json:"eval"`
 	// Differs says why dpo-train deliberately differs from TRL in this
 	// case; the test then checks that the losses agree at step 1 and
 	// differ once the policy has moved.
@@ -135,10 +137,10 @@ func TestTrainAgainstTRL(t *testing.T) {
 		with("ld_alpha", func(c *trlCase) {
 			c.LossType, c.LDAlpha, c.MaxSteps = []string{"sigmoid", "sft"}, ldAlpha(0.5), 4
 			c.LossWeights, c.WeightsInLoss = []float64{1, 0.2}, true
-			c.BatchSize, c.GradAccum = 4, 2
+			c.BatchSize, c.GradAccum, c.Eval = 4, 2, true
 		}),
 		with("use_weighting", func(c *trlCase) {
-			c.LossType, c.UseWeighting, c.MaxSteps = []string{"sigmoid"}, true, 4
+			c.LossType, c.UseWeighting, c.MaxSteps, c.Eval = []string{"sigmoid"}, true, 4, true
 			c.VocabChunk = 100
 		}),
 		// Deliberate differences (see pkg/dpo/doc.go).
@@ -189,6 +191,7 @@ func TestTrainAgainstTRL(t *testing.T) {
 				History []map[string]any `json:"log_history"`
 				RefC    []float64        `json:"ref_chosen_logps"`
 				RefR    []float64        `json:"ref_rejected_logps"`
+				Eval    map[string]any   `json:"eval"`
 			}
 			readJSON(t, filepath.Join(trlDir, tc.Name, "log.json"), &trl)
 			refs := make([][2]float64, nPairs)
@@ -204,6 +207,9 @@ func TestTrainAgainstTRL(t *testing.T) {
 			writeStream(t, stream, ps, refs, "", extra...)
 			out := filepath.Join(dir, "go-"+tc.Name)
 			c := trlConfig(tc, stream, out, modelDir, seed)
+			if tc.Eval {
+				c.Eval = stream
+			}
 			if _, err := train.Run(context.Background(), c, "test", nil, nil); err != nil {
 				t.Fatal(err)
 			}
@@ -247,12 +253,24 @@ func TestTrainAgainstTRL(t *testing.T) {
 				// forward), so it is compared only once the policy has moved.
 				if moved {
 					got, want := num(t, ours[k], "rewards/accuracies"), num(t, theirs[k], "rewards/accuracies")
-					if got != want {
+					if !approx(got, want, 1e-6, 0) { // TRL's is a float32 mean
 						t.Errorf("step %d rewards/accuracies: dpo-train %v, TRL %v", k+1, got, want)
 					}
 				}
 				clipped = clipped || num(t, theirs[k], "grad_norm") > tc.MaxGradNorm
 				moved = moved || num(t, theirs[k], "learning_rate") > 0
+			}
+			if tc.Eval {
+				last := ours[len(ours)-1]
+				for _, name := range []string{"loss", "rewards/chosen", "rewards/rejected", "rewards/margins", "logps/chosen", "logps/rejected"} {
+					got, want := num(t, last, "eval_"+name), num(t, trl.Eval, "eval_"+name)
+					if !approx(got, want, 1e-4, trlFloor[name]) {
+						t.Errorf("evaluation %s: dpo-train %.9g, TRL %.9g", name, got, want)
+					}
+				}
+				if got, want := num(t, last, "eval_rewards/accuracies"), num(t, trl.Eval, "eval_rewards/accuracies"); !approx(got, want, 1e-6, 0) { // TRL's is a float32 mean
+					t.Errorf("evaluation rewards/accuracies: dpo-train %v, TRL %v", got, want)
+				}
 			}
 			t.Logf("last step: loss %.4g, rewards/margins %.3g, mean_token_accuracy %.3g, grad_norm %.3g",
 				num(t, theirs[tc.MaxSteps-1], "loss"), num(t, theirs[tc.MaxSteps-1], "rewards/margins"),

@@ -14,11 +14,13 @@ SPEC.json:
                    "label_smoothing", "learning_rate", "lr_scheduler_type",
                    "warmup_steps", "weight_decay", "max_grad_norm",
                    "batch_size", "grad_accum", "max_steps", "ld_alpha" | null,
-                   "f_divergence_type", "f_alpha_divergence_coef", "use_weighting"}]
+                   "f_divergence_type", "f_alpha_divergence_coef", "use_weighting",
+                   "eval": bool (evaluate on the same pairs after training, in one batch)}]
 
 For every case it writes OUTDIR/<name>/:
   log.json             {"log_history": trainer.state.log_history,
-                        "ref_chosen_logps": [...], "ref_rejected_logps": [...]}
+                        "ref_chosen_logps": [...], "ref_rejected_logps": [...],
+                        "eval": trainer.evaluate() after training, when asked}
                        (reference log-probs in the order of "pairs", computed by
                        TRL's own precompute_ref_log_probs path from the initial model)
   model.safetensors    the final weights
@@ -93,6 +95,7 @@ def main():
             data_seed=42,
             train_sampling_strategy="sequential",
             per_device_train_batch_size=case["batch_size"],
+            per_device_eval_batch_size=len(rows),
             gradient_accumulation_steps=case["grad_accum"],
             max_steps=case["max_steps"],
             learning_rate=case["learning_rate"],
@@ -121,17 +124,20 @@ def main():
             f_alpha_divergence_coef=case.get("f_alpha_divergence_coef", 0.5),
             use_weighting=case.get("use_weighting", False),
         )
-        trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_dict(data), processing_class=tok)
+        eval_ds = Dataset.from_dict(data) if case.get("eval") else None
+        trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_dict(data), eval_dataset=eval_ds,
+                          processing_class=tok)
         refs = trainer.train_dataset
         ref_c = [float(x) for x in refs["ref_chosen_logps"]]
         ref_r = [float(x) for x in refs["ref_rejected_logps"]]
         trainer.train()
+        evaluation = trainer.evaluate() if case.get("eval") else None
         state = {k: v.detach().contiguous().clone() for k, v in trainer.model.state_dict().items()}
         save_file(state, os.path.join(cdir, "model.safetensors"))
         trainer.state.save_to_json(os.path.join(cdir, "trainer_state.json"))
         with open(os.path.join(cdir, "log.json"), "w") as f:
             json.dump({"log_history": trainer.state.log_history, "ref_chosen_logps": ref_c,
-                       "ref_rejected_logps": ref_r}, f)
+                       "ref_rejected_logps": ref_r, "eval": evaluation}, f)
         print(f"{name}: {trainer.state.global_step} steps", flush=True)
 
 
