@@ -38,26 +38,27 @@ var tokenizerFiles = []string{"tokenizer.json", "tokenizer_config.json", "specia
 
 // runner is one training run.
 type runner struct {
-	c       *Config
-	version string
-	log     io.Writer
-	obj     dpo.Objective
-	cfg     *model.Config
-	dtype   safetensors.DType
-	train   *dataset
-	eval    *dataset
-	eng     *engine.Engine
-	mdl     *engine.Model
-	opt     *optimizer
-	plan    []stepPlan
-	warmup  int
-	bco     dpo.RunningMoments
+	c        *Config
+	version  string
+	log      io.Writer
+	obj      dpo.Objective
+	cfg      *model.Config
+	dtype    safetensors.DType
+	train    *dataset
+	eval     *dataset
+	eng      *engine.Engine
+	mdl      *engine.Model
+	opt      *optimizer
+	plan     []stepPlan
+	warmup   int
+	bco      dpo.RunningMoments
+	tokDir   string // directory whose tokenizer files are copied ("" none)
+	history  []map[string]any
+	lastEval map[string]float64
+
 	// numTokens counts the tokens of every forward so far (TRL's
 	// num_tokens: prompt+chosen and prompt+rejected of each pair).
 	numTokens int64
-	tokDir    string // directory whose tokenizer files are copied ("" none)
-	history   []map[string]any
-	lastEval  map[string]float64
 }
 
 // Run trains as c describes. Logs go to log. stdin is read when c.Input
