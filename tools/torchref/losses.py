@@ -5,9 +5,10 @@ Run with Debian's python3-torch:
 
     /usr/bin/python3 tools/torchref/losses.py > pkg/dpo/testdata/losses_golden.json
 
-Every loss is written here directly from its paper / TRL's DPOTrainer
-(dpo_loss, concatenated_forward, get_batch_loss_metrics) and CPOTrainer
-(simpo) definitions, in float64, and differentiated with torch.autograd. The
+Every loss is written here directly from its paper / TRL 1.x's DPOTrainer
+(_compute_loss) and CPOTrainer (simpo) definitions, in float64 (with
+dpo-train's deliberate differences: cDPO label smoothing on sigmoid and
+sigmoid_norm, bco_pair's running mean; see pkg/dpo/doc.go), and differentiated with torch.autograd. The
 Go tests compare pkg/dpo's GoMLX graph (values and autodiff gradients) and its
 plain float64 implementation against the numbers written here.
 
