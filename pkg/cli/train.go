@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strconv"
 
 	"github.com/dpo-go/dpo/pkg/train"
 )
@@ -22,6 +23,11 @@ Example:
   dpo-tokenize --tokenizer ./base pairs.jsonl | dpo-reflogp --model ./base > ref.arrow
   dpo-train --model ./base --loss sigmoid --beta 0.1 --out ./dpo ref.arrow
   dpo-train --init-config small.json --loss sft --out ./ref pairs.arrow   # a reference by SFT
+  dpo-train --model ./base --loss sigmoid,sft --loss-weights 1,0.2 --out ./rpo ref.arrow   # RPO
+
+Objectives and options follow TRL 1.x's DPOConfig (same names and defaults,
+except --epochs: 1 here, 3 in transformers);
+TR-DPO's reference sync is refused, since the reference is precomputed.
 
 Exit status: 0 success, 1 failure (bad input, I/O, non-finite loss,
 interrupted after saving a checkpoint), 2 usage error.
@@ -39,11 +45,28 @@ func Train(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	fs.BoolVar(&c.IgnoreTokenizerMismatch, "ignore-tokenizer-mismatch", false, "train even if the stream's tokenizer differs from the model's")
 	fs.StringVar(&c.Eval, "eval", "", "evaluation reference stream `FILE` (metrics with the eval_ prefix)")
 	fs.StringVar(&c.Loss, "loss", c.Loss, "objective: sigmoid, ipo, simpo, sft, ... or weighted terms such as sigmoid=1,sft=0.2")
+	fs.Func("loss-weights", "comma-separated `WEIGHTS` of the --loss terms in order (TRL's loss_weights; default 1 each), e.g. --loss sigmoid,sft --loss-weights 1,0.5", func(v string) error {
+		w, err := parseFloats(v)
+		c.LossWeights = w
+		return err
+	})
 	fs.Float64Var(&c.Beta, "beta", c.Beta, "β, the inverse temperature")
-	fs.Float64Var(&c.LabelSmoothing, "label-smoothing", c.LabelSmoothing, "label smoothing ε (cDPO)")
+	fs.Float64Var(&c.LabelSmoothing, "label-smoothing", c.LabelSmoothing, "label smoothing ε: robust, exo_pair, aot (as TRL); cDPO for sigmoid and sigmoid_norm (TRL 1.x ignores it there)")
 	fs.Float64Var(&c.SimPOGamma, "simpo-gamma", c.SimPOGamma, "SimPO target reward margin γ")
 	fs.Float64Var(&c.DiscoPOPTau, "discopop-tau", c.DiscoPOPTau, "discopop temperature")
 	fs.BoolVar(&c.ReferenceFree, "reference-free", false, "treat reference log-probs as 0")
+	fs.Func("ld-alpha", "LD-DPO α in [0, 1]: weight of the completion tokens past the shorter completion of each pair (TRL's ld_alpha; default off). The stream's reference must have been computed with the same α", func(v string) error {
+		a, err := strconv.ParseFloat(v, 64)
+		c.LDAlpha = &a
+		return err
+	})
+	fs.StringVar(&c.FDivergence, "f-divergence-type", c.FDivergence, "f-DPO divergence: reverse_kl, forward_kl, js_divergence or alpha_divergence (TRL's f_divergence_type)")
+	fs.Float64Var(&c.FAlphaCoef, "f-alpha-divergence-coef", c.FAlphaCoef, "α of --f-divergence-type alpha_divergence")
+	fs.BoolVar(&c.UseWeighting, "use-weighting", false, "WPO: weigh each pair's loss by the policy's length-normalised probabilities of its completions (TRL's use_weighting)")
+	var trDPO trDPOFlags
+	fs.BoolFunc("sync-ref-model", "refused: TR-DPO's reference sync needs a live reference model", trDPO.setBool("sync-ref-model"))
+	fs.Func("ref-model-mixup-alpha", "refused (TR-DPO, see --sync-ref-model)", trDPO.set("ref-model-mixup-alpha"))
+	fs.Func("ref-model-sync-steps", "refused (TR-DPO, see --sync-ref-model)", trDPO.set("ref-model-sync-steps"))
 	fs.Float64Var(&c.LR, "lr", c.LR, "peak learning rate (TRL DPOConfig default 1e-6)")
 	fs.StringVar(&c.Scheduler, "lr-scheduler", c.Scheduler, "learning-rate schedule after warmup: constant, linear, cosine")
 	fs.IntVar(&c.WarmupSteps, "warmup-steps", 0, "linear warmup steps")
@@ -77,6 +100,9 @@ func Train(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if *version {
 		fmt.Fprintln(stdout, "dpo-train", Version)
 		return nil
+	}
+	if err := trDPO.err(); err != nil {
+		return err
 	}
 	initSeedSet := false
 	fs.Visit(func(f *flag.Flag) { initSeedSet = initSeedSet || f.Name == "init-seed" })

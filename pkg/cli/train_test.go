@@ -169,6 +169,16 @@ func TestTrainErrors(t *testing.T) {
 		{"empty stream", []string{"--model", base, "--out", filepath.Join(dir, "o13"), empty}, 1, "no pairs"},
 		{"unwritable out", []string{"--model", base, "--out", filepath.Join(notDir, "sub"), ref}, 1, "--out"},
 		{"missing input", []string{"--model", base, "--out", filepath.Join(dir, "o14"), filepath.Join(dir, "nope.arrow")}, 1, "nope.arrow"},
+		{"tr-dpo sync", []string{"--model", base, "--sync-ref-model", "--out", filepath.Join(dir, "o16"), ref}, 2, "precomputed"},
+		{"tr-dpo alpha", []string{"--model", base, "--ref-model-mixup-alpha", "0.6", "--out", filepath.Join(dir, "o17"), ref}, 2, "TR-DPO"},
+		{"loss weights count", []string{"--model", base, "--loss", "sigmoid,sft", "--loss-weights", "1", "--out", filepath.Join(dir, "o18"), ref}, 2, "1 weights for 2 loss types"},
+		{"loss weights twice", []string{"--model", base, "--loss", "sigmoid=1,sft=2", "--loss-weights", "1,2", "--out", filepath.Join(dir, "o19"), ref}, 2, "already has weights"},
+		{"loss weights not numbers", []string{"--model", base, "--loss", "sigmoid,sft", "--loss-weights", "1,x", "--out", filepath.Join(dir, "o20"), ref}, 2, "not a finite number"},
+		{"ld alpha range", []string{"--model", base, "--ld-alpha", "1.5", "--out", filepath.Join(dir, "o21"), ref}, 2, "--ld-alpha"},
+		{"ld alpha plain reference", []string{"--model", base, "--ld-alpha", "0.5", "--out", filepath.Join(dir, "o22"), ref}, 2, "plain sums"},
+		{"f-divergence unknown", []string{"--model", base, "--f-divergence-type", "kl", "--out", filepath.Join(dir, "o23"), ref}, 2, "f_divergence_type"},
+		{"f-divergence apo", []string{"--model", base, "--loss", "apo_zero", "--f-divergence-type", "forward_kl", "--out", filepath.Join(dir, "o24"), ref}, 2, "apo_zero"},
+		{"weighting aot", []string{"--model", base, "--loss", "aot", "--use-weighting", "--out", filepath.Join(dir, "o25"), ref}, 2, "aot"},
 		{"non-finite", []string{"--model", base, "--lr", "1e30", "--max-grad-norm", "0", "--batch-size", "1", "--save-steps", "1", "--out", filepath.Join(dir, "o15"), ref}, 1, "step 2"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

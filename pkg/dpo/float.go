@@ -58,6 +58,12 @@ type InputsF64 struct {
 	RefChosen, RefRejected       []float64 // reference model's, same meaning
 	ChosenLengths                []int     // completion token counts
 	RejectedLengths              []int
+	// Weights, when not nil, multiply each pair's loss in every term (TRL's
+	// use_weighting; see [Inputs.Weights]).
+	Weights []float64
+	// RawPolicyChosen, when not nil, is what the sft term sums in place of
+	// PolicyChosen (see [Inputs.RawPolicyChosen]).
+	RawPolicyChosen []float64
 }
 
 // ResultF64 is what [Objective.LossFloat64] computes.
@@ -89,6 +95,8 @@ func (o Objective) checkInputs(in InputsF64) (int, error) {
 		{"policy_rejected_logps", in.PolicyRejected, true},
 		{"ref_chosen_logps", in.RefChosen, o.NeedsReference()},
 		{"ref_rejected_logps", in.RefRejected, o.NeedsReference()},
+		{"weights", in.Weights, false},
+		{"raw_policy_chosen_logps", in.RawPolicyChosen, false},
 	}
 	for _, f := range fields {
 		if f.v == nil && !f.need {
@@ -186,23 +194,16 @@ func (o Objective) LossFloat64(in InputsF64, bco *RunningMoments) (ResultF64, er
 			lr[i] = float64(in.RejectedLengths[i])
 		}
 	}
-	// The log-probs the preference terms use: length-averaged when an ipo
-	// term is present (TRL divides all log-probs by the completion length).
-	bpc, bpr := append([]float64(nil), pc...), append([]float64(nil), pr...)
-	brc, brr := append([]float64(nil), rc...), append([]float64(nil), rr...)
-	if o.Has(IPO) {
-		for i := 0; i < n; i++ {
-			bpc[i] /= lc[i]
-			bpr[i] /= lr[i]
-			brc[i] /= lc[i]
-			brr[i] /= lr[i]
-		}
-	}
+	bpc, bpr, brc, brr := pc, pr, rc, rr
+	// Log-ratios, f-DPO scores (= log-ratios under reverse_kl) and the
+	// score difference z.
 	cl, rl, z := make([]float64, n), make([]float64, n), make([]float64, n)
+	cs, rs := make([]float64, n), make([]float64, n)
 	for i := 0; i < n; i++ {
 		cl[i] = bpc[i] - brc[i]
 		rl[i] = bpr[i] - brr[i]
-		z[i] = cl[i] - rl[i]
+		cs[i], rs[i] = o.fScore(cl[i]), o.fScore(rl[i])
+		z[i] = cs[i] - rs[i]
 	}
 
 	per := make([]float64, n)
@@ -217,8 +218,8 @@ func (o Objective) LossFloat64(in InputsF64, bco *RunningMoments) (ResultF64, er
 				per[i] = math.Max(1-beta*z[i], 0)
 			}
 		case IPO:
-			for i := range per {
-				d := z[i] - 1/(2*beta)
+			for i := range per { // TRL 1.x: per-token scores
+				d := cs[i]/lc[i] - rs[i]/lr[i] - 1/(2*beta)
 				per[i] = d * d
 			}
 		case Robust:
@@ -284,13 +285,17 @@ func (o Objective) LossFloat64(in InputsF64, bco *RunningMoments) (ResultF64, er
 			}
 		case SigmoidNorm:
 			for i := range per {
-				zn := (pc[i]-rc[i])/lc[i] - (pr[i]-rr[i])/lr[i]
+				zn := cs[i]/lc[i] - rs[i]/lr[i]
 				per[i] = smoothed(beta*zn, eps)
 			}
 		case SFT:
+			raw := pc
+			if in.RawPolicyChosen != nil {
+				raw = in.RawPolicyChosen
+			}
 			sp, sl := 0.0, 0.0
 			for i := 0; i < n; i++ {
-				sp += pc[i]
+				sp += raw[i]
 				sl += lc[i]
 			}
 			for i := range per {
@@ -303,6 +308,11 @@ func (o Objective) LossFloat64(in InputsF64, bco *RunningMoments) (ResultF64, er
 			}
 		default:
 			return r, fmt.Errorf("dpo: unknown loss %q", t.Name)
+		}
+		if in.Weights != nil {
+			for i := range per {
+				per[i] *= in.Weights[i]
+			}
 		}
 		r.Loss += t.Weight * mean(per)
 	}

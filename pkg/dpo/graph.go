@@ -20,6 +20,16 @@ type Inputs struct {
 	RefChosen, RefRejected       *graph.Node
 	ChosenLengths                *graph.Node
 	RejectedLengths              *graph.Node
+	// Weights, when not nil, are per-pair weights [B] (gradient stopped by
+	// the caller) that multiply every term's per-pair loss before the batch
+	// mean: TRL's use_weighting (WPO), where they are the product of the
+	// chosen and rejected completions' exp(mean per-token log-prob
+	// relative to log Σ_v p_v²).
+	Weights *graph.Node
+	// RawPolicyChosen, when not nil, is the plain summed chosen log-prob
+	// the sft term reads when PolicyChosen is weighted otherwise (TRL's
+	// ld_alpha weighs the tokens past the shorter completion; sft does not).
+	RawPolicyChosen *graph.Node
 	// BCOMean and BCOCount are scalars holding the trainer's
 	// [RunningMoments] Mean and Count before this batch. Required with a
 	// bco_pair term, ignored otherwise.
@@ -97,6 +107,8 @@ func (o Objective) checkNodes(in Inputs) error {
 		{"ref_rejected_logps", in.RefRejected, o.NeedsReference(), true},
 		{"chosen_lengths", in.ChosenLengths, o.NeedsLengths(), false},
 		{"rejected_lengths", in.RejectedLengths, o.NeedsLengths(), false},
+		{"weights", in.Weights, false, true},
+		{"raw_policy_chosen_logps", in.RawPolicyChosen, false, true},
 	} {
 		if err := check(c.name, c.n, c.need, c.same); err != nil {
 			return err
@@ -178,12 +190,11 @@ func (o Objective) buildLoss(in Inputs) Outputs {
 		lc, lr = graph.ConvertDType(in.ChosenLengths, dt), graph.ConvertDType(in.RejectedLengths, dt)
 	}
 	bpc, bpr, brc, brr := pc, pr, rc, rr
-	if o.Has(IPO) {
-		bpc, bpr, brc, brr = graph.Div(pc, lc), graph.Div(pr, lr), graph.Div(rc, lc), graph.Div(rr, lr)
-	}
 	cl := graph.Sub(bpc, brc)
 	rl := graph.Sub(bpr, brr)
-	z := graph.Sub(cl, rl)
+	// f-DPO scores (the log-ratios under reverse_kl) and their difference.
+	cs, rs := o.fScoreNode(cl), o.fScoreNode(rl)
+	z := graph.Sub(cs, rs)
 
 	var out Outputs
 	var loss *graph.Node
@@ -196,7 +207,9 @@ func (o Objective) buildLoss(in Inputs) Outputs {
 			h := graph.OneMinus(graph.MulScalar(z, beta))
 			per = graph.Where(graph.GreaterThan(h, graph.ZerosLike(h)), h, graph.ZerosLike(h))
 		case IPO:
-			per = graph.Square(graph.AddScalar(z, -1/(2*beta)))
+			// TRL 1.x: the scores are divided by the completion lengths.
+			zi := graph.Sub(graph.Div(cs, lc), graph.Div(rs, lr))
+			per = graph.Square(graph.AddScalar(zi, -1/(2*beta)))
 		case Robust:
 			x := graph.MulScalar(z, beta)
 			per = graph.MulScalar(graph.Add(graph.MulScalar(logSigmoidNode(x), -(1-eps)), graph.MulScalar(logSigmoidNode(graph.Neg(x)), eps)), 1/(1-2*eps))
@@ -240,15 +253,25 @@ func (o Objective) buildLoss(in Inputs) Outputs {
 			expPart := graph.Exp(graph.Sub(logSigmoidNode(graph.MulScalar(x, 1/o.DiscoPOPTau)), x))
 			per = graph.Add(graph.Mul(graph.Neg(logSigmoidNode(x)), graph.OneMinus(m)), expPart)
 		case SigmoidNorm:
-			zn := graph.Sub(graph.Div(graph.Sub(pc, rc), lc), graph.Div(graph.Sub(pr, rr), lr))
+			zn := graph.Sub(graph.Div(cs, lc), graph.Div(rs, lr))
 			per = smoothedNode(graph.MulScalar(zn, beta), eps)
 		case SFT:
-			per = graph.Neg(graph.Div(graph.ReduceAllSum(pc), graph.ReduceAllSum(lc)))
+			raw := pc
+			if in.RawPolicyChosen != nil {
+				raw = in.RawPolicyChosen
+			}
+			per = graph.Neg(graph.Div(graph.ReduceAllSum(raw), graph.ReduceAllSum(lc)))
+			if in.Weights != nil {
+				per = graph.BroadcastToDims(per, pc.Shape().Dimensions...)
+			}
 		case SimPO:
 			u := graph.AddScalar(graph.MulScalar(graph.Sub(graph.Div(pc, lc), graph.Div(pr, lr)), beta), -o.SimPOGamma)
 			per = smoothedNode(u, eps)
 		default:
 			panic(fmt.Errorf("unknown loss %q", t.Name))
+		}
+		if in.Weights != nil {
+			per = graph.Mul(per, in.Weights)
 		}
 		term := graph.MulScalar(graph.ReduceAllMean(per), t.Weight)
 		if loss == nil {

@@ -81,9 +81,10 @@ type Config struct {
 	// For ipo it is TRL's τ: the IPO target margin is 1/(2β).
 	Beta float64
 	// LabelSmoothing ε is the probability that a preference label is
-	// flipped. It is used by sigmoid, sigmoid_norm, simpo, aot and
-	// aot_unpaired (conservative DPO: -(1-ε)·log σ(βz) - ε·log σ(-βz)),
-	// robust (must be < 0.5) and exo_pair (0 means TRL's 1e-3).
+	// flipped. It is used by robust (must be < 0.5), exo_pair (0 means
+	// 1e-3), aot and aot_unpaired, as in TRL 1.x, and also by sigmoid,
+	// sigmoid_norm and simpo (conservative DPO: -(1-ε)·log σ(βz) -
+	// ε·log σ(-βz)), where TRL 1.x ignores it (see the package doc).
 	LabelSmoothing float64
 	// SimPOGamma γ is SimPO's target reward margin (TRL CPOConfig default 0.5).
 	SimPOGamma float64
@@ -92,11 +93,19 @@ type Config struct {
 	// ReferenceFree treats every reference log-prob as 0 (TRL's
 	// reference_free): the implicit reward becomes β·log π.
 	ReferenceFree bool
+	// FDivergence is TRL's f_divergence_type: reverse_kl ("" means it),
+	// forward_kl, js_divergence or alpha_divergence. The terms built on the
+	// chosen-minus-rejected difference use f'(π/π_ref) in place of the
+	// log-ratio; the others refuse anything but reverse_kl (see fdiv.go).
+	FDivergence string
+	// FAlphaCoef is TRL's f_alpha_divergence_coef α (default 0.5), used
+	// by alpha_divergence only.
+	FAlphaCoef float64
 }
 
 // DefaultConfig returns TRL's defaults.
 func DefaultConfig() Config {
-	return Config{Beta: 0.1, SimPOGamma: 0.5, DiscoPOPTau: 0.05}
+	return Config{Beta: 0.1, SimPOGamma: 0.5, DiscoPOPTau: 0.05, FDivergence: ReverseKL, FAlphaCoef: 0.5}
 }
 
 // Objective is a weighted sum of loss terms with their hyper-parameters.
@@ -186,7 +195,7 @@ func (o Objective) Validate() error {
 	if o.Has(DiscoPOP) && (!(o.DiscoPOPTau > 0) || math.IsInf(o.DiscoPOPTau, 0)) {
 		return fmt.Errorf("dpo: discopop_tau must be a positive finite number, got %v", o.DiscoPOPTau)
 	}
-	return nil
+	return o.validateFDivergence()
 }
 
 // Has reports whether the objective contains the named term.
@@ -227,13 +236,10 @@ func (o Objective) NeedsLengths() bool {
 }
 
 // averagedMetrics reports whether the log-probs that the rewards and logps
-// metrics are computed from are length-averaged: when an ipo term is
-// present (TRL DPOTrainer averages all log-probs then) or when the only
-// preference term is simpo (TRL CPOTrainer reports averaged log-probs).
+// metrics are computed from are length-averaged: only when the only
+// preference term is simpo (TRL CPOTrainer reports averaged log-probs;
+// TRL 1.x DPOTrainer always reports sums, ipo included).
 func (o Objective) averagedMetrics() bool {
-	if o.Has(IPO) {
-		return true
-	}
 	simpo := false
 	for _, t := range o.Terms {
 		switch t.Name {

@@ -86,7 +86,7 @@ func TestNeedsReferenceAndLengths(t *testing.T) {
 		{"simpo,sft=0.5", false, false, true, true},
 		{"sft", false, false, true, false},
 		{"simpo,sigmoid", false, true, true, false},
-		{"ipo", false, true, true, true},
+		{"ipo", false, true, true, false},
 		{"sigmoid=1,sft=0.2", false, true, true, false},
 		{"sigmoid_norm", false, true, true, false},
 		{"bco_pair", false, true, false, false},

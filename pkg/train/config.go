@@ -29,12 +29,25 @@ type Config struct {
 
 	IgnoreTokenizerMismatch bool `json:"ignore_tokenizer_mismatch,omitempty"`
 
-	Loss           string  `json:"loss"`
-	Beta           float64 `json:"beta"`
-	LabelSmoothing float64 `json:"label_smoothing"`
-	SimPOGamma     float64 `json:"simpo_gamma"`
-	DiscoPOPTau    float64 `json:"discopop_tau"`
-	ReferenceFree  bool    `json:"reference_free"`
+	Loss string `json:"loss"`
+	// LossWeights, when set, are the weights of Loss's terms in order
+	// (TRL's loss_weights); Loss then names the terms without "=weight".
+	LossWeights    []float64 `json:"loss_weights,omitempty"`
+	Beta           float64   `json:"beta"`
+	LabelSmoothing float64   `json:"label_smoothing"`
+	SimPOGamma     float64   `json:"simpo_gamma"`
+	DiscoPOPTau    float64   `json:"discopop_tau"`
+	ReferenceFree  bool      `json:"reference_free"`
+	// LDAlpha is TRL's ld_alpha (LD-DPO): nil off; else the completion
+	// tokens past the shorter completion of a pair count with this weight
+	// in both log-probs (policy and, through the stream, reference).
+	LDAlpha *float64 `json:"ld_alpha"`
+	// FDivergence and FAlphaCoef are TRL's f_divergence_type and
+	// f_alpha_divergence_coef.
+	FDivergence string  `json:"f_divergence_type"`
+	FAlphaCoef  float64 `json:"f_alpha_divergence_coef"`
+	// UseWeighting is TRL's use_weighting (WPO pair weights).
+	UseWeighting bool `json:"use_weighting"`
 
 	LR          float64 `json:"learning_rate"`
 	Scheduler   string  `json:"lr_scheduler_type"`
@@ -86,6 +99,8 @@ func DefaultConfig() Config {
 		LabelSmoothing: d.LabelSmoothing,
 		SimPOGamma:     d.SimPOGamma,
 		DiscoPOPTau:    d.DiscoPOPTau,
+		FDivergence:    d.FDivergence,
+		FAlphaCoef:     d.FAlphaCoef,
 		LR:             1e-6,
 		Scheduler:      SchedLinear,
 		AdamBeta1:      0.9,
@@ -102,15 +117,21 @@ func DefaultConfig() Config {
 	}
 }
 
-// Objective returns the parsed loss specification.
+// Objective returns the parsed loss specification, with LossWeights.
 func (c *Config) Objective() (dpo.Objective, error) {
-	return dpo.Parse(c.Loss, dpo.Config{
+	o, err := dpo.Parse(c.Loss, dpo.Config{
 		Beta:           c.Beta,
 		LabelSmoothing: c.LabelSmoothing,
 		SimPOGamma:     c.SimPOGamma,
 		DiscoPOPTau:    c.DiscoPOPTau,
 		ReferenceFree:  c.ReferenceFree,
+		FDivergence:    c.FDivergence,
+		FAlphaCoef:     c.FAlphaCoef,
 	})
+	if err != nil || c.LossWeights == nil {
+		return o, err
+	}
+	return withWeights(o, c.Loss, c.LossWeights)
 }
 
 // ConfigError is an invalid configuration (a usage error for the CLI).
@@ -167,10 +188,11 @@ func (c *Config) Validate() error {
 	case c.VocabChunk < 0:
 		return bad("--vocab-chunk %d: must be >= 0", c.VocabChunk)
 	}
-	if _, err := c.Objective(); err != nil {
+	obj, err := c.Objective()
+	if err != nil {
 		return &ConfigError{Err: fmt.Errorf("--loss %q: %w", c.Loss, err)}
 	}
-	return nil
+	return c.validateTRLOptions(obj)
 }
 
 // ErrStopped is returned when the run was interrupted (context cancelled

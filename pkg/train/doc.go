@@ -59,19 +59,43 @@
 //
 // # Metrics
 //
-// metrics.jsonl has one JSON object per step with TRL's names (loss,
+// metrics.jsonl has one JSON object per step with TRL 1.x's names (loss,
 // rewards/chosen, rewards/rejected, rewards/accuracies, rewards/margins,
-// logps/chosen, logps/rejected, grad_norm, learning_rate, epoch, step) and
-// tokens_per_second, computed over all pairs of the step; evaluation adds
-// the same with the eval_ prefix. learning_rate is the rate used by that
-// step (transformers logs the next step's). An sft-only objective runs no
-// rejected forward and reports no rejected, margin or accuracy metrics.
+// logps/chosen, logps/rejected, logits/chosen, logits/rejected,
+// mean_token_accuracy, entropy, num_tokens, grad_norm, learning_rate,
+// epoch, step) and tokens_per_second. loss is the sum over micro-batches of
+// their losses times their weights in the step (TRL logs the mean of the
+// micro-batch losses: the same with equal micro-batches); the rewards and
+// logps are over all pairs of the step; logits/* (mean over completion
+// tokens of the logits' mean over the vocabulary), mean_token_accuracy
+// (chosen completion tokens that are the model's top-1) and entropy are
+// token means per micro-batch, then averaged over the micro-batches, as
+// TRL's log does; num_tokens counts every prompt+completion token of the
+// forwards so far. learning_rate is the rate used by that step, as
+// transformers 5 logs it. Evaluation adds the pair metrics with the eval_
+// prefix. An sft-only objective runs no rejected forward and reports no
+// rejected, margin or accuracy metrics. TestTrainAgainstTRL holds all of
+// these (and the final weights) to TRL 1.16's DPOTrainer.
+//
+// # TRL 1.x options
+//
+// Config.LDAlpha (ld_alpha), Config.UseWeighting (use_weighting, WPO),
+// Config.FDivergence/FAlphaCoef and Config.LossWeights are TRL's DPOConfig
+// options. The per-token quantities they and the token metrics need come
+// from engine.CompletionTokenStatsGraph. LD-DPO needs the reference summed
+// with the same weights, which a plain sum cannot be turned into: the
+// stream must declare it: an "ld_alpha" field in its dpo.reflogp.options.
+// With ld_alpha or use_weighting, evaluation runs the same statistics
+// forward (in micro-batches of BatchSize pairs) and reports the pair
+// metrics; otherwise it scores summed log-probs with the engine.
 //
 // # Outputs
 //
 // Out/checkpoint-<step>/ holds an HF checkpoint (config.json,
 // model.safetensors in the starting dtype, tokenizer files, dpo.json), the
-// training state (train_state.safetensors, trainer_state.json) and the
+// training state (train_state.safetensors; trainer_state.json in the layout
+// of transformers' Trainer, with dpo-train's resume fields under
+// "dpo_train"; earlier flat files are still read) and the
 // effective configuration (train_config.json). It is written as
 // checkpoint-<step>.tmp and renamed, so a directory without the suffix is
 // always complete. The final model is written at the top of Out, with

@@ -9,7 +9,7 @@ func StepGradients(c Config) (loss float64, grads map[string][]float32, err erro
 		return 0, nil, err
 	}
 	defer r.close()
-	res, _, err := r.accumulate(0)
+	res, _, _, err := r.accumulate(0)
 	if err != nil {
 		return 0, nil, err
 	}
@@ -57,3 +57,6 @@ func (d *dataset) withLens(lens []int) *dataset {
 	}
 	return d
 }
+
+// Permutation is the visiting order of n rows in epoch (0-based) for seed.
+func Permutation(n int, seed int64, epoch int) []int { return permutation(n, seed, epoch) }

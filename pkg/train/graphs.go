@@ -34,6 +34,7 @@ type optimizer struct {
 	chosenOnly bool
 	grad       *gmodel.Exec // per micro-batch: forward, loss, gradient accumulation
 	apply      *gmodel.Exec // per step: norm, clipping, AdamW
+	eval       *gmodel.Exec // evaluation with ld_alpha or use_weighting (built on first use)
 	backend    gmodel.Backend
 }
 
@@ -69,6 +70,9 @@ func newOptimizer(backend gmodel.Backend, store *gmodel.Store, cfg *model.Config
 	o := &optimizer{cfg: cfg, specs: model.ParamSpecs(cfg), store: store, obj: obj, tc: tc, backend: backend, chosenOnly: true}
 	for _, t := range obj.Terms {
 		o.chosenOnly = o.chosenOnly && t.Name == dpo.SFT
+	}
+	if tc.LDAlpha != nil || tc.UseWeighting { // both pair chosen with rejected rows
+		o.chosenOnly = false
 	}
 	err := catch(func() error {
 		for _, s := range o.specs {
@@ -109,6 +113,9 @@ func (o *optimizer) close() {
 		if o.apply != nil {
 			o.apply.Finalize()
 		}
+		if o.eval != nil {
+			o.eval.Finalize()
+		}
 		return nil
 	})
 }
@@ -122,27 +129,50 @@ func (o *optimizer) close() {
 //	scale []  float32: this micro-batch's weight in the step
 //	bcoMean, bcoCount [] float32
 //
-// adds scale·∇loss to the accumulators and returns the policy log-probs
-// [2B] and bco_pair's batch mean (0 without bco_pair).
+// adds scale·∇loss to the accumulators and returns
+//
+//	lp      [2B] the policy log-probs the objective reads (ld_alpha-weighted)
+//	bco     []   bco_pair's batch mean (0 without bco_pair)
+//	stats   [3, 2B] per row: Σ mean logits, Σ top-1 hits and Σ entropy over
+//	        the completion tokens
+//	raw     [2B] the plain summed log-probs
+//	weights [B]  the WPO pair weights (1 without use_weighting)
 func (o *optimizer) gradGraph(scope *gmodel.Scope, in []*graph.Node) []*graph.Node {
 	tokens, lengths, prompts := in[0], in[1], in[2]
 	refC, refR, scale, bcoMean, bcoCount := in[3], in[4], in[5], in[6], in[7]
 	g := tokens.Graph()
 	store := scope.Store()
-	lp := engine.CompletionLogProbsGraph(store, o.cfg, tokens, lengths, prompts, engine.GraphOptions{
-		VocabChunk: o.tc.VocabChunk, BF16: o.tc.BF16, Checkpoint: o.tc.GradCheckpointing}) // [2B]
-	B := lp.Shape().Dimensions[0] / 2
+	st := engine.CompletionTokenStatsGraph(store, o.cfg, tokens, lengths, prompts, engine.GraphOptions{
+		VocabChunk: o.tc.VocabChunk, BF16: o.tc.BF16, Checkpoint: o.tc.GradCheckpointing})
+	R := st.LogProbs.Shape().Dimensions[0]
+	B := R / 2
 	first := func(x *graph.Node) *graph.Node { return graph.Slice(x, graph.AxisRange(0, B)) }
 	second := func(x *graph.Node) *graph.Node { return graph.Slice(x, graph.AxisRange(B, 2*B)) }
 	if o.chosenOnly { // the rejected inputs are placeholders the objective ignores
+		B = R
 		first = func(x *graph.Node) *graph.Node { return x }
 		second = first
 	}
 	compLen := graph.Sub(lengths, prompts)
+	raw := graph.ReduceSum(st.LogProbs, 1) // [R]
+	lp := raw
+	if a := o.tc.ldAlpha(); a >= 0 {
+		lp = ldWeighted(st, compLen, prompts, a)
+	}
+	weights := graph.OnesLike(first(raw))
+	if o.tc.UseWeighting {
+		weights = wpoWeights(st, compLen, first, second)
+	}
 	din := dpo.Inputs{
 		PolicyChosen: first(lp), PolicyRejected: second(lp),
 		ChosenLengths: first(compLen), RejectedLengths: second(compLen),
 		BCOMean: bcoMean, BCOCount: bcoCount,
+	}
+	if o.tc.LDAlpha != nil {
+		din.RawPolicyChosen = first(raw)
+	}
+	if o.tc.UseWeighting {
+		din.Weights = weights
 	}
 	if o.obj.NeedsReference() {
 		din.RefChosen, din.RefRejected = refC, refR
@@ -165,7 +195,9 @@ func (o *optimizer) gradGraph(scope *gmodel.Scope, in []*graph.Node) []*graph.No
 	if out.BCOBatchMean != nil {
 		bco = graph.ConvertDType(out.BCOBatchMean, dtypes.Float32)
 	}
-	return []*graph.Node{lp, bco}
+	stats := graph.Stack([]*graph.Node{
+		graph.ReduceSum(st.MeanLogits, 1), graph.ReduceSum(st.IsTop1, 1), graph.ReduceSum(st.Entropy, 1)}, 0)
+	return []*graph.Node{lp, bco, graph.StopGradient(stats), graph.StopGradient(raw), graph.StopGradient(weights)}
 }
 
 // applyGraph: inputs (all float32 scalars) lr/(1-β1^t), sqrt(1-β2^t),

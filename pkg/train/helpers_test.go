@@ -54,13 +54,16 @@ type synthPair struct {
 }
 
 // writeStream writes pairs as a dpo stream; with refs (two values per pair)
-// it adds the reference columns.
-func writeStream(t testing.TB, path string, ps []synthPair, refs [][2]float64, tokSHA string) {
+// it adds the reference columns. extra are metadata key/value pairs.
+func writeStream(t testing.TB, path string, ps []synthPair, refs [][2]float64, tokSHA string, extra ...[2]string) {
 	t.Helper()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	meta := arrowio.NewMetadata("test", "dev")
 	meta.SetTokenizer("builtin:bytes", tokSHA)
+	for _, kv := range extra {
+		meta.Set(kv[0], kv[1])
+	}
 	schema := arrowio.PairsSchema(meta)
 	if refs != nil {
 		schema = arrowio.RefLogpsSchema(meta)

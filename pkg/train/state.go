@@ -12,7 +12,6 @@ import (
 
 	"github.com/gomlx/gomlx/core/tensors"
 
-	"github.com/dpo-go/dpo/pkg/dpo"
 	"github.com/dpo-go/dpo/pkg/safetensors"
 )
 
@@ -26,25 +25,15 @@ const (
 	checkpointPref  = "checkpoint-"
 )
 
-// trainerState is trainer_state.json: where the run is.
-type trainerState struct {
-	Step       int                `json:"global_step"`
-	TotalSteps int                `json:"max_steps"`
-	Epoch      int                `json:"epoch_index"` // epoch of the last step done
-	Index      int                `json:"index"`       // position after it in that epoch's shuffled order
-	Seed       int64              `json:"seed"`
-	NumRows    int                `json:"num_rows"`
-	BCO        dpo.RunningMoments `json:"bco_running_moments"`
-	DType      string             `json:"export_dtype"`
-	Objective  string             `json:"objective"`
-}
-
 // determinism is the part of Config a resumed run must share with the run
 // that wrote the checkpoint.
 type determinism struct {
 	Loss                                        string
 	Beta, LabelSmoothing, SimPOGamma, Tau       float64
 	ReferenceFree                               bool
+	LDAlpha, FAlphaCoef                         float64
+	FDivergence                                 string
+	UseWeighting                                bool
 	LR                                          float64
 	Scheduler                                   string
 	WarmupSteps                                 int
@@ -57,7 +46,12 @@ type determinism struct {
 }
 
 func (c *Config) determinism() determinism {
-	return determinism{c.Loss, c.Beta, c.LabelSmoothing, c.SimPOGamma, c.DiscoPOPTau, c.ReferenceFree,
+	loss := c.Loss
+	if c.LossWeights != nil {
+		loss += fmt.Sprint(c.LossWeights)
+	}
+	return determinism{loss, c.Beta, c.LabelSmoothing, c.SimPOGamma, c.DiscoPOPTau, c.ReferenceFree,
+		c.ldAlpha(), c.FAlphaCoef, c.FDivergence, c.UseWeighting,
 		c.LR, c.Scheduler, c.WarmupSteps, c.WarmupRatio, c.WeightDecay, c.AdamBeta1, c.AdamBeta2, c.AdamEps,
 		c.MaxGradNorm, c.BatchSize, c.BatchTokens, c.GradAccum, c.Epochs, c.MaxSteps, c.Seed, c.VocabChunk, c.BF16}
 }

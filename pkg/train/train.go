@@ -58,6 +58,10 @@ type runner struct {
 	out      *outDir     // --out, locked for the run
 	ident    runIdentity // recorded in every checkpoint
 	ok       bool        // the run succeeded (close keeps --out)
+
+	// numTokens counts the tokens of every forward so far (TRL's
+	// num_tokens: prompt+chosen and prompt+rejected of each pair).
+	numTokens int64
 }
 
 // Run trains as c describes. Logs go to log. stdin is read when c.Input
@@ -167,6 +171,11 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 	if err := r.checkTokenizer(); err != nil {
 		return nil, 0, err
 	}
+	for _, d := range []*dataset{r.train, r.eval} {
+		if err := c.checkLDReference(d, r.obj.NeedsReference()); err != nil {
+			return nil, 0, err
+		}
+	}
 	r.plan = planSteps(r.train, &c)
 	r.warmup = c.warmupSteps(len(r.plan))
 	if resumeStep > 0 {
@@ -175,6 +184,7 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 			return nil, 0, fmt.Errorf("--resume: the data differ from the run that wrote checkpoint-%d (%d rows then, %d now)", resumeStep, resumeState.NumRows, r.train.len())
 		}
 		r.bco = resumeState.BCO
+		r.numTokens = resumeState.NumTokens
 	}
 	if r.ident, err = r.identity(); err != nil {
 		return nil, 0, err
@@ -186,6 +196,9 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 	}
 	echo, _ := json.MarshalIndent(c, "", "  ")
 	fmt.Fprintf(log, "config: %s\n", echo)
+	for _, n := range trlNotes(&c, r.obj) {
+		fmt.Fprintln(log, n)
+	}
 	fmt.Fprintf(log, "%d pairs, %d steps (%d epochs, %d micro-batches of <= %d pairs per step), objective %s\n",
 		r.train.len(), len(r.plan), c.Epochs, c.GradAccum, c.BatchSize, r.obj)
 
@@ -417,7 +430,7 @@ func (r *runner) step(k int) (map[string]float64, error) {
 	sp := r.plan[k]
 	start := time.Now()
 	lr := learningRate(c.Scheduler, c.LR, k, r.warmup, len(r.plan))
-	res, tokens, err := r.accumulate(k)
+	res, tok, tokens, err := r.accumulate(k)
 	if err != nil {
 		return nil, err
 	}
@@ -435,6 +448,9 @@ func (r *runner) step(k int) (map[string]float64, error) {
 			delete(m, k)
 		}
 	}
+	for key, v := range tok {
+		m[key] = v
+	}
 	m["grad_norm"] = norm
 	m["learning_rate"] = lr
 	m["step"] = float64(k + 1)
@@ -445,8 +461,11 @@ func (r *runner) step(k int) (map[string]float64, error) {
 
 // accumulate runs step k's micro-batches, leaving the step's gradient in
 // the accumulators, and returns the objective over all the step's pairs
-// and the number of real tokens.
-func (r *runner) accumulate(k int) (dpo.ResultF64, int, error) {
+// (its Loss is the sum of the micro-batches' losses times their scales, the
+// quantity differentiated), TRL's token-level metrics (logits/*,
+// mean_token_accuracy, entropy: per micro-batch, then averaged over the
+// micro-batches as TRL's log does) and the number of real tokens.
+func (r *runner) accumulate(k int) (dpo.ResultF64, map[string]float64, int, error) {
 	sp := r.plan[k]
 	nPairs, nChosenTok := 0, 0
 	for _, m := range sp.micros {
@@ -457,8 +476,10 @@ func (r *runner) accumulate(k int) (dpo.ResultF64, int, error) {
 	}
 	sftOnly := r.opt.chosenOnly
 	in := dpo.InputsF64{}
-	bcoStart := r.bco
+	bcoStart, bcoLoss := r.bco, r.bco
 	tokens := 0
+	loss := 0.0
+	tok := map[string]float64{}
 	for _, m := range sp.micros {
 		scale := float64(len(m.rows)) / float64(nPairs)
 		if sftOnly {
@@ -468,48 +489,74 @@ func (r *runner) accumulate(k int) (dpo.ResultF64, int, error) {
 			}
 			scale = float64(ct) / float64(max(nChosenTok, 1))
 		}
-		lp, bcoMean, ntok, err := r.micro(m, scale)
+		mo, err := r.micro(m, scale)
 		if err != nil {
-			return dpo.ResultF64{}, 0, fmt.Errorf("step %d: %w", k+1, err)
+			return dpo.ResultF64{}, nil, 0, fmt.Errorf("step %d: %w", k+1, err)
 		}
-		tokens += ntok
+		tokens += mo.ntok
+		lp := mo.lp
 		B := len(m.rows)
 		if sftOnly { // no rejected forward: placeholders, metrics dropped below
 			lp = append(lp, lp...)
 		}
+		mi := dpo.InputsF64{}
 		for j, i := range m.rows {
 			p := r.train.pair(i)
 			if math.IsNaN(lp[j]) || math.IsInf(lp[j], 0) || math.IsNaN(lp[B+j]) || math.IsInf(lp[B+j], 0) {
-				return dpo.ResultF64{}, 0, fmt.Errorf("step %d: the policy's log-probs of %s are not finite (%v, %v); stopping, no checkpoint written", k+1, r.train.rowName(i), lp[j], lp[B+j])
+				return dpo.ResultF64{}, nil, 0, fmt.Errorf("step %d: the policy's log-probs of %s are not finite (%v, %v); stopping, no checkpoint written", k+1, r.train.rowName(i), lp[j], lp[B+j])
 			}
-			in.PolicyChosen = append(in.PolicyChosen, lp[j])
-			in.PolicyRejected = append(in.PolicyRejected, lp[B+j])
-			in.RefChosen = append(in.RefChosen, p.refChosen)
-			in.RefRejected = append(in.RefRejected, p.refRejected)
-			in.ChosenLengths = append(in.ChosenLengths, len(p.chosen))
-			in.RejectedLengths = append(in.RejectedLengths, len(p.rejected))
+			mi.PolicyChosen = append(mi.PolicyChosen, lp[j])
+			mi.PolicyRejected = append(mi.PolicyRejected, lp[B+j])
+			mi.RefChosen = append(mi.RefChosen, p.refChosen)
+			mi.RefRejected = append(mi.RefRejected, p.refRejected)
+			mi.ChosenLengths = append(mi.ChosenLengths, len(p.chosen))
+			mi.RejectedLengths = append(mi.RejectedLengths, len(p.rejected))
 		}
+		if r.c.LDAlpha != nil {
+			mi.RawPolicyChosen = mo.raw[:B]
+		}
+		if r.c.UseWeighting {
+			mi.Weights = mo.weights
+		}
+		if !r.obj.NeedsReference() {
+			mi.RefChosen, mi.RefRejected = nil, nil
+		}
+		ml, err := r.obj.LossFloat64(mi, &bcoLoss)
+		if err != nil {
+			return dpo.ResultF64{}, nil, 0, fmt.Errorf("step %d: %w", k+1, err)
+		}
+		loss += scale * ml.Loss
+		in = appendInputs(in, mi)
 		if r.obj.Has(dpo.BCOPair) {
-			r.bco.Update(bcoMean)
+			r.bco.Update(mo.bco)
 		}
-	}
-	if !r.obj.NeedsReference() {
-		in.RefChosen, in.RefRejected = nil, nil
+		for key, v := range tokenMetrics(mo, r.train, m.rows, sftOnly) {
+			tok[key] += v / float64(len(sp.micros))
+		}
+		r.numTokens += int64(mo.ntok)
 	}
 	res, err := r.obj.LossFloat64(in, &bcoStart)
 	if err != nil {
-		return res, 0, fmt.Errorf("step %d: %w", k+1, err)
+		return res, nil, 0, fmt.Errorf("step %d: %w", k+1, err)
 	}
+	res.Loss, res.Metrics.Loss = loss, loss
 	if math.IsNaN(res.Loss) || math.IsInf(res.Loss, 0) {
-		return res, 0, fmt.Errorf("step %d: the loss is %v; stopping, no checkpoint written", k+1, res.Loss)
+		return res, nil, 0, fmt.Errorf("step %d: the loss is %v; stopping, no checkpoint written", k+1, res.Loss)
 	}
-	return res, tokens, nil
+	tok["num_tokens"] = float64(r.numTokens)
+	return res, tok, tokens, nil
 }
 
-// micro runs one micro-batch through the gradient graph. It returns the
-// policy log-probs (chosen rows then rejected rows), bco_pair's batch mean
-// and the number of real tokens.
-func (r *runner) micro(m micro, scale float64) ([]float64, float64, int, error) {
+// microOut is what one micro-batch's gradient pass returns (see gradGraph).
+type microOut struct {
+	lp, raw, weights []float64
+	stats            [3][]float64 // Σ mean logits, Σ top-1 hits, Σ entropy per row
+	bco              float64
+	ntok             int
+}
+
+// micro runs one micro-batch through the gradient graph.
+func (r *runner) micro(m micro, scale float64) (microOut, error) {
 	B, T := len(m.rows), m.length
 	R := 2 * B
 	if r.opt.chosenOnly {
@@ -520,7 +567,7 @@ func (r *runner) micro(m micro, scale float64) ([]float64, float64, int, error) 
 	prompts := make([]int32, R)
 	refC := make([]float32, B)
 	refR := make([]float32, B)
-	ntok := 0
+	var mo microOut
 	for j, i := range m.rows {
 		p := r.train.pair(i)
 		for h, comp := range [][]int32{p.chosen, p.rejected} {
@@ -532,12 +579,18 @@ func (r *runner) micro(m micro, scale float64) ([]float64, float64, int, error) 
 			copy(toks[row*T+len(p.prompt):], comp)
 			lengths[row] = int32(len(p.prompt) + len(comp))
 			prompts[row] = int32(len(p.prompt))
-			ntok += len(p.prompt) + len(comp)
+			mo.ntok += len(p.prompt) + len(comp)
 		}
 		refC[j], refR[j] = float32(p.refChosen), float32(p.refRejected)
 	}
-	var lp []float64
-	var bco float64
+	f64 := func(t *tensors.Tensor) ([]float64, error) {
+		v, err := tensors.CopyFlatData[float32](t)
+		out := make([]float64, len(v))
+		for i, x := range v {
+			out[i] = float64(x)
+		}
+		return out, err
+	}
 	err := catch(func() error {
 		out, err := r.opt.grad.Exec(
 			tensors.FromFlatDataAndDimensions(toks, R, T),
@@ -551,22 +604,22 @@ func (r *runner) micro(m micro, scale float64) ([]float64, float64, int, error) 
 		if err != nil {
 			return err
 		}
-		v, err := tensors.CopyFlatData[float32](out[0])
-		if err != nil {
-			return err
+		var bco, stats []float64
+		for _, o := range []struct {
+			t   *tensors.Tensor
+			dst *[]float64
+		}{{out[0], &mo.lp}, {out[1], &bco}, {out[2], &stats}, {out[3], &mo.raw}, {out[4], &mo.weights}} {
+			if *o.dst, err = f64(o.t); err != nil {
+				return err
+			}
 		}
-		lp = make([]float64, len(v))
-		for i, x := range v {
-			lp[i] = float64(x)
+		mo.bco = bco[0]
+		for k := range mo.stats {
+			mo.stats[k] = stats[k*R : (k+1)*R]
 		}
-		b, err := tensors.CopyFlatData[float32](out[1])
-		if err != nil {
-			return err
-		}
-		bco = float64(b[0])
 		return nil
 	})
-	return lp, bco, ntok, err
+	return mo, err
 }
 
 // applyStep runs AdamW step t (1-based) and returns the gradient norm.
@@ -596,6 +649,9 @@ func (r *runner) applyStep(t int, lr float64) (float64, error) {
 
 // evaluate scores the eval stream with the current weights.
 func (r *runner) evaluate(ctx context.Context) (map[string]float64, error) {
+	if r.c.LDAlpha != nil || r.c.UseWeighting {
+		return r.evaluateTRL()
+	}
 	d := r.eval
 	n := d.len()
 	seqs := make([]engine.Sequence, 2*n)
@@ -742,13 +798,10 @@ func (r *runner) save(step int) (err error) {
 	if err := safetensors.Write(filepath.Join(tmp, StateFile), ts, map[string]string{"format": "dpo-train"}); err != nil {
 		return err
 	}
-	sp := r.plan[step-1]
-	st := trainerState{Step: step, TotalSteps: len(r.plan), Epoch: sp.epoch, Index: sp.end, Seed: r.c.Seed,
-		NumRows: r.train.len(), BCO: r.bco, DType: string(r.dtype), Objective: r.obj.String()}
 	if err := writeIdentity(tmp, r.ident); err != nil {
 		return err
 	}
-	if err := writeJSON(filepath.Join(tmp, TrainerFile), st); err != nil {
+	if err := writeJSON(filepath.Join(tmp, TrainerFile), r.trainerState(step)); err != nil {
 		return err
 	}
 	if err := os.RemoveAll(final); err != nil {

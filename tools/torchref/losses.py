@@ -5,9 +5,10 @@ Run with Debian's python3-torch:
 
     /usr/bin/python3 tools/torchref/losses.py > pkg/dpo/testdata/losses_golden.json
 
-Every loss is written here directly from its paper / TRL's DPOTrainer
-(dpo_loss, concatenated_forward, get_batch_loss_metrics) and CPOTrainer
-(simpo) definitions, in float64, and differentiated with torch.autograd. The
+Every loss is written here directly from its paper / TRL 1.x's DPOTrainer
+(_compute_loss) and CPOTrainer (simpo) definitions, in float64 (with
+dpo-train's deliberate differences: cDPO label smoothing on sigmoid and
+sigmoid_norm, bco_pair's running mean; see pkg/dpo/doc.go), and differentiated with torch.autograd. The
 Go tests compare pkg/dpo's GoMLX graph (values and autodiff gradients) and its
 plain float64 implementation against the numbers written here.
 
@@ -18,15 +19,15 @@ exactly representable in float32 as well.
 Conventions (TRL's, see pkg/dpo/doc.go):
   * z = (pi_c - ref_c) - (pi_l - ref_l); chosen/rejected log-ratios
     cl = pi_c - ref_c, rl = pi_l - ref_l.
-  * If any term is "ipo", all log-probs (policy and reference) are divided by
-    their completion length before every term (TRL concatenated_forward).
+  * ipo divides each log-ratio by its completion length inside the term
+    (TRL 1.x); every other term and the metrics use the summed log-probs.
   * sft = cross-entropy over all chosen completion tokens of the batch
     = -sum(pi_c) / sum(len_c), always on raw sums.
   * the objective is sum_k weight_k * mean_batch(term_k).
   * reference_free: reference log-probs are 0. Objectives made only of simpo
     and sft use no reference either.
   * rewards = beta * (pi - ref) on the same log-probs the metrics use:
-    averaged when ipo is present or the only preference term is simpo.
+    averaged only when the only preference term is simpo (TRL CPOTrainer).
 """
 
 import json
@@ -140,12 +141,9 @@ def objective(case, t):
     else:
         ref_c, ref_l = torch.zeros_like(pi_c), torch.zeros_like(pi_l)
 
-    # TRL: with "ipo" in loss_type, concatenated_forward returns per-token
-    # averages for the policy and (through compute_ref_log_probs) the reference.
-    if "ipo" in names:
-        a_pc, a_pl, a_rc, a_rl = pi_c / len_c, pi_l / len_l, ref_c / len_c, ref_l / len_l
-    else:
-        a_pc, a_pl, a_rc, a_rl = pi_c, pi_l, ref_c, ref_l
+    # TRL 1.x: the log-probs are sums; only the ipo term divides the
+    # log-ratios by the completion lengths (see the ipo branch).
+    a_pc, a_pl, a_rc, a_rl = pi_c, pi_l, ref_c, ref_l
     chosen_lr = a_pc - a_rc
     rejected_lr = a_pl - a_rl
     logits = (a_pc - a_pl) - (a_rc - a_rl)
@@ -157,8 +155,9 @@ def objective(case, t):
             per = cdpo(beta * logits, eps)
         elif name == "hinge":  # SLiC (Zhao et al. 2023)
             per = torch.relu(1 - beta * logits)
-        elif name == "ipo":  # IPO, Azar et al. eq. 17, tau = beta
-            per = (logits - 1 / (2 * beta)) ** 2
+        elif name == "ipo":  # IPO, Azar et al. eq. 17, tau = beta; per-token log-ratios (TRL 1.x)
+            zi = chosen_lr / len_c - rejected_lr / len_l
+            per = (zi - 1 / (2 * beta)) ** 2
         elif name == "robust":  # rDPO, Chowdhury et al. 2024
             per = (-(1 - eps) * F.logsigmoid(beta * logits)
                    + eps * F.logsigmoid(-beta * logits)) / (1 - 2 * eps)
@@ -209,7 +208,7 @@ def objective(case, t):
         loss = loss + w * per.mean()
 
     pref = [n for n in names if n != "sft"]
-    averaged = "ipo" in names or (pref and all(n == "simpo" for n in pref))
+    averaged = bool(pref) and all(n == "simpo" for n in pref)
     with torch.no_grad():
         if averaged:
             m_pc, m_pl, m_rc, m_rl = pi_c / len_c, pi_l / len_l, ref_c / len_c, ref_l / len_l

@@ -1,0 +1,97 @@
+package engine
+
+import (
+	"github.com/dpo-go/dpo/pkg/model"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck
+	gmodel "github.com/gomlx/gomlx/ml/model"
+)
+
+// TokenStats are per-token quantities of the next-token distributions of a
+// completion forward, as TRL's fused LM head reports them. Every field is
+// [B, T] float32; entry t describes the prediction of tokens[t] and is 0
+// outside the completion (prompts[b] <= t < lengths[b]).
+type TokenStats struct {
+	// LogProbs is log p(tokens[t] | tokens[:t]), differentiable: the same
+	// values and gradient as [CompletionLogProbsGraph] before its sum.
+	LogProbs *Node
+	// MeanLogits is the mean of the logits over the vocabulary.
+	MeanLogits *Node
+	// IsTop1 is 1 where tokens[t] is the argmax of the logits (the first
+	// index of the maximum, as TRL's is_top1).
+	IsTop1 *Node
+	// LogSumSqProbs is log Σ_v p_v² (WPO's normalizer).
+	LogSumSqProbs *Node
+	// Entropy is -Σ_v p_v log p_v.
+	Entropy *Node
+	// Mask is 1 inside the completion, else 0.
+	Mask *Node
+}
+
+// CompletionTokenStatsGraph is [CompletionLogProbsGraph] with per-token
+// outputs and the statistics TRL's DPOTrainer logs (logits/*,
+// mean_token_accuracy, entropy) and weighs by (use_weighting). The
+// statistics carry no gradient; they cost one more pass of the LM head
+// over the vocabulary chunks (forward only). Shapes as for
+// CompletionLogProbsGraph.
+func CompletionTokenStatsGraph(store *gmodel.Store, cfg *model.Config, tokens, lengths, prompts *Node, opts GraphOptions) TokenStats {
+	n := net{w: storeWeights(store, tokens.Graph()), opts: opts.withDefaults()}
+	g := tokens.Graph()
+	B, T := tokens.Shape().Dimensions[0], tokens.Shape().Dimensions[1]
+	pos := Iota(g, shapeOf(dtypes.Int32, B, T), 1)
+	inCompletion := And(
+		GreaterOrEqual(pos, BroadcastToDims(ExpandAxes(prompts, 1), B, T)),
+		LessThan(pos, BroadcastToDims(ExpandAxes(lengths, 1), B, T)))
+	zerosBT := Zeros(g, shapeOf(dtypes.Float32, B, T))
+	mask := Where(inCompletion, OnesLike(zerosBT), zerosBT)
+	if T < 2 {
+		return TokenStats{LogProbs: zerosBT, MeanLogits: zerosBT, IsTop1: zerosBT, LogSumSqProbs: zerosBT, Entropy: zerosBT, Mask: mask}
+	}
+	hidden, head := hiddenAndHead(n, cfg, tokens, lengths) // [B, T, H], [V, H]
+	H := hidden.Shape().Dimensions[2]
+	h := Reshape(Slice(hidden, AxisRange(), AxisRange(0, T-1), AxisRange()), B*(T-1), H) // [N, H]
+	targets := Reshape(Slice(tokens, AxisRange(), AxisRange(1, T)), B*(T-1))             // [N]
+	lp := n.chunkedLogSoftmaxAt(h, head, targets)                                        // [N]
+
+	// Statistics: an online pass over the vocabulary chunks with running
+	// max m and its first index, s = Σ e^(l-m), s2 = Σ e^(2(l-m)),
+	// e = Σ e^(l-m)·l and the sum of the logits.
+	hs, heads := StopGradient(h), StopGradient(head)
+	V, chunk := head.Shape().Dimensions[0], n.opts.VocabChunk
+	var m, s, s2, e, sum, arg *Node
+	for start := 0; start < V; start += chunk {
+		end := min(start+chunk, V)
+		logits := n.dot(hs, Slice(heads, AxisRange(start, end), AxisRange()), "nh,vh->nv") // [N, C]
+		ac := AddScalar(ArgMax(logits, 1, dtypes.Int32), float64(start))
+		mc := ReduceMax(logits, 1)
+		d := Sub(logits, ExpandAxes(mc, 1))
+		ex := Exp(d)
+		sc, s2c, ec := ReduceSum(ex, 1), ReduceSum(Exp(MulScalar(d, 2)), 1), ReduceSum(Mul(ex, logits), 1)
+		sumc := ReduceSum(logits, 1)
+		if m == nil {
+			m, s, s2, e, sum, arg = mc, sc, s2c, ec, sumc, ac
+			continue
+		}
+		arg = Where(GreaterThan(mc, m), ac, arg) // an earlier chunk keeps ties
+		mNew := Max(m, mc)
+		a, b := Exp(Sub(m, mNew)), Exp(Sub(mc, mNew))
+		s = Add(Mul(s, a), Mul(sc, b))
+		s2 = Add(Mul(s2, Square(a)), Mul(s2c, Square(b)))
+		e = Add(Mul(e, a), Mul(ec, b))
+		sum, m = Add(sum, sumc), mNew
+	}
+	lse := Add(m, Log(s))
+	top1 := Equal(arg, targets)
+	perTok := func(x *Node) *Node { // [N] -> [B, T], 0 outside the completion
+		x = Concatenate([]*Node{Zeros(g, shapeOf(dtypes.Float32, B, 1)), Reshape(x, B, T-1)}, 1)
+		return Where(inCompletion, x, ZerosLike(x))
+	}
+	return TokenStats{
+		LogProbs:      perTok(lp),
+		MeanLogits:    perTok(DivScalar(sum, float64(V))),
+		IsTop1:        perTok(Where(top1, OnesLike(m), ZerosLike(m))),
+		LogSumSqProbs: perTok(Sub(Log(s2), MulScalar(Log(s), 2))),
+		Entropy:       perTok(Sub(lse, Div(e, s))),
+		Mask:          mask,
+	}
+}
