@@ -75,6 +75,9 @@ type Config struct {
 	VocabChunk        int    `json:"vocab_chunk"`
 	BF16              bool   `json:"bf16,omitempty"`
 	GradCheckpointing bool   `json:"gradient_checkpointing,omitempty"`
+	// ReportTo lists where metrics go besides metrics.jsonl (always
+	// written): "tensorboard" adds event files under Out/runs.
+	ReportTo string `json:"report_to,omitempty"`
 
 	Resume bool `json:"-"`
 	// Overwrite lets a fresh run replace an earlier run's files in Out.
@@ -146,6 +149,9 @@ func (c *Config) Validate() error {
 		return &ConfigError{Err: fmt.Errorf(format, args...)}
 	}
 	finite := func(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+	if _, err := parseReportTo(c.ReportTo); err != nil {
+		return &ConfigError{Err: err}
+	}
 	switch {
 	case c.Out == "":
 		return bad("--out DIR is required")

@@ -90,7 +90,7 @@ func prepareOut(c *Config) (_ *outDir, err error) {
 
 func ownedName(n string, dir bool) bool {
 	if dir {
-		return strings.HasPrefix(n, checkpointPref)
+		return strings.HasPrefix(n, checkpointPref) || n == RunsDir
 	}
 	if strings.HasPrefix(n, ".") && strings.Contains(n, ".tmp-") { // WriteAtomic temp files
 		return true

@@ -20,6 +20,7 @@ import (
 	"github.com/dpo-go/dpo/pkg/engine"
 	"github.com/dpo-go/dpo/pkg/model"
 	"github.com/dpo-go/dpo/pkg/safetensors"
+	"github.com/dpo-go/dpo/pkg/tbevents"
 )
 
 // Result summarises a finished run.
@@ -62,6 +63,8 @@ type runner struct {
 	// numTokens counts the tokens of every forward so far (TRL's
 	// num_tokens: prompt+chosen and prompt+rejected of each pair).
 	numTokens int64
+
+	tb *tbevents.Writer // --report-to tensorboard (nil: off)
 }
 
 // Run trains as c describes. Logs go to log. stdin is read when c.Input
@@ -339,6 +342,7 @@ func (r *runner) close() {
 	if r.eng != nil {
 		r.eng.Close()
 	}
+	r.closeReports()
 	r.train.close()
 	r.eval.close()
 	r.out.release(r.ok)
@@ -351,6 +355,9 @@ func (r *runner) loop(ctx context.Context, start int) (*Result, error) {
 	res := &Result{OutDir: c.Out, Resumed: start}
 	lastSaved := start
 	var last map[string]float64
+	if err := r.openReports(); err != nil {
+		return nil, err
+	}
 	t0 := time.Now()
 	for k := start; k < total; k++ {
 		if err := ctx.Err(); err != nil || (c.StopAfterSteps > 0 && k == c.StopAfterSteps) {
@@ -703,7 +710,7 @@ func (r *runner) appendMetrics(rec map[string]any) error {
 	if err != nil {
 		return fmt.Errorf("writing %s: %w", path, err)
 	}
-	return nil
+	return r.reportScalars(rec)
 }
 
 // loadHistory keeps the metrics of steps <= step (a killed run may have
