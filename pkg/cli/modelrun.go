@@ -117,7 +117,12 @@ func pairSequences(p arrowio.Pairs, vocab int, budget *memBudget, input string, 
 
 // scoreBatch returns the summed completion log-probs of chosen and rejected
 // for every row of rec.
-func scoreBatch(ctx context.Context, m *engine.Model, budget *memBudget, rec arrow.RecordBatch, input string, batch int) (chosen, rejected []float64, tokens int64, err error) {
+//
+// With ldAlpha (TRL's ld_alpha, LD-DPO), each sequence's tokens past the
+// pair's shorter completion count with weight *ldAlpha: the sum over the
+// first min(|chosen|, |rejected|) scored tokens plus ldAlpha times the sum
+// over the rest, as TRL 1.16's DPOTrainer weighs policy and reference.
+func scoreBatch(ctx context.Context, m *engine.Model, budget *memBudget, rec arrow.RecordBatch, input string, batch int, ldAlpha *float64) (chosen, rejected []float64, tokens int64, err error) {
 	p, err := arrowio.ReadPairs(rec)
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("%s: batch %d: %w", input, batch, err)
@@ -126,7 +131,12 @@ func scoreBatch(ctx context.Context, m *engine.Model, budget *memBudget, rec arr
 	if err != nil {
 		return nil, nil, 0, err
 	}
-	lp, err := m.SequenceLogProbs(ctx, seqs, nil)
+	var lp []float64
+	if ldAlpha == nil {
+		lp, err = m.SequenceLogProbs(ctx, seqs, nil)
+	} else {
+		lp, err = ldWeightedLogProbs(ctx, m, seqs, *ldAlpha)
+	}
 	if err != nil {
 		return nil, nil, 0, fmt.Errorf("%s: batch %d: %w", input, batch, err)
 	}
@@ -230,4 +240,29 @@ func (m *modelFlags) validate() error {
 		return usagef("--vocab-chunk must be >= 0")
 	}
 	return nil
+}
+
+// ldWeightedLogProbs is SequenceLogProbs with TRL's ld_alpha weighting;
+// seqs holds pairs (chosen at even, rejected at odd indices).
+func ldWeightedLogProbs(ctx context.Context, m *engine.Model, seqs []engine.Sequence, alpha float64) ([]float64, error) {
+	tok, err := m.TokenLogProbs(ctx, seqs, nil)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]float64, len(seqs))
+	for i := 0; i+1 < len(seqs); i += 2 {
+		shared := min(len(tok[i]), len(tok[i+1]))
+		for j := i; j <= i+1; j++ {
+			var head, tail float64
+			for k, v := range tok[j] {
+				if k < shared {
+					head += float64(v)
+				} else {
+					tail += float64(v)
+				}
+			}
+			out[j] = head + alpha*tail
+		}
+	}
+	return out, nil
 }

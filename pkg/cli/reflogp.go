@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"flag"
 	"fmt"
 	"io"
 	"time"
@@ -36,6 +37,9 @@ type reflogpOptions struct {
 	BatchTokens   int    `json:"batch_tokens"`
 	VocabChunk    int    `json:"vocab_chunk,omitempty"`
 	BF16          bool   `json:"bf16,omitempty"`
+	// LDAlpha is TRL's ld_alpha the log-probs are weighted with (absent:
+	// plain sums). dpo-train --ld-alpha requires the same value here.
+	LDAlpha *float64 `json:"ld_alpha,omitempty"`
 }
 
 // Reflogp is dpo-reflogp.
@@ -45,6 +49,7 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	out := fs.String("o", "-", "output `FILE` (- for stdout), written atomically")
 	mf := addModelFlags(fs)
 	codec := fs.String("codec", arrowio.CodecZstd, "stream buffer compression: zstd, lz4, none")
+	ldAlpha := fs.Float64("ld-alpha", -1, "TRL's ld_alpha (LD-DPO): weight of the tokens past the pair's shorter completion, in [0, 1] (default: off, plain sums); dpo-train --ld-alpha needs the same value")
 	std := addStdFlags(fs)
 	input, done, err := std.parseInput(fs, args, stdout)
 	if done || err != nil {
@@ -52,6 +57,15 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	if *modelDir == "" {
 		return usagef("--model is required")
+	}
+	var ld *float64
+	fs.Visit(func(f *flag.Flag) {
+		if f.Name == "ld-alpha" {
+			ld = ldAlpha
+		}
+	})
+	if ld != nil && !(*ld >= 0 && *ld <= 1) {
+		return usagef("--ld-alpha %v: must be in [0, 1]", *ld)
 	}
 	if err := mf.validate(); err != nil {
 		return err
@@ -86,7 +100,7 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	cfg := lm.ck.Config
-	opts := reflogpOptions{Backend: lm.eng.BackendName(), Model: *modelDir, Architecture: string(cfg.Arch), BatchTokens: mf.opts.BatchTokens, VocabChunk: mf.opts.VocabChunk, BF16: mf.opts.BF16}
+	opts := reflogpOptions{Backend: lm.eng.BackendName(), Model: *modelDir, Architecture: string(cfg.Arch), BatchTokens: mf.opts.BatchTokens, VocabChunk: mf.opts.VocabChunk, BF16: mf.opts.BF16, LDAlpha: ld}
 	if opts.ConfigSHA256, err = model.ConfigSHA256(*modelDir); err != nil {
 		return err
 	}
@@ -114,7 +128,7 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	var rows, tokens int64
 	for batch := 0; r.Next(); batch++ {
 		rec := r.Record()
-		chosen, rejected, n, err := scoreBatch(ctx, lm.model, budget, rec, r.Name(), batch)
+		chosen, rejected, n, err := scoreBatch(ctx, lm.model, budget, rec, r.Name(), batch, ld)
 		if err != nil {
 			return err
 		}

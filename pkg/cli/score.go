@@ -191,7 +191,7 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	prog := newProgress(log, !std.quiet && isTerminal(stderr), "pairs")
 	for batch := 0; r.Next(); batch++ {
 		rec := r.Record()
-		pc, pr, _, err := scoreBatch(ctx, lm.model, budget, rec, r.Name(), batch)
+		pc, pr, _, err := scoreBatch(ctx, lm.model, budget, rec, r.Name(), batch, nil)
 		if err != nil {
 			return err
 		}
