@@ -84,7 +84,10 @@ func llamaSpecs(c *Config) []ParamSpec {
 			specs = append(specs, bias(p+"self_attn.o_proj.bias", H))
 		}
 		if c.QKNorm {
-			specs = append(specs, norm(p+"self_attn.q_norm.weight", hd), norm(p+"self_attn.k_norm.weight", hd))
+			specs = append(specs, c.norm(p+"self_attn.q_norm.weight", hd), c.norm(p+"self_attn.k_norm.weight", hd))
+		}
+		if c.QKNormFull {
+			specs = append(specs, c.norm(p+"self_attn.q_norm.weight", q), c.norm(p+"self_attn.k_norm.weight", kv))
 		}
 		for _, m := range []struct {
 			name    string
@@ -95,16 +98,38 @@ func llamaSpecs(c *Config) []ParamSpec {
 				specs = append(specs, bias(p+"mlp."+m.name+".bias", m.out))
 			}
 		}
-		specs = append(specs,
-			norm(p+"input_layernorm.weight", H),
-			norm(p+"post_attention_layernorm.weight", H),
-		)
+		specs = append(specs, blockNorms(c, p)...)
 	}
-	specs = append(specs, norm("model.norm.weight", H))
+	specs = append(specs, c.norm("model.norm.weight", H))
 	if !c.TieWordEmbeddings {
 		specs = append(specs, weight("lm_head.weight", std, V, H))
 	}
 	return specs
+}
+
+// blockNorms are a decoder layer's norms in registration order: Llama's
+// input_layernorm and post_attention_layernorm; Gemma's four (input,
+// post-attention, pre- and post-feedforward); OLMo 2's two post-norms.
+func blockNorms(c *Config, p string) []ParamSpec {
+	H := c.HiddenSize
+	switch {
+	case c.SandwichNorms:
+		return []ParamSpec{c.norm(p+"input_layernorm.weight", H), c.norm(p+"post_attention_layernorm.weight", H),
+			c.norm(p+"pre_feedforward_layernorm.weight", H), c.norm(p+"post_feedforward_layernorm.weight", H)}
+	case c.PostNorms:
+		return []ParamSpec{c.norm(p+"post_attention_layernorm.weight", H), c.norm(p+"post_feedforward_layernorm.weight", H)}
+	}
+	return []ParamSpec{c.norm(p+"input_layernorm.weight", H), c.norm(p+"post_attention_layernorm.weight", H)}
+}
+
+// norm is an RMSNorm scale: initialised to ones, or to zeros for Gemma's
+// (1 + w) norms (NormOffset 1), as transformers' _init_weights does.
+func (c *Config) norm(name string, shape ...int) ParamSpec {
+	s := norm(name, shape...)
+	if c.NormOffset != 0 {
+		s.Init = InitZeros
+	}
+	return s
 }
 
 // GPT2Prefix is the module prefix GPT2LMHeadModel gives its transformer.
