@@ -35,7 +35,8 @@ type familyCase struct {
 // layers with the default caps, untied head and biases), Gemma 3 (q/k
 // norms, own rope base on sliding layers, linear scaling on the global
 // layer; the default 5:1 pattern), OLMo 2 (GQA untied; tied with biases and
-// linear rope scaling).
+// linear rope scaling), Phi-3 (fused qkv/gate_up, partial rotary, sliding
+// window; longrope with partial rotary).
 func familyCases() []familyCase {
 	type m = map[string]any
 	cases := []familyCase{
@@ -53,6 +54,13 @@ func familyCases() []familyCase {
 		{hfCase: hfCase{Name: "olmo2_gqa", Config: hfTiny("olmo2", m{"num_key_value_heads": 2})}, grads: true, saveAs: safetensors.F32},
 		{hfCase: hfCase{Name: "olmo2_tied_bias_linear", Config: hfTiny("olmo2", m{"tie_word_embeddings": true, "attention_bias": true,
 			"rope_parameters": m{"rope_type": "linear", "factor": 2.0, "rope_theta": 500.0}})}, saveAs: safetensors.BF16},
+		{hfCase: hfCase{Name: "phi3_partial_window", Config: hfTiny("phi3", m{"pad_token_id": 0, "num_key_value_heads": 2, "sliding_window": 5,
+			"partial_rotary_factor": 0.5})}, grads: true, saveAs: safetensors.F32},
+		// Phi-4-mini's shape of settings: 3/4 of each head rotated, longrope
+		// (factor 256/64: attention factor sqrt(1 + ln 4 / ln 64)), tied.
+		{hfCase: hfCase{Name: "phi3_longrope_tied", Config: hfTiny("phi3", m{"pad_token_id": 0, "tie_word_embeddings": true, "original_max_position_embeddings": 64,
+			"rope_parameters": m{"rope_type": "longrope", "rope_theta": 300.0, "partial_rotary_factor": 0.75,
+				"short_factor": []float64{1.0, 1.7, 3.1}, "long_factor": []float64{2.0, 5.0, 9.5}}})}, saveAs: safetensors.BF16},
 	}
 	for i := range cases {
 		c := &cases[i]
@@ -128,7 +136,7 @@ func runHFModels(t *testing.T, req map[string]any, out any) {
 	}
 }
 
-// TestFamiliesTransformersOracle: Gemma 2, Gemma 3 (text) and OLMo 2
+// TestFamiliesTransformersOracle: Gemma 2, Gemma 3 (text), OLMo 2 and Phi-3
 // checkpoints made by transformers 5 (random weights, float32, eager
 // attention) give the same completion log-probs (each sequence within
 // 1e-5 relative, each token within 1e-5 relative + 1e-6 absolute); one

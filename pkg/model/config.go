@@ -12,6 +12,7 @@ const (
 	ArchGemma2  Arch = "Gemma2ForCausalLM"
 	ArchGemma3  Arch = "Gemma3ForCausalLM" // text-only (model_type gemma3_text)
 	ArchOlmo2   Arch = "Olmo2ForCausalLM"
+	ArchPhi3    Arch = "Phi3ForCausalLM"
 )
 
 // RopeScaling is a "rope_scaling" (transformers v5: "rope_parameters")
@@ -35,6 +36,15 @@ type RopeScaling struct {
 	BetaFast        float64 `json:"beta_fast,omitempty"`
 	BetaSlow        float64 `json:"beta_slow,omitempty"`
 	Truncate        *bool   `json:"truncate,omitempty"`
+	// longrope (Phi-3): ShortFactor divides each rotary frequency
+	// (head_dim*partial_rotary_factor/2 values), AttentionFactor multiplies
+	// cos and sin (default sqrt(1 + ln(factor)/ln(original)), factor =
+	// max_position_embeddings/original_max_position_embeddings). LongFactor
+	// is used by transformers once the padded batch is longer than
+	// OriginalMaxPositionEmbeddings; such sequences are refused (see
+	// Config.CheckSeqLen).
+	ShortFactor []float64 `json:"short_factor,omitempty"`
+	LongFactor  []float64 `json:"long_factor,omitempty"`
 }
 
 // Config is the subset of a Hugging Face config.json that shapes the math.
@@ -123,6 +133,14 @@ type Config struct {
 	// uses RopeTheta/RopeScaling.
 	LocalRopeTheta   float64
 	LocalRopeScaling *RopeScaling
+	// RotaryDim (Phi-3's partial_rotary_factor): RoPE rotates the first
+	// RotaryDim dimensions of each head and passes the rest through; 0
+	// means head_dim.
+	RotaryDim int
+	// FusedQKV and FusedGateUp (Phi-3): the checkpoint holds
+	// self_attn.qkv_proj ([q; k; v] rows) and mlp.gate_up_proj ([gate; up]
+	// rows) instead of separate projections.
+	FusedQKV, FusedGateUp bool
 }
 
 // LayerRope returns the rotary base and scaling of layer l.

@@ -8,7 +8,7 @@ import (
 // SupportedArchs lists the architectures ParseConfig accepts, for error
 // messages.
 const SupportedArchs = "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, GPT2LMHeadModel, " +
-	"Gemma2ForCausalLM, Gemma3ForCausalLM (text-only), Olmo2ForCausalLM"
+	"Gemma2ForCausalLM, Gemma3ForCausalLM (text-only), Olmo2ForCausalLM, Phi3ForCausalLM"
 
 // refusedArchs are architectures users are likely to try that are refused
 // with a specific reason rather than the generic list.
@@ -16,7 +16,6 @@ var refusedArchs = map[string]string{
 	"Gemma3ForConditionalGeneration": "it carries a vision tower (SigLIP) and a multimodal projector; " +
 		"text-only Gemma 3 checkpoints (gemma-3-1b, architectures Gemma3ForCausalLM) are supported",
 	"GemmaForCausalLM":    "Gemma 1 is not implemented (Gemma2ForCausalLM and Gemma3ForCausalLM are)",
-	"Phi3ForCausalLM":     "Phi-3 (fused qkv_proj/gate_up_proj, longrope) is not implemented yet",
 	"Qwen3MoeForCausalLM": "mixture-of-experts models are not implemented yet",
 	"MixtralForCausalLM":  "mixture-of-experts models are not implemented yet",
 	"OlmoeForCausalLM":    "mixture-of-experts models are not implemented yet",

@@ -64,6 +64,28 @@ func TestParseConfigFamilies(t *testing.T) {
 			}
 			return ""
 		}},
+		{"phi3 defaults", `{"architectures":["Phi3ForCausalLM"],"model_type":"phi3"}`, func(c *Config) string {
+			if c.VocabSize != 32064 || c.HeadDim != 96 || c.NumKVHeads != 32 || c.RMSNormEps != 1e-5 || c.TieWordEmbeddings ||
+				!c.FusedQKV || !c.FusedGateUp || c.RotaryDim != 0 || c.SlidingWindow != 0 || c.RopeScaling != nil || c.PadTokenID != -1 {
+				return "phi3 defaults differ"
+			}
+			return ""
+		}},
+		// Phi-3-mini-128k's spelling (transformers 4): rope_scaling "longrope"
+		// with top-level original_max_position_embeddings and sliding_window.
+		{"phi3 longrope v4", `{"architectures":["Phi3ForCausalLM"],"hidden_size":64,"num_attention_heads":4,"max_position_embeddings":131072,
+			"original_max_position_embeddings":4096,"sliding_window":262144,"partial_rotary_factor":0.75,
+			"rope_scaling":{"type":"longrope","short_factor":[1,1,1,1,1,1],"long_factor":[2,2,2,2,2,2]}}`, func(c *Config) string {
+			rs := c.RopeScaling
+			if rs == nil || rs.RopeType != "longrope" || rs.OriginalMaxPositionEmbeddings != 4096 || rs.Factor != 32 ||
+				math.Abs(rs.AttentionFactor-math.Sqrt(1+math.Log(32)/math.Log(4096))) > 1e-15 || c.RotaryDim != 12 || c.SlidingWindow != 262144 {
+				return "phi3 longrope differs"
+			}
+			if c.CheckSeqLen(4096) != nil || c.CheckSeqLen(4097) == nil {
+				return "phi3 longrope: want sequences beyond original_max_position_embeddings refused"
+			}
+			return ""
+		}},
 		{"olmo2 defaults", `{"architectures":["Olmo2ForCausalLM"],"model_type":"olmo2"}`, func(c *Config) string {
 			if c.VocabSize != 50304 || c.NumKVHeads != 32 || c.HeadDim != 128 || c.RMSNormEps != 1e-5 || c.TieWordEmbeddings ||
 				!c.PostNorms || !c.QKNormFull || c.QKNorm || c.NormOffset != 0 || c.EmbedScale != 0 || c.EOSTokenID != 50279 {
@@ -89,7 +111,10 @@ func TestParseConfigFamiliesRefused(t *testing.T) {
 	tests := []struct{ name, json, want string }{
 		{"gemma3 multimodal", `{"architectures":["Gemma3ForConditionalGeneration"],"model_type":"gemma3"}`, "vision tower"},
 		{"gemma3 multimodal by type", `{"model_type":"gemma3"}`, "vision tower"},
-		{"phi3", `{"architectures":["Phi3ForCausalLM"]}`, "Phi-3"},
+		{"phi3 rope type", `{"architectures":["Phi3ForCausalLM"],"rope_scaling":{"type":"linear","factor":2.0}}`, "rope type"},
+		{"phi3 longrope factors", `{"architectures":["Phi3ForCausalLM"],"hidden_size":64,"num_attention_heads":4,
+			"rope_scaling":{"type":"longrope","short_factor":[1.0],"long_factor":[1.0]}}`, "short_factor"},
+		{"phi3 odd rotary", `{"architectures":["Phi3ForCausalLM"],"hidden_size":64,"num_attention_heads":4,"partial_rotary_factor":0.2}`, "partial_rotary_factor"},
 		{"mixtral", `{"architectures":["MixtralForCausalLM"]}`, "mixture-of-experts"},
 		{"unknown lists supported", `{"architectures":["FalconForCausalLM"]}`, "Gemma2ForCausalLM"},
 		{"bidirectional", `{"architectures":["Gemma3ForCausalLM"],"use_bidirectional_attention":true}`, "use_bidirectional_attention"},
@@ -136,6 +161,18 @@ func TestParamSpecsFamilies(t *testing.T) {
 	for _, s := range ParamSpecs(g3) {
 		if strings.Contains(s.Name, "norm") && s.Init != InitZeros {
 			t.Errorf("%s: Gemma's (1+w) norm scales are initialised to zero", s.Name)
+		}
+	}
+	p3 := parse(`{"architectures":["Phi3ForCausalLM"],"num_hidden_layers":2,"hidden_size":32,"num_attention_heads":4,"num_key_value_heads":2,"intermediate_size":48}`)
+	want = []string{"self_attn.o_proj.weight", "self_attn.qkv_proj.weight", "mlp.gate_up_proj.weight", "mlp.down_proj.weight",
+		"input_layernorm.weight", "post_attention_layernorm.weight"}
+	if got := names(p3); !slices.Equal(got, want) {
+		t.Errorf("phi3 layer tensors %v, want %v", got, want)
+	}
+	for _, s := range ParamSpecs(p3) {
+		if s.Name == "model.layers.0.self_attn.qkv_proj.weight" && !slices.Equal(s.Shape, []int{32 + 2*16, 32}) ||
+			s.Name == "model.layers.0.mlp.gate_up_proj.weight" && !slices.Equal(s.Shape, []int{96, 32}) {
+			t.Errorf("phi3 %s shape %v", s.Name, s.Shape)
 		}
 	}
 	o2 := parse(`{"architectures":["Olmo2ForCausalLM"],"num_hidden_layers":2,"hidden_size":32,"num_attention_heads":4,"num_key_value_heads":2}`)

@@ -59,6 +59,8 @@ func ParseConfig(data []byte) (*Config, error) {
 		cfg, err = r.gemma(arch)
 	case ArchOlmo2:
 		cfg, err = r.olmo2()
+	case ArchPhi3:
+		cfg, err = r.phi3()
 	default:
 		cfg, err = r.llamaFamily(arch)
 	}
@@ -130,6 +132,9 @@ func (c *Config) Validate() error {
 func (c *Config) CheckSeqLen(n int) error {
 	if c.Arch == ArchGPT2 && n > c.MaxPositions {
 		return fmt.Errorf("model: sequence of %d tokens exceeds n_positions %d", n, c.MaxPositions)
+	}
+	if rs := c.RopeScaling; rs != nil && rs.RopeType == "longrope" && n > rs.OriginalMaxPositionEmbeddings {
+		return fmt.Errorf("model: sequence of %d tokens exceeds original_max_position_embeddings %d with longrope scaling: transformers switches to long_factor when the padded batch is longer, which depends on the batch, so it is refused", n, rs.OriginalMaxPositionEmbeddings)
 	}
 	if c.RopeScaling != nil && c.RopeScaling.RopeType == "dynamic" && n > c.MaxPositions {
 		return fmt.Errorf("model: sequence of %d tokens exceeds max_position_embeddings %d with dynamic rope scaling: transformers rescales by the padded batch length beyond it, which depends on the batch, so it is refused", n, c.MaxPositions)
@@ -254,9 +259,9 @@ func first(ids []int) int {
 // "model_type").
 func (r rawConfig) arch() (Arch, error) {
 	known := map[Arch]bool{ArchLlama: true, ArchMistral: true, ArchQwen2: true, ArchQwen3: true, ArchGPT2: true,
-		ArchGemma2: true, ArchGemma3: true, ArchOlmo2: true}
+		ArchGemma2: true, ArchGemma3: true, ArchOlmo2: true, ArchPhi3: true}
 	byType := map[string]Arch{"llama": ArchLlama, "mistral": ArchMistral, "qwen2": ArchQwen2, "qwen3": ArchQwen3, "gpt2": ArchGPT2,
-		"gemma2": ArchGemma2, "gemma3_text": ArchGemma3, "olmo2": ArchOlmo2}
+		"gemma2": ArchGemma2, "gemma3_text": ArchGemma3, "olmo2": ArchOlmo2, "phi3": ArchPhi3}
 	if v, ok := r.m["architectures"]; ok && v != nil {
 		list, ok := v.([]any)
 		if !ok || len(list) == 0 {

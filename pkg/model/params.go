@@ -67,6 +67,12 @@ func llamaSpecs(c *Config) []ParamSpec {
 	specs := []ParamSpec{weight("model.embed_tokens.weight", std, V, H)}
 	for i := 0; i < c.NumLayers; i++ {
 		p := fmt.Sprintf("model.layers.%d.", i)
+		if c.FusedQKV { // Phi-3: o_proj is registered before qkv_proj
+			specs = append(specs, weight(p+"self_attn.o_proj.weight", std, H, q), weight(p+"self_attn.qkv_proj.weight", std, q+2*kv, H),
+				weight(p+"mlp.gate_up_proj.weight", std, 2*I, H), weight(p+"mlp.down_proj.weight", std, H, I))
+			specs = append(specs, blockNorms(c, p)...)
+			continue
+		}
 		specs = append(specs, weight(p+"self_attn.q_proj.weight", std, q, H))
 		if c.AttentionBias {
 			specs = append(specs, bias(p+"self_attn.q_proj.bias", q))
