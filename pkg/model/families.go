@@ -3,6 +3,8 @@ package model
 import (
 	"fmt"
 	"math"
+
+	"github.com/dpo-go/dpo/pkg/safetensors"
 )
 
 // SupportedArchs lists the architectures ParseConfig accepts, for error
@@ -275,4 +277,24 @@ func (r rawConfig) olmo2() (*Config, error) {
 		return nil, err
 	}
 	return c, nil
+}
+
+// SetEmbedDType rounds EmbedScale (Gemma's sqrt(hidden_size)) to the dtype
+// the embedding is stored in, as transformers does when it loads the
+// checkpoint in that dtype (from_pretrained's default dtype="auto"): its
+// scale is a buffer cast to the embedding's dtype (bfloat16: sqrt(2304) =
+// 48 exactly, sqrt(3072) = 55.5 instead of 55.43). A no-op without a scale
+// or for float32.
+func (c *Config) SetEmbedDType(d safetensors.DType) {
+	if c.EmbedScale == 0 {
+		return
+	}
+	s := float32(math.Sqrt(float64(c.HiddenSize)))
+	switch d {
+	case safetensors.BF16:
+		s = safetensors.Float32FromBF16(safetensors.BF16FromFloat32(s))
+	case safetensors.F16:
+		s = safetensors.Float32FromF16(safetensors.F16FromFloat32(s))
+	}
+	c.EmbedScale = float64(s)
 }
