@@ -147,6 +147,9 @@ func (r rawConfig) layerTypes(c *Config, window int, def func(i int) bool) error
 	if c.NumLayers <= 0 {
 		return nil // Validate reports num_hidden_layers
 	}
+	if c.NumLayers > 1<<16 {
+		return fmt.Errorf("field %q: %d layers is more than this reader accepts (65536)", "num_hidden_layers", c.NumLayers)
+	}
 	layers := make([]bool, c.NumLayers)
 	if v, ok := r.m["layer_types"]; ok && v != nil {
 		list, ok := v.([]any)
