@@ -80,6 +80,10 @@ func TestTrainedCheckpointLoadsInTransformers(t *testing.T) {
 	cases := []tcase{
 		{"qwen2_f32", tiny("qwen2", nil), nil},
 		{"llama_bf16", tiny("llama", map[string]any{"attention_bias": true}), map[string]any{"dtype": "bfloat16"}},
+		// Families with block options (docs/models.md): soft-capping and
+		// (1+w) norms; fused qkv/gate_up saved back fused.
+		{"gemma2_bf16", tiny("gemma2", map[string]any{"sliding_window": 6, "final_logit_softcapping": 5.5}), map[string]any{"dtype": "bfloat16"}},
+		{"phi3_f32", tiny("phi3", map[string]any{"pad_token_id": 0, "partial_rotary_factor": 0.5}), nil},
 	}
 	rng := rand.New(rand.NewPCG(5, 5))
 	var seqs [][]int32

@@ -120,6 +120,12 @@ func attentionMask(lengths *Node, T, window int) *Node {
 //	mask [B, 1, 1, T, T]
 //	out  [B, T, nH*D]
 func (n net) attention(q, k, v, mask *Node, scale float64) *Node {
+	return n.attentionCapped(q, k, v, mask, scale, 0)
+}
+
+// attentionCapped is attention with Gemma 2's soft-capping of the scaled
+// scores, cap·tanh(scores/cap), before the mask (off when softcap is 0).
+func (n net) attentionCapped(q, k, v, mask *Node, scale, softcap float64) *Node {
 	B, T, nH, D := q.Shape().Dimensions[0], q.Shape().Dimensions[1], q.Shape().Dimensions[2], q.Shape().Dimensions[3]
 	nKV := k.Shape().Dimensions[2]
 	G := nH / nKV
@@ -135,6 +141,9 @@ func (n net) attention(q, k, v, mask *Node, scale float64) *Node {
 	}
 	scores := n.dot(qg, k, "bqkgd,"+kv+"->bkgqs") // [B, nKV, G, Tq, Ts]
 	scores = MulScalar(scores, scale)
+	if softcap > 0 {
+		scores = softCap(scores, softcap)
+	}
 	full := BroadcastToDims(mask, B, nKV, G, T, T)
 	// Masked scores get the lowest finite float32, as transformers' eager
 	// attention adds torch.finfo.min: a query with no visible key (a
@@ -145,6 +154,11 @@ func (n net) attention(q, k, v, mask *Node, scale float64) *Node {
 	probs := Softmax(scores, -1)                  // [B, nKV, G, Tq, Ts]
 	out := n.dot(probs, v, "bkgqs,"+kv+"->bqkgd") // [B, Tq, nKV, G, D]
 	return Reshape(out, B, T, nH*D)
+}
+
+// softCap is cap·tanh(x/cap).
+func softCap(x *Node, cap float64) *Node {
+	return MulScalar(Tanh(MulScalar(x, 1/cap)), cap)
 }
 
 func shapeOf(dtype dtypes.DType, dims ...int) shapes.Shape { return shapes.Make(dtype, dims...) }

@@ -55,6 +55,16 @@ func ropeInvFreq(cfg *model.Config) ([]float64, float64, error) {
 		return inv, 1, nil
 	case "yarn":
 		return yarnInvFreq(cfg, pow)
+	case "longrope":
+		// _compute_longrope_parameters with short_factor: sequences beyond
+		// original_max_position_embeddings are refused (CheckSeqLen).
+		if len(rs.ShortFactor) != len(inv) || rs.AttentionFactor <= 0 {
+			return nil, 0, fmt.Errorf("engine: invalid longrope rope_scaling: %d short factors for %d frequencies", len(rs.ShortFactor), len(inv))
+		}
+		for i := range inv {
+			inv[i] = 1 / (rs.ShortFactor[i] * pow[i])
+		}
+		return inv, rs.AttentionFactor, nil
 	case "llama3":
 		if rs.Factor <= 0 || rs.LowFreqFactor <= 0 || rs.HighFreqFactor <= rs.LowFreqFactor ||
 			rs.OriginalMaxPositionEmbeddings <= 0 {
@@ -76,7 +86,7 @@ func ropeInvFreq(cfg *model.Config) ([]float64, float64, error) {
 		}
 		return inv, 1, nil
 	}
-	return nil, 0, fmt.Errorf("engine: unsupported rope_scaling type %q (supported: default, linear, dynamic, yarn, llama3)", rs.RopeType)
+	return nil, 0, fmt.Errorf("engine: unsupported rope_scaling type %q (supported: default, linear, dynamic, yarn, llama3; longrope for Phi-3)", rs.RopeType)
 }
 
 // yarnInvFreq is transformers' _compute_yarn_parameters: dimensions that

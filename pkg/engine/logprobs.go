@@ -17,6 +17,8 @@ func hiddenAndHead(n net, cfg *model.Config, tokens, lengths *Node) (hidden, hea
 	switch fam {
 	case familyGPT2:
 		return gpt2Hidden(n, cfg, tokens, lengths), n.w(gpt2HeadName(cfg))
+	case familyDecoder:
+		return decoderHidden(n, cfg, tokens, lengths), n.w(llamaHeadName(cfg))
 	default:
 		return llamaHidden(n, cfg, tokens, lengths), n.w(llamaHeadName(cfg))
 	}
@@ -47,6 +49,9 @@ func (n net) chunkedLogSoftmaxAt(h, head, targets *Node) *Node {
 		end := min(start+chunk, V)
 		wc := Slice(head, AxisRange(start, end), AxisRange()) // [C, H]
 		logits := n.dot(h, wc, "nh,vh->nv")                   // [N, C]
+		if n.logitCap > 0 {
+			logits = softCap(logits, n.logitCap)
+		}
 		if n.opts.BF16 {
 			col := AddScalar(Iota(h.Graph(), shapeOf(dtypes.Int32, N, end-start), 1), float64(start))
 			hit := Equal(col, BroadcastToDims(ExpandAxes(targets, 1), N, end-start)) // [N, C]
@@ -73,6 +78,9 @@ func (n net) chunkedLogSoftmaxAt(h, head, targets *Node) *Node {
 	}
 	wt := Gather(head, ExpandAxes(targets, -1)) // [N, H]
 	target := ReduceSum(Mul(h, wt), 1)          // [N]
+	if n.logitCap > 0 {
+		target = softCap(target, n.logitCap)
+	}
 	return Sub(target, lse)
 }
 
@@ -87,6 +95,7 @@ func tokenLogProbsGraph(n net, cfg *model.Config, tokens, lengths, prompts *Node
 	g := tokens.Graph()
 	B, T := tokens.Shape().Dimensions[0], tokens.Shape().Dimensions[1]
 	hidden, head := hiddenAndHead(n, cfg, tokens, lengths) // [B, T, H], [V, H]
+	n.logitCap = cfg.FinalSoftcap                          // Gemma 2's final_logit_softcapping
 	H := hidden.Shape().Dimensions[2]
 	if T < 2 {
 		return ZerosLike(ConvertDType(tokens, dtypes.Float32))

@@ -65,6 +65,8 @@ func (e *Engine) LoadWeights(cfg *model.Config, ts map[string]*safetensors.Tenso
 			return nil, err
 		}
 	}
+	// Gemma's embedding scale is rounded to the embedding's stored dtype.
+	m.cfg.SetEmbedDType(m.dtypes["model.embed_tokens.weight"])
 	return m, nil
 }
 

@@ -40,6 +40,9 @@ func (o GraphOptions) withDefaults() GraphOptions {
 type net struct {
 	w    weights
 	opts GraphOptions
+	// logitCap soft-caps the LM head's logits (cap·tanh(logit/cap);
+	// Gemma 2's final_logit_softcapping); 0 means off.
+	logitCap float64
 }
 
 // dot is Dot(x, y).Einsum(eq) in the net's precision; the result is float32.

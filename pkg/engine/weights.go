@@ -16,6 +16,7 @@ type family int
 const (
 	familyLlama family = iota
 	familyGPT2
+	familyDecoder // Gemma 2, Gemma 3, OLMo 2, Phi-3: decoderHidden
 )
 
 func familyOf(cfg *model.Config) (family, error) {
@@ -24,9 +25,10 @@ func familyOf(cfg *model.Config) (family, error) {
 		return familyLlama, nil
 	case model.ArchGPT2:
 		return familyGPT2, nil
+	case model.ArchGemma2, model.ArchGemma3, model.ArchOlmo2, model.ArchPhi3:
+		return familyDecoder, nil
 	}
-	return 0, fmt.Errorf("engine: unsupported architecture %q (supported: %s, %s, %s, %s, %s)",
-		cfg.Arch, model.ArchLlama, model.ArchMistral, model.ArchQwen2, model.ArchQwen3, model.ArchGPT2)
+	return 0, fmt.Errorf("engine: unsupported architecture %q (supported: %s)", cfg.Arch, model.SupportedArchs)
 }
 
 // validateConfig checks what the forward pass depends on beyond
@@ -40,12 +42,14 @@ func validateConfig(cfg *model.Config) error {
 		return fmt.Errorf("engine: config: %w", err)
 	}
 	switch fam {
-	case familyLlama:
+	case familyLlama, familyDecoder:
 		if _, err := activation(cfg.HiddenAct, "silu"); err != nil {
 			return err
 		}
-		if _, _, err := ropeInvFreq(cfg); err != nil {
-			return err
+		for l := range cfg.NumLayers {
+			if _, _, err := ropeInvFreq(layerRopeConfig(cfg, l)); err != nil {
+				return err
+			}
 		}
 	case familyGPT2:
 		if cfg.NumKVHeads != cfg.NumHeads || cfg.HeadDim*cfg.NumHeads != cfg.HiddenSize {

@@ -241,6 +241,11 @@ func Save(dir string, ck *Checkpoint, dtype safetensors.DType) error {
 	}
 	raw := cfg.Raw
 	if raw == nil {
+		switch cfg.Arch {
+		case ArchGemma2, ArchGemma3, ArchOlmo2, ArchPhi3:
+			// hfJSON does not render these families' block options.
+			return fmt.Errorf("model: saving to %s: a %s config built in code (not read from a config.json) cannot be written back", dir, cfg.Arch)
+		}
 		raw = cfg.hfJSON()
 	}
 	conf := make(map[string]any, len(raw)+1)

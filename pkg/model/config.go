@@ -9,6 +9,10 @@ const (
 	ArchQwen2   Arch = "Qwen2ForCausalLM"
 	ArchQwen3   Arch = "Qwen3ForCausalLM"
 	ArchGPT2    Arch = "GPT2LMHeadModel"
+	ArchGemma2  Arch = "Gemma2ForCausalLM"
+	ArchGemma3  Arch = "Gemma3ForCausalLM" // text-only (model_type gemma3_text)
+	ArchOlmo2   Arch = "Olmo2ForCausalLM"
+	ArchPhi3    Arch = "Phi3ForCausalLM"
 )
 
 // RopeScaling is a "rope_scaling" (transformers v5: "rope_parameters")
@@ -32,6 +36,15 @@ type RopeScaling struct {
 	BetaFast        float64 `json:"beta_fast,omitempty"`
 	BetaSlow        float64 `json:"beta_slow,omitempty"`
 	Truncate        *bool   `json:"truncate,omitempty"`
+	// longrope (Phi-3): ShortFactor divides each rotary frequency
+	// (head_dim*partial_rotary_factor/2 values), AttentionFactor multiplies
+	// cos and sin (default sqrt(1 + ln(factor)/ln(original)), factor =
+	// max_position_embeddings/original_max_position_embeddings). LongFactor
+	// is used by transformers once the padded batch is longer than
+	// OriginalMaxPositionEmbeddings; such sequences are refused (see
+	// Config.CheckSeqLen).
+	ShortFactor []float64 `json:"short_factor,omitempty"`
+	LongFactor  []float64 `json:"long_factor,omitempty"`
 }
 
 // Config is the subset of a Hugging Face config.json that shapes the math.
@@ -83,6 +96,59 @@ type Config struct {
 	EOSTokenIDs []int
 	// ModelType is config.json's "model_type" ("llama", "gpt2", ...).
 	ModelType string
+
+	// Block options of the Gemma 2/3 and OLMo 2 decoders (zero values:
+	// the Llama block).
+	//
+	// NormOffset is added to every RMSNorm scale: Gemma's (1 + w) norms
+	// have 1 (their weights are stored as w, initialised to zero).
+	NormOffset float64
+	// EmbedScale multiplies the token embeddings (Gemma: sqrt(hidden_size)
+	// rounded to float32, as the embedding's dtype); 0 means none.
+	EmbedScale float64
+	// SandwichNorms (Gemma 2/3): the attention and MLP outputs pass through
+	// post_attention_layernorm / post_feedforward_layernorm before the
+	// residual add, and the MLP input through pre_feedforward_layernorm.
+	SandwichNorms bool
+	// PostNorms (OLMo 2): no input norms; the attention and MLP outputs pass
+	// through post_attention_layernorm / post_feedforward_layernorm before
+	// the residual add.
+	PostNorms bool
+	// QKNormFull (OLMo 2): q_norm and k_norm normalise the whole q and k
+	// projections (num_heads*head_dim values), not each head (QKNorm).
+	QKNormFull bool
+	// AttnSoftcap and FinalSoftcap (Gemma 2): scores become
+	// cap*tanh(scores/cap) (attn_logit_softcapping, after the 1/sqrt scale
+	// and before the mask) and logits likewise (final_logit_softcapping);
+	// 0 means off.
+	AttnSoftcap  float64
+	FinalSoftcap float64
+	// QueryPreAttnScalar (Gemma): attention scores are scaled by
+	// QueryPreAttnScalar^-0.5 instead of head_dim^-0.5; 0 means head_dim.
+	QueryPreAttnScalar float64
+	// LocalRopeTheta and LocalRopeScaling (Gemma 3): the rotary base and
+	// scaling of the sliding-window layers (rope_local_base_freq, or
+	// rope_parameters["sliding_attention"]); RopeTheta/RopeScaling are then
+	// those of the full-attention layers. LocalRopeTheta 0: every layer
+	// uses RopeTheta/RopeScaling.
+	LocalRopeTheta   float64
+	LocalRopeScaling *RopeScaling
+	// RotaryDim (Phi-3's partial_rotary_factor): RoPE rotates the first
+	// RotaryDim dimensions of each head and passes the rest through; 0
+	// means head_dim.
+	RotaryDim int
+	// FusedQKV and FusedGateUp (Phi-3): the checkpoint holds
+	// self_attn.qkv_proj ([q; k; v] rows) and mlp.gate_up_proj ([gate; up]
+	// rows) instead of separate projections.
+	FusedQKV, FusedGateUp bool
+}
+
+// LayerRope returns the rotary base and scaling of layer l.
+func (c *Config) LayerRope(l int) (float64, *RopeScaling) {
+	if c.LocalRopeTheta > 0 && c.LayerWindow(l) > 0 {
+		return c.LocalRopeTheta, c.LocalRopeScaling
+	}
+	return c.RopeTheta, c.RopeScaling
 }
 
 // LayerWindow returns layer l's sliding window (0: full causal attention).

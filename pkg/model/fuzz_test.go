@@ -42,6 +42,10 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(`{"model_type":"qwen3","num_hidden_layers":1,"rope_parameters":{"rope_type":"yarn","factor":2.0,"beta_fast":8,"mscale":1,"mscale_all_dim":0.5,"truncate":false}}`))
 	f.Add([]byte(`{"model_type":"llama","mlp_bias":true,"rope_scaling":{"type":"dynamic","factor":2.0}}`))
 	f.Add([]byte(`{"architectures":["LlamaForCausalLM"],"rope_parameters":{"rope_type":"llama3","factor":8,"low_freq_factor":1,"high_freq_factor":4,"original_max_position_embeddings":16,"rope_theta":5e5}}`))
+	f.Add([]byte(`{"model_type":"gemma2","hidden_size":8,"num_attention_heads":2,"num_key_value_heads":1,"head_dim":4,"num_hidden_layers":2,"sliding_window":3,"final_logit_softcapping":null}`))
+	f.Add([]byte(`{"model_type":"gemma3_text","num_hidden_layers":3,"layer_types":["sliding_attention","sliding_attention","full_attention"],"rope_parameters":{"full_attention":{"rope_type":"linear","factor":8.0},"sliding_attention":{"rope_type":"default","rope_theta":10000.0}}}`))
+	f.Add([]byte(`{"model_type":"olmo2","hidden_size":8,"num_attention_heads":2,"num_hidden_layers":1}`))
+	f.Add([]byte(`{"model_type":"phi3","hidden_size":16,"num_attention_heads":2,"num_hidden_layers":1,"partial_rotary_factor":0.5,"rope_scaling":{"type":"longrope","short_factor":[1,2],"long_factor":[3,4]}}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		cfg, err := ParseConfig(b)
 		if err != nil {

@@ -55,6 +55,12 @@ func ParseConfig(data []byte) (*Config, error) {
 	switch arch {
 	case ArchGPT2:
 		cfg, err = r.gpt2()
+	case ArchGemma2, ArchGemma3:
+		cfg, err = r.gemma(arch)
+	case ArchOlmo2:
+		cfg, err = r.olmo2()
+	case ArchPhi3:
+		cfg, err = r.phi3()
 	default:
 		cfg, err = r.llamaFamily(arch)
 	}
@@ -126,6 +132,9 @@ func (c *Config) Validate() error {
 func (c *Config) CheckSeqLen(n int) error {
 	if c.Arch == ArchGPT2 && n > c.MaxPositions {
 		return fmt.Errorf("model: sequence of %d tokens exceeds n_positions %d", n, c.MaxPositions)
+	}
+	if rs := c.RopeScaling; rs != nil && rs.RopeType == "longrope" && n > rs.OriginalMaxPositionEmbeddings {
+		return fmt.Errorf("model: sequence of %d tokens exceeds original_max_position_embeddings %d with longrope scaling: transformers switches to long_factor when the padded batch is longer, which depends on the batch, so it is refused", n, rs.OriginalMaxPositionEmbeddings)
 	}
 	if c.RopeScaling != nil && c.RopeScaling.RopeType == "dynamic" && n > c.MaxPositions {
 		return fmt.Errorf("model: sequence of %d tokens exceeds max_position_embeddings %d with dynamic rope scaling: transformers rescales by the padded batch length beyond it, which depends on the batch, so it is refused", n, c.MaxPositions)
@@ -249,8 +258,10 @@ func first(ids []int) int {
 // arch resolves the architecture from "architectures" (or, failing that,
 // "model_type").
 func (r rawConfig) arch() (Arch, error) {
-	known := map[Arch]bool{ArchLlama: true, ArchMistral: true, ArchQwen2: true, ArchQwen3: true, ArchGPT2: true}
-	byType := map[string]Arch{"llama": ArchLlama, "mistral": ArchMistral, "qwen2": ArchQwen2, "qwen3": ArchQwen3, "gpt2": ArchGPT2}
+	known := map[Arch]bool{ArchLlama: true, ArchMistral: true, ArchQwen2: true, ArchQwen3: true, ArchGPT2: true,
+		ArchGemma2: true, ArchGemma3: true, ArchOlmo2: true, ArchPhi3: true}
+	byType := map[string]Arch{"llama": ArchLlama, "mistral": ArchMistral, "qwen2": ArchQwen2, "qwen3": ArchQwen3, "gpt2": ArchGPT2,
+		"gemma2": ArchGemma2, "gemma3_text": ArchGemma3, "olmo2": ArchOlmo2, "phi3": ArchPhi3}
 	if v, ok := r.m["architectures"]; ok && v != nil {
 		list, ok := v.([]any)
 		if !ok || len(list) == 0 {
@@ -263,8 +274,11 @@ func (r rawConfig) arch() (Arch, error) {
 		if !ok {
 			return "", fmt.Errorf("field %q: want a string, got %v", "architectures", list[0])
 		}
+		if why, ok := refusedArchs[s]; ok {
+			return "", fmt.Errorf("field %q: architecture %q is not supported: %s", "architectures", s, why)
+		}
 		if !known[Arch(s)] {
-			return "", fmt.Errorf("field %q: unsupported architecture %q (supported: LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, GPT2LMHeadModel)", "architectures", s)
+			return "", fmt.Errorf("field %q: unsupported architecture %q (supported: %s)", "architectures", s, SupportedArchs)
 		}
 		a := Arch(s)
 		if mt, err := r.string("model_type", ""); err != nil {
@@ -280,6 +294,9 @@ func (r rawConfig) arch() (Arch, error) {
 	}
 	if a, ok := byType[mt]; ok {
 		return a, nil
+	}
+	if mt == "gemma3" {
+		return "", fmt.Errorf("field %q: %q is Gemma 3 with its vision tower (Gemma3ForConditionalGeneration), which is not supported; text-only Gemma 3 is model_type gemma3_text", "model_type", mt)
 	}
 	if mt == "" {
 		return "", fmt.Errorf("field %q: missing (and no model_type)", "architectures")

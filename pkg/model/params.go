@@ -67,6 +67,12 @@ func llamaSpecs(c *Config) []ParamSpec {
 	specs := []ParamSpec{weight("model.embed_tokens.weight", std, V, H)}
 	for i := 0; i < c.NumLayers; i++ {
 		p := fmt.Sprintf("model.layers.%d.", i)
+		if c.FusedQKV { // Phi-3: o_proj is registered before qkv_proj
+			specs = append(specs, weight(p+"self_attn.o_proj.weight", std, H, q), weight(p+"self_attn.qkv_proj.weight", std, q+2*kv, H),
+				weight(p+"mlp.gate_up_proj.weight", std, 2*I, H), weight(p+"mlp.down_proj.weight", std, H, I))
+			specs = append(specs, blockNorms(c, p)...)
+			continue
+		}
 		specs = append(specs, weight(p+"self_attn.q_proj.weight", std, q, H))
 		if c.AttentionBias {
 			specs = append(specs, bias(p+"self_attn.q_proj.bias", q))
@@ -84,7 +90,10 @@ func llamaSpecs(c *Config) []ParamSpec {
 			specs = append(specs, bias(p+"self_attn.o_proj.bias", H))
 		}
 		if c.QKNorm {
-			specs = append(specs, norm(p+"self_attn.q_norm.weight", hd), norm(p+"self_attn.k_norm.weight", hd))
+			specs = append(specs, c.norm(p+"self_attn.q_norm.weight", hd), c.norm(p+"self_attn.k_norm.weight", hd))
+		}
+		if c.QKNormFull {
+			specs = append(specs, c.norm(p+"self_attn.q_norm.weight", q), c.norm(p+"self_attn.k_norm.weight", kv))
 		}
 		for _, m := range []struct {
 			name    string
@@ -95,16 +104,38 @@ func llamaSpecs(c *Config) []ParamSpec {
 				specs = append(specs, bias(p+"mlp."+m.name+".bias", m.out))
 			}
 		}
-		specs = append(specs,
-			norm(p+"input_layernorm.weight", H),
-			norm(p+"post_attention_layernorm.weight", H),
-		)
+		specs = append(specs, blockNorms(c, p)...)
 	}
-	specs = append(specs, norm("model.norm.weight", H))
+	specs = append(specs, c.norm("model.norm.weight", H))
 	if !c.TieWordEmbeddings {
 		specs = append(specs, weight("lm_head.weight", std, V, H))
 	}
 	return specs
+}
+
+// blockNorms are a decoder layer's norms in registration order: Llama's
+// input_layernorm and post_attention_layernorm; Gemma's four (input,
+// post-attention, pre- and post-feedforward); OLMo 2's two post-norms.
+func blockNorms(c *Config, p string) []ParamSpec {
+	H := c.HiddenSize
+	switch {
+	case c.SandwichNorms:
+		return []ParamSpec{c.norm(p+"input_layernorm.weight", H), c.norm(p+"post_attention_layernorm.weight", H),
+			c.norm(p+"pre_feedforward_layernorm.weight", H), c.norm(p+"post_feedforward_layernorm.weight", H)}
+	case c.PostNorms:
+		return []ParamSpec{c.norm(p+"post_attention_layernorm.weight", H), c.norm(p+"post_feedforward_layernorm.weight", H)}
+	}
+	return []ParamSpec{c.norm(p+"input_layernorm.weight", H), c.norm(p+"post_attention_layernorm.weight", H)}
+}
+
+// norm is an RMSNorm scale: initialised to ones, or to zeros for Gemma's
+// (1 + w) norms (NormOffset 1), as transformers' _init_weights does.
+func (c *Config) norm(name string, shape ...int) ParamSpec {
+	s := norm(name, shape...)
+	if c.NormOffset != 0 {
+		s.Init = InitZeros
+	}
+	return s
 }
 
 // GPT2Prefix is the module prefix GPT2LMHeadModel gives its transformer.

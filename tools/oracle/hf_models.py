@@ -42,6 +42,22 @@ every parameter of the model comes from the files ("tensors_equal",
 "mismatches", "n_tensors"), then scores the sequences in
 float32 as above ("logps", "token_logps").
 
+    {"dpo_grads": [grad, ...]}  # after "make": DPO gradients through transformers
+
+grad:
+
+    {"name": str, "dir": str, "chosen": [[token, ...], ...],
+     "rejected": [[...], ...], "prompt_lens_chosen": [int, ...],
+     "prompt_lens_rejected": [int, ...], "ref_chosen": [float, ...],
+     "ref_rejected": [float, ...], "beta": float}
+
+loads dir in float32 with eager attention, scores chosen and rejected as
+one right-padded batch (summed completion log-probs as above, with
+autograd), takes TRL's sigmoid DPO loss
+mean(-logsigmoid(beta * ((pc - rc) - (pr - rr)))), runs backward and
+reports "loss", "policy_chosen", "policy_rejected" and "grads" {parameter
+name: flat float list} (a tied head's gradient is in the embedding's).
+
 Answer: {"cases": {name: {...}}, "versions": {"torch": ..., "transformers": ...}}.
 """
 
@@ -165,6 +181,30 @@ def verify(check):
     return out
 
 
+def dpo_grads(case):
+    model = AutoModelForCausalLM.from_pretrained(case["dir"], dtype=torch.float32, attn_implementation="eager")
+    model.eval()  # no dropout; autograd still runs
+    seqs = case["chosen"] + case["rejected"]
+    plens = case["prompt_lens_chosen"] + case["prompt_lens_rejected"]
+    ids, mask = batch(seqs)
+    logits = model(input_ids=ids, attention_mask=mask).logits
+    logp = torch.log_softmax(logits.float(), dim=-1)
+    sums = []
+    for i, s in enumerate(seqs):
+        t = torch.arange(plens[i], len(s))
+        sums.append(logp[i, t - 1, ids[i, t]].sum())
+    sums = torch.stack(sums)
+    p = len(case["chosen"])
+    pc, pr = sums[:p], sums[p:]
+    rc = torch.tensor(case["ref_chosen"], dtype=torch.float32)
+    rr = torch.tensor(case["ref_rejected"], dtype=torch.float32)
+    z = case["beta"] * ((pc - rc) - (pr - rr))
+    loss = -torch.nn.functional.logsigmoid(z).mean()
+    loss.backward()
+    grads = {n: q.grad.reshape(-1).tolist() for n, q in model.named_parameters() if q.grad is not None}
+    return {"loss": float(loss), "policy_chosen": pc.tolist(), "policy_rejected": pr.tolist(), "grads": grads}
+
+
 def main():
     src = open(sys.argv[1]) if len(sys.argv) > 1 and sys.argv[1] != "-" else sys.stdin
     req = json.load(src)
@@ -173,6 +213,8 @@ def main():
         cases[c["name"]] = make(c)
     for c in req.get("verify", []):
         cases[c["name"]] = verify(c)
+    for c in req.get("dpo_grads", []):
+        cases[c["name"]] = dpo_grads(c)
     json.dump({"cases": cases, "versions": {"torch": torch.__version__, "transformers": transformers.__version__}}, sys.stdout)
 
 

@@ -1,0 +1,190 @@
+package engine
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/dpo-go/dpo/pkg/model"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck
+)
+
+// This file is the forward pass of the families whose decoder layer is the
+// Llama layer with options (model.Config's block fields), following
+// transformers' modeling_gemma2, modeling_gemma3, modeling_olmo2 and
+// modeling_phi3:
+//
+//	x = embed_tokens[tokens] · EmbedScale                 (Gemma: sqrt(hidden) in float32)
+//	for each layer:
+//	    h = norm_in(x)                                     (OLMo 2: h = x)
+//	    q, k, v = h·Wqᵀ, h·Wkᵀ, h·Wvᵀ                     (Phi-3: split of h·W_qkvᵀ)
+//	    q, k = q_norm(q), k_norm(k)                        (Gemma 3: per head; OLMo 2: whole projection)
+//	    q, k = rope_l(q), rope_l(k)                        (Gemma 3: sliding layers have their own base;
+//	                                                        Phi-3: only the first RotaryDim dimensions)
+//	    s = q·kᵀ · query_pre_attn_scalar^-½                (else head_dim^-½)
+//	    s = cap·tanh(s/cap)                                (Gemma 2: attn_logit_softcapping)
+//	    a = o_proj(softmax(s + mask_l)·v)                  (mask_l: sliding window on sliding layers)
+//	    x = x + post_attention_layernorm(a)                (Llama: x + a)
+//	    m = down(act(gate(h')) * up(h')), h' = pre_feedforward_layernorm(x) (OLMo 2: h' = x;
+//	                                                        Phi-3: [gate | up] = h'·W_gate_upᵀ)
+//	    x = x + post_feedforward_layernorm(m)
+//	hidden = norm(x)
+//
+// Every RMSNorm scale is (NormOffset + w): Gemma's (1 + w). The final
+// logits' soft-capping is in chunkedLogSoftmaxAt (net.logitCap).
+
+// layerRopeConfig returns cfg with layer l's rotary base and scaling (Gemma
+// 3's sliding layers have their own), for ropeInvFreq.
+func layerRopeConfig(cfg *model.Config, l int) *model.Config {
+	theta, rs := cfg.LayerRope(l)
+	if theta == cfg.RopeTheta && rs == cfg.RopeScaling && cfg.RotaryDim == 0 {
+		return cfg
+	}
+	c := *cfg
+	c.RopeTheta, c.RopeScaling = theta, rs
+	if cfg.RotaryDim > 0 { // Phi-3's partial rotary: frequencies over the rotated dimensions
+		c.HeadDim = cfg.RotaryDim
+	}
+	return &c
+}
+
+// applyPartialRope rotates the first rd dimensions of x [B, T, n, D] (all
+// when rd is 0) and passes the others through, as Phi-3's
+// apply_rotary_pos_emb with partial_rotary_factor.
+func applyPartialRope(x, cos, sin *Node, rd int) *Node {
+	D := x.Shape().Dimensions[3]
+	if rd == 0 || rd == D {
+		return applyRope(x, cos, sin)
+	}
+	rot := applyRope(Slice(x, AxisRange(), AxisRange(), AxisRange(), AxisRange(0, rd)), cos, sin)
+	pass := Slice(x, AxisRange(), AxisRange(), AxisRange(), AxisRange(rd, D))
+	return Concatenate([]*Node{rot, pass}, 3)
+}
+
+// decoderHidden runs the decoder of a Gemma 2, Gemma 3, OLMo 2 or Phi-3 config and
+// returns the final normed hidden states.
+//
+//	tokens  [B, T] int32
+//	lengths [B]    int32 (right padding: positions >= length are padding)
+//	returns [B, T, H] float32
+func decoderHidden(n net, cfg *model.Config, tokens, lengths *Node) *Node {
+	g := tokens.Graph()
+	w := n.w
+	B, T := tokens.Shape().Dimensions[0], tokens.Shape().Dimensions[1]
+	H, nH, nKV, D := cfg.HiddenSize, cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim
+	act, err := activation(cfg.HiddenAct, "silu")
+	if err != nil {
+		panic(err)
+	}
+	norm := func(x *Node, name string) *Node {
+		s := w(name)
+		if cfg.NormOffset != 0 {
+			s = AddScalar(s, cfg.NormOffset)
+		}
+		return rmsNorm(x, s, cfg.RMSNormEps)
+	}
+	type rope struct{ cos, sin *Node }
+	ropes := map[[2]any]rope{} // by (theta, scaling)
+	ropeOf := func(l int) rope {
+		lc := layerRopeConfig(cfg, l)
+		key := [2]any{lc.RopeTheta, lc.RopeScaling}
+		if r, ok := ropes[key]; ok {
+			return r
+		}
+		invFreq, scale, err := ropeInvFreq(lc)
+		if err != nil {
+			panic(err)
+		}
+		var r rope
+		r.cos, r.sin = ropeTables(g, invFreq, scale, T) // [T, D]
+		ropes[key] = r
+		return r
+	}
+	masks := map[int]*Node{} // by window: [B, 1, 1, T, T]
+	maskOf := func(l int) *Node {
+		win := cfg.LayerWindow(l)
+		if masks[win] == nil {
+			masks[win] = attentionMask(lengths, T, win)
+		}
+		return masks[win]
+	}
+	bias := func(name string, ok bool) *Node {
+		if !ok {
+			return nil
+		}
+		return w(name)
+	}
+	x := Gather(w("model.embed_tokens.weight"), ExpandAxes(tokens, -1)) // [B, T, H]
+	x.AssertDims(B, T, H)
+	if cfg.EmbedScale != 0 {
+		x = MulScalar(x, cfg.EmbedScale)
+	}
+	scale := 1 / math.Sqrt(float64(D))
+	if cfg.QueryPreAttnScalar > 0 {
+		scale = 1 / math.Sqrt(cfg.QueryPreAttnScalar)
+	}
+	for l := range cfg.NumLayers {
+		x = n.blockStart(x)
+		p := fmt.Sprintf("model.layers.%d.", l)
+		h := x
+		if !cfg.PostNorms {
+			h = norm(x, p+"input_layernorm.weight")
+		}
+		var q, k, v *Node
+		if cfg.FusedQKV { // Phi-3: one projection, split as [q | k | v]
+			qkv := n.linear(h, w(p+"self_attn.qkv_proj.weight"), nil)
+			q = Slice(qkv, AxisRange(), AxisRange(), AxisRange(0, nH*D))
+			k = Slice(qkv, AxisRange(), AxisRange(), AxisRange(nH*D, (nH+nKV)*D))
+			v = Slice(qkv, AxisRange(), AxisRange(), AxisRange((nH+nKV)*D, (nH+2*nKV)*D))
+		} else {
+			q = n.linear(h, w(p+"self_attn.q_proj.weight"), bias(p+"self_attn.q_proj.bias", cfg.AttentionBias))
+			k = n.linear(h, w(p+"self_attn.k_proj.weight"), bias(p+"self_attn.k_proj.bias", cfg.AttentionBias))
+			v = n.linear(h, w(p+"self_attn.v_proj.weight"), bias(p+"self_attn.v_proj.bias", cfg.AttentionBias))
+		}
+		if cfg.QKNormFull {
+			q = norm(q, p+"self_attn.q_norm.weight")
+			k = norm(k, p+"self_attn.k_norm.weight")
+		}
+		q = Reshape(q, B, T, nH, D)  // [B, T, nH, D]
+		k = Reshape(k, B, T, nKV, D) // [B, T, nKV, D]
+		v = Reshape(v, B, T, nKV, D) // [B, T, nKV, D]
+		if cfg.QKNorm {
+			q = norm(q, p+"self_attn.q_norm.weight")
+			k = norm(k, p+"self_attn.k_norm.weight")
+		}
+		r := ropeOf(l)
+		q = applyPartialRope(q, r.cos, r.sin, cfg.RotaryDim)
+		k = applyPartialRope(k, r.cos, r.sin, cfg.RotaryDim)
+		a := n.attentionCapped(q, k, v, maskOf(l), scale, cfg.AttnSoftcap) // [B, T, nH*D]
+		a = n.linear(a, w(p+"self_attn.o_proj.weight"), bias(p+"self_attn.o_proj.bias", cfg.OutputBias))
+		if cfg.SandwichNorms || cfg.PostNorms {
+			a = norm(a, p+"post_attention_layernorm.weight")
+		}
+		x = Add(x, a) // [B, T, H]
+		switch {
+		case cfg.SandwichNorms:
+			h = norm(x, p+"pre_feedforward_layernorm.weight")
+		case cfg.PostNorms:
+			h = x
+		default:
+			h = norm(x, p+"post_attention_layernorm.weight")
+		}
+		var gate, up *Node   // [B, T, I]
+		if cfg.FusedGateUp { // Phi-3: [gate | up] = chunk(gate_up_proj(h), 2)
+			I := cfg.IntermediateSize
+			gu := n.linear(h, w(p+"mlp.gate_up_proj.weight"), nil)
+			gate = Slice(gu, AxisRange(), AxisRange(), AxisRange(0, I))
+			up = Slice(gu, AxisRange(), AxisRange(), AxisRange(I, 2*I))
+		} else {
+			gate = n.linear(h, w(p+"mlp.gate_proj.weight"), bias(p+"mlp.gate_proj.bias", cfg.MLPBias))
+			up = n.linear(h, w(p+"mlp.up_proj.weight"), bias(p+"mlp.up_proj.bias", cfg.MLPBias))
+		}
+		m := n.linear(Mul(act(gate), up), w(p+"mlp.down_proj.weight"), bias(p+"mlp.down_proj.bias", cfg.MLPBias))
+		if cfg.SandwichNorms || cfg.PostNorms {
+			m = norm(m, p+"post_feedforward_layernorm.weight")
+		}
+		x = Add(x, m)
+		x.AssertDims(B, T, H)
+	}
+	x = n.blocksEnd(x)
+	return norm(x, "model.norm.weight")
+}
