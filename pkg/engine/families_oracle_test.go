@@ -297,7 +297,7 @@ func compareLogps(t *testing.T, m *Model, seqs []Sequence, want []float64, wantT
 	return got
 }
 
-// checkDPOGrads builds the training graph (CompletionLogProbsGraph and the
+// checkDPOGrads builds the training graph (CompletionTokenStatsGraph and the
 // dpo package's sigmoid loss) for one batch, compares the loss and every
 // weight's gradient with torch's, then applies an SGD step (lr 0.05) to m's
 // weights so the save that follows writes trained values.
@@ -339,7 +339,9 @@ func checkDPOGrads(t *testing.T, e *Engine, m *Model, b dpoBatch, beta float64, 
 	err = catch(func() error {
 		exec, err := gmodel.NewExec(e.backend, m.Store(), func(scope *gmodel.Scope, tokens, lengths, prompts, rc, rr *graph.Node) []*graph.Node {
 			g := tokens.Graph()
-			lp := CompletionLogProbsGraph(scope.Store(), m.Config(), tokens, lengths, prompts, GraphOptions{VocabChunk: 128})
+			// The graph dpo-train builds (pkg/train): per-token log-probs
+			// with TRL's token statistics, summed per row.
+			lp := graph.ReduceSum(CompletionTokenStatsGraph(scope.Store(), m.Config(), tokens, lengths, prompts, GraphOptions{VocabChunk: 128}).LogProbs, 1)
 			out, err := obj.Loss(dpo.Inputs{
 				PolicyChosen:   graph.Slice(lp, graph.AxisRange(0, P)),
 				PolicyRejected: graph.Slice(lp, graph.AxisRange(P, 2*P)),

@@ -48,6 +48,7 @@ func CompletionTokenStatsGraph(store *gmodel.Store, cfg *model.Config, tokens, l
 		return TokenStats{LogProbs: zerosBT, MeanLogits: zerosBT, IsTop1: zerosBT, LogSumSqProbs: zerosBT, Entropy: zerosBT, Mask: mask}
 	}
 	hidden, head := hiddenAndHead(n, cfg, tokens, lengths) // [B, T, H], [V, H]
+	n.logitCap = cfg.FinalSoftcap                          // Gemma 2's final_logit_softcapping, as tokenLogProbsGraph
 	H := hidden.Shape().Dimensions[2]
 	h := Reshape(Slice(hidden, AxisRange(), AxisRange(0, T-1), AxisRange()), B*(T-1), H) // [N, H]
 	targets := Reshape(Slice(tokens, AxisRange(), AxisRange(1, T)), B*(T-1))             // [N]
@@ -62,6 +63,9 @@ func CompletionTokenStatsGraph(store *gmodel.Store, cfg *model.Config, tokens, l
 	for start := 0; start < V; start += chunk {
 		end := min(start+chunk, V)
 		logits := n.dot(hs, Slice(heads, AxisRange(start, end), AxisRange()), "nh,vh->nv") // [N, C]
+		if n.logitCap > 0 {
+			logits = softCap(logits, n.logitCap) // the statistics see the logits the model outputs
+		}
 		ac := AddScalar(ArgMax(logits, 1, dtypes.Int32), float64(start))
 		mc := ReduceMax(logits, 1)
 		d := Sub(logits, ExpandAxes(mc, 1))
