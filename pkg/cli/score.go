@@ -30,14 +30,16 @@ const (
 	colCorrect        = arrowio.ColCorrect
 )
 
-const scoreUsage = `Usage: dpo-score --policy DIR [flags] [ref.arrow|-] > scored.arrow
+const scoreUsage = `Usage: dpo-score --policy DIR [flags] [ref.arrow ...|-] > scored.arrow
 
 Scores preference pairs with a policy: appends policy_chosen_logps,
 policy_rejected_logps, the implicit rewards reward_chosen and reward_rejected
 (β·(log π − log π_ref)), reward_margin and correct (margin > 0), keeping every
 input column and row. A summary (preference accuracy with a 95% bootstrap
 interval, mean rewards and margin, the worst pairs as text) goes to stderr,
-and with --summary to a JSON file.
+and with --summary to a JSON file. Several inputs (or glob patterns, expanded
+in lexical order) are read one after the other, Arrow IPC files as well as
+streams; --shard I/N scores one contiguous slice of the rows (docs/shards.md).
 
 Reference-free policies (SimPO) are scored with length-normalised
 log-probabilities: reward = β·log π(y|x)/|y|; the stream then needs no
@@ -94,8 +96,9 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	tokDir := fs.String("tokenizer", "", "tokenizer `DIR` or tokenizer.json used to decode the worst pairs (default: the policy's, when it matches the stream)")
 	mf := addModelFlags(fs)
 	seed := fs.Uint64("seed", 1, "seed of the bootstrap resampling")
+	shard := addShardFlag(fs)
 	std := addStdFlags(fs)
-	input, done, err := std.parseInput(fs, args, stdout)
+	inputs, done, err := std.parseInputs(fs, args, stdout)
 	if done || err != nil {
 		return err
 	}
@@ -134,11 +137,14 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	}
 
 	mem := memory.DefaultAllocator
-	r, err := arrowio.Open(input, stdin, mem)
+	r, err := arrowio.OpenAll(inputs, stdin, mem)
 	if err != nil {
 		return err
 	}
 	defer r.Release()
+	if err := shard.apply(r, inputs, mem); err != nil {
+		return err
+	}
 	hasRef := len(r.Schema().FieldIndices(arrowio.ColRefChosenLogps)) > 0 && len(r.Schema().FieldIndices(arrowio.ColRefRejectedLogps)) > 0
 	if !hasRef && !lengthNorm {
 		return fmt.Errorf("%s has no %s/%s columns: run dpo-reflogp first, or score a reference-free policy with --reference-free true", r.Name(), arrowio.ColRefChosenLogps, arrowio.ColRefRejectedLogps)
@@ -153,6 +159,9 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	stage := map[string]any{"policy": *policy, "beta": *beta, "reference_free": lengthNorm, "backend": lm.eng.BackendName()}
 	if mf.opts.BF16 {
 		stage["bf16"] = true
+	}
+	if shard.active() {
+		stage["shard"] = shard.String()
 	}
 	if err := outMeta.SetStage(arrowio.StageScore, Version, stage); err != nil {
 		return err
@@ -233,7 +242,7 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if err := r.Err(); err != nil {
 		return err
 	}
-	if acc.n == 0 {
+	if acc.n == 0 && !shard.active() {
 		return fmt.Errorf("%s: %w", r.Name(), errNoRows)
 	}
 	if err := sink.Close(); err != nil {

@@ -19,6 +19,8 @@ const (
 // stderr and stored as train_config.json in every checkpoint.
 type Config struct {
 	Input string `json:"input"` // reference stream ("-" for stdin)
+	// Inputs are further streams read after Input, in order (shards).
+	Inputs []string `json:"inputs,omitempty"`
 	Eval  string `json:"eval,omitempty"`
 	Out   string `json:"out"`
 
