@@ -21,8 +21,8 @@ type Config struct {
 	Input string `json:"input"` // reference stream ("-" for stdin)
 	// Inputs are further streams read after Input, in order (shards).
 	Inputs []string `json:"inputs,omitempty"`
-	Eval  string `json:"eval,omitempty"`
-	Out   string `json:"out"`
+	Eval   string   `json:"eval,omitempty"`
+	Out    string   `json:"out"`
 
 	Model      string `json:"model,omitempty"`       // HF checkpoint directory to start from
 	InitConfig string `json:"init_config,omitempty"` // config.json for a random initialisation
