@@ -19,10 +19,11 @@ const (
 // stderr and stored as train_config.json in every checkpoint.
 type Config struct {
 	Input string `json:"input"` // reference stream ("-" for stdin)
+	Eval  string `json:"eval,omitempty"`
+	Out   string `json:"out"`
+
 	// Inputs are further streams read after Input, in order (shards).
 	Inputs []string `json:"inputs,omitempty"`
-	Eval   string   `json:"eval,omitempty"`
-	Out    string   `json:"out"`
 
 	Model      string `json:"model,omitempty"`       // HF checkpoint directory to start from
 	InitConfig string `json:"init_config,omitempty"` // config.json for a random initialisation
