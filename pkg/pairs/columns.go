@@ -50,6 +50,9 @@ func ParseColumns(spec string) (map[string]string, error) {
 		}
 		m[k] = v
 	}
+	if _, err := resolveColumns(m); err != nil {
+		return nil, err
+	}
 	return m, nil
 }
 
