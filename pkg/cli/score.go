@@ -91,6 +91,7 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	refFree := fs.String("reference-free", "auto", "length-normalised reference-free scoring (SimPO): auto (from dpo.json), true, false")
 	out := fs.String("o", "-", "output `FILE` (- for stdout), written atomically")
 	format := fs.String("format", "arrow", "output format: arrow (dpo stream) or jsonl")
+	withText := fs.Bool("text", false, "with --format jsonl: add the decoded prompt, chosen and rejected text to each row (needs the stream's tokenizer)")
 	summaryPath := fs.String("summary", "", "write the summary as JSON to this `FILE`")
 	worst := fs.Int("worst", 5, "how many worst-margin pairs to show as text")
 	tokDir := fs.String("tokenizer", "", "tokenizer `DIR` or tokenizer.json used to decode the worst pairs (default: the policy's, when it matches the stream)")
@@ -110,6 +111,9 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	}
 	if *format != "arrow" && *format != "jsonl" {
 		return usagef("--format %q: want arrow or jsonl", *format)
+	}
+	if *withText && *format != "jsonl" {
+		return usagef("--text needs --format jsonl")
 	}
 	if *beta < 0 || math.IsNaN(*beta) || math.IsInf(*beta, 0) {
 		return usagef("--beta must be a finite number > 0")
@@ -186,7 +190,13 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	}()
 	var sink scoredSink
 	if *format == "jsonl" {
-		sink = &jsonlSink{w: o, schema: schema}
+		js := &jsonlSink{w: o, schema: schema}
+		if *withText {
+			if js.text, err = textDecoder(*tokDir, *policy, r.Metadata()); err != nil {
+				return err
+			}
+		}
+		sink = js
 	} else {
 		w, err := arrowio.NewWriter(o, schema, arrowio.WriterOptions{Mem: mem})
 		if err != nil {
@@ -287,6 +297,7 @@ type scoredSink interface {
 type jsonlSink struct {
 	w      io.Writer
 	schema *arrow.Schema
+	text   func([]int32) string // --text: decode prompt, chosen, rejected
 }
 
 func (s *jsonlSink) Write(rec arrow.RecordBatch) error {
@@ -306,6 +317,11 @@ func (s *jsonlSink) Write(rec arrow.RecordBatch) error {
 			buf.Write(k)
 			buf.WriteByte(':')
 			buf.Write(v)
+		}
+		if s.text != nil {
+			if err := writeText(&buf, s.text, rec, i); err != nil {
+				return err
+			}
 		}
 		buf.WriteString("}\n")
 		if _, err := io.WriteString(s.w, buf.String()); err != nil {
