@@ -143,6 +143,7 @@ type textCol struct {
 	list          array.ListLike
 	msgs          *array.Struct
 	role, content strCol
+	toolCalls     arrow.Array // the struct's tool_calls field, if any
 }
 
 func newTextCol(name string, arr arrow.Array) *textCol {
@@ -158,6 +159,9 @@ func newTextCol(name string, arr arrow.Array) *textCol {
 	ri, _ := st.FieldIdx("role")
 	ci, _ := st.FieldIdx("content")
 	c.role, c.content = newStrCol(c.msgs.Field(ri)), newStrCol(c.msgs.Field(ci))
+	if ti, ok := st.FieldIdx("tool_calls"); ok {
+		c.toolCalls = c.msgs.Field(ti)
+	}
 	return c
 }
 
@@ -195,6 +199,9 @@ func (c *textCol) value(i int) (value, *fieldError) {
 		}
 		if !ok {
 			return value{}, ferr(path+".content", ErrMissing, "is null")
+		}
+		if fe := unsupportedToolCalls(c.toolCalls, int(j), path); fe != nil {
+			return value{}, fe
 		}
 		msgs = append(msgs, chat.Message{Role: role, Content: content})
 	}

@@ -151,3 +151,44 @@ func asRowError(err error, re **RowError) bool {
 	*re = e
 	return ok
 }
+
+// TestArrowToolCallsRefused: a Parquet/Arrow messages column whose structs
+// carry tool_calls is an error naming the message, not an empty turn.
+func TestArrowToolCallsRefused(t *testing.T) {
+	call := arrow.StructOf(arrow.Field{Name: "type", Type: arrow.BinaryTypes.String, Nullable: true},
+		arrow.Field{Name: "function", Type: arrow.StructOf(
+			arrow.Field{Name: "name", Type: arrow.BinaryTypes.String, Nullable: true},
+			arrow.Field{Name: "arguments", Type: arrow.BinaryTypes.String, Nullable: true}), Nullable: true})
+	msgsT := arrow.ListOf(arrow.StructOf(
+		arrow.Field{Name: "content", Type: arrow.BinaryTypes.String, Nullable: true},
+		arrow.Field{Name: "role", Type: arrow.BinaryTypes.String, Nullable: true},
+		arrow.Field{Name: "tool_calls", Type: arrow.ListOf(call), Nullable: true}))
+	sc := arrow.NewSchema([]arrow.Field{{Name: "prompt", Type: msgsT, Nullable: true}, {Name: "chosen", Type: msgsT, Nullable: true}, {Name: "rejected", Type: msgsT, Nullable: true}}, nil)
+	mem := memory.NewCheckedAllocator(memory.DefaultAllocator)
+	defer mem.AssertSize(t, 0)
+	rec, _, err := array.RecordFromJSON(mem, sc, strings.NewReader(`[
+{"prompt": [{"role": "user", "content": "Q", "tool_calls": null}], "chosen": [{"role": "assistant", "content": "A", "tool_calls": []}], "rejected": [{"role": "assistant", "content": "B"}]},
+{"prompt": [{"role": "user", "content": "Q"}], "chosen": [{"role": "assistant", "content": "", "tool_calls": [{"type": "function", "function": {"name": "f", "arguments": "{}"}}]}], "rejected": [{"role": "assistant", "content": "B"}]}
+]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rec.Release()
+	dir := t.TempDir()
+	for _, c := range containers {
+		path := writeFile(t, dir, "tc."+c.ext, c.write(t, mem, sc, []arrow.RecordBatch{rec}))
+		r, err := Open(path, nil, Options{Mem: mem})
+		if err != nil {
+			t.Fatal(err)
+		}
+		gots, err := readAll(t, r)
+		r.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(t, path, gots, []want{
+			ok(Example{ID: "0", Prompt: m("user", "Q"), Chosen: m("assistant", "A"), Rejected: m("assistant", "B")}),
+			rowErr("chosen[0].tool_calls", ErrType, "not supported"),
+		}, false)
+	}
+}

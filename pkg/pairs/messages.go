@@ -2,8 +2,11 @@ package pairs
 
 import (
 	"bytes"
+
 	"encoding/json"
 	"fmt"
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"strings"
 	"unicode/utf8"
 
@@ -183,4 +186,21 @@ func decodeTools(field string, raw []byte, isString bool) (json.RawMessage, *fie
 		return nil, fe
 	}
 	return json.RawMessage(bytes.Clone(raw)), nil
+}
+
+// unsupportedToolCalls returns an error when message j of an Arrow or
+// Parquet messages column has tool calls: only role and content are read
+// from message structs, and dropping the calls would leave an empty turn.
+func unsupportedToolCalls(tc arrow.Array, j int, path string) *fieldError {
+	if tc == nil || tc.IsNull(j) {
+		return nil
+	}
+	if l, ok := tc.(array.ListLike); ok {
+		if start, end := l.ValueOffsets(j); start == end {
+			return nil
+		}
+	} else if s, ok := tc.(interface{ Value(int) string }); ok && strings.TrimSpace(s.Value(j)) == "" {
+		return nil
+	}
+	return ferr(path+".tool_calls", ErrType, "tool calls in Arrow or Parquet message structs are not supported (only role and content are read); convert the dataset to JSON Lines")
 }
