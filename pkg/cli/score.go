@@ -262,6 +262,10 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return err
 	}
 	committed = true
+	if acc.n == 0 { // an empty --shard: a valid empty output, no summary
+		fmt.Fprintf(log, "shard %s holds no rows: empty output, no summary\n", shard)
+		return nil
+	}
 
 	dec := scoreDecoder(*tokDir, *policy, r.Metadata())
 	sum := acc.summary(*beta, lengthNorm, hasRef, *seed, dec)

@@ -183,3 +183,30 @@ func TestExpandInputs(t *testing.T) {
 		}
 	}
 }
+
+// A shard with no rows (more shards than rows) writes a valid empty stream,
+// which dpo-score and dpo-train read as part of the list.
+func TestEmptyShard(t *testing.T) {
+	model := randomModel(t, 7)
+	dir := t.TempDir()
+	in := writeBytes(t, dir, "pairs.arrow", tokenizeExample(t, 2))
+	var paths []string
+	for i := range 3 {
+		p := filepath.Join(dir, fmt.Sprintf("ref-%d.arrow", i))
+		var errb bytes.Buffer
+		if err := Reflogp(context.Background(), []string{"--model", model, "-q", "--shard", fmt.Sprintf("%d/3", i), "-o", p, in}, nil, io.Discard, &errb); err != nil {
+			t.Fatalf("shard %d: %v\n%s", i, err, errb.String())
+		}
+		paths = append(paths, p)
+	}
+	if _, rows := streamRows(t, paths[0]); len(rows) != 0 {
+		t.Errorf("shard 0/3 of 2 rows has %d rows", len(rows))
+	}
+	if _, rows := streamRows(t, paths...); len(rows) != 2 {
+		t.Errorf("the shards hold %d rows, want 2", len(rows))
+	}
+	var errb bytes.Buffer
+	if err := Score(context.Background(), []string{"--policy", model, "-q", "--shard", "0/3", "-o", filepath.Join(dir, "s.arrow"), paths[1]}, nil, io.Discard, &errb); err != nil {
+		t.Errorf("empty score shard: %v\n%s", err, errb.String())
+	}
+}
