@@ -8,13 +8,16 @@ import (
 	"fmt"
 	"io"
 	"os"
+
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 )
 
 // The Arrow IPC file format is "ARROW1" and two padding bytes, the stream
 // format (schema, dictionaries, record batches, usually an end-of-stream
 // marker), a flatbuffer footer, the footer's int32 length and "ARROW1".
-// Readers here read the file's stream part as a stream: the footer only
-// indexes the same messages.
+// Some writers (Polars) put the schema only in the footer, so files are read
+// through the footer with arrow-go's file reader and handed to Reader as a
+// stream.
 var (
 	magicIPCFile = []byte("ARROW1")
 	magicZstd    = []byte{0x28, 0xb5, 0x2f, 0xfd}
@@ -23,8 +26,8 @@ var (
 )
 
 // openSource opens path ("-" or "" for stdin) as OpenInput does and returns
-// a reader over its IPC stream: for an Arrow IPC file, the stream part
-// between the leading magic and the footer (stdin is first copied to a
+// a reader over its IPC stream: for an Arrow IPC file, its batches read
+// through the footer and re-written as a stream (stdin is first copied to a
 // temporary file, which close removes). Inputs that are plainly not Arrow
 // IPC (JSON, Parquet, whole-file compression) get an error saying what they
 // are and what to do.
@@ -66,13 +69,61 @@ func openSource(path string, stdin io.Reader) (src io.Reader, closer io.Closer, 
 		f = tmp
 		in = tmpCloser{tmp}
 	}
-	end, err := ipcFileStreamEnd(f)
-	if err != nil {
+	if _, err := ipcFileStreamEnd(f); err != nil {
 		in.Close()
 		return nil, nil, false, fmt.Errorf("arrowio: %s: %w", name, err)
 	}
-	return bufio.NewReaderSize(io.NewSectionReader(f, 8, end-8), ioBufferSize), in, true, nil
+	src, closer = ipcFileAsStream(f, in)
+	return src, closer, true, nil
 }
+
+// ipcFileAsStream reads the Arrow IPC file f through its footer (some
+// writers, Polars among them, put the schema only there) and re-writes its
+// batches, uncompressed, as an IPC stream that the returned reader yields;
+// errors reach the reader. Closing the closer stops the copy and closes in.
+func ipcFileAsStream(f *os.File, in io.Closer) (io.Reader, io.Closer) {
+	pr, pw := io.Pipe()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		pw.CloseWithError(copyIPCFile(f, pw))
+	}()
+	return pr, closerFunc(func() error {
+		pr.Close() // unblocks the writer
+		<-done
+		return in.Close()
+	})
+}
+
+func copyIPCFile(f *os.File, w io.Writer) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("corrupt Arrow IPC file: %v", p)
+		}
+	}()
+	fr, err := ipc.NewFileReader(f)
+	if err != nil {
+		return fmt.Errorf("reading Arrow IPC file: %w", err)
+	}
+	defer fr.Close()
+	sw := ipc.NewWriter(w, ipc.WithSchema(fr.Schema()))
+	for i := 0; i < fr.NumRecords(); i++ {
+		rec, err := fr.RecordBatchAt(i)
+		if err != nil {
+			return fmt.Errorf("reading Arrow IPC file batch %d: %w", i, err)
+		}
+		err = sw.Write(rec)
+		rec.Release()
+		if err != nil {
+			return err
+		}
+	}
+	return sw.Close()
+}
+
+type closerFunc func() error
+
+func (c closerFunc) Close() error { return c() }
 
 // ipcFileStreamEnd checks the trailing magic of an Arrow IPC file and
 // returns the offset where its footer starts.
