@@ -10,7 +10,10 @@
 //   - [Reader]: a stream reader that validates every batch, converts
 //     arrow-go panics on corrupt input into errors naming the input and batch,
 //     and fails on a stream that ends without the end marker or whose row count
-//     disagrees with it;
+//     disagrees with it; [Open] also reads Arrow IPC files (their stream
+//     part; the footer vouches for completeness when the end marker is
+//     missing), [OpenAll] reads several inputs in order as one stream, and
+//     [Reader.SetRange] with [CountRows] restricts it to a row range (shards);
 //   - [Metadata]: the versioned schema metadata (format version, producing
 //     tool, tokenizer identity, chat template hash, the options of every stage)
 //     with typed getters and [Metadata.CheckSameTokenizer];

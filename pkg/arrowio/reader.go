@@ -40,6 +40,8 @@ type Reader struct {
 	sawEnd  bool
 	err     error
 	release bool
+
+	multi // further inputs and the row range (multi.go)
 }
 
 // NewReader reads the schema of the stream r and checks its format version.
@@ -73,17 +75,19 @@ func NewReader(r io.Reader, name string, mem memory.Allocator) (rd *Reader, err 
 
 // Open opens path ("-" or "" for stdin) with OpenInput and returns a Reader
 // over it; Release closes the file.
+// An Arrow IPC file is read as well as a stream (see openSource).
 func Open(path string, stdin io.Reader, mem memory.Allocator) (*Reader, error) {
-	in, err := OpenInput(path, stdin)
+	src, closer, ipcFile, err := openSource(path, stdin)
 	if err != nil {
 		return nil, err
 	}
-	r, err := NewReader(in, InputName(path), mem)
+	r, err := NewReader(src, InputName(path), mem)
 	if err != nil {
-		in.Close()
+		closer.Close()
 		return nil, err
 	}
-	r.closer = in
+	r.closer = closer
+	r.ipcFile = ipcFile
 	return r, nil
 }
 
@@ -96,9 +100,10 @@ func (r *Reader) Schema() *arrow.Schema { return r.schema }
 // Metadata returns the stream's schema metadata.
 func (r *Reader) Metadata() Metadata { return r.meta }
 
-// Next advances to the next data batch. It returns false at the end marker
-// or on error; check Err. Zero-row data batches are skipped.
-func (r *Reader) Next() bool {
+// nextInFile advances to the next data batch of the current input. It
+// returns false at the end marker or on error. Zero-row data batches are
+// skipped.
+func (r *Reader) nextInFile() bool {
 	if r.rec != nil {
 		r.rec.Release()
 		r.rec = nil
@@ -136,6 +141,10 @@ func (r *Reader) nextMessage() (rec arrow.RecordBatch, ok bool) {
 		r.done = true
 		if err := r.r.Err(); err != nil {
 			r.fail(err)
+			return nil, false
+		}
+		if r.ipcFile { // the footer vouches for completeness
+			r.sawEnd = true
 			return nil, false
 		}
 		r.err = fmt.Errorf("arrowio: %s: stream ends without the end marker after %d rows in %d batches: %w", r.name, r.rows, r.batch+1, ErrTruncated)
@@ -211,7 +220,7 @@ func (r *Reader) Err() error { return r.err }
 
 // Rows returns the number of data rows read so far; after Next returned
 // false with a nil Err it is the stream's total.
-func (r *Reader) Rows() int64 { return r.rows }
+func (r *Reader) Rows() int64 { return r.rowsBefore + r.rows }
 
 // Complete reports whether the end marker has been read and checked.
 func (r *Reader) Complete() bool { return r.sawEnd && r.err == nil }

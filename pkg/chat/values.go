@@ -93,6 +93,16 @@ func messageValue(m Message) jinja.Value {
 	d := jinja.NewDict()
 	d.AsDict().Set("role", jinja.NewString(m.Role))
 	d.AsDict().Set("content", jinja.NewString(m.Content))
+	if m.Extra != "" {
+		// Checked by whoever built the message (pkg/pairs); an invalid
+		// object adds nothing.
+		if x, err := decodeJSON([]byte(m.Extra)); err == nil && x.IsDict() {
+			for _, k := range x.AsDict().OrderedKeys() {
+				v, _ := x.AsDict().Get(k)
+				d.AsDict().Set(k, v)
+			}
+		}
+	}
 	return d
 }
 

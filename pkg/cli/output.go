@@ -165,3 +165,12 @@ func writeJSONOutput(o *arrowio.Output, name string, v any) error {
 	}
 	return nil
 }
+
+// inputArgs names every input for the input-is-output check.
+func inputArgs(inputs []string) []pathArg {
+	out := make([]pathArg, len(inputs))
+	for i, in := range inputs {
+		out[i] = pathArg{"", in}
+	}
+	return out
+}

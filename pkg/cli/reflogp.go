@@ -14,12 +14,15 @@ import (
 	"github.com/dpo-go/dpo/pkg/model"
 )
 
-const reflogpUsage = `Usage: dpo-reflogp --model DIR [flags] [pairs.arrow|-] > ref.arrow
+const reflogpUsage = `Usage: dpo-reflogp --model DIR [flags] [pairs.arrow ...|-] > ref.arrow
 
 Computes, with a frozen reference model, the summed log-probability of each
 pair's chosen and rejected completion given its prompt, and appends them as
 ref_chosen_logps and ref_rejected_logps (float64) to the tokenized stream,
-keeping every input column and row in order.
+keeping every input column and row in order. Several inputs (or glob
+patterns, expanded in lexical order) are read one after the other; Arrow IPC
+files are read as well as streams. --shard I/N scores one contiguous slice of
+the rows, for job arrays (docs/shards.md).
 
 Example:
   dpo-tokenize --tokenizer ./sft-model pairs.jsonl | dpo-reflogp --model ./sft-model > ref.arrow
@@ -37,6 +40,7 @@ type reflogpOptions struct {
 	BatchTokens   int    `json:"batch_tokens"`
 	VocabChunk    int    `json:"vocab_chunk,omitempty"`
 	BF16          bool   `json:"bf16,omitempty"`
+	Shard         string `json:"shard,omitempty"`
 	// LDAlpha is TRL's ld_alpha the log-probs are weighted with (absent:
 	// plain sums). dpo-train --ld-alpha requires the same value here.
 	LDAlpha *float64 `json:"ld_alpha,omitempty"`
@@ -50,8 +54,9 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	mf := addModelFlags(fs)
 	codec := fs.String("codec", arrowio.CodecZstd, "stream buffer compression: zstd, lz4, none")
 	ldAlpha := fs.Float64("ld-alpha", -1, "TRL's ld_alpha (LD-DPO): weight of the tokens past the pair's shorter completion, in [0, 1] (default: off, plain sums); dpo-train --ld-alpha needs the same value")
+	shard := addShardFlag(fs)
 	std := addStdFlags(fs)
-	input, done, err := std.parseInput(fs, args, stdout)
+	inputs, done, err := std.parseInputs(fs, args, stdout)
 	if done || err != nil {
 		return err
 	}
@@ -71,7 +76,7 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	log := std.log(stderr)
-	outs, err := openOutputs(stdin, stdout, []pathArg{{"", input}}, []pathArg{{"-o", *out}})
+	outs, err := openOutputs(stdin, stdout, inputArgs(inputs), []pathArg{{"-o", *out}})
 	if err != nil {
 		return err
 	}
@@ -79,11 +84,14 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	o := outs.files[0]
 
 	mem := memory.DefaultAllocator
-	r, err := arrowio.Open(input, stdin, mem)
+	r, err := arrowio.OpenAll(inputs, stdin, mem)
 	if err != nil {
 		return err
 	}
 	defer r.Release()
+	if err := shard.apply(r, inputs, mem); err != nil {
+		return err
+	}
 	meta := r.Metadata()
 	for _, c := range []string{arrowio.ColRefChosenLogps, arrowio.ColRefRejectedLogps} {
 		if len(r.Schema().FieldIndices(c)) > 0 {
@@ -100,7 +108,7 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	cfg := lm.ck.Config
-	opts := reflogpOptions{Backend: lm.eng.BackendName(), Model: *modelDir, Architecture: string(cfg.Arch), BatchTokens: mf.opts.BatchTokens, VocabChunk: mf.opts.VocabChunk, BF16: mf.opts.BF16, LDAlpha: ld}
+	opts := reflogpOptions{Backend: lm.eng.BackendName(), Model: *modelDir, Architecture: string(cfg.Arch), BatchTokens: mf.opts.BatchTokens, VocabChunk: mf.opts.VocabChunk, BF16: mf.opts.BF16, Shard: shard.String(), LDAlpha: ld}
 	if opts.ConfigSHA256, err = model.ConfigSHA256(*modelDir); err != nil {
 		return err
 	}
@@ -143,7 +151,7 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err := r.Err(); err != nil {
 		return err
 	}
-	if rows == 0 {
+	if rows == 0 && !shard.active() {
 		return fmt.Errorf("%s: %w", r.Name(), errNoRows)
 	}
 	if err := w.Close(); err != nil {

@@ -30,14 +30,16 @@ const (
 	colCorrect        = arrowio.ColCorrect
 )
 
-const scoreUsage = `Usage: dpo-score --policy DIR [flags] [ref.arrow|-] > scored.arrow
+const scoreUsage = `Usage: dpo-score --policy DIR [flags] [ref.arrow ...|-] > scored.arrow
 
 Scores preference pairs with a policy: appends policy_chosen_logps,
 policy_rejected_logps, the implicit rewards reward_chosen and reward_rejected
 (β·(log π − log π_ref)), reward_margin and correct (margin > 0), keeping every
 input column and row. A summary (preference accuracy with a 95% bootstrap
 interval, mean rewards and margin, the worst pairs as text) goes to stderr,
-and with --summary to a JSON file.
+and with --summary to a JSON file. Several inputs (or glob patterns, expanded
+in lexical order) are read one after the other, Arrow IPC files as well as
+streams; --shard I/N scores one contiguous slice of the rows (docs/shards.md).
 
 Reference-free policies (SimPO) are scored with length-normalised
 log-probabilities: reward = β·log π(y|x)/|y|; the stream then needs no
@@ -89,13 +91,15 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	refFree := fs.String("reference-free", "auto", "length-normalised reference-free scoring (SimPO): auto (from dpo.json), true, false")
 	out := fs.String("o", "-", "output `FILE` (- for stdout), written atomically")
 	format := fs.String("format", "arrow", "output format: arrow (dpo stream) or jsonl")
+	withText := fs.Bool("text", false, "with --format jsonl: add the decoded prompt, chosen and rejected text to each row (needs the stream's tokenizer)")
 	summaryPath := fs.String("summary", "", "write the summary as JSON to this `FILE`")
 	worst := fs.Int("worst", 5, "how many worst-margin pairs to show as text")
 	tokDir := fs.String("tokenizer", "", "tokenizer `DIR` or tokenizer.json used to decode the worst pairs (default: the policy's, when it matches the stream)")
 	mf := addModelFlags(fs)
 	seed := fs.Uint64("seed", 1, "seed of the bootstrap resampling")
+	shard := addShardFlag(fs)
 	std := addStdFlags(fs)
-	input, done, err := std.parseInput(fs, args, stdout)
+	inputs, done, err := std.parseInputs(fs, args, stdout)
 	if done || err != nil {
 		return err
 	}
@@ -107,6 +111,9 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	}
 	if *format != "arrow" && *format != "jsonl" {
 		return usagef("--format %q: want arrow or jsonl", *format)
+	}
+	if *withText && *format != "jsonl" {
+		return usagef("--text needs --format jsonl")
 	}
 	if *beta < 0 || math.IsNaN(*beta) || math.IsInf(*beta, 0) {
 		return usagef("--beta must be a finite number > 0")
@@ -133,7 +140,7 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return usagef("--reference-free %q: want auto, true or false", *refFree)
 	}
 
-	outs, err := openOutputs(stdin, stdout, []pathArg{{"", input}}, []pathArg{{"--summary", *summaryPath}, {"-o", *out}})
+	outs, err := openOutputs(stdin, stdout, inputArgs(inputs), []pathArg{{"--summary", *summaryPath}, {"-o", *out}})
 	if err != nil {
 		return err
 	}
@@ -141,11 +148,14 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	summaryOut, o := outs.files[0], outs.files[1]
 
 	mem := memory.DefaultAllocator
-	r, err := arrowio.Open(input, stdin, mem)
+	r, err := arrowio.OpenAll(inputs, stdin, mem)
 	if err != nil {
 		return err
 	}
 	defer r.Release()
+	if err := shard.apply(r, inputs, mem); err != nil {
+		return err
+	}
 	hasRef := len(r.Schema().FieldIndices(arrowio.ColRefChosenLogps)) > 0 && len(r.Schema().FieldIndices(arrowio.ColRefRejectedLogps)) > 0
 	if !hasRef && !lengthNorm {
 		return fmt.Errorf("%s has no %s/%s columns: run dpo-reflogp first, or score a reference-free policy with --reference-free true", r.Name(), arrowio.ColRefChosenLogps, arrowio.ColRefRejectedLogps)
@@ -165,6 +175,9 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if mf.opts.BF16 {
 		stage["bf16"] = true
 	}
+	if shard.active() {
+		stage["shard"] = shard.String()
+	}
 	if err := outMeta.SetStage(arrowio.StageScore, Version, stage); err != nil {
 		return err
 	}
@@ -178,7 +191,13 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	}
 	var sink scoredSink
 	if *format == "jsonl" {
-		sink = &jsonlSink{w: o, schema: schema}
+		js := &jsonlSink{w: o, schema: schema}
+		if *withText {
+			if js.text, err = textDecoder(*tokDir, *policy, r.Metadata()); err != nil {
+				return err
+			}
+		}
+		sink = js
 	} else {
 		w, err := arrowio.NewWriter(o, schema, arrowio.WriterOptions{Mem: mem})
 		if err != nil {
@@ -234,11 +253,22 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if err := r.Err(); err != nil {
 		return err
 	}
-	if acc.n == 0 {
+	if acc.n == 0 && !shard.active() {
 		return fmt.Errorf("%s: %w", r.Name(), errNoRows)
 	}
 	if err := sink.Close(); err != nil {
 		return err
+	}
+	if acc.n == 0 { // an empty --shard: a valid empty output, no summary
+		if summaryOut != nil {
+			summaryOut.Abort()
+			outs.files[0] = nil
+		}
+		if err := outs.commit(); err != nil {
+			return err
+		}
+		fmt.Fprintf(log, "shard %s holds no rows: empty output, no summary\n", shard)
+		return nil
 	}
 	dec := scoreDecoder(*tokDir, *policy, r.Metadata())
 	sum := acc.summary(*beta, lengthNorm, hasRef, *seed, dec)
@@ -281,6 +311,7 @@ type scoredSink interface {
 type jsonlSink struct {
 	w      unitWriter
 	schema *arrow.Schema
+	text   func([]int32) string // --text: decode prompt, chosen, rejected
 }
 
 func (s *jsonlSink) Write(rec arrow.RecordBatch) error {
@@ -300,6 +331,11 @@ func (s *jsonlSink) Write(rec arrow.RecordBatch) error {
 			buf.Write(k)
 			buf.WriteByte(':')
 			buf.Write(v)
+		}
+		if s.text != nil {
+			if err := writeText(&buf, s.text, rec, i); err != nil {
+				return err
+			}
 		}
 		buf.WriteString("}\n")
 		// Whole lines only: what reaches stdout before a failure (a

@@ -23,7 +23,7 @@ import (
 	"github.com/dpo-go/dpo/pkg/tokenizer"
 )
 
-const tokenizeUsage = `Usage: dpo-tokenize [flags] [input|-] > pairs.arrow
+const tokenizeUsage = `Usage: dpo-tokenize [flags] [input ...|-] > pairs.arrow
 
 Reads preference pairs (JSONL, .jsonl.gz/.zst, a JSON array, Parquet or Arrow;
 TRL's standard, conversational or implicit-prompt format) and writes their
@@ -31,6 +31,13 @@ token ids as a zstd-compressed Arrow IPC stream: id, prompt_input_ids,
 chosen_input_ids, rejected_input_ids. Completions exclude the prompt.
 The ids and the truncation defaults (--max-length 1024, keep_start, no
 prompt or completion cap) are those of TRL 1.16's DPOTrainer.
+Several inputs, or glob patterns (expanded in lexical order, e.g.
+'train-0000*-of-00008.parquet'), are read in order as one dataset.
+Columns with other names are mapped with --columns, e.g. for orca-style data:
+  --columns prompt=question,system=system
+A system column becomes a system message before the first turn (text pairs
+are then rendered with the chat template as system/user/assistant turns;
+without a template the system text and a blank line precede the prompt).
 
 Example:
   dpo-tokenize --tokenizer ./Qwen3-0.6B pairs.jsonl | dpo-reflogp --model ./Qwen3-0.6B > ref.arrow
@@ -46,6 +53,7 @@ type tokenizeFlags struct {
 	eosToken     string
 	out          string
 	format       string
+	columns      string
 	workers      int
 	strict       bool
 	onError      string
@@ -70,11 +78,12 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs.StringVar(&f.cfg.Truncation, "truncation-mode", f.cfg.Truncation, "what --max-length keeps: keep_start (cut the completions' end; a pair whose prompt fills --max-length is dropped) or keep_end (cut the prompt's start for the longer completion; a pair whose completion fills --max-length is dropped)")
 	fs.IntVar(&f.cfg.MaxPromptLength, "max-prompt-length", f.cfg.MaxPromptLength, "maximum prompt tokens, keeping the prompt's end (0: no limit; TRL 1.16 has no such option)")
 	fs.IntVar(&f.cfg.MaxCompletionLength, "max-completion-length", f.cfg.MaxCompletionLength, "maximum completion tokens, keeping the start (0: no limit; TRL 1.16 has no such option)")
-	fs.BoolVar(&f.strict, "strict", false, "fail instead of dropping pairs that cannot fit in --max-length")
+	fs.BoolVar(&f.strict, "strict", false, "fail instead of dropping pairs (too long, chosen equal to rejected) or warning about empty prompts")
 	fs.StringVar(&f.onError, "on-error", "fail", "bad input rows: fail, or skip (count them and write them to --rejects)")
 	fs.StringVar(&f.rejects, "rejects", "", "write rejected and dropped rows with their reasons to this JSONL `FILE`")
 	fs.StringVar(&f.out, "o", "-", "output `FILE` (- for stdout), written atomically")
 	fs.StringVar(&f.format, "format", "auto", "input format: auto, jsonl, json, parquet, arrow")
+	fs.StringVar(&f.columns, "columns", "", "dataset column names as role=column pairs, roles chosen, rejected, prompt, id, system, tools (e.g. prompt=question,system=system); default: TRL's names, no system column")
 	fs.IntVar(&f.workers, "workers", runtime.GOMAXPROCS(0), "encoding goroutines (output order always equals input order)")
 	fs.StringVar(&f.summary, "summary", "", "also write the summary as JSON to this `FILE`")
 	fs.StringVar(&f.codec, "codec", arrowio.CodecZstd, "stream buffer compression: zstd, lz4, none")
@@ -88,13 +97,16 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		fmt.Fprintln(stdout, "dpo-tokenize", Version)
 		return nil
 	}
-	if fs.NArg() > 1 {
-		return usagef("at most one input, got %d", fs.NArg())
+	inputs, err := expandInputs(fs.Args())
+	if err != nil {
+		return err
 	}
-	input := "-"
-	if fs.NArg() == 1 {
-		input = fs.Arg(0)
+	input := strings.Join(inputs, " + ") // for messages
+	columns, err := pairs.ParseColumns(f.columns)
+	if err != nil {
+		return &UsageError{Err: err}
 	}
+	_, f.cfg.SystemColumn = columns["system"]
 	if f.tokenizer == "" {
 		return usagef("--tokenizer is required (a model directory, a tokenizer.json, or builtin:bytes)")
 	}
@@ -161,7 +173,7 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 
 	mem := memory.DefaultAllocator
-	in, err := pairs.Open(input, stdin, pairs.Options{Format: f.format, Mem: mem})
+	in, err := pairs.OpenAll(inputs, stdin, pairs.Options{Format: f.format, Mem: mem, Columns: columns})
 	if err != nil {
 		return err
 	}
@@ -177,9 +189,10 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	meta.SetChatTemplateSHA256(tmplSHA)
 	stageOpts := struct {
 		tokenize.Config
-		BOSToken string `json:"bos_token"`
-		EOSToken string `json:"eos_token"`
-	}{f.cfg, bos, eos}
+		BOSToken string            `json:"bos_token"`
+		EOSToken string            `json:"eos_token"`
+		Columns  map[string]string `json:"columns,omitempty"`
+	}{f.cfg, bos, eos, columns}
 	if err := meta.SetStage(arrowio.StageTokenize, Version, stageOpts); err != nil {
 		return err
 	}

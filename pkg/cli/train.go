@@ -11,13 +11,15 @@ import (
 	"github.com/dpo-go/dpo/pkg/train"
 )
 
-const trainUsage = `Usage: dpo-train [flags] ref.arrow|- --out DIR (--model DIR | --init-config config.json)
+const trainUsage = `Usage: dpo-train [flags] ref.arrow ...|- --out DIR (--model DIR | --init-config config.json)
 
 Trains a causal LM with Direct Preference Optimization (or another objective
 of the family, see --loss) on a stream written by dpo-reflogp, and writes
 Hugging Face checkpoints: DIR/checkpoint-<step>/ every --save-steps (with the
 optimizer state, for --resume) and the final model at the top of DIR, with
-metrics.jsonl (TRL's metric names) and plot.png.
+metrics.jsonl (TRL's metric names) and plot.png. Several input streams (or
+glob patterns, expanded in lexical order), such as dpo-reflogp --shard
+outputs, are read in order as one; Arrow IPC files are read as well.
 
 Example:
   dpo-tokenize --tokenizer ./base pairs.jsonl | dpo-reflogp --model ./base > ref.arrow
@@ -110,12 +112,11 @@ func Train(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if !initSeedSet {
 		c.InitSeed = c.Seed
 	}
-	if fs.NArg() > 1 {
-		return usagef("at most one input stream, got %d", fs.NArg())
+	inputs, err := expandInputs(fs.Args())
+	if err != nil {
+		return err
 	}
-	if fs.NArg() == 1 {
-		c.Input = fs.Arg(0)
-	}
+	c.Input, c.Inputs = inputs[0], inputs[1:]
 	log := stderr
 	if c.Quiet {
 		log = io.Discard

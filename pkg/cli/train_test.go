@@ -162,7 +162,7 @@ func TestTrainErrors(t *testing.T) {
 		{"bad scheduler", []string{"--model", base, "--lr-scheduler", "step", "--out", filepath.Join(dir, "o5"), ref}, 2, "--lr-scheduler"},
 		{"warmup both", []string{"--model", base, "--warmup-steps", "2", "--warmup-ratio", "0.1", "--out", filepath.Join(dir, "o6"), ref}, 2, "exclusive"},
 		{"bad accum", []string{"--model", base, "--grad-accum", "0", "--out", filepath.Join(dir, "o7"), ref}, 2, "--grad-accum"},
-		{"two inputs", []string{"--model", base, "--out", filepath.Join(dir, "o9"), ref, ref}, 2, "at most one"},
+		{"same input twice", []string{"--model", base, "--out", filepath.Join(dir, "o9"), ref, ref}, 2, "given twice"},
 		{"no reference columns", []string{"--model", base, "--out", filepath.Join(dir, "o10"), pairs}, 1, "ref_chosen_logps"},
 		{"tokenizer mismatch", []string{"--model", other, "--out", filepath.Join(dir, "o11"), ref}, 1, "--ignore-tokenizer-mismatch"},
 		{"ids outside vocab", []string{"--init-config", smallCfg, "--out", filepath.Join(dir, "o12"), ref}, 1, "row 0 (id "},

@@ -14,22 +14,16 @@ import (
 	"github.com/dpo-go/dpo/pkg/chat"
 )
 
-// Columns of interest, in the order they are decoded.
-var columnNames = [...]string{"chosen", "rejected", "prompt", "id"}
-
-const (
-	colChosen = iota
-	colRejected
-	colPrompt
-	colID
-)
-
 // columnIndices maps the columns of interest to their schema positions (-1
 // when absent) and checks their types, so that a bad schema is one clear
 // error rather than one per row.
-func columnIndices(name string, sc *arrow.Schema) ([4]int, error) {
-	var idx [4]int
-	for k, col := range columnNames {
+func columnIndices(name string, sc *arrow.Schema, names columns) ([numCols]int, error) {
+	var idx [numCols]int
+	for k, col := range names {
+		if col == "" {
+			idx[k] = -1
+			continue
+		}
 		is := sc.FieldIndices(col)
 		switch {
 		case len(is) == 0:
@@ -47,6 +41,12 @@ func columnIndices(name string, sc *arrow.Schema) ([4]int, error) {
 		}
 		idx[k] = is[0]
 		dt := sc.Field(is[0]).Type
+		if k == colSystem || k == colTools {
+			if !stringType(dt) {
+				return idx, fmt.Errorf("pairs: %s: column %q (%s) has unsupported type %s; want a string type", name, col, Roles[k], dt)
+			}
+			continue
+		}
 		if k == colID {
 			if !stringType(dt) && !integerType(dt) {
 				return idx, fmt.Errorf("pairs: %s: column %q has unsupported type %s; want a string or integer type", name, col, dt)
@@ -143,6 +143,7 @@ type textCol struct {
 	list          array.ListLike
 	msgs          *array.Struct
 	role, content strCol
+	toolCalls     arrow.Array // the struct's tool_calls field, if any
 }
 
 func newTextCol(name string, arr arrow.Array) *textCol {
@@ -158,6 +159,9 @@ func newTextCol(name string, arr arrow.Array) *textCol {
 	ri, _ := st.FieldIdx("role")
 	ci, _ := st.FieldIdx("content")
 	c.role, c.content = newStrCol(c.msgs.Field(ri)), newStrCol(c.msgs.Field(ci))
+	if ti, ok := st.FieldIdx("tool_calls"); ok {
+		c.toolCalls = c.msgs.Field(ti)
+	}
 	return c
 }
 
@@ -195,6 +199,9 @@ func (c *textCol) value(i int) (value, *fieldError) {
 		}
 		if !ok {
 			return value{}, ferr(path+".content", ErrMissing, "is null")
+		}
+		if fe := unsupportedToolCalls(c.toolCalls, int(j), path); fe != nil {
+			return value{}, fe
 		}
 		msgs = append(msgs, chat.Message{Role: role, Content: content})
 	}
@@ -246,7 +253,10 @@ type batchSource interface {
 type arrowReader struct {
 	name   string
 	src    batchSource
-	cols   [4]int
+	cols   [numCols]int
+	names  columns
+	system *strCol
+	tools  *strCol
 	closer func() error
 
 	cur      arrow.RecordBatch
@@ -258,12 +268,12 @@ type arrowReader struct {
 	released bool
 }
 
-func newArrowReader(name string, sc *arrow.Schema, src batchSource, closer func() error) (*arrowReader, error) {
-	cols, err := columnIndices(name, sc)
+func newArrowReader(name string, sc *arrow.Schema, src batchSource, closer func() error, names columns) (*arrowReader, error) {
+	cols, err := columnIndices(name, sc, names)
 	if err != nil {
 		return nil, err
 	}
-	return &arrowReader{name: name, src: src, cols: cols, closer: closer}, nil
+	return &arrowReader{name: name, src: src, cols: cols, closer: closer, names: names}, nil
 }
 
 func (r *arrowReader) Next() (ex Example, err error) {
@@ -318,15 +328,24 @@ func (r *arrowReader) Next() (ex Example, err error) {
 // bind prepares the column readers for batch b.
 func (r *arrowReader) bind(b arrow.RecordBatch) error {
 	sc := b.Schema()
-	cols, err := columnIndices(r.name, sc)
+	cols, err := columnIndices(r.name, sc, r.names)
 	if err != nil {
 		return err
 	}
 	for k := range r.text {
 		r.text[k] = nil
 		if cols[k] >= 0 {
-			r.text[k] = newTextCol(columnNames[k], b.Column(cols[k]))
+			r.text[k] = newTextCol(r.names[k], b.Column(cols[k]))
 		}
+	}
+	r.system, r.tools = nil, nil
+	if j := cols[colSystem]; j >= 0 {
+		s := newStrCol(b.Column(j))
+		r.system = &s
+	}
+	if j := cols[colTools]; j >= 0 {
+		s := newStrCol(b.Column(j))
+		r.tools = &s
 	}
 	r.id = nil
 	if j := cols[colID]; j >= 0 {
@@ -358,7 +377,28 @@ func (r *arrowReader) decode(rec *record, i int) *fieldError {
 		}
 		*dst[k] = v
 	}
-	return idErr
+	if idErr != nil {
+		return idErr
+	}
+	if r.system != nil {
+		s, _, fe := r.system.get(r.names[colSystem], i)
+		if fe != nil {
+			return fe
+		}
+		rec.system = s
+	}
+	if r.tools != nil {
+		s, ok, fe := r.tools.get(r.names[colTools], i)
+		if fe != nil {
+			return fe
+		}
+		if ok {
+			if rec.tools, fe = decodeTools(r.names[colTools], []byte(s), true); fe != nil {
+				return fe
+			}
+		}
+	}
+	return nil
 }
 
 func (r *arrowReader) Close() error {

@@ -24,13 +24,25 @@
 // null prompt is extracted the same way, where TRL would fail on the None.
 //
 // A null field counts as absent (a null prompt means an implicit prompt). A
-// message must have a non-empty string "role" and a string "content"; other
-// message keys are ignored. Strings must be valid UTF-8: invalid bytes, and
-// JSON \u escapes of unpaired UTF-16 surrogates (which Python keeps but
-// cannot encode), are row errors naming the field.
+// message must have a non-empty string "role" and a "content" that is a
+// string, a list of OpenAI-style text parts ([{"type": "text", "text":
+// ...}], flattened by concatenating the texts), or null in a message with
+// tool_calls (the template then sees None, as in transformers). Other
+// content parts (images...) are row errors naming the part. In JSON inputs
+// the other message keys (tool_calls, tool_call_id, name,
+// reasoning_content...) are kept, in order, in chat.Message.Extra and passed
+// to the chat template as transformers passes them; in Arrow and Parquet
+// inputs messages are read as {role, content} only. Strings must be valid
+// UTF-8: invalid bytes, and JSON \u escapes of unpaired UTF-16 surrogates
+// (which Python keeps but cannot encode), are row errors naming the field.
 //
 // An optional "id" field (string or integer) names the example; without it
-// the example's ID is its 0-based row number. Other fields are ignored.
+// the example's ID is its 0-based row number (over all inputs with
+// [OpenAll]). An optional "tools" field (a list of tool schemas, or a string
+// holding one) is passed to the chat template, as TRL forwards a tools
+// column. A system column is read only when [Options].Columns maps it;
+// Columns also renames the other fields (orca-style "question" as the
+// prompt). Other fields are ignored.
 //
 // # Containers
 //

@@ -14,7 +14,7 @@ import (
 // decodeJSONRecord decodes one JSON object into a record. Every string that
 // is used is checked for invalid UTF-8 and unpaired surrogate escapes, which
 // encoding/json would silently replace with U+FFFD.
-func decodeJSONRecord(raw []byte) (*record, *fieldError) {
+func decodeJSONRecord(raw []byte, names columns) (*record, *fieldError) {
 	var obj map[string]json.RawMessage
 	if err := json.Unmarshal(raw, &obj); err != nil {
 		var se *json.SyntaxError
@@ -28,35 +28,57 @@ func decodeJSONRecord(raw []byte) (*record, *fieldError) {
 	}
 	rec := &record{}
 	var fe, idErr *fieldError
+	field := func(k int) json.RawMessage {
+		if names[k] == "" {
+			return nil
+		}
+		return obj[names[k]]
+	}
 	// The id first, so that a rejected record is reported under its own id
 	// (not its row index), but completion errors are reported first: they
 	// are the most useful.
-	if id, ok := obj["id"]; ok {
-		rec.id, rec.hasID, idErr = decodeJSONID(id)
+	if id := field(colID); id != nil {
+		rec.id, rec.hasID, idErr = decodeJSONID(names[colID], id)
 	}
-	if rec.chosen, fe = decodeJSONText("chosen", obj["chosen"]); fe != nil {
+	if rec.chosen, fe = decodeJSONText(names[colChosen], field(colChosen)); fe != nil {
 		return rec, fe
 	}
-	if rec.rejected, fe = decodeJSONText("rejected", obj["rejected"]); fe != nil {
+	if rec.rejected, fe = decodeJSONText(names[colRejected], field(colRejected)); fe != nil {
 		return rec, fe
 	}
-	if rec.prompt, fe = decodeJSONText("prompt", obj["prompt"]); fe != nil {
+	if rec.prompt, fe = decodeJSONText(names[colPrompt], field(colPrompt)); fe != nil {
 		return rec, fe
 	}
 	if idErr != nil {
 		return rec, idErr
 	}
+	if sys := field(colSystem); sys != nil {
+		switch k := jsonKind(sys); k {
+		case "null":
+		case "string":
+			if rec.system, fe = decodeJSONString(names[colSystem], bytes.TrimSpace(sys)); fe != nil {
+				return rec, fe
+			}
+		default:
+			return rec, ferr(names[colSystem], ErrType, "expected a string (the system message), got %s", k)
+		}
+	}
+	if tools := field(colTools); tools != nil {
+		if rec.tools, fe = decodeTools(names[colTools], tools, false); fe != nil {
+			return rec, fe
+		}
+	}
 	return rec, nil
 }
 
 // decodeJSONID accepts a string or an integer literal; null means no id.
-func decodeJSONID(raw json.RawMessage) (string, bool, *fieldError) {
+func decodeJSONID(field string, raw json.RawMessage) (string, bool, *fieldError) {
 	raw = bytes.TrimSpace(raw)
 	switch k := jsonKind(raw); k {
 	case "null":
 		return "", false, nil
 	case "string":
-		s, fe := decodeJSONString("id", raw)
+		s, fe := decodeJSONString(field, raw)
 		return s, fe == nil, fe
 	case "number":
 		if i, err := strconv.ParseInt(string(raw), 10, 64); err == nil {
@@ -65,9 +87,9 @@ func decodeJSONID(raw json.RawMessage) (string, bool, *fieldError) {
 		if isBigInt(raw) { // beyond int64: the literal is already decimal
 			return string(raw), true, nil
 		}
-		return "", false, ferr("id", ErrType, "expected a string or an integer, got number %s", raw)
+		return "", false, ferr(field, ErrType, "expected a string or an integer, got number %s", raw)
 	default:
-		return "", false, ferr("id", ErrType, "expected a string or an integer, got %s", k)
+		return "", false, ferr(field, ErrType, "expected a string or an integer, got %s", k)
 	}
 }
 
@@ -111,18 +133,8 @@ func decodeJSONText(field string, raw json.RawMessage) (value, *fieldError) {
 			if k := jsonKind(e); k != "object" {
 				return value{}, ferr(path, ErrType, "expected a message object with role and content, got %s", k)
 			}
-			var m map[string]json.RawMessage
-			if err := json.Unmarshal(e, &m); err != nil {
-				return value{}, ferr(path, ErrSyntax, "%v", err)
-			}
 			var fe *fieldError
-			if msgs[i].Role, fe = decodeJSONMessageString(path+".role", m, "role"); fe != nil {
-				return value{}, fe
-			}
-			if msgs[i].Role == "" {
-				return value{}, ferr(path+".role", ErrEmpty, "empty role")
-			}
-			if msgs[i].Content, fe = decodeJSONMessageString(path+".content", m, "content"); fe != nil {
+			if msgs[i], fe = decodeJSONMessage(path, e); fe != nil {
 				return value{}, fe
 			}
 		}

@@ -20,10 +20,11 @@ type jsonlReader struct {
 	row    int64 // records read so far
 	buf    []byte
 	err    error // sticky fatal error or io.EOF
+	names  columns
 }
 
-func newJSONLReader(name string, br *bufio.Reader, closer func() error) *jsonlReader {
-	return &jsonlReader{name: name, br: br, closer: closer}
+func newJSONLReader(name string, br *bufio.Reader, closer func() error, names columns) *jsonlReader {
+	return &jsonlReader{name: name, br: br, closer: closer, names: names}
 }
 
 // readLine returns the next line without its terminator, valid until the
@@ -74,15 +75,15 @@ func (r *jsonlReader) Next() (Example, error) {
 		}
 		row := r.row
 		r.row++
-		return exampleFromJSON(line, row, r.name, r.line, true)
+		return exampleFromJSON(line, row, r.name, r.line, true, r.names)
 	}
 }
 
 // exampleFromJSON decodes one JSON record into an Example, or a *RowError
 // that still carries the row and id (for the rejects file). copyRaw copies
 // the record into the error when its buffer will be reused.
-func exampleFromJSON(raw []byte, row int64, name string, line int64, copyRaw bool) (Example, error) {
-	rec, fe := decodeJSONRecord(raw)
+func exampleFromJSON(raw []byte, row int64, name string, line int64, copyRaw bool, names columns) (Example, error) {
+	rec, fe := decodeJSONRecord(raw, names)
 	if fe == nil {
 		var ex Example
 		if ex, fe = build(rec, row); fe == nil {
@@ -126,10 +127,11 @@ type jsonArrayReader struct {
 	started bool
 	row     int64
 	err     error
+	names   columns
 }
 
-func newJSONArrayReader(name string, r io.Reader, closer func() error) *jsonArrayReader {
-	return &jsonArrayReader{name: name, dec: json.NewDecoder(r), closer: closer}
+func newJSONArrayReader(name string, r io.Reader, closer func() error, names columns) *jsonArrayReader {
+	return &jsonArrayReader{name: name, dec: json.NewDecoder(r), closer: closer, names: names}
 }
 
 func (r *jsonArrayReader) fail(format string, args ...any) (Example, error) {
@@ -179,7 +181,7 @@ func (r *jsonArrayReader) Next() (Example, error) {
 	}
 	row := r.row
 	r.row++
-	return exampleFromJSON(raw, row, r.name, 0, false)
+	return exampleFromJSON(raw, row, r.name, 0, false, r.names)
 }
 
 func noEOF(err error) error {

@@ -130,7 +130,7 @@ var jsonCases = []jsonCase{
 		`{"prompt": [{"role": "system", "content": ""}, {"role": "user", "content": "Hi", "name": "x"}], "chosen": [{"content": "Hello", "role": "assistant"}], "rejected": [{"role": "assistant", "content": "Go away"}, {"role": "user", "content": "?"}]}`,
 	}, []want{
 		ok(Example{ID: "0", Prompt: m("user", "What color is the sky?"), Chosen: m("assistant", "It is blue."), Rejected: m("assistant", "It is green.")}),
-		ok(Example{ID: "1", Row: 1, Prompt: m("system", "", "user", "Hi"), Chosen: m("assistant", "Hello"), Rejected: m("assistant", "Go away", "user", "?")}),
+		ok(Example{ID: "1", Row: 1, Prompt: withExtra(m("system", "", "user", "Hi"), 1, `{"name":"x"}`), Chosen: m("assistant", "Hello"), Rejected: m("assistant", "Go away", "user", "?")}),
 	}},
 	{"implicit prompt", []string{
 		`{"chosen": "The sky is blue.", "rejected": "The sky is green."}`,
@@ -193,7 +193,7 @@ var jsonCases = []jsonCase{
 		`{"prompt": "p", "chosen": ["a"], "rejected": "b"}`,
 		`{"prompt": "p", "chosen": [{"role": "assistant", "content": "a"}, {"content": "b"}], "rejected": [{"role": "assistant", "content": "c"}]}`,
 		`{"prompt": "p", "chosen": [{"role": "assistant"}], "rejected": [{"role": "assistant", "content": "c"}]}`,
-		`{"prompt": "p", "chosen": [{"role": "assistant", "content": [{"type": "text", "text": "a"}]}], "rejected": [{"role": "assistant", "content": "c"}]}`,
+		`{"prompt": "p", "chosen": [{"role": "assistant", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}], "rejected": [{"role": "assistant", "content": "c"}]}`,
 		`{"prompt": "p", "chosen": [{"role": "assistant", "content": null}], "rejected": [{"role": "assistant", "content": "c"}]}`,
 		`{"prompt": "p", "chosen": [{"role": 1, "content": "a"}], "rejected": [{"role": "assistant", "content": "c"}]}`,
 		`{"prompt": "p", "chosen": [{"role": "", "content": "a"}], "rejected": [{"role": "assistant", "content": "c"}]}`,
@@ -205,8 +205,8 @@ var jsonCases = []jsonCase{
 		rowErr("chosen[0]", ErrType, "expected a message object with role and content, got string"),
 		rowErr("chosen[1].role", ErrMissing, "missing"),
 		rowErr("chosen[0].content", ErrMissing, "missing"),
-		rowErr("chosen[0].content", ErrType, "expected a string, got array"),
-		rowErr("chosen[0].content", ErrType, "expected a string, got null"),
+		rowErr("chosen[0].content[0].type", ErrType, `content part of type "image_url" cannot be represented`),
+		rowErr("chosen[0].content", ErrMissing, "is null and the message has no tool_calls"),
 		rowErr("chosen[0].role", ErrType, "expected a string, got number"),
 		rowErr("chosen[0].role", ErrEmpty, "empty role"),
 		rowErr("rejected[1]", ErrType, "got null"),
@@ -368,4 +368,10 @@ func TestJSONLEmpty(t *testing.T) {
 		}
 		r.Close()
 	}
+}
+
+// withExtra sets message i's Extra (other keys, kept for the template).
+func withExtra(t Text, i int, extra string) Text {
+	t.Messages[i].Extra = extra
+	return t
 }

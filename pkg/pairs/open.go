@@ -50,6 +50,10 @@ func Open(path string, stdin io.Reader, opts Options) (Reader, error) {
 	if mem == nil {
 		mem = memory.DefaultAllocator
 	}
+	names, err := resolveColumns(opts.Columns)
+	if err != nil {
+		return nil, err
+	}
 
 	var closers []func() error
 	closeAll := func() error {
@@ -128,16 +132,16 @@ func Open(path string, stdin io.Reader, opts Options) (Reader, error) {
 			br.Discard(len(utf8BOM))
 		}
 		if format == "jsonl" {
-			return newJSONLReader(name, br, closeAll), nil
+			return newJSONLReader(name, br, closeAll, names), nil
 		}
-		return newJSONArrayReader(name, br, closeAll), nil
+		return newJSONArrayReader(name, br, closeAll, names), nil
 	case "arrow":
 		if !bytes.HasPrefix(head, magicArrowFile) {
 			rd, err := ipc.NewReader(br, ipc.WithAllocator(mem))
 			if err != nil {
 				return fail(fmt.Errorf("pairs: %s: reading Arrow IPC stream: %w", name, err))
 			}
-			r, err := newArrowReader(name, rd.Schema(), &streamSource{rd}, closeAll)
+			r, err := newArrowReader(name, rd.Schema(), &streamSource{rd}, closeAll, names)
 			if err != nil {
 				rd.Release()
 				return fail(err)
@@ -167,17 +171,17 @@ func Open(path string, stdin io.Reader, opts Options) (Reader, error) {
 		if err != nil {
 			return fail(fmt.Errorf("pairs: %s: reading Arrow IPC file: %w", name, err))
 		}
-		r, err := newArrowReader(name, fr.Schema(), &fileSource{fr: fr}, closeAll)
+		r, err := newArrowReader(name, fr.Schema(), &fileSource{fr: fr}, closeAll, names)
 		if err != nil {
 			fr.Close()
 			return fail(err)
 		}
 		return r, nil
 	}
-	return openParquet(name, ras, mem, closeAll, fail)
+	return openParquet(name, ras, mem, closeAll, fail, names)
 }
 
-func openParquet(name string, ras *os.File, mem memory.Allocator, closeAll func() error, fail func(error) (Reader, error)) (r Reader, err error) {
+func openParquet(name string, ras *os.File, mem memory.Allocator, closeAll func() error, fail func(error) (Reader, error), names columns) (r Reader, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			r, err = fail(fmt.Errorf("pairs: %s: reading Parquet file: %v", name, p))
@@ -198,7 +202,7 @@ func openParquet(name string, ras *os.File, mem memory.Allocator, closeAll func(
 		pf.Close()
 		return fail(fmt.Errorf("pairs: %s: reading Parquet schema: %w", name, err))
 	}
-	if _, err := columnIndices(name, sc); err != nil {
+	if _, err := columnIndices(name, sc, names); err != nil {
 		pf.Close()
 		return fail(err)
 	}
@@ -219,8 +223,8 @@ func openParquet(name string, ras *os.File, mem memory.Allocator, closeAll func(
 	}
 	for i := range fr.Manifest.Fields {
 		fld := &fr.Manifest.Fields[i]
-		for _, c := range columnNames {
-			if fld.Field.Name == c {
+		for _, c := range names {
+			if c != "" && fld.Field.Name == c {
 				walk(fld)
 			}
 		}
@@ -231,7 +235,7 @@ func openParquet(name string, ras *os.File, mem memory.Allocator, closeAll func(
 		return fail(fmt.Errorf("pairs: %s: reading Parquet file: %w", name, err))
 	}
 	src := &parquetSource{rr: rr, pf: pf}
-	ar, err := newArrowReader(name, rr.Schema(), src, closeAll)
+	ar, err := newArrowReader(name, rr.Schema(), src, closeAll, names)
 	if err != nil {
 		src.close()
 		return fail(err)

@@ -1,6 +1,7 @@
 package pairs
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -32,6 +33,12 @@ type Example struct {
 	// ImplicitPrompt is true when Prompt was extracted from the common
 	// prefix of chosen and rejected.
 	ImplicitPrompt bool
+	// System is the system column's text (Options.Columns maps it); ""
+	// when there is none. The tokenizer merges it into the first turn.
+	System string
+	// Tools is the tools column, a JSON list of tool schemas for the chat
+	// template (nil when absent or null).
+	Tools json.RawMessage
 }
 
 // Options configures [Open].
@@ -42,6 +49,11 @@ type Options struct {
 	// Mem allocates Arrow and Parquet buffers; nil means
 	// memory.DefaultAllocator.
 	Mem memory.Allocator
+	// Columns maps roles (chosen, rejected, prompt, id, system, tools) to
+	// the dataset's column names, e.g. {"prompt": "question", "system":
+	// "system"}; unmapped roles use their own name, except system, which is
+	// read only when mapped. See ParseColumns.
+	Columns map[string]string
 }
 
 // Reader yields the examples of a dataset in input order.

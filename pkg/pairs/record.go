@@ -1,6 +1,7 @@
 package pairs
 
 import (
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -48,12 +49,14 @@ type record struct {
 	id                       string
 	hasID                    bool
 	prompt, chosen, rejected value
+	system                   string          // the system column ("" none)
+	tools                    json.RawMessage // the tools column (nil none)
 }
 
 // build validates rec and turns it into an Example (see the package
 // documentation for the rules).
 func build(rec *record, row int64) (Example, *fieldError) {
-	ex := Example{Row: row, ID: rec.id}
+	ex := Example{Row: row, ID: rec.id, System: rec.system, Tools: rec.tools}
 	if !rec.hasID {
 		ex.ID = strconv.FormatInt(row, 10)
 	}

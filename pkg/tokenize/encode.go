@@ -32,6 +32,9 @@ type Config struct {
 	MaxCompletionLength int            `json:"max_completion_length"` // 0 = no limit
 	Truncation          string         `json:"truncation_mode"`       // keep_end | keep_start
 	TemplateKwargs      map[string]any `json:"chat_template_kwargs,omitempty"`
+	// SystemColumn is true when the dataset's system column is read: text
+	// pairs are then rendered as conversations (see Example.System).
+	SystemColumn bool `json:"system_column,omitempty"`
 }
 
 // DefaultConfig returns TRL 1.16's DPOConfig defaults: max_length 1024,
@@ -121,7 +124,10 @@ func (e *DropError) Error() string { return "pair dropped: " + e.Reason }
 func (e *Encoder) Encode(ex pairs.Example) (Pair, error) {
 	p := Pair{ID: ex.ID}
 	var prompt, chosen, rejected []int32
-	var err error
+	ex, err := e.prepare(ex)
+	if err != nil {
+		return p, err
+	}
 	if ex.Prompt.IsChat() || ex.Chosen.IsChat() {
 		prompt, chosen, rejected, p.PrefixMismatch, err = e.encodeChat(ex)
 	} else {
@@ -206,6 +212,9 @@ func (e *Encoder) encodeChat(ex pairs.Example) (prompt, chosen, rejected []int32
 	}
 	opts := e.special
 	opts.AddGenerationPrompt = true
+	if len(ex.Tools) > 0 {
+		opts.Extra = withTools(opts.Extra, ex.Tools)
+	}
 	ptext, err := e.tmpl.Render(ex.Prompt.Messages, opts)
 	if err != nil {
 		return nil, nil, nil, nil, fmt.Errorf("field prompt: chat template: %w", err)

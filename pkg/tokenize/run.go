@@ -43,6 +43,7 @@ type Summary struct {
 	Dropped        map[string]int64 `json:"dropped"`
 	Rejected       int64            `json:"rejected"`
 	PrefixMismatch int64            `json:"prefix_mismatch"`
+	EmptyPrompt    int64            `json:"empty_prompt"`
 	Truncated      int64            `json:"truncated"`
 	Lengths        map[string]Stats `json:"lengths"`
 }
@@ -186,6 +187,9 @@ func Run(ctx context.Context, r pairs.Reader, enc *Encoder, sink Sink, opts Opti
 								return fmt.Errorf("row %d (id %q): %w (strict mode)", ex.Row, ex.ID, res.err)
 							}
 							sum.Dropped[drop.Reason]++
+							if drop.Reason == DropChosenEqualsRejected {
+								warn("row %d (id %q): chosen equals rejected; dropped (no preference to learn)", ex.Row, ex.ID)
+							}
 							if err := writeReject(opts.Rejects, ex, nil, "dropped: "+drop.Reason); err != nil {
 								return err
 							}
@@ -208,6 +212,13 @@ func Run(ctx context.Context, r pairs.Reader, enc *Encoder, sink Sink, opts Opti
 							}
 						}
 						continue
+					}
+					if emptyPrompt(ex) {
+						if opts.Strict {
+							return fmt.Errorf("%s: row %d (id %q): empty prompt (strict mode); is the prompt in a column with another name? (--columns prompt=NAME)", opts.InputName, ex.Row, ex.ID)
+						}
+						sum.EmptyPrompt++
+						warn("row %d (id %q): empty prompt; is the prompt in a column with another name? (--columns prompt=NAME)", ex.Row, ex.ID)
 					}
 					p := res.pair
 					if len(p.PrefixMismatch) > 0 {
@@ -304,7 +315,7 @@ func (s *Summary) Format(w io.Writer) {
 		}
 		fmt.Fprintf(w, " (%s)", strings.Join(parts, ", "))
 	}
-	fmt.Fprintf(w, ", rejected (bad rows) %d, truncated %d, prompt-prefix mismatches %d\n", s.Rejected, s.Truncated, s.PrefixMismatch)
+	fmt.Fprintf(w, ", rejected (bad rows) %d, truncated %d, prompt-prefix mismatches %d, empty prompts %d\n", s.Rejected, s.Truncated, s.PrefixMismatch, s.EmptyPrompt)
 	for _, k := range []string{"prompt", "chosen", "rejected", "sequence"} {
 		st, ok := s.Lengths[k]
 		if !ok {

@@ -22,6 +22,9 @@ type Config struct {
 	Eval  string `json:"eval,omitempty"`
 	Out   string `json:"out"`
 
+	// Inputs are further streams read after Input, in order (shards).
+	Inputs []string `json:"inputs,omitempty"`
+
 	Model      string `json:"model,omitempty"`       // HF checkpoint directory to start from
 	InitConfig string `json:"init_config,omitempty"` // config.json for a random initialisation
 	InitSeed   int64  `json:"init_seed"`

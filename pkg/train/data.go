@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -84,8 +85,8 @@ func (d *dataset) close() {
 // (the first token has no prediction), sequences within the model's
 // positions, non-empty completions when the objective divides by lengths,
 // and finite reference log-probs when needRef.
-func openDataset(path string, stdin io.Reader, mem memory.Allocator, cfg *model.Config, needRef, needLengths bool) (_ *dataset, err error) {
-	r, err := arrowio.Open(path, stdin, mem)
+func openDataset(paths []string, stdin io.Reader, mem memory.Allocator, cfg *model.Config, needRef, needLengths bool) (_ *dataset, err error) {
+	r, err := arrowio.OpenAll(paths, stdin, mem)
 	if err != nil {
 		return nil, err
 	}
@@ -94,6 +95,9 @@ func openDataset(path string, stdin io.Reader, mem memory.Allocator, cfg *model.
 		return nil, err
 	}
 	d := &dataset{name: r.Name(), meta: r.Metadata()}
+	if len(paths) > 1 { // rows are numbered over all inputs
+		d.name = strings.Join(paths, " + ")
+	}
 	defer func() {
 		if err != nil {
 			d.close()

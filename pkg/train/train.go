@@ -160,11 +160,11 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 
 	// Data, checked completely before any compute.
 	mem := memory.DefaultAllocator
-	if r.train, err = openDataset(c.Input, stdin, mem, r.cfg, r.obj.NeedsReference(), r.obj.NeedsLengths()); err != nil {
+	if r.train, err = openDataset(append([]string{c.Input}, c.Inputs...), stdin, mem, r.cfg, r.obj.NeedsReference(), r.obj.NeedsLengths()); err != nil {
 		return nil, 0, err
 	}
 	if c.Eval != "" {
-		if r.eval, err = openDataset(c.Eval, nil, mem, r.cfg, r.obj.NeedsReference(), r.obj.NeedsLengths()); err != nil {
+		if r.eval, err = openDataset([]string{c.Eval}, nil, mem, r.cfg, r.obj.NeedsReference(), r.obj.NeedsLengths()); err != nil {
 			return nil, 0, fmt.Errorf("--eval: %w", err)
 		}
 		if err := sameTokenizer(r.train.meta, r.eval.meta); err != nil && !c.IgnoreTokenizerMismatch {

@@ -1,0 +1,74 @@
+package cli
+
+import (
+	"flag"
+	"fmt"
+	"strconv"
+	"strings"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/dpo-go/dpo/pkg/arrowio"
+)
+
+// shardSpec is --shard I/N: the I-th (0-based) of N contiguous slices of the
+// input rows. With T rows in all, shard I holds rows floor(I*T/N) up to
+// floor((I+1)*T/N)-1, so the shards' outputs, concatenated in order 0..N-1,
+// hold every row once, in input order.
+type shardSpec struct {
+	I, N int
+}
+
+func (s *shardSpec) String() string {
+	if s == nil || s.N == 0 {
+		return ""
+	}
+	return fmt.Sprintf("%d/%d", s.I, s.N)
+}
+
+func (s *shardSpec) Set(v string) error {
+	a, b, ok := strings.Cut(v, "/")
+	i, err1 := strconv.Atoi(a)
+	n, err2 := strconv.Atoi(b)
+	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
+		return fmt.Errorf("want I/N with 0 <= I < N, e.g. 0/8 (Slurm: $SLURM_ARRAY_TASK_ID/N; Kubernetes: $JOB_COMPLETION_INDEX/N)")
+	}
+	s.I, s.N = i, n
+	return nil
+}
+
+// addShardFlag registers --shard on fs.
+func addShardFlag(fs *flag.FlagSet) *shardSpec {
+	s := &shardSpec{}
+	fs.Var(s, "shard", "process only shard `I/N` (0-based I) of the input rows: a contiguous slice, so the N outputs in order 0..N-1 are the unsharded output (inputs must be files, read twice)")
+	return s
+}
+
+// bounds returns the shard's rows [lo, hi) of total rows.
+func (s *shardSpec) bounds(total int64) (lo, hi int64) {
+	n := int64(s.N)
+	return int64(s.I) * total / n, (int64(s.I) + 1) * total / n
+}
+
+// apply counts the inputs' rows and restricts r to the shard. It is a no-op
+// without --shard.
+func (s *shardSpec) apply(r *arrowio.Reader, inputs []string, mem memory.Allocator) error {
+	if s.N == 0 {
+		return nil
+	}
+	for _, in := range inputs {
+		if in == "-" {
+			return usagef("--shard needs input files (it counts the rows first), not stdin")
+		}
+	}
+	total, err := arrowio.CountRows(inputs, mem)
+	if err != nil {
+		return err
+	}
+	lo, hi := s.bounds(total)
+	r.SetRange(lo, hi)
+	return nil
+}
+
+// active reports whether --shard was given.
+func (s *shardSpec) active() bool { return s.N > 0 }

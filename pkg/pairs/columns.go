@@ -1,0 +1,83 @@
+package pairs
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
+
+// Roles of the columns Open reads, in the order they are decoded.
+const (
+	colChosen = iota
+	colRejected
+	colPrompt
+	colID
+	colSystem
+	colTools
+	numCols
+)
+
+// columns are the dataset's names of the columns Open reads, indexed by
+// role (colChosen...). An empty name means the role is not read.
+type columns [numCols]string
+
+// Roles names the roles that Options.Columns may map, in decoding order.
+var Roles = [numCols]string{"chosen", "rejected", "prompt", "id", "system", "tools"}
+
+// defaultColumns reads TRL's names; system and tools are read only when
+// mapped (TRL's DPOTrainer has no system column; it forwards "tools").
+var defaultColumns = columns{"chosen", "rejected", "prompt", "id", "", "tools"}
+
+// ParseColumns parses a --columns value: comma-separated role=column pairs
+// such as "prompt=question,system=system,chosen=chosen,rejected=rejected".
+// Roles are chosen, rejected, prompt, id, system and tools.
+func ParseColumns(spec string) (map[string]string, error) {
+	m := map[string]string{}
+	if strings.TrimSpace(spec) == "" {
+		return m, nil
+	}
+	for _, kv := range strings.Split(spec, ",") {
+		k, v, ok := strings.Cut(kv, "=")
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if !ok || k == "" || v == "" {
+			return nil, fmt.Errorf("pairs: columns: %q is not role=column", kv)
+		}
+		if !slices.Contains(Roles[:], k) {
+			return nil, fmt.Errorf("pairs: columns: unknown role %q (want %s)", k, strings.Join(Roles[:], ", "))
+		}
+		if _, dup := m[k]; dup {
+			return nil, fmt.Errorf("pairs: columns: role %q given twice", k)
+		}
+		m[k] = v
+	}
+	if _, err := resolveColumns(m); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// resolveColumns applies Options.Columns to the defaults.
+func resolveColumns(m map[string]string) (columns, error) {
+	c := defaultColumns
+	used := map[string]string{}
+	for role, name := range m {
+		k := slices.Index(Roles[:], role)
+		if k < 0 {
+			return c, fmt.Errorf("pairs: columns: unknown role %q (want %s)", role, strings.Join(Roles[:], ", "))
+		}
+		if name == "" {
+			return c, fmt.Errorf("pairs: columns: empty column name for %q", role)
+		}
+		c[k] = name
+	}
+	for k, name := range c {
+		if name == "" {
+			continue
+		}
+		if other, dup := used[name]; dup {
+			return c, fmt.Errorf("pairs: columns: column %q is mapped to both %s and %s", name, other, Roles[k])
+		}
+		used[name] = Roles[k]
+	}
+	return c, nil
+}
