@@ -122,6 +122,9 @@ func (r *Reader) advance() bool {
 	r.name, r.src, r.r, r.closer = next.name, next.src, next.r, next.closer
 	r.batch, r.msgs, r.rows, r.done, r.sawEnd, r.err = -1, 0, 0, false, false, nil
 	r.ipcFile = next.ipcFile
+	// Checksums cover each file's own schema (its metadata differs between
+	// shards) and each file's format version says whether they are required.
+	r.schemaPart, r.needChecksums = next.schemaPart, next.needChecksums
 	r.rowsBefore = before
 	return true
 }
