@@ -22,6 +22,11 @@ Example:
   dpo-tokenize --tokenizer ./base pairs.jsonl | dpo-reflogp --model ./base > ref.arrow
   dpo-train --model ./base --loss sigmoid --beta 0.1 --out ./dpo ref.arrow
   dpo-train --init-config small.json --loss sft --out ./ref pairs.arrow   # a reference by SFT
+  dpo-train --model ./base --lora-r 16 --lora-target all-linear --lr 1e-4 --out ./lora ref.arrow
+
+With --lora-r R (or --adapter DIR) only a LoRA adapter is trained; DIR and
+its checkpoints hold a PEFT adapter directory (adapter_config.json,
+adapter_model.safetensors) for PeftModel.from_pretrained(base, DIR).
 
 Exit status: 0 success, 1 failure (bad input, I/O, non-finite loss,
 interrupted after saving a checkpoint), 2 usage error.
@@ -67,6 +72,7 @@ func Train(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	fs.IntVar(&c.VocabChunk, "vocab-chunk", 0, "vocabulary columns whose logits exist at once (0: engine default)")
 	fs.BoolVar(&c.BF16, "bf16", false, "bf16 mixed precision: matrix products in bfloat16 with float32 accumulation, float32 master weights")
 	fs.BoolVar(&c.GradCheckpointing, "gradient-checkpointing", false, "recompute each layer's activations in the backward pass (less memory, ~1/3 more compute; same results)")
+	loraFlags(fs, &c.LoRA)
 	fs.BoolVar(&c.Resume, "resume", false, "resume from the newest complete checkpoint in --out")
 	fs.BoolVar(&c.Quiet, "q", false, "no log lines or progress on stderr")
 	version := fs.Bool("version", false, "print the version and exit")

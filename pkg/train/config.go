@@ -63,6 +63,8 @@ type Config struct {
 	BF16              bool   `json:"bf16,omitempty"`
 	GradCheckpointing bool   `json:"gradient_checkpointing,omitempty"`
 
+	LoRA LoRAConfig `json:"lora,omitzero"`
+
 	Resume bool `json:"-"`
 	Quiet  bool `json:"-"`
 	// Progress draws a progress bar on stderr (the CLI sets it on a terminal).
@@ -164,6 +166,9 @@ func (c *Config) Validate() error {
 		return bad("--save-steps, --save-total-limit, --logging-steps and --eval-steps must be >= 0")
 	case c.VocabChunk < 0:
 		return bad("--vocab-chunk %d: must be >= 0", c.VocabChunk)
+	}
+	if err := c.LoRA.validate(c); err != nil {
+		return err
 	}
 	if _, err := c.Objective(); err != nil {
 		return &ConfigError{Err: fmt.Errorf("--loss %q: %w", c.Loss, err)}

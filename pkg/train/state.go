@@ -54,12 +54,13 @@ type determinism struct {
 	Seed                                        int64
 	VocabChunk                                  int
 	BF16                                        bool
+	LoRA                                        LoRAConfig
 }
 
 func (c *Config) determinism() determinism {
 	return determinism{c.Loss, c.Beta, c.LabelSmoothing, c.SimPOGamma, c.DiscoPOPTau, c.ReferenceFree,
 		c.LR, c.Scheduler, c.WarmupSteps, c.WarmupRatio, c.WeightDecay, c.AdamBeta1, c.AdamBeta2, c.AdamEps,
-		c.MaxGradNorm, c.BatchSize, c.BatchTokens, c.GradAccum, c.Epochs, c.MaxSteps, c.Seed, c.VocabChunk, c.BF16}
+		c.MaxGradNorm, c.BatchSize, c.BatchTokens, c.GradAccum, c.Epochs, c.MaxSteps, c.Seed, c.VocabChunk, c.BF16, c.LoRA}
 }
 
 // checkpoints returns the complete checkpoint directories of out, oldest
