@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -219,5 +220,102 @@ func TestLoRAStepAgainstPEFT(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestLoRAResumeAndMerge: a LoRA run interrupted after step 2 and resumed
+// writes the same adapter, bit for bit, as the uninterrupted run; every
+// checkpoint holds a PEFT adapter directory; --merge-lora's merged model
+// scores as base + adapter (1e-5 relative).
+func TestLoRAResumeAndMerge(t *testing.T) {
+	base, in := resumeSetup(t)
+	dir := t.TempDir()
+	cfg := func(out string) train.Config {
+		c := resumeConfig(base, in, out, "sigmoid")
+		c.LoRA = train.LoRAConfig{R: 4, Alpha: 16, Target: "all-linear", Merge: true}
+		c.SaveSteps = 1
+		return c
+	}
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	if _, err := train.Run(context.Background(), cfg(a), "test", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	cb := cfg(b)
+	cb.StopAfterSteps = 2
+	if _, err := train.Run(context.Background(), cb, "test", nil, nil); !errors.Is(err, train.ErrStopped) {
+		t.Fatalf("want ErrStopped, got %v", err)
+	}
+	cb.StopAfterSteps, cb.Resume, cb.Model = 0, true, "" // the base comes from the checkpoint's config
+	res, err := train.Run(context.Background(), cb, "test", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Resumed != 2 {
+		t.Errorf("resumed from step %d, want 2", res.Resumed)
+	}
+	read := func(d string) []byte {
+		t.Helper()
+		raw, err := os.ReadFile(filepath.Join(d, adapter.WeightsFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	if !bytes.Equal(read(a), read(b)) {
+		t.Errorf("the resumed run's adapter differs from the uninterrupted run's")
+	}
+	for _, d := range []string{a, filepath.Join(a, "checkpoint-1"), filepath.Join(b, "checkpoint-3")} {
+		if !adapter.IsAdapterDir(d) {
+			t.Errorf("%s holds no adapter_config.json", d)
+		}
+	}
+
+	// Merged model = base + adapter.
+	e, err := engine.New(engine.Options{Backend: "go:ops_sequential"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	score := func(modelDir, adapterDir string) []float64 {
+		t.Helper()
+		ck, err := model.Load(modelDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ck.Close()
+		m, err := e.LoadModel(ck)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		if adapterDir != "" {
+			ad, err := adapter.Load(adapterDir, ck.Config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := m.AttachAdapter(ad); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var seqs []engine.Sequence
+		for _, p := range synthPairs(6, 9) {
+			seqs = append(seqs, engine.Sequence{Tokens: append(append([]int32{}, p.prompt...), p.chosen...), PromptLen: len(p.prompt)})
+		}
+		lp, err := m.SequenceLogProbs(context.Background(), seqs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return lp
+	}
+	withAdapter, merged, plain := score(base, a), score(filepath.Join(a, train.MergedDir), ""), score(base, "")
+	moved := 0.0
+	for i := range merged {
+		moved = math.Max(moved, math.Abs(withAdapter[i]-plain[i]))
+		if math.Abs(merged[i]-withAdapter[i]) > 1e-5*math.Max(math.Abs(withAdapter[i]), 1) {
+			t.Errorf("seq %d: merged %.8g, base+adapter %.8g", i, merged[i], withAdapter[i])
+		}
+	}
+	if moved == 0 {
+		t.Errorf("training did not move the adapter")
 	}
 }
