@@ -51,11 +51,11 @@ type Config struct {
 	// Targets is the target_modules list; TargetRegex is set instead when
 	// target_modules is a string (a regular expression that must match a
 	// whole module name, or "all-linear").
-	Targets     []string `json:"-"`
-	TargetRegex string   `json:"-"`
+	Targets     []string `json:"target_modules,omitempty"`
+	TargetRegex string   `json:"target_regex,omitempty"`
 	UseRSLoRA   bool     `json:"use_rslora"`
 	// BaseModel is base_model_name_or_path ("" when null).
-	BaseModel string `json:"-"`
+	BaseModel string `json:"base_model_name_or_path,omitempty"`
 	// FanInFanOut is true for GPT-2's Conv1D modules (PEFT sets it); it
 	// changes only how PEFT merges, not the adapter tensors.
 	FanInFanOut bool `json:"fan_in_fan_out"`

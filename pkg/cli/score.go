@@ -154,6 +154,9 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if mf.opts.BF16 {
 		stage["bf16"] = true
 	}
+	if a := lm.adapter; a != nil {
+		stage["adapter_sha256"], stage["adapter_config"], stage["base_model"] = a.SHA256, a.Config, lm.base
+	}
 	if err := outMeta.SetStage(arrowio.StageScore, Version, stage); err != nil {
 		return err
 	}

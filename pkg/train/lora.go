@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 
 	"github.com/dpo-go/dpo/pkg/adapter"
+	"github.com/dpo-go/dpo/pkg/arrowio"
 	"github.com/dpo-go/dpo/pkg/engine"
 	"github.com/dpo-go/dpo/pkg/model"
 	"github.com/dpo-go/dpo/pkg/safetensors"
@@ -100,6 +101,9 @@ func (r *runner) attachLoRA() error {
 	if abs, err := filepath.Abs(r.c.Model); err == nil {
 		a.Config.BaseModel = abs
 	}
+	if err := r.checkReferenceAdapter(a); err != nil {
+		return err
+	}
 	if err := r.mdl.AttachAdapter(a); err != nil {
 		return err
 	}
@@ -118,6 +122,33 @@ func numParams(specs []model.ParamSpec) int {
 		n += k
 	}
 	return n
+}
+
+// checkReferenceAdapter compares the adapter the policy starts from with
+// the one dpo-reflogp recorded (stage options adapter_sha256): two
+// different adapters are an error; an adapter on one side only is noted
+// (a reference from the bare base is what TRL uses with PEFT, adapters
+// disabled).
+func (r *runner) checkReferenceAdapter(a *adapter.Adapter) error {
+	if !r.obj.NeedsReference() {
+		return nil
+	}
+	var st struct {
+		AdapterSHA256 string `json:"adapter_sha256"`
+	}
+	if err := r.train.meta.StageOptions(arrowio.StageReflogp, &st); err != nil {
+		return nil // a stream without reflogp options (hand-made): nothing to compare
+	}
+	switch {
+	case a.SHA256 != "" && st.AdapterSHA256 != "" && a.SHA256 != st.AdapterSHA256:
+		return fmt.Errorf("--adapter %s (sha256 %s) is not the adapter the reference log-probs of %s were computed with (sha256 %s)",
+			r.c.LoRA.Adapter, a.SHA256, r.train.name, st.AdapterSHA256)
+	case a.SHA256 != "" && st.AdapterSHA256 == "":
+		fmt.Fprintf(r.log, "note: the reference log-probs of %s come from the base model without --adapter %s\n", r.train.name, r.c.LoRA.Adapter)
+	case a.SHA256 == "" && st.AdapterSHA256 != "":
+		fmt.Fprintf(r.log, "note: the reference log-probs of %s come from base + an adapter (sha256 %s); the new adapter starts from the base\n", r.train.name, st.AdapterSHA256)
+	}
+	return nil
 }
 
 // writeAdapter writes the current adapter as a PEFT directory (float32, as
