@@ -18,6 +18,7 @@ import (
 
 	"github.com/dpo-go/dpo/pkg/adapter"
 	"github.com/dpo-go/dpo/pkg/arrowio"
+	"github.com/dpo-go/dpo/pkg/ckpt"
 	"github.com/dpo-go/dpo/pkg/model"
 	"github.com/dpo-go/dpo/pkg/safetensors"
 )
@@ -76,6 +77,9 @@ func TestLoRAPipeline(t *testing.T) {
 	}
 	if abs, _ := filepath.Abs(base); ac.BaseModel != abs {
 		t.Errorf("base_model_name_or_path %q, want %q", ac.BaseModel, abs)
+	}
+	if dm, ok, err := ckpt.Read(lora); err != nil || !ok || dm.LoRA == nil || dm.LoRA.BaseModel != ac.BaseModel || dm.LoRA.BaseWeightsSHA256 == "" || dm.Beta != 0.1 {
+		t.Errorf("dpo.json %+v (%v, %v): want beta 0.1 and the LoRA record", dm, ok, err)
 	}
 
 	refA, refB, refM := filepath.Join(dir, "refA.arrow"), filepath.Join(dir, "refB.arrow"), filepath.Join(dir, "refM.arrow")

@@ -7,6 +7,7 @@ import (
 
 	"github.com/dpo-go/dpo/pkg/adapter"
 	"github.com/dpo-go/dpo/pkg/arrowio"
+	"github.com/dpo-go/dpo/pkg/ckpt"
 	"github.com/dpo-go/dpo/pkg/engine"
 	"github.com/dpo-go/dpo/pkg/model"
 	"github.com/dpo-go/dpo/pkg/safetensors"
@@ -149,6 +150,30 @@ func (r *runner) checkReferenceAdapter(a *adapter.Adapter) error {
 		fmt.Fprintf(r.log, "note: the reference log-probs of %s come from base + an adapter (sha256 %s); the new adapter starts from the base\n", r.train.name, st.AdapterSHA256)
 	}
 	return nil
+}
+
+// loraMeta is dpo.json's record of a LoRA run (nil for full fine-tuning).
+func (r *runner) loraMeta() (*ckpt.LoRA, error) {
+	if !r.c.LoRA.Enabled() {
+		return nil, nil
+	}
+	if r.loraInfo == nil {
+		a, err := r.mdl.ExportAdapter()
+		if err != nil {
+			return nil, err
+		}
+		info := &ckpt.LoRA{BaseModel: a.Config.BaseModel, Config: a.Config}
+		if info.BaseWeightsSHA256, err = model.WeightsSHA256(r.c.Model); err != nil {
+			return nil, err
+		}
+		if r.c.LoRA.Adapter != "" {
+			if info.InitAdapterSHA256, err = adapter.Hash(r.c.LoRA.Adapter); err != nil {
+				return nil, err
+			}
+		}
+		r.loraInfo = info
+	}
+	return r.loraInfo, nil
 }
 
 // writeAdapter writes the current adapter as a PEFT directory (float32, as

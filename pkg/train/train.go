@@ -55,6 +55,7 @@ type runner struct {
 	tokDir   string // directory whose tokenizer files are copied ("" none)
 	history  []map[string]any
 	lastEval map[string]float64
+	loraInfo *ckpt.LoRA // dpo.json's LoRA record, computed once
 }
 
 // Run trains as c describes. Logs go to log. stdin is read when c.Input
@@ -692,6 +693,10 @@ func (r *runner) writeModel(dir string, step int) error {
 		ChatTemplateSHA256: r.train.meta.ChatTemplateSHA256(),
 		Beta:               r.c.Beta, Loss: r.obj.String(), ReferenceFree: r.c.ReferenceFree || !r.obj.NeedsReference(),
 		LengthNormalized: r.obj.Has(dpo.SimPO), Step: int64(step), Producer: "dpo-train " + r.version,
+	}
+	var err error
+	if meta.LoRA, err = r.loraMeta(); err != nil {
+		return err
 	}
 	if err := ckpt.Write(dir, meta); err != nil {
 		return err
