@@ -264,6 +264,20 @@ func TestLoRAResumeAndMerge(t *testing.T) {
 	if !bytes.Equal(read(a), read(b)) {
 		t.Errorf("the resumed run's adapter differs from the uninterrupted run's")
 	}
+	// The optimizer state holds the adapter only: no base weights, moments
+	// or gradients.
+	st, err := safetensors.ReadFile(filepath.Join(a, "checkpoint-1", train.StateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range st.Names() {
+		if !strings.Contains(n, ".lora_A.") && !strings.Contains(n, ".lora_B.") {
+			t.Errorf("training state holds %s", n)
+		}
+	}
+	if len(st.Names()) != 3*2*7 { // param, adam_m, adam_v x A, B x 7 modules (1 layer)
+		t.Errorf("training state has %d tensors, want %d", len(st.Names()), 3*2*7)
+	}
 	for _, d := range []string{a, filepath.Join(a, "checkpoint-1"), filepath.Join(b, "checkpoint-3")} {
 		if !adapter.IsAdapterDir(d) {
 			t.Errorf("%s holds no adapter_config.json", d)
