@@ -25,6 +25,11 @@ BETA       ?= 0.1
 LR         ?= 1e-3
 EPOCHS     ?= 1
 BATCH      ?= 32
+# LORA=R trains a LoRA adapter of rank R on all linear layers (alpha
+# LORA_ALPHA) instead of the full model, into examples/out/dpo-loraR.
+LORA       ?= 0
+LORA_ALPHA ?= 16
+LORA_OPTS  := $(if $(filter-out 0,$(LORA)),--lora-r $(LORA) --lora-alpha $(LORA_ALPHA) --lora-target all-linear)
 
 TOOLS := $(BIN)/dpo-tokenize $(BIN)/dpo-reflogp $(BIN)/dpo-train $(BIN)/dpo-score
 GOSRC := $(shell find cmd pkg internal -name '*.go' -not -name '*_test.go') go.mod go.sum
@@ -62,7 +67,7 @@ endef
 $(OUT)/sft.opts: FORCE
 	$(call stamp,--init-config $(EX)/model/config.json --seed $(SEED) --loss sft --lr $(SFT_LR) --lr-scheduler cosine --warmup-steps 5 --epochs $(SFT_EPOCHS) --batch-size $(BATCH))
 $(OUT)/dpo.opts: FORCE
-	$(call stamp,--loss sigmoid --beta $(BETA) --lr $(LR) --warmup-steps 5 --epochs $(EPOCHS) --batch-size $(BATCH) --seed $(SEED))
+	$(call stamp,--loss sigmoid --beta $(BETA) --lr $(LR) --warmup-steps 5 --epochs $(EPOCHS) --batch-size $(BATCH) --seed $(SEED) $(LORA_OPTS))
 
 $(OUT)/%.arrow: $(EX)/%.jsonl $(BIN)/dpo-tokenize
 	@mkdir -p $(OUT)
@@ -78,26 +83,27 @@ $(OUT)/%-ref.arrow: $(OUT)/%.arrow $(OUT)/sft/model.safetensors $(BIN)/dpo-reflo
 	$(BIN)/dpo-reflogp --model $(OUT)/sft -o $@ $<
 
 # 3. DPO from the reference, evaluated on the held-out pairs as it goes.
-$(OUT)/dpo/model.safetensors: $(OUT)/train-ref.arrow $(OUT)/heldout-ref.arrow $(OUT)/dpo.opts $(BIN)/dpo-train
-	rm -rf $(OUT)/dpo
+DPO := $(OUT)/dpo$(if $(filter-out 0,$(LORA)),-lora$(LORA))
+$(DPO)/dpo.json: $(OUT)/train-ref.arrow $(OUT)/heldout-ref.arrow $(OUT)/dpo.opts $(BIN)/dpo-train
+	rm -rf $(DPO)
 	$(BIN)/dpo-train --model $(OUT)/sft $(shell cat $(OUT)/dpo.opts) --logging-steps 25 \
-		--eval $(OUT)/heldout-ref.arrow --eval-steps 50 --out $(OUT)/dpo $<
+		--eval $(OUT)/heldout-ref.arrow --eval-steps 50 --out $(DPO) $<
 
 # 4. Held-out scores before (the reference as the policy) and after DPO.
 $(OUT)/before.txt: $(OUT)/heldout-ref.arrow $(OUT)/sft/model.safetensors $(OUT)/dpo.opts $(BIN)/dpo-score
 	$(BIN)/dpo-score --policy $(OUT)/sft --beta $(BETA) --worst 0 --summary $(OUT)/before.json -o $(OUT)/before.arrow $< 2> $@
-$(OUT)/after.txt: $(OUT)/heldout-ref.arrow $(OUT)/dpo/model.safetensors $(BIN)/dpo-score
-	$(BIN)/dpo-score --policy $(OUT)/dpo --summary $(OUT)/after.json -o $(OUT)/after.arrow $< 2> $@
+$(DPO)/after.txt: $(OUT)/heldout-ref.arrow $(DPO)/dpo.json $(BIN)/dpo-score
+	$(BIN)/dpo-score --policy $(DPO) --summary $(DPO)/after.json -o $(DPO)/after.arrow $< 2> $@
 
-demo: $(OUT)/before.txt $(OUT)/after.txt
+demo: $(OUT)/before.txt $(DPO)/after.txt
 	@echo
 	@echo "== held-out pairs, BEFORE DPO (policy = the SFT reference) =="
 	@cat $(OUT)/before.txt
 	@echo
-	@echo "== held-out pairs, AFTER DPO (β $(BETA), lr $(LR), $(EPOCHS) epochs) =="
-	@cat $(OUT)/after.txt
+	@echo "== held-out pairs, AFTER DPO (β $(BETA), lr $(LR), $(EPOCHS) epochs$(if $(LORA_OPTS), LoRA r $(LORA) alpha $(LORA_ALPHA))) =="
+	@cat $(DPO)/after.txt
 	@echo
-	@echo "plot: $(OUT)/dpo/plot.png  metrics: $(OUT)/dpo/metrics.jsonl  scored pairs: $(OUT)/after.arrow"
+	@echo "plot: $(DPO)/plot.png  metrics: $(DPO)/metrics.jsonl  scored pairs: $(DPO)/after.arrow"
 
 # Keep the intermediate streams (pairs and reference log-probs are reusable).
 .SECONDARY:

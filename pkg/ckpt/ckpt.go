@@ -32,6 +32,19 @@ type Meta struct {
 	LengthNormalized   bool    `json:"length_normalized,omitempty"` // SimPO-style scoring
 	Step               int64   `json:"step,omitempty"`
 	Producer           string  `json:"producer,omitempty"`
+	// LoRA is set when the directory holds a LoRA adapter dpo-train wrote.
+	LoRA *LoRA `json:"lora,omitempty"`
+}
+
+// LoRA records what a LoRA adapter was trained on and from.
+type LoRA struct {
+	BaseModel         string `json:"base_model"`
+	BaseWeightsSHA256 string `json:"base_weights_sha256,omitempty"`
+	// Config is the adapter's configuration (r, lora_alpha, targets, use_rslora).
+	Config any `json:"config"`
+	// InitAdapterSHA256 is the hash of the --adapter directory the run
+	// started from ("" for a new adapter).
+	InitAdapterSHA256 string `json:"init_adapter_sha256,omitempty"`
 }
 
 // Write writes dir/dpo.json.

@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/dpo-go/dpo/pkg/adapter"
 	"github.com/dpo-go/dpo/pkg/arrowio"
 	"github.com/dpo-go/dpo/pkg/ckpt"
 	"github.com/dpo-go/dpo/pkg/engine"
@@ -19,10 +20,13 @@ import (
 
 // loadedModel is a checkpoint loaded into an engine.
 type loadedModel struct {
-	dir   string
-	eng   *engine.Engine
-	model *engine.Model
-	ck    *model.Checkpoint
+	dir  string // as given: a model or a PEFT adapter directory
+	base string // the model directory (dir without an adapter)
+	// adapter is the attached LoRA adapter (nil without).
+	adapter *adapter.Adapter
+	eng     *engine.Engine
+	model   *engine.Model
+	ck      *model.Checkpoint
 }
 
 func (l *loadedModel) Close() {
@@ -43,7 +47,7 @@ func loadModel(dir string, opts engine.Options) (*loadedModel, error) {
 	if err != nil {
 		return nil, err
 	}
-	l := &loadedModel{dir: dir, ck: ck}
+	l := &loadedModel{dir: dir, base: dir, ck: ck}
 	if l.eng, err = engine.New(opts); err != nil {
 		l.Close()
 		return nil, err
@@ -196,6 +200,7 @@ type modelFlags struct {
 	opts      engine.Options
 	ignore    bool
 	maxMemory string
+	base      string // --base: the base model of an adapter directory
 }
 
 // addModelFlags registers --backend, --batch-tokens, --vocab-chunk, --bf16
@@ -206,6 +211,7 @@ func addModelFlags(fs *flag.FlagSet) *modelFlags {
 	fs.IntVar(&m.opts.BatchTokens, "batch-tokens", 4096, "padded tokens per forward batch")
 	fs.IntVar(&m.opts.VocabChunk, "vocab-chunk", 0, "vocabulary columns whose logits exist at once (0: engine default 8192); bounds the head's memory")
 	fs.BoolVar(&m.opts.BF16, "bf16", false, "bf16 mixed precision: matrix products in bfloat16 with float32 accumulation, as dpo-train --bf16")
+	fs.StringVar(&m.base, "base", "", "base model `DIR` when the model is a PEFT adapter directory (default: its base_model_name_or_path, when local)")
 	fs.BoolVar(&m.ignore, "ignore-tokenizer-mismatch", false, "run even when the stream's tokenizer is not the model directory's (experts only)")
 	fs.StringVar(&m.maxMemory, "max-batch-memory", "auto", "refuse a row whose forward batch needs more working memory than this, estimated before it is built: auto (80% of the available memory), 0 (no check), or a size such as 16GiB")
 	return m
@@ -213,15 +219,31 @@ func addModelFlags(fs *flag.FlagSet) *modelFlags {
 
 // load checks that the stream's tokenizer (meta) is the model directory's,
 // then loads the model with the flags' engine options.
+//
+// dir may be a PEFT adapter directory: the model is then its base (see
+// resolveModelDir) with the adapter attached.
 func (m *modelFlags) load(meta arrowio.Metadata, dir string, log io.Writer) (*loadedModel, error) {
-	cfg, err := model.LoadConfig(dir)
+	baseDir, adapterDir, err := resolveModelDir(dir, m.base)
 	if err != nil {
 		return nil, err
 	}
-	if err := checkModelTokenizer(meta, dir, cfg.VocabSize, m.ignore, log); err != nil {
+	cfg, err := model.LoadConfig(baseDir)
+	if err != nil {
 		return nil, err
 	}
-	return loadModel(dir, m.opts)
+	if err := checkModelTokenizer(meta, tokenizerDir(baseDir, adapterDir), cfg.VocabSize, m.ignore, log); err != nil {
+		return nil, err
+	}
+	l, err := loadModel(baseDir, m.opts)
+	if err != nil || adapterDir == "" {
+		return l, err
+	}
+	l.dir = dir
+	if err := l.attachAdapter(adapterDir); err != nil {
+		l.Close()
+		return nil, err
+	}
+	return l, nil
 }
 
 // budget returns the memory budget for l's model (see memBudget).

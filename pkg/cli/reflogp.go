@@ -10,6 +10,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/dpo-go/dpo/pkg/adapter"
 	"github.com/dpo-go/dpo/pkg/arrowio"
 	"github.com/dpo-go/dpo/pkg/model"
 )
@@ -44,6 +45,11 @@ type reflogpOptions struct {
 	// LDAlpha is TRL's ld_alpha the log-probs are weighted with (absent:
 	// plain sums). dpo-train --ld-alpha requires the same value here.
 	LDAlpha *float64 `json:"ld_alpha,omitempty"`
+	// A LoRA adapter on the model (Model is then the adapter directory,
+	// the hashes the base's): its directory hash and config.
+	AdapterSHA256 string          `json:"adapter_sha256,omitempty"`
+	AdapterConfig *adapter.Config `json:"adapter_config,omitempty"`
+	BaseModel     string          `json:"base_model,omitempty"`
 }
 
 // Reflogp is dpo-reflogp.
@@ -109,11 +115,14 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	cfg := lm.ck.Config
 	opts := reflogpOptions{Backend: lm.eng.BackendName(), Model: *modelDir, Architecture: string(cfg.Arch), BatchTokens: mf.opts.BatchTokens, VocabChunk: mf.opts.VocabChunk, BF16: mf.opts.BF16, Shard: shard.String(), LDAlpha: ld}
-	if opts.ConfigSHA256, err = model.ConfigSHA256(*modelDir); err != nil {
+	if opts.ConfigSHA256, err = model.ConfigSHA256(lm.base); err != nil {
 		return err
 	}
-	if opts.WeightsSHA256, err = model.WeightsSHA256(*modelDir); err != nil {
+	if opts.WeightsSHA256, err = model.WeightsSHA256(lm.base); err != nil {
 		return err
+	}
+	if a := lm.adapter; a != nil {
+		opts.AdapterSHA256, opts.AdapterConfig, opts.BaseModel = a.SHA256, &a.Config, lm.base
 	}
 
 	outMeta := arrowio.Derive(meta, "dpo-reflogp", Version)

@@ -178,6 +178,9 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if shard.active() {
 		stage["shard"] = shard.String()
 	}
+	if a := lm.adapter; a != nil {
+		stage["adapter_sha256"], stage["adapter_config"], stage["base_model"] = a.SHA256, a.Config, lm.base
+	}
 	if err := outMeta.SetStage(arrowio.StageScore, Version, stage); err != nil {
 		return err
 	}

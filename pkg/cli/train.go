@@ -26,10 +26,15 @@ Example:
   dpo-train --model ./base --loss sigmoid --beta 0.1 --out ./dpo ref.arrow
   dpo-train --init-config small.json --loss sft --out ./ref pairs.arrow   # a reference by SFT
   dpo-train --model ./base --loss sigmoid,sft --loss-weights 1,0.2 --out ./rpo ref.arrow   # RPO
+  dpo-train --model ./base --lora-r 16 --lora-target all-linear --lr 1e-4 --out ./lora ref.arrow
 
 Objectives and options follow TRL 1.x's DPOConfig (same names and defaults,
 except --epochs: 1 here, 3 in transformers);
 TR-DPO's reference sync is refused, since the reference is precomputed.
+
+With --lora-r R (or --adapter DIR) only a LoRA adapter is trained; DIR and
+its checkpoints hold a PEFT adapter directory (adapter_config.json,
+adapter_model.safetensors) for PeftModel.from_pretrained(base, DIR).
 
 Exit status: 0 success, 1 failure (bad input, I/O, non-finite loss,
 interrupted after saving a checkpoint), 2 usage error.
@@ -93,6 +98,7 @@ func Train(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	fs.BoolVar(&c.BF16, "bf16", false, "bf16 mixed precision: matrix products in bfloat16 with float32 accumulation, float32 master weights")
 	fs.BoolVar(&c.GradCheckpointing, "gradient-checkpointing", false, "recompute each layer's activations in the backward pass (less memory, ~1/3 more compute; same results)")
 	fs.StringVar(&c.ReportTo, "report-to", "jsonl", "where metrics go: jsonl (metrics.jsonl, always written), tensorboard (event files under --out/runs), none; comma-separated")
+	loraFlags(fs, &c.LoRA)
 	fs.BoolVar(&c.Resume, "resume", false, "resume from the newest complete checkpoint in --out (refused if the stream, options or model differ from that run's)")
 	fs.BoolVar(&c.Overwrite, "overwrite", false, "start a fresh run in a non-empty --out, removing the earlier run's checkpoints and files")
 	fs.BoolVar(&c.Quiet, "q", false, "no log lines or progress on stderr")

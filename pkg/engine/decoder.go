@@ -107,12 +107,6 @@ func decoderHidden(n net, cfg *model.Config, tokens, lengths *Node) *Node {
 		}
 		return masks[win]
 	}
-	bias := func(name string, ok bool) *Node {
-		if !ok {
-			return nil
-		}
-		return w(name)
-	}
 	x := Gather(w("model.embed_tokens.weight"), ExpandAxes(tokens, -1)) // [B, T, H]
 	x.AssertDims(B, T, H)
 	if cfg.EmbedScale != 0 {
@@ -131,14 +125,14 @@ func decoderHidden(n net, cfg *model.Config, tokens, lengths *Node) *Node {
 		}
 		var q, k, v *Node
 		if cfg.FusedQKV { // Phi-3: one projection, split as [q | k | v]
-			qkv := n.linear(h, w(p+"self_attn.qkv_proj.weight"), nil)
+			qkv := n.linear(h, p+"self_attn.qkv_proj", false)
 			q = Slice(qkv, AxisRange(), AxisRange(), AxisRange(0, nH*D))
 			k = Slice(qkv, AxisRange(), AxisRange(), AxisRange(nH*D, (nH+nKV)*D))
 			v = Slice(qkv, AxisRange(), AxisRange(), AxisRange((nH+nKV)*D, (nH+2*nKV)*D))
 		} else {
-			q = n.linear(h, w(p+"self_attn.q_proj.weight"), bias(p+"self_attn.q_proj.bias", cfg.AttentionBias))
-			k = n.linear(h, w(p+"self_attn.k_proj.weight"), bias(p+"self_attn.k_proj.bias", cfg.AttentionBias))
-			v = n.linear(h, w(p+"self_attn.v_proj.weight"), bias(p+"self_attn.v_proj.bias", cfg.AttentionBias))
+			q = n.linear(h, p+"self_attn.q_proj", cfg.AttentionBias)
+			k = n.linear(h, p+"self_attn.k_proj", cfg.AttentionBias)
+			v = n.linear(h, p+"self_attn.v_proj", cfg.AttentionBias)
 		}
 		if cfg.QKNormFull {
 			q = norm(q, p+"self_attn.q_norm.weight")
@@ -155,7 +149,7 @@ func decoderHidden(n net, cfg *model.Config, tokens, lengths *Node) *Node {
 		q = applyPartialRope(q, r.cos, r.sin, cfg.RotaryDim)
 		k = applyPartialRope(k, r.cos, r.sin, cfg.RotaryDim)
 		a := n.attentionCapped(q, k, v, maskOf(l), scale, cfg.AttnSoftcap) // [B, T, nH*D]
-		a = n.linear(a, w(p+"self_attn.o_proj.weight"), bias(p+"self_attn.o_proj.bias", cfg.OutputBias))
+		a = n.linear(a, p+"self_attn.o_proj", cfg.OutputBias)
 		if cfg.SandwichNorms || cfg.PostNorms {
 			a = norm(a, p+"post_attention_layernorm.weight")
 		}
@@ -171,14 +165,14 @@ func decoderHidden(n net, cfg *model.Config, tokens, lengths *Node) *Node {
 		var gate, up *Node   // [B, T, I]
 		if cfg.FusedGateUp { // Phi-3: [gate | up] = chunk(gate_up_proj(h), 2)
 			I := cfg.IntermediateSize
-			gu := n.linear(h, w(p+"mlp.gate_up_proj.weight"), nil)
+			gu := n.linear(h, p+"mlp.gate_up_proj", false)
 			gate = Slice(gu, AxisRange(), AxisRange(), AxisRange(0, I))
 			up = Slice(gu, AxisRange(), AxisRange(), AxisRange(I, 2*I))
 		} else {
-			gate = n.linear(h, w(p+"mlp.gate_proj.weight"), bias(p+"mlp.gate_proj.bias", cfg.MLPBias))
-			up = n.linear(h, w(p+"mlp.up_proj.weight"), bias(p+"mlp.up_proj.bias", cfg.MLPBias))
+			gate = n.linear(h, p+"mlp.gate_proj", cfg.MLPBias)
+			up = n.linear(h, p+"mlp.up_proj", cfg.MLPBias)
 		}
-		m := n.linear(Mul(act(gate), up), w(p+"mlp.down_proj.weight"), bias(p+"mlp.down_proj.bias", cfg.MLPBias))
+		m := n.linear(Mul(act(gate), up), p+"mlp.down_proj", cfg.MLPBias)
 		if cfg.SandwichNorms || cfg.PostNorms {
 			m = norm(m, p+"post_feedforward_layernorm.weight")
 		}

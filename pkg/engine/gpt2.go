@@ -46,16 +46,16 @@ func gpt2Hidden(n net, cfg *model.Config, tokens, lengths *Node) *Node {
 		x = n.blockStart(x)
 		p := fmt.Sprintf("transformer.h.%d.", l)
 		h := layerNorm(x, w(p+"ln_1.weight"), w(p+"ln_1.bias"), eps)
-		qkv := n.conv1D(h, w(p+"attn.c_attn.weight"), w(p+"attn.c_attn.bias")) // [B, T, 3H]
+		qkv := n.conv1D(h, p+"attn.c_attn") // [B, T, 3H]
 		parts := Split(qkv, 2, 3)
 		q := Reshape(parts[0], B, T, nH, D)
 		k := Reshape(parts[1], B, T, nH, D)
 		v := Reshape(parts[2], B, T, nH, D)
 		a := n.attention(q, k, v, mask, scale) // [B, T, H]
-		x = Add(x, n.conv1D(a, w(p+"attn.c_proj.weight"), w(p+"attn.c_proj.bias")))
+		x = Add(x, n.conv1D(a, p+"attn.c_proj"))
 		h = layerNorm(x, w(p+"ln_2.weight"), w(p+"ln_2.bias"), eps)
-		m := act(n.conv1D(h, w(p+"mlp.c_fc.weight"), w(p+"mlp.c_fc.bias"))) // [B, T, I]
-		x = Add(x, n.conv1D(m, w(p+"mlp.c_proj.weight"), w(p+"mlp.c_proj.bias")))
+		m := act(n.conv1D(h, p+"mlp.c_fc")) // [B, T, I]
+		x = Add(x, n.conv1D(m, p+"mlp.c_proj"))
 		x.AssertDims(B, T, H)
 	}
 	x = n.blocksEnd(x)

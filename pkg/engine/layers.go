@@ -23,28 +23,34 @@ func storeWeights(store *gmodel.Store, g *Graph) weights {
 	}
 }
 
-// linear applies an HF nn.Linear: x [..., in] · W[out, in]ᵀ (+ b[out]) -> [..., out].
-func (n net) linear(x, w, b *Node) *Node {
+// linear applies the HF nn.Linear module (weight "<module>.weight",
+// bias "<module>.bias" when hasBias): x [..., in] · W[out, in]ᵀ (+ b[out])
+// -> [..., out], plus the module's LoRA update when it has one.
+func (n net) linear(x *Node, module string, hasBias bool) *Node {
+	var b *Node
+	if hasBias {
+		b = n.w(module + ".bias")
+	}
+	return n.adapted(x, module, n.dense(x, n.w(module+".weight"), b, "ni,oi->no"))
+}
+
+// conv1D applies GPT-2's Conv1D module: x [..., in] · W[in, out] + b[out]
+// -> [..., out], plus the module's LoRA update when it has one.
+func (n net) conv1D(x *Node, module string) *Node {
+	return n.adapted(x, module, n.dense(x, n.w(module+".weight"), n.w(module+".bias"), "ni,io->no"))
+}
+
+// dense is x [..., in] times w (eq names the flattened product
+// [N, in] x w -> [N, out]) plus b.
+func (n net) dense(x, w, b *Node, eq string) *Node {
 	dims := x.Shape().Dimensions
 	in := dims[len(dims)-1]
-	out := w.Shape().Dimensions[0]
-	flat := Reshape(x, -1, in)       // [N, in]
-	y := n.dot(flat, w, "ni,oi->no") // [N, out]
+	flat := Reshape(x, -1, in) // [N, in]
+	y := n.dot(flat, w, eq)    // [N, out]
 	if b != nil {
 		y = Add(y, ExpandAxes(b, 0))
 	}
-	outDims := append(append([]int{}, dims[:len(dims)-1]...), out)
-	return Reshape(y, outDims...)
-}
-
-// conv1D applies GPT-2's Conv1D: x [..., in] · W[in, out] + b[out] -> [..., out].
-func (n net) conv1D(x, w, b *Node) *Node {
-	dims := x.Shape().Dimensions
-	in := dims[len(dims)-1]
-	out := w.Shape().Dimensions[1]
-	flat := Reshape(x, -1, in)       // [N, in]
-	y := n.dot(flat, w, "ni,io->no") // [N, out]
-	y = Add(y, ExpandAxes(b, 0))
+	out := y.Shape().Dimensions[1]
 	outDims := append(append([]int{}, dims[:len(dims)-1]...), out)
 	return Reshape(y, outDims...)
 }

@@ -183,20 +183,14 @@ func llamaHidden(n net, cfg *model.Config, tokens, lengths *Node) *Node {
 	}
 	x := Gather(w("model.embed_tokens.weight"), ExpandAxes(tokens, -1)) // [B, T, H]
 	x.AssertDims(B, T, H)
-	bias := func(name string, ok bool) *Node {
-		if !ok {
-			return nil
-		}
-		return w(name)
-	}
 	scale := 1 / math.Sqrt(float64(D))
 	for l := range cfg.NumLayers {
 		x = n.blockStart(x)
 		p := fmt.Sprintf("model.layers.%d.", l)
 		h := rmsNorm(x, w(p+"input_layernorm.weight"), cfg.RMSNormEps) // [B, T, H]
-		q := n.linear(h, w(p+"self_attn.q_proj.weight"), bias(p+"self_attn.q_proj.bias", cfg.AttentionBias))
-		k := n.linear(h, w(p+"self_attn.k_proj.weight"), bias(p+"self_attn.k_proj.bias", cfg.AttentionBias))
-		v := n.linear(h, w(p+"self_attn.v_proj.weight"), bias(p+"self_attn.v_proj.bias", cfg.AttentionBias))
+		q := n.linear(h, p+"self_attn.q_proj", cfg.AttentionBias)
+		k := n.linear(h, p+"self_attn.k_proj", cfg.AttentionBias)
+		v := n.linear(h, p+"self_attn.v_proj", cfg.AttentionBias)
 		q = Reshape(q, B, T, nH, D)  // [B, T, nH, D]
 		k = Reshape(k, B, T, nKV, D) // [B, T, nKV, D]
 		v = Reshape(v, B, T, nKV, D) // [B, T, nKV, D]
@@ -207,12 +201,12 @@ func llamaHidden(n net, cfg *model.Config, tokens, lengths *Node) *Node {
 		q = applyRope(q, cos, sin)
 		k = applyRope(k, cos, sin)
 		a := n.attention(q, k, v, maskOf(l), scale) // [B, T, nH*D]
-		a = n.linear(a, w(p+"self_attn.o_proj.weight"), bias(p+"self_attn.o_proj.bias", cfg.OutputBias))
+		a = n.linear(a, p+"self_attn.o_proj", cfg.OutputBias)
 		x = Add(x, a) // [B, T, H]
 		h = rmsNorm(x, w(p+"post_attention_layernorm.weight"), cfg.RMSNormEps)
-		gate := n.linear(h, w(p+"mlp.gate_proj.weight"), bias(p+"mlp.gate_proj.bias", cfg.MLPBias)) // [B, T, I]
-		up := n.linear(h, w(p+"mlp.up_proj.weight"), bias(p+"mlp.up_proj.bias", cfg.MLPBias))       // [B, T, I]
-		m := n.linear(Mul(act(gate), up), w(p+"mlp.down_proj.weight"), bias(p+"mlp.down_proj.bias", cfg.MLPBias))
+		gate := n.linear(h, p+"mlp.gate_proj", cfg.MLPBias) // [B, T, I]
+		up := n.linear(h, p+"mlp.up_proj", cfg.MLPBias)     // [B, T, I]
+		m := n.linear(Mul(act(gate), up), p+"mlp.down_proj", cfg.MLPBias)
 		x = Add(x, m)
 		x.AssertDims(B, T, H)
 	}

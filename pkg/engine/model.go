@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"sync"
 
+	"github.com/dpo-go/dpo/pkg/adapter"
 	"github.com/dpo-go/dpo/pkg/model"
 	"github.com/dpo-go/dpo/pkg/safetensors"
 	"github.com/gomlx/gomlx/core/graph"
@@ -21,6 +22,12 @@ type Model struct {
 	names  map[string]string // HF name -> name found in the checkpoint
 	dtypes map[string]safetensors.DType
 	store  *gmodel.Store
+
+	// LoRA adapter (see lora.go): scale by module, its parameters, its
+	// config and modules (without weights). nil without an adapter.
+	lora      map[string]float64
+	loraSpecs []model.ParamSpec
+	adapter   *adapter.Adapter
 
 	mu     sync.Mutex
 	exec   *gmodel.Exec
@@ -266,6 +273,7 @@ func (m *Model) runBatch(seqs []Sequence, b batch) ([]float32, error) {
 	err := catch(func() error {
 		if m.exec == nil {
 			cfg, gopts := m.cfg, m.eng.graphOptions()
+			gopts.LoRA = m.lora
 			exec, err := gmodel.NewExec(m.eng.backend, m.store,
 				func(scope *gmodel.Scope, tokens, lengths, prompts *graph.Node) *graph.Node {
 					n := net{w: storeWeights(scope.Store(), tokens.Graph()), opts: gopts}

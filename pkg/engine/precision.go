@@ -26,6 +26,11 @@ type GraphOptions struct {
 	// the layers' inputs (the residual stream) are kept. It changes memory
 	// and time, not the values computed.
 	Checkpoint bool
+	// LoRA maps the HF name of each linear module with a LoRA adapter
+	// (e.g. "model.layers.0.self_attn.q_proj") to its scale; its A and B
+	// are the store's variables named as PEFT names them (see
+	// [Model.AttachAdapter], [Model.LoRAScales]). nil: no adapter.
+	LoRA map[string]float64
 }
 
 func (o GraphOptions) withDefaults() GraphOptions {

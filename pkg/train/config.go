@@ -82,6 +82,8 @@ type Config struct {
 	// written): "tensorboard" adds event files under Out/runs.
 	ReportTo string `json:"report_to,omitempty"`
 
+	LoRA LoRAConfig `json:"lora,omitzero"`
+
 	Resume bool `json:"-"`
 	// Overwrite lets a fresh run replace an earlier run's files in Out.
 	Overwrite bool `json:"-"`
@@ -196,6 +198,9 @@ func (c *Config) Validate() error {
 		return bad("--save-steps, --save-total-limit, --logging-steps and --eval-steps must be >= 0")
 	case c.VocabChunk < 0:
 		return bad("--vocab-chunk %d: must be >= 0", c.VocabChunk)
+	}
+	if err := c.LoRA.validate(c); err != nil {
+		return err
 	}
 	obj, err := c.Objective()
 	if err != nil {

@@ -36,6 +36,9 @@ type optimizer struct {
 	apply      *gmodel.Exec // per step: norm, clipping, AdamW
 	eval       *gmodel.Exec // evaluation with ld_alpha or use_weighting (built on first use)
 	backend    gmodel.Backend
+	// lora is the scale of each adapted module when training a LoRA
+	// adapter (specs are then the adapter's A and B; see lora.go).
+	lora map[string]float64
 }
 
 // catch turns a GoMLX panic into an error: the one place in this package
@@ -66,8 +69,9 @@ func zerosF32(shape []int) *tensors.Tensor {
 
 // newOptimizer creates the optimizer variables (zero moments and
 // accumulators) next to the model's weights and the two executables.
-func newOptimizer(backend gmodel.Backend, store *gmodel.Store, cfg *model.Config, obj dpo.Objective, tc *Config) (*optimizer, error) {
-	o := &optimizer{cfg: cfg, specs: model.ParamSpecs(cfg), store: store, obj: obj, tc: tc, backend: backend, chosenOnly: true}
+func newOptimizer(backend gmodel.Backend, mdl *engine.Model, obj dpo.Objective, tc *Config) (*optimizer, error) {
+	cfg, store := mdl.Config(), mdl.Store()
+	o := &optimizer{cfg: cfg, specs: trainableSpecs(mdl), lora: mdl.LoRAScales(), store: store, obj: obj, tc: tc, backend: backend, chosenOnly: true}
 	for _, t := range obj.Terms {
 		o.chosenOnly = o.chosenOnly && t.Name == dpo.SFT
 	}
@@ -143,7 +147,7 @@ func (o *optimizer) gradGraph(scope *gmodel.Scope, in []*graph.Node) []*graph.No
 	g := tokens.Graph()
 	store := scope.Store()
 	st := engine.CompletionTokenStatsGraph(store, o.cfg, tokens, lengths, prompts, engine.GraphOptions{
-		VocabChunk: o.tc.VocabChunk, BF16: o.tc.BF16, Checkpoint: o.tc.GradCheckpointing})
+		VocabChunk: o.tc.VocabChunk, BF16: o.tc.BF16, Checkpoint: o.tc.GradCheckpointing, LoRA: o.lora})
 	R := st.LogProbs.Shape().Dimensions[0]
 	B := R / 2
 	first := func(x *graph.Node) *graph.Node { return graph.Slice(x, graph.AxisRange(0, B)) }

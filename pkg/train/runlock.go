@@ -3,6 +3,7 @@ package train
 import (
 	"errors"
 	"fmt"
+	"github.com/dpo-go/dpo/pkg/adapter"
 	"os"
 	"path/filepath"
 	"slices"
@@ -26,7 +27,7 @@ type outDir struct {
 // ownedFiles are the files dpo-train writes at the top of --out (besides
 // checkpoint-* directories); --overwrite removes these and nothing else.
 var ownedFiles = append([]string{MetricsFile, PlotFile, TrainConfigFile, "config.json", "generation_config.json",
-	"model.safetensors", "model.safetensors.index.json", "dpo.json"}, tokenizerFiles...)
+	"model.safetensors", "model.safetensors.index.json", "dpo.json", adapter.ConfigFile, adapter.WeightsFile}, tokenizerFiles...)
 
 // prepareOut creates and locks c.Out. Without c.Resume it must hold nothing
 // but the lock file, unless c.Overwrite, which removes the files and
@@ -90,7 +91,7 @@ func prepareOut(c *Config) (_ *outDir, err error) {
 
 func ownedName(n string, dir bool) bool {
 	if dir {
-		return strings.HasPrefix(n, checkpointPref) || n == RunsDir
+		return strings.HasPrefix(n, checkpointPref) || n == RunsDir || n == MergedDir
 	}
 	if strings.HasPrefix(n, ".") && strings.Contains(n, ".tmp-") { // WriteAtomic temp files
 		return true

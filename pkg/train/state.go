@@ -43,6 +43,7 @@ type determinism struct {
 	Seed                                        int64
 	VocabChunk                                  int
 	BF16                                        bool
+	LoRA                                        LoRAConfig
 }
 
 func (c *Config) determinism() determinism {
@@ -53,7 +54,7 @@ func (c *Config) determinism() determinism {
 	return determinism{loss, c.Beta, c.LabelSmoothing, c.SimPOGamma, c.DiscoPOPTau, c.ReferenceFree,
 		c.ldAlpha(), c.FAlphaCoef, c.FDivergence, c.UseWeighting,
 		c.LR, c.Scheduler, c.WarmupSteps, c.WarmupRatio, c.WeightDecay, c.AdamBeta1, c.AdamBeta2, c.AdamEps,
-		c.MaxGradNorm, c.BatchSize, c.BatchTokens, c.GradAccum, c.Epochs, c.MaxSteps, c.Seed, c.VocabChunk, c.BF16}
+		c.MaxGradNorm, c.BatchSize, c.BatchTokens, c.GradAccum, c.Epochs, c.MaxSteps, c.Seed, c.VocabChunk, c.BF16, c.LoRA}
 }
 
 // checkpoints returns the complete checkpoint directories of out, oldest

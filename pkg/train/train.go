@@ -65,6 +65,8 @@ type runner struct {
 	numTokens int64
 
 	tb *tbevents.Writer // --report-to tensorboard (nil: off)
+
+	loraInfo *ckpt.LoRA // dpo.json's LoRA record, computed once
 }
 
 // Run trains as c describes. Logs go to log. stdin is read when c.Input
@@ -129,7 +131,14 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 		if resumeState, resumeTensors, err = readState(dir); err != nil {
 			return nil, 0, fmt.Errorf("resuming from %s: %w", dir, err)
 		}
-		if r.cfg, err = model.LoadConfig(dir); err != nil {
+		if c.LoRA.Enabled() && c.Model == "" {
+			c.Model = prev.Model // the frozen base
+		}
+		cfgDir := dir
+		if c.LoRA.Enabled() { // a LoRA checkpoint holds the adapter only
+			cfgDir = c.Model
+		}
+		if r.cfg, err = model.LoadConfig(cfgDir); err != nil {
 			return nil, 0, fmt.Errorf("resuming from %s: %w", dir, err)
 		}
 		r.dtype = safetensors.DType(resumeState.DType)
@@ -213,7 +222,7 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 		fmt.Fprintf(log, "note: --bf16 on the pure-Go backend is slower than float32 and saves no memory (it is meant for GPUs)\n")
 	}
 	switch {
-	case resumeStep > 0:
+	case resumeStep > 0 && !c.LoRA.Enabled():
 		ws := make(map[string]*safetensors.Tensor)
 		for _, s := range model.ParamSpecs(r.cfg) {
 			if t, ok := resumeTensors["param/"+s.Name]; ok {
@@ -234,7 +243,10 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 	if err != nil {
 		return nil, 0, err
 	}
-	if r.opt, err = newOptimizer(r.eng.Backend(), r.mdl.Store(), r.cfg, r.obj, &c); err != nil {
+	if err := r.attachLoRA(); err != nil {
+		return nil, 0, err
+	}
+	if r.opt, err = newOptimizer(r.eng.Backend(), r.mdl, r.obj, &c); err != nil {
 		return nil, 0, err
 	}
 	if resumeStep > 0 {
@@ -742,12 +754,18 @@ func (r *runner) writeModel(dir string, step int) error {
 	if err := checkFault(filepath.Join(dir, "model.safetensors")); err != nil {
 		return err
 	}
-	ws, err := r.opt.weightTensors()
-	if err != nil {
-		return err
-	}
-	if err := model.Save(dir, &model.Checkpoint{Config: r.cfg, Tensors: ws}, r.dtype); err != nil {
-		return err
+	if r.c.LoRA.Enabled() {
+		if err := r.writeAdapter(dir); err != nil {
+			return err
+		}
+	} else {
+		ws, err := r.opt.weightTensors()
+		if err != nil {
+			return err
+		}
+		if err := model.Save(dir, &model.Checkpoint{Config: r.cfg, Tensors: ws}, r.dtype); err != nil {
+			return err
+		}
 	}
 	name, sha := r.train.meta.Tokenizer()
 	meta := ckpt.Meta{
@@ -755,6 +773,10 @@ func (r *runner) writeModel(dir string, step int) error {
 		ChatTemplateSHA256: r.train.meta.ChatTemplateSHA256(),
 		Beta:               r.c.Beta, Loss: r.obj.String(), ReferenceFree: r.c.ReferenceFree || !r.obj.NeedsReference(),
 		LengthNormalized: r.obj.Has(dpo.SimPO), Step: int64(step), Producer: "dpo-train " + r.version,
+	}
+	var err error
+	if meta.LoRA, err = r.loraMeta(); err != nil {
+		return err
 	}
 	if err := ckpt.Write(dir, meta); err != nil {
 		return err
@@ -843,6 +865,12 @@ func (r *runner) save(step int) (err error) {
 func (r *runner) saveFinal(step int) error {
 	if err := r.writeModel(r.c.Out, step); err != nil {
 		return fmt.Errorf("writing the final model to %s: %w", r.c.Out, err)
+	}
+	if r.c.LoRA.Merge {
+		dir := filepath.Join(r.c.Out, MergedDir)
+		if err := r.writeMerged(dir); err != nil {
+			return fmt.Errorf("writing the merged model to %s: %w", dir, err)
+		}
 	}
 	return writePlot(filepath.Join(r.c.Out, PlotFile), r.history)
 }

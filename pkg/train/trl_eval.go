@@ -18,7 +18,7 @@ import (
 func (o *optimizer) evalGraph(scope *gmodel.Scope, in []*graph.Node) []*graph.Node {
 	tokens, lengths, prompts := in[0], in[1], in[2]
 	st := engine.CompletionTokenStatsGraph(scope.Store(), o.cfg, tokens, lengths, prompts, engine.GraphOptions{
-		VocabChunk: o.tc.VocabChunk, BF16: o.tc.BF16})
+		VocabChunk: o.tc.VocabChunk, BF16: o.tc.BF16, LoRA: o.lora})
 	R := st.LogProbs.Shape().Dimensions[0]
 	B := R / 2
 	first := func(x *graph.Node) *graph.Node { return graph.Slice(x, graph.AxisRange(0, B)) }

@@ -1,0 +1,171 @@
+package engine
+
+import (
+	"fmt"
+
+	"github.com/dpo-go/dpo/pkg/adapter"
+	"github.com/dpo-go/dpo/pkg/model"
+	"github.com/gomlx/gomlx/core/tensors"
+
+	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck
+)
+
+// LoRA adapters enter the forward pass in net.linear / net.conv1D: a
+// module with an adapter adds s·(x·Aᵀ)·Bᵀ to its output, as PEFT's
+// lora.Linear does (lora_B(lora_A(x)) * scaling; dropout is the identity
+// in evaluation and is not implemented for training). A and B are
+// variables of the model's store named as PEFT names the tensors
+// ("/base_model.model.<module>.lora_A.weight"), so the training stage can
+// treat them as its parameters and leave the base weights alone.
+
+// adapted adds module's LoRA update for input x to y (the base output).
+func (n net) adapted(x *Node, module string, y *Node) *Node {
+	s, ok := n.opts.LoRA[module]
+	if !ok {
+		return y
+	}
+	dims := x.Shape().Dimensions
+	flat := Reshape(x, -1, dims[len(dims)-1])                 // [N, in]
+	xa := n.dot(flat, n.w(adapter.KeyA(module)), "ni,ri->nr") // [N, r]
+	d := n.dot(xa, n.w(adapter.KeyB(module)), "nr,or->no")    // [N, out]
+	d = MulScalar(d, s)
+	return Add(y, Reshape(d, y.Shape().Dimensions...))
+}
+
+// AttachAdapter adds a's matrices to the model's store (replacing an
+// adapter attached before): from then on the model computes base + adapter
+// in SequenceLogProbs, TokenLogProbs and (with [Model.LoRAScales] in the
+// GraphOptions) CompletionLogProbsGraph. a must have been bound to the
+// model's config (adapter.Load / adapter.New with the same config).
+func (m *Model) AttachAdapter(a *adapter.Adapter) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.store == nil {
+		return fmt.Errorf("engine: the model was closed")
+	}
+	linear := make(map[string]adapter.Module)
+	for _, mod := range adapter.LinearModules(&m.cfg) {
+		linear[mod.Name] = mod
+	}
+	scales := make(map[string]float64, len(a.Modules))
+	var specs []model.ParamSpec
+	for _, mod := range a.Modules {
+		want, ok := linear[mod.Name]
+		if !ok || want != mod {
+			return fmt.Errorf("engine: adapter module %s (%d -> %d) is not a linear layer of the %s model",
+				mod.Name, mod.In, mod.Out, m.cfg.Arch)
+		}
+		w, ok := a.Weights[mod.Name]
+		r := a.Config.R
+		if !ok || len(w.A) != r*mod.In || len(w.B) != mod.Out*r {
+			return fmt.Errorf("engine: adapter module %s: matrices do not have r=%d", mod.Name, r)
+		}
+		specs = append(specs,
+			model.ParamSpec{Name: adapter.KeyA(mod.Name), Shape: []int{r, mod.In}},
+			model.ParamSpec{Name: adapter.KeyB(mod.Name), Shape: []int{mod.Out, r}})
+		scales[mod.Name] = a.Config.Scale()
+	}
+	for _, mod := range a.Modules {
+		w := a.Weights[mod.Name]
+		r := a.Config.R
+		if err := m.setVariable(adapter.KeyA(mod.Name), []int{r, mod.In}, w.A); err != nil {
+			return err
+		}
+		if err := m.setVariable(adapter.KeyB(mod.Name), []int{mod.Out, r}, w.B); err != nil {
+			return err
+		}
+	}
+	m.lora = scales
+	m.loraSpecs = specs
+	ac := *a
+	ac.Weights = nil
+	m.adapter = &ac
+	if m.exec != nil { // compiled without the adapter
+		_ = catch(func() error { m.exec.Finalize(); return nil })
+		m.exec = nil
+		clear(m.shapes)
+	}
+	return nil
+}
+
+// LoRAScales returns the scale of each adapted module (nil without an
+// adapter), for GraphOptions.LoRA.
+func (m *Model) LoRAScales() map[string]float64 { return m.lora }
+
+// AdapterSpecs returns the adapter's parameters (A and B of each adapted
+// module, PEFT names, no weight-decay exemption), nil without an adapter.
+func (m *Model) AdapterSpecs() []model.ParamSpec { return m.loraSpecs }
+
+// ExportAdapter returns the adapter with its current matrices (after
+// training steps, for instance).
+func (m *Model) ExportAdapter() (*adapter.Adapter, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.adapter == nil {
+		return nil, fmt.Errorf("engine: the model has no adapter")
+	}
+	a := *m.adapter
+	a.Weights = make(map[string]adapter.Weights, len(a.Modules))
+	for _, mod := range a.Modules {
+		A, err := m.variableF32(adapter.KeyA(mod.Name))
+		if err != nil {
+			return nil, err
+		}
+		B, err := m.variableF32(adapter.KeyB(mod.Name))
+		if err != nil {
+			return nil, err
+		}
+		a.Weights[mod.Name] = adapter.Weights{A: A, B: B}
+	}
+	return &a, nil
+}
+
+func (m *Model) variableF32(name string) ([]float32, error) {
+	var vals []float32
+	err := catch(func() error {
+		v := m.store.GetVariable("/" + name)
+		if v == nil {
+			return fmt.Errorf("engine: variable %q is missing from the store", name)
+		}
+		t, err := v.Value()
+		if err != nil {
+			return err
+		}
+		vals, err = tensors.CopyFlatData[float32](t)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("engine: reading %q: %w", name, err)
+	}
+	return vals, nil
+}
+
+// MergeAdapter folds a into base weights (HF names, as ExportWeights
+// returns them): W += s·B·A for nn.Linear [out, in], and its transpose for
+// GPT-2's Conv1D [in, out], accumulated in float64 as PEFT's merge does in
+// float32 (the rounding differs in the last bit at most per product term).
+func MergeAdapter(cfg *model.Config, ws map[string][]float32, a *adapter.Adapter) error {
+	s := a.Config.Scale()
+	r := a.Config.R
+	for _, mod := range a.Modules {
+		w, ok := ws[mod.Name+".weight"]
+		if !ok || len(w) != mod.In*mod.Out {
+			return fmt.Errorf("engine: merging adapter: no weight %s.weight of %d x %d", mod.Name, mod.Out, mod.In)
+		}
+		ab := a.Weights[mod.Name]
+		for o := range mod.Out {
+			for i := range mod.In {
+				var d float64
+				for k := range r {
+					d += float64(ab.B[o*r+k]) * float64(ab.A[k*mod.In+i])
+				}
+				idx := o*mod.In + i
+				if cfg.Arch == model.ArchGPT2 {
+					idx = i*mod.Out + o
+				}
+				w[idx] = float32(float64(w[idx]) + s*d)
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,335 @@
+package train_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dpo-go/dpo/internal/testrefs"
+	"github.com/dpo-go/dpo/pkg/adapter"
+	"github.com/dpo-go/dpo/pkg/engine"
+	"github.com/dpo-go/dpo/pkg/model"
+	"github.com/dpo-go/dpo/pkg/safetensors"
+	"github.com/dpo-go/dpo/pkg/train"
+)
+
+type loraStepAnswer struct {
+	Loss         float64              `json:"loss"`
+	Grads        map[string][]float64 `json:"grads"`
+	Updated      map[string][]float64 `json:"updated"`
+	TrainedLogps [][2]float64         `json:"trained_logps"`
+}
+
+// TestLoRAStepAgainstPEFT: one LoRA DPO step of dpo-train, started from a
+// PEFT adapter directory (--adapter, A and B non-zero) on the Llama (GQA)
+// and GPT-2 test models, against PEFT + torch autograd on the same batch
+// (tools/oracle/peft_dpo_step.py, float32): the loss (1e-5 relative), the
+// gradient of every adapter matrix and the adapter after AdamW with weight
+// decay (‖go - torch‖/‖torch‖ <= 1e-4 per tensor; the AdamW update itself
+// to 2e-6 absolute where the gradient is not noise), and only adapter
+// parameters are trained. The adapter dpo-train writes loads in PEFT
+// (PeftModel.from_pretrained) and scores the pairs as the engine does
+// (1e-5 relative).
+func TestLoRAStepAgainstPEFT(t *testing.T) {
+	if testing.Short() {
+		t.Skip("PEFT oracle: skipped with -short")
+	}
+	py := testrefs.Python(t, "torch", "transformers", "peft", "safetensors")
+	root := testrefs.Root()
+	type run struct {
+		name, base, out string
+		c               train.Config
+		loss            float64
+		grads           map[string][]float32
+		init            *adapter.Adapter
+		ps              []synthPair
+		refs            [][2]float64
+	}
+	var runs []*run
+	var req []map[string]any
+	for i, name := range []string{"llama_gqa", "gpt2"} {
+		dir := t.TempDir()
+		r := &run{name: name, base: filepath.Join(root, "testdata", "models", name)}
+		cfg, err := model.LoadConfig(r.base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ac := adapter.Config{R: 4, Alpha: 8, TargetRegex: adapter.AllLinear, FanInFanOut: cfg.Arch == model.ArchGPT2}
+		if i == 1 {
+			ac = adapter.Config{R: 3, Alpha: 5, Targets: []string{"c_attn", "c_proj"}, UseRSLoRA: true, FanInFanOut: true}
+		}
+		rng := rand.New(rand.NewPCG(uint64(i), 11))
+		if r.init, err = adapter.New(cfg, ac, rng); err != nil {
+			t.Fatal(err)
+		}
+		for _, m := range r.init.Modules {
+			for j := range r.init.Weights[m.Name].B {
+				r.init.Weights[m.Name].B[j] = float32(0.05 * rng.NormFloat64())
+			}
+		}
+		initDir := filepath.Join(dir, "init")
+		if err := adapter.Save(initDir, r.init, safetensors.F32); err != nil {
+			t.Fatal(err)
+		}
+		r.ps = synthPairs(4, 5+i)
+		for j := range r.ps {
+			r.refs = append(r.refs, [2]float64{-20 - float64(j), -22 + 0.5*float64(j)})
+		}
+		in := filepath.Join(dir, "ref.arrow")
+		writeStream(t, in, r.ps, r.refs, "")
+		r.out = filepath.Join(dir, "out")
+		c := testConfig(r.base, in, r.out)
+		c.LoRA.Adapter = initDir
+		c.Beta, c.LR, c.WeightDecay, c.MaxGradNorm = 0.1, 1e-3, 0.1, 0
+		c.BatchSize, c.MaxSteps, c.Scheduler, c.SaveSteps = len(r.ps), 1, train.SchedConstant, 1
+		r.c = c
+		if r.loss, r.grads, err = train.StepGradients(c); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := train.Run(context.Background(), c, "test", nil, nil); err != nil {
+			t.Fatal(err)
+		}
+		var pairs []map[string]any
+		for j, p := range r.ps {
+			pairs = append(pairs, map[string]any{"prompt": p.prompt, "chosen": p.chosen, "rejected": p.rejected,
+				"ref_chosen": r.refs[j][0], "ref_rejected": r.refs[j][1]})
+		}
+		req = append(req, map[string]any{"name": name, "base_dir": r.base, "adapter_dir": initDir, "trained_dir": r.out,
+			"pairs": pairs, "beta": c.Beta, "lr": c.LR, "weight_decay": c.WeightDecay,
+			"adam_beta1": c.AdamBeta1, "adam_beta2": c.AdamBeta2, "adam_epsilon": c.AdamEps})
+		runs = append(runs, r)
+	}
+	body, _ := json.Marshal(map[string]any{"cases": req})
+	cmd := exec.Command(py, testrefs.OracleScript("peft_dpo_step.py"))
+	cmd.Stdin = bytes.NewReader(body)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("peft_dpo_step.py: %v\n%s", err, stderr.String())
+	}
+	var resp struct {
+		Cases    map[string]loraStepAnswer `json:"cases"`
+		Versions map[string]string         `json:"versions"`
+	}
+	if err := json.Unmarshal(stdout.Bytes(), &resp); err != nil {
+		t.Fatalf("peft_dpo_step.py output: %v\n%s", err, stderr.String())
+	}
+	t.Logf("PEFT step oracle %v in %v", resp.Versions, time.Since(start).Round(time.Millisecond))
+
+	for _, r := range runs {
+		t.Run(r.name, func(t *testing.T) {
+			want := resp.Cases[r.name]
+			if math.Abs(r.loss-want.Loss) > 1e-5*math.Abs(want.Loss) {
+				t.Errorf("loss %.9g, PEFT %.9g", r.loss, want.Loss)
+			}
+			if len(r.grads) != len(want.Grads) || len(r.grads) != 2*len(r.init.Modules) {
+				t.Fatalf("%d trained tensors, PEFT %d, adapter %d modules", len(r.grads), len(want.Grads), len(r.init.Modules))
+			}
+			worstG, worstW := 0.0, 0.0
+			f, err := safetensors.ReadFile(filepath.Join(r.out, adapter.WeightsFile))
+			if err != nil {
+				t.Fatal(err)
+			}
+			for n, g := range r.grads {
+				wg, ok := want.Grads[n]
+				if !ok || len(wg) != len(g) {
+					t.Fatalf("%s: PEFT has no gradient of this shape", n)
+				}
+				e := relNorm(g, wg)
+				worstG = max(worstG, e)
+				if e > 1e-4 {
+					t.Errorf("gradient of %s: relative error %.3g", n, e)
+				}
+				tt, ok := f.Tensor(n)
+				if !ok || tt.DType != safetensors.F32 {
+					t.Fatalf("written adapter has no F32 %s", n)
+				}
+				got, _ := tt.Float32s()
+				e = relNorm(got, want.Updated[n])
+				worstW = max(worstW, e)
+				if e > 1e-4 {
+					t.Errorf("%s after AdamW: relative error %.3g", n, e)
+				}
+				init := r.init.Weights[strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(n, adapter.KeyPrefix), ".lora_A.weight"), ".lora_B.weight")]
+				before := init.A
+				if strings.HasSuffix(n, ".lora_B.weight") {
+					before = init.B
+				}
+				for i := range got {
+					d := math.Abs(float64(got[i]) - want.Updated[n][i])
+					moved := math.Abs(float64(got[i] - before[i]))
+					if math.Abs(wg[i]) > 1e-6 && d > 2e-6 || moved > 1.1*r.c.LR {
+						t.Fatalf("%s[%d] after AdamW: %.9g, PEFT %.9g (before %.9g, grad %.3g)", n, i, got[i], want.Updated[n][i], before[i], wg[i])
+					}
+				}
+			}
+			t.Logf("%d adapter tensors: gradients within %.2g, updated weights within %.2g", len(r.grads), worstG, worstW)
+			for _, name := range []string{"config.json", "model.safetensors"} {
+				if _, err := os.Stat(filepath.Join(r.out, name)); err == nil {
+					t.Errorf("a LoRA run wrote the base model's %s", name)
+				}
+			}
+
+			// The written adapter, scored by the engine and by PEFT.
+			e, err := engine.New(engine.Options{Backend: "go:ops_sequential"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer e.Close()
+			ck, err := model.Load(r.base)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ck.Close()
+			m, err := e.LoadModel(ck)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			a, err := adapter.Load(r.out, ck.Config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := m.AttachAdapter(a); err != nil {
+				t.Fatal(err)
+			}
+			var seqs []engine.Sequence
+			for _, p := range r.ps {
+				seqs = append(seqs, engine.Sequence{Tokens: append(append([]int32{}, p.prompt...), p.chosen...), PromptLen: len(p.prompt)},
+					engine.Sequence{Tokens: append(append([]int32{}, p.prompt...), p.rejected...), PromptLen: len(p.prompt)})
+			}
+			lp, err := m.SequenceLogProbs(context.Background(), seqs, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j, w := range want.TrainedLogps {
+				for s := range 2 {
+					if got := lp[2*j+s]; math.Abs(got-w[s]) > 1e-5*math.Max(math.Abs(w[s]), 1) {
+						t.Errorf("pair %d side %d: engine %.8g, PEFT %.8g with the written adapter", j, s, got, w[s])
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestLoRAResumeAndMerge: a LoRA run interrupted after step 2 and resumed
+// writes the same adapter, bit for bit, as the uninterrupted run; every
+// checkpoint holds a PEFT adapter directory; --merge-lora's merged model
+// scores as base + adapter (1e-5 relative).
+func TestLoRAResumeAndMerge(t *testing.T) {
+	base, in := resumeSetup(t)
+	dir := t.TempDir()
+	cfg := func(out string) train.Config {
+		c := resumeConfig(base, in, out, "sigmoid")
+		c.LoRA = train.LoRAConfig{R: 4, Alpha: 16, Target: "all-linear", Merge: true}
+		c.SaveSteps = 1
+		return c
+	}
+	a, b := filepath.Join(dir, "a"), filepath.Join(dir, "b")
+	if _, err := train.Run(context.Background(), cfg(a), "test", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	cb := cfg(b)
+	cb.StopAfterSteps = 2
+	if _, err := train.Run(context.Background(), cb, "test", nil, nil); !errors.Is(err, train.ErrStopped) {
+		t.Fatalf("want ErrStopped, got %v", err)
+	}
+	cb.StopAfterSteps, cb.Resume, cb.Model = 0, true, "" // the base comes from the checkpoint's config
+	res, err := train.Run(context.Background(), cb, "test", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Resumed != 2 {
+		t.Errorf("resumed from step %d, want 2", res.Resumed)
+	}
+	read := func(d string) []byte {
+		t.Helper()
+		raw, err := os.ReadFile(filepath.Join(d, adapter.WeightsFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	if !bytes.Equal(read(a), read(b)) {
+		t.Errorf("the resumed run's adapter differs from the uninterrupted run's")
+	}
+	// The optimizer state holds the adapter only: no base weights, moments
+	// or gradients.
+	st, err := safetensors.ReadFile(filepath.Join(a, "checkpoint-1", train.StateFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range st.Names() {
+		if !strings.Contains(n, ".lora_A.") && !strings.Contains(n, ".lora_B.") {
+			t.Errorf("training state holds %s", n)
+		}
+	}
+	if len(st.Names()) != 3*2*7 { // param, adam_m, adam_v x A, B x 7 modules (1 layer)
+		t.Errorf("training state has %d tensors, want %d", len(st.Names()), 3*2*7)
+	}
+	for _, d := range []string{a, filepath.Join(a, "checkpoint-1"), filepath.Join(b, "checkpoint-3")} {
+		if !adapter.IsAdapterDir(d) {
+			t.Errorf("%s holds no adapter_config.json", d)
+		}
+	}
+
+	// Merged model = base + adapter.
+	e, err := engine.New(engine.Options{Backend: "go:ops_sequential"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer e.Close()
+	score := func(modelDir, adapterDir string) []float64 {
+		t.Helper()
+		ck, err := model.Load(modelDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ck.Close()
+		m, err := e.LoadModel(ck)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		if adapterDir != "" {
+			ad, err := adapter.Load(adapterDir, ck.Config)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := m.AttachAdapter(ad); err != nil {
+				t.Fatal(err)
+			}
+		}
+		var seqs []engine.Sequence
+		for _, p := range synthPairs(6, 9) {
+			seqs = append(seqs, engine.Sequence{Tokens: append(append([]int32{}, p.prompt...), p.chosen...), PromptLen: len(p.prompt)})
+		}
+		lp, err := m.SequenceLogProbs(context.Background(), seqs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return lp
+	}
+	withAdapter, merged, plain := score(base, a), score(filepath.Join(a, train.MergedDir), ""), score(base, "")
+	moved := 0.0
+	for i := range merged {
+		moved = math.Max(moved, math.Abs(withAdapter[i]-plain[i]))
+		if math.Abs(merged[i]-withAdapter[i]) > 1e-5*math.Max(math.Abs(withAdapter[i]), 1) {
+			t.Errorf("seq %d: merged %.8g, base+adapter %.8g", i, merged[i], withAdapter[i])
+		}
+	}
+	if moved == 0 {
+		t.Errorf("training did not move the adapter")
+	}
+}
