@@ -25,7 +25,8 @@
 // capped per render (renderCap), and so is every value a template builds
 // through the operators "*", "+" and "~" (Compile wraps their operands in
 // size guards, guard.go), the join, replace and indent filters, the str
-// methods replace and format and the list methods append and insert; the
+// methods replace, format, split and rsplit, the list filter and the list
+// methods append and insert; the
 // values built in all may total allocFactor times the output cap. A
 // runaway template fails with an error naming the limit.
 //

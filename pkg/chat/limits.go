@@ -66,6 +66,7 @@ var emptyString = jinja.NewString("")
 // install puts the limiter's callables into a render's variables.
 func (l *limiter) install(data map[string]jinja.Value) {
 	l.installValueLimits(data)
+	l.installListLimits(data)
 	data[rangeFunc] = jinja.NewCallable("range", l.rangeFn)
 	data[tickFunc] = jinja.NewCallable(tickFunc, func([]jinja.Value, map[string]jinja.Value) (jinja.Value, error) {
 		if err := l.cancelled(); err != nil {
@@ -233,8 +234,8 @@ func checkNesting(toks []lexTok) error {
 // Sizes behind the value limits. A render may build no single value
 // larger than its output cap (renderCap) and may build at most
 // allocFactor times that in all through the size-checked operations
-// (the "*", "+" and "~" operators, join, replace, indent, format, append
-// and insert), so a template cannot exhaust memory without output.
+// (the "*", "+" and "~" operators, join, replace, indent, format, append,
+// insert, list, split and rsplit), so a template cannot exhaust memory without output.
 const (
 	allocFactor = 16
 	// valueBytes is what one list item costs (the engine's Value is 24
@@ -616,4 +617,63 @@ func (l *limiter) format(args []jinja.Value, _ map[string]jinja.Value) (jinja.Va
 		result = strings.Replace(result, "{}", v, 1)
 	}
 	return jinja.NewString(result), nil
+}
+
+// installListLimits size-checks the filters and methods that turn a string
+// into a list (about valueBytes per item: a large amplification).
+func (l *limiter) installListLimits(data map[string]jinja.Value) {
+	data[filterPrefix+"list"] = jinja.NewCallable("list", func(args []jinja.Value, _ map[string]jinja.Value) (jinja.Value, error) {
+		if len(args) == 0 {
+			return jinja.NewList(nil), nil
+		}
+		v := args[0]
+		switch {
+		case v.IsList():
+			return v, nil
+		case v.IsString():
+			runes := []rune(v.AsString())
+			if err := l.charge("list", valueBytes*int64(len(runes))); err != nil {
+				return jinja.Undefined(), err
+			}
+			items := make([]jinja.Value, len(runes))
+			for i, r := range runes {
+				items[i] = jinja.NewString(string(r))
+			}
+			return jinja.NewList(items), nil
+		}
+		return jinja.NewList([]jinja.Value{v}), nil
+	})
+	for _, name := range []string{"split", "rsplit"} {
+		split := globals[methodPrefix+name].AsCallable().Fn
+		data[methodPrefix+name] = jinja.NewCallable(name, func(args []jinja.Value, kw map[string]jinja.Value) (jinja.Value, error) {
+			if len(args) > 0 && args[0].IsString() {
+				s := args[0].AsString()
+				var sep jinja.Value
+				if len(args) > 1 {
+					sep = args[1]
+				} else if v, ok := kw["sep"]; ok {
+					sep = v
+				}
+				var n int64
+				if sep.IsString() && sep.AsString() != "" {
+					n = int64(strings.Count(s, sep.AsString())) + 1
+				} else { // runs of non-space
+					space := true
+					for _, r := range s {
+						if sp := pyIsSpace(r); space && !sp {
+							n++
+						} else {
+							space = sp
+							continue
+						}
+						space = false
+					}
+				}
+				if err := l.charge(name, valueBytes*n); err != nil {
+					return jinja.Undefined(), err
+				}
+			}
+			return split(args, kw)
+		})
+	}
 }

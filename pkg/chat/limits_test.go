@@ -140,6 +140,9 @@ func TestValueLimits(t *testing.T) {
 		{"format doubling", "{% set ns = namespace(s='x') %}{% for i in range(60) %}{% set ns.s = '{}{}'.format(ns.s, ns.s) %}{% endfor %}{{ ns.s|length }}", "format"},
 		{"list that contains itself printed", "{% set l = [] %}{% set _ = l.append(l) %}{{ l }}", "nested deeper"},
 		{"list that contains itself concatenated", "{% set l = [] %}{% set _ = l.append(l) %}{{ (l ~ '')|length }}", "nested deeper"},
+		{"string to list", "{% set s = 'x' * 60000000 %}{% set ns = namespace(l=[]) %}{% for i in range(100) %}{% set _ = ns.l.append(s|list) %}{% endfor %}{{ ns.l|length }}", "list"},
+		{"string split", "{% set s = 'x ' * 30000000 %}{% set ns = namespace(l=[]) %}{% for i in range(100) %}{% set _ = ns.l.append(s.split()) %}{% endfor %}{{ ns.l|length }}", "split"},
+		{"string split on a separator", "{% set s = 'x,' * 30000000 %}{% set ns = namespace(l=[]) %}{% for i in range(100) %}{% set _ = ns.l.append(s.rsplit(',')) %}{% endfor %}{{ ns.l|length }}", "rsplit"},
 		{"huge list printed", "{% set s = 'x' * 1000000 %}{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set _ = ns.l.append(s) %}{% endfor %}{{ ns.l }}", "exceeds"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -167,7 +170,7 @@ func TestGuardedOperatorsUnchanged(t *testing.T) {
 		"'b' * 2 if 1 + 1 == 3 else 'c' ~ 'd' * 3", "{'k': 'v' * 2}['k'] ~ 'q'", "'x' * 2 in 'axxb'",
 		"'%s' ~ 'y' * 2", "messages[0].content ~ '!' * 2", "messages|map(attribute='role')|join('+' * 2) ~ 'x'",
 		"not 1 + 1 == 3", "'ab'|replace('a', 'c' * 2) + 'x'", "' x '.strip() * 2 + 'y'", "'a{}b'.format(1 + 1) * 2",
-		"range(3)|join('-') ~ range(2)|list|length", "'xy'|indent(2 * 2, true) + 'z'",
+		"range(3)|join('-') ~ range(2)|list|length", "('ab'|list + 'c'|list)|join('.')", "'xy'|indent(2 * 2, true) + 'z'",
 	} {
 		src := "{{ " + e + " }}"
 		ref, err := jinja.Compile(src)

@@ -19,7 +19,7 @@ const (
 var overriddenFilters = map[string]bool{
 	"tojson": true, "trim": true, "string": true,
 	// Size-checked versions of filters that can build large values.
-	"join": true, "replace": true, "indent": true,
+	"join": true, "replace": true, "indent": true, "list": true,
 }
 
 // overriddenMethods are Python str methods whose engine versions differ
