@@ -235,7 +235,8 @@ func checkNesting(toks []lexTok) error {
 // larger than its output cap (renderCap) and may build at most
 // allocFactor times that in all through the size-checked operations
 // (the "*", "+" and "~" operators, join, replace, indent, format, append,
-// insert, list, split and rsplit), so a template cannot exhaust memory without output.
+// insert, update, list, split and rsplit; values added to a list or dict
+// count with what they hold), so a template cannot exhaust memory without output.
 const (
 	allocFactor = 16
 	// valueBytes is what one list item costs (the engine's Value is 24
@@ -396,7 +397,14 @@ func (l *limiter) installValueLimits(data map[string]jinja.Value) {
 		case a.IsString() || b.IsString():
 			return concat(a, b)
 		case a.IsList() && b.IsList():
-			return valueBytes * int64(a.AsList().Len()+b.AsList().Len()), nil
+			// The items and, once, what the shorter side holds (the
+			// strings a loop keeps alive by adding them to a list).
+			short := a
+			if b.AsList().Len() < a.AsList().Len() {
+				short = b
+			}
+			n, err := reprSize(short, l.cap, 1, 0)
+			return valueBytes*int64(a.AsList().Len()+b.AsList().Len()) + n, err
 		}
 		return 0, nil
 	})
@@ -437,10 +445,33 @@ func (l *limiter) installValueLimits(data map[string]jinja.Value) {
 		}
 		list := args[0].AsList()
 		if len(args) > 1 {
-			if err := l.grow("append", list); err != nil {
+			if err := l.grow("append", list, args[1]); err != nil {
 				return jinja.Undefined(), err
 			}
 			list.Append(args[1])
+		}
+		return jinja.None(), nil
+	})
+	data[methodPrefix+"update"] = jinja.NewCallable("update", func(args []jinja.Value, _ map[string]jinja.Value) (jinja.Value, error) {
+		if len(args) == 0 || !args[0].IsDict() {
+			return jinja.Undefined(), fmt.Errorf("'%s' object has no attribute 'update'", receiverType(args))
+		}
+		d := args[0].AsDict()
+		if len(args) > 1 && args[1].IsDict() {
+			other := args[1].AsDict()
+			if int64(d.Len()+other.Len())*valueBytes > l.cap {
+				return jinja.Undefined(), fmt.Errorf("update would grow a dict past %d keys (the limit for this input): a runaway template?", l.cap/valueBytes)
+			}
+			n, err := reprSize(args[1], l.cap, 1, 0)
+			if err == nil {
+				err = l.charge("update", n+valueBytes*int64(other.Len()))
+			}
+			if err != nil {
+				return jinja.Undefined(), err
+			}
+			for _, k := range other.Keys {
+				d.Set(k, other.Data[k])
+			}
 		}
 		return jinja.None(), nil
 	})
@@ -452,7 +483,7 @@ func (l *limiter) installValueLimits(data map[string]jinja.Value) {
 		if len(args) < 3 {
 			return jinja.None(), nil
 		}
-		if err := l.grow("insert", list); err != nil {
+		if err := l.grow("insert", list, args[2]); err != nil {
 			return jinja.Undefined(), err
 		}
 		idx := min(max(int(engineInt(args[1])), 0), list.Len())
@@ -477,12 +508,17 @@ func wantStr(method string, args []jinja.Value) error {
 	return nil
 }
 
-// grow checks that list may take one more item.
-func (l *limiter) grow(what string, list *jinja.List) error {
+// grow checks that list may take one more item, item, and charges the
+// item with what it holds (a list keeps the strings it holds alive).
+func (l *limiter) grow(what string, list *jinja.List, item jinja.Value) error {
 	if int64(list.Len()+1)*valueBytes > l.cap {
 		return fmt.Errorf("%s would grow a list past %d items (the limit for this input): a runaway template?", what, l.cap/valueBytes)
 	}
-	return l.charge(what, valueBytes)
+	n, err := printSize(item, l.cap, 1)
+	if err != nil {
+		return err
+	}
+	return l.charge(what, valueBytes+n)
 }
 
 // replace is strings.Replace after checking the size of its result.

@@ -132,7 +132,7 @@ func TestValueLimits(t *testing.T) {
 		{"list doubling in a macro", "{% macro d(l, n) %}{% if n > 0 %}{{ d(l + l, n - 1) }}{% endif %}{% endmacro %}{{ d([1, 2], 60) }}", "operator +"},
 		{"many large strings", "{% set ns = namespace(l=[], s='x' * 30000000) %}{% for i in range(100000) %}{% set ns.l = ns.l + [ns.s ~ i] %}{% endfor %}{{ ns.l|length }}", "in all"},
 		{"append in nested loops", "{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% for j in range(100000) %}{% set _ = ns.l.append(i) %}{% endfor %}{% endfor %}", "append"},
-		{"join of a long list", "{% set s = 'x' * 1000000 %}{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set _ = ns.l.append(s) %}{% endfor %}{{ ns.l|join('')|length }}", "join"},
+		{"join of a long list", "{% set ns = namespace(l=['x' * 1000]) %}{% for i in range(11) %}{% set ns.l = ns.l + ns.l %}{% endfor %}{{ ns.l|join('y' * 100000)|length }}", "join"},
 		{"join with a huge separator", "{{ range(100000)|join('x' * 10000000) }}", "join"},
 		{"replace filter doubling", "{% set ns = namespace(s='ab') %}{% for i in range(100) %}{% set ns.s = ns.s|replace('a', 'aa') %}{% endfor %}{{ ns.s|length }}", "replace"},
 		{"replace method with an empty pattern", "{% set s = 'x' * 10000000 %}{{ s.replace('', s)|length }}", "replace"},
@@ -143,7 +143,10 @@ func TestValueLimits(t *testing.T) {
 		{"string to list", "{% set s = 'x' * 60000000 %}{% set ns = namespace(l=[]) %}{% for i in range(100) %}{% set _ = ns.l.append(s|list) %}{% endfor %}{{ ns.l|length }}", "list"},
 		{"string split", "{% set s = 'x ' * 30000000 %}{% set ns = namespace(l=[]) %}{% for i in range(100) %}{% set _ = ns.l.append(s.split()) %}{% endfor %}{{ ns.l|length }}", "split"},
 		{"string split on a separator", "{% set s = 'x,' * 30000000 %}{% set ns = namespace(l=[]) %}{% for i in range(100) %}{% set _ = ns.l.append(s.rsplit(',')) %}{% endfor %}{{ ns.l|length }}", "rsplit"},
-		{"huge list printed", "{% set s = 'x' * 1000000 %}{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set _ = ns.l.append(s) %}{% endfor %}{{ ns.l }}", "exceeds"},
+		{"new large strings appended", "{% set s = 'x' * 60000000 %}{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set _ = ns.l.append(s.upper()) %}{% endfor %}{{ ns.l|length }}", "in all"},
+		{"new large strings added to a list", "{% set s = 'x' * 60000000 %}{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = ns.l + [s|lower] %}{% endfor %}{{ ns.l|length }}", "in all"},
+		{"dict growth", "{% set s = 'x' * 60000000 %}{% set d = {} %}{% for i in range(100000) %}{% set _ = d.update({'k': s|upper}) %}{% endfor %}{{ d|length }}", "in all"},
+		{"huge list printed", "{% set ns = namespace(l=['x' * 600]) %}{% for i in range(17) %}{% set ns.l = ns.l + ns.l %}{% endfor %}{{ ns.l }}", "exceeds"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			done := make(chan error, 1)
@@ -197,6 +200,7 @@ func TestGuardedStatementsUnchanged(t *testing.T) {
 		"{% if 'a' ~ 'b' == 'ab' and 1 + 1 == 2 %}yes{% elif 2 * 2 %}no{% endif %}",
 		"{% for m in messages %}{{ loop.index0 + 1 ~ m['role'] + ':' ~ m.content * 2 }}{% endfor %}",
 		"{% set ns = namespace(l=[]) %}{% for i in range(3) %}{% set _ = ns.l.append(i * 2) %}{% set _ = ns.l.insert(0, i) %}{% endfor %}{{ ns.l|join(',') }}",
+		"{% set d = {'a': 1} %}{% set _ = d.update({'b': 2, 'a': 3}) %}{{ d|tojson }}{{ d.items()|list|length }}",
 	} {
 		ref, err := jinja.Compile(src)
 		if err != nil {

@@ -29,7 +29,7 @@ var overriddenFilters = map[string]bool{
 var overriddenMethods = map[string]bool{
 	"strip": true, "lstrip": true, "rstrip": true, "split": true, "rsplit": true,
 	"startswith": true, "endswith": true, "find": true, "rfind": true,
-	"replace": true, "format": true, "append": true, "insert": true,
+	"replace": true, "format": true, "append": true, "insert": true, "update": true,
 }
 
 // rewriteSource lexes a newline-normalized source as jinja2 does (see
