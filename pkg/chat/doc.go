@@ -26,7 +26,7 @@
 // through the operators "*", "+" and "~" (Compile wraps their operands in
 // size guards, guard.go), the join, replace and indent filters, the str
 // methods replace, format, split and rsplit, the list filter and the list
-// methods append and insert; the
+// methods append, insert and update, and the arguments of macro calls; the
 // values built in all may total allocFactor times the output cap. A
 // runaway template fails with an error naming the limit.
 //

@@ -74,7 +74,18 @@ func (l *limiter) install(data map[string]jinja.Value) {
 		}
 		return emptyString, nil
 	})
-	data[enterFunc] = jinja.NewCallable(enterFunc, func([]jinja.Value, map[string]jinja.Value) (jinja.Value, error) {
+	data[enterFunc] = jinja.NewCallable(enterFunc, func(args []jinja.Value, _ map[string]jinja.Value) (jinja.Value, error) {
+		var n int64
+		for _, a := range args {
+			s, err := printSize(a, l.cap, 1)
+			if err != nil {
+				return jinja.Undefined(), err
+			}
+			n += s
+		}
+		if err := l.charge("a macro call's arguments", n); err != nil {
+			return jinja.Undefined(), err
+		}
 		l.depth++
 		if l.depth > MaxMacroDepth {
 			return jinja.Undefined(), fmt.Errorf("RecursionError: macro calls nested deeper than %d", MaxMacroDepth)

@@ -146,6 +146,7 @@ func TestValueLimits(t *testing.T) {
 		{"new large strings appended", "{% set s = 'x' * 60000000 %}{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set _ = ns.l.append(s.upper()) %}{% endfor %}{{ ns.l|length }}", "in all"},
 		{"new large strings added to a list", "{% set s = 'x' * 60000000 %}{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = ns.l + [s|lower] %}{% endfor %}{{ ns.l|length }}", "in all"},
 		{"dict growth", "{% set s = 'x' * 60000000 %}{% set d = {} %}{% for i in range(100000) %}{% set _ = d.update({'k': s|upper}) %}{% endfor %}{{ d|length }}", "in all"},
+		{"new large strings held by recursive macro calls", "{% macro f(s, n) %}{% if n > 0 %}{{ f(s|lower, n - 1) }}{% endif %}{% endmacro %}{{ f('x' * 20000000, 199) }}", "macro call"},
 		{"huge list printed", "{% set ns = namespace(l=['x' * 600]) %}{% for i in range(17) %}{% set ns.l = ns.l + ns.l %}{% endfor %}{{ ns.l }}", "exceeds"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

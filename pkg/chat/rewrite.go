@@ -100,7 +100,8 @@ func rewriteSource(source string) (string, []lexTok, error) {
 			case "for": // each iteration checks for cancellation
 				b.WriteString("{{ " + tickFunc + "() }}")
 			case "macro": // macro calls nest at most MaxMacroDepth deep
-				b.WriteString("{{ " + enterFunc + "() }}")
+				// and their arguments count towards the values built.
+				b.WriteString("{{ " + enterFunc + "(" + strings.Join(macroParams(t.data), ", ") + ") }}")
 			}
 		case '#':
 			b.WriteString("{#" + strings.Repeat("\n", strings.Count(source[t.start:t.end], "\n")) + "#}")
@@ -341,4 +342,22 @@ func isName(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// macroParams returns the parameter names of a macro statement.
+func macroParams(stmt string) []string {
+	toks := guardTokens(stmt)
+	var names []string
+	depth := 0
+	for i, t := range toks {
+		switch {
+		case t.kind == 'p' && (t.text == "(" || t.text == "[" || t.text == "{"):
+			depth++
+		case t.kind == 'p' && (t.text == ")" || t.text == "]" || t.text == "}"):
+			depth--
+		case depth == 1 && t.kind == 'a' && i > 0 && toks[i-1].kind == 'p' && (toks[i-1].text == "(" || toks[i-1].text == ","):
+			names = append(names, t.text)
+		}
+	}
+	return names
 }
