@@ -25,9 +25,11 @@
 // capped per render (renderCap), and so is every value a template builds
 // through the operators "*", "+" and "~" (Compile wraps their operands in
 // size guards, guard.go), the join, replace and indent filters, the str
-// methods replace, format, split and rsplit, the list filter and the list
-// methods append, insert and update, and the arguments of macro calls; the
-// values built in all may total allocFactor times the output cap. A
+// methods replace, format, split and rsplit, the list filter, the list
+// methods append and insert, the dict method update, and the arguments of
+// macro calls. The results of all other calls, filters and subscripts in
+// expressions are counted after they are built. The values built in all
+// may total allocFactor times the output cap. A
 // runaway template fails with an error naming the limit.
 //
 // The golden tests in this package compare renders of the Qwen3, Llama 3 and

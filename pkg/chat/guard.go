@@ -15,6 +15,11 @@ const (
 	mulGuard  = "__dpo_rm" // "*": str * int repeats
 	addGuard  = "__dpo_ra" // "+": str + x and list + list
 	catGuard  = "__dpo_rc" // "~": str(a) ~ str(b)
+	// keepFilter follows every call, filter and subscript in expressions
+	// (not in macro and call signatures): it charges the size of the
+	// value they built, so values of uncapped builtins (upper, sort, a
+	// slice, ...) count towards the render's budget too.
+	keepFilter = "__dpo_keep"
 )
 
 // gtok is a token of an expression as the engine's tokenizer splits it,
@@ -117,17 +122,18 @@ var guardKeywords = map[string]bool{"and": true, "or": true, "not": true, "in": 
 type guarder struct {
 	toks []gtok
 	i    int
+	keep bool // append keepFilter after calls, filters and subscripts
 }
 
 // guardOps rewrites every "*", "+" and "~" in the expression or statement
 // s so that its operands pass through the size guards, keeping the
 // engine's grouping (a guarded operation becomes calls, which bind tighter
 // than any operator) and every other character of s.
-func guardOps(s string) (string, error) {
-	if !strings.ContainsAny(s, "*+~") {
+func guardOps(s string, keep bool) (string, error) {
+	if !strings.ContainsAny(s, "*+~") && (!keep || !strings.ContainsAny(s, "([|")) {
 		return s, nil
 	}
-	g := &guarder{toks: guardTokens(s)}
+	g := &guarder{toks: guardTokens(s), keep: keep}
 	out, err := g.seq("")
 	if err != nil {
 		return "", err
@@ -249,6 +255,7 @@ func (g *guarder) operand() (string, error) {
 				return "", err
 			}
 			b.WriteString(s)
+			g.kept(&b)
 		case t.kind == 'p' && t.text == "|":
 			b.WriteString(t.pre + t.text)
 			g.i++
@@ -262,6 +269,7 @@ func (g *guarder) operand() (string, error) {
 					}
 					b.WriteString(s)
 				}
+				g.kept(&b)
 			}
 		default:
 			return b.String(), nil
@@ -281,4 +289,10 @@ func (g *guarder) group() (string, error) {
 	c := g.peek()
 	g.i++
 	return open.pre + open.text + inner + c.pre + c.text, nil
+}
+
+func (g *guarder) kept(b *strings.Builder) {
+	if g.keep {
+		b.WriteString("|" + keepFilter)
+	}
 }

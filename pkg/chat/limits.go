@@ -420,6 +420,19 @@ func (l *limiter) installValueLimits(data map[string]jinja.Value) {
 		return 0, nil
 	})
 	right(catGuard, "~", concat)
+	call(keepFilter, func(args []jinja.Value, _ map[string]jinja.Value) (jinja.Value, error) {
+		if len(args) != 1 {
+			return jinja.Undefined(), fmt.Errorf("internal: %s wants one value", keepFilter)
+		}
+		n, err := printSize(args[0], l.cap, 1)
+		if err == nil {
+			err = l.charge("a value built by a call, filter or subscript", n)
+		}
+		if err != nil {
+			return jinja.Undefined(), err
+		}
+		return args[0], nil
+	})
 
 	data[filterPrefix+"join"] = jinja.NewCallable("join", l.join)
 	data[filterPrefix+"replace"] = jinja.NewCallable("replace", func(args []jinja.Value, kw map[string]jinja.Value) (jinja.Value, error) {

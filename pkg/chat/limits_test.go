@@ -147,6 +147,7 @@ func TestValueLimits(t *testing.T) {
 		{"new large strings added to a list", "{% set s = 'x' * 60000000 %}{% set ns = namespace(l=[]) %}{% for i in range(100000) %}{% set ns.l = ns.l + [s|lower] %}{% endfor %}{{ ns.l|length }}", "in all"},
 		{"dict growth", "{% set s = 'x' * 60000000 %}{% set d = {} %}{% for i in range(100000) %}{% set _ = d.update({'k': s|upper}) %}{% endfor %}{{ d|length }}", "in all"},
 		{"new large strings held by recursive macro calls", "{% macro f(s, n) %}{% if n > 0 %}{{ f(s|lower, n - 1) }}{% endif %}{% endmacro %}{{ f('x' * 20000000, 199) }}", "macro call"},
+		{"new large strings held by many variables", "{% set s = 'x' * 60000000 %}" + strings.Repeat("{% set a = s|upper %}{% set b = s[::-1] %}{% set c = [s.title(), a|lower] %}", 30), "built by a call, filter or subscript"},
 		{"huge list printed", "{% set ns = namespace(l=['x' * 600]) %}{% for i in range(17) %}{% set ns.l = ns.l + ns.l %}{% endfor %}{{ ns.l }}", "exceeds"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {

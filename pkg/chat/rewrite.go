@@ -66,7 +66,7 @@ func rewriteSource(source string) (string, []lexTok, error) {
 			}
 			b.WriteString("'|" + textFunc + " " + pad + "}}")
 		case '{':
-			g, err := guardOps(t.data)
+			g, err := guardOps(t.data, true)
 			if err != nil {
 				return "", nil, fmt.Errorf("line %d: %w", t.line, err)
 			}
@@ -88,7 +88,7 @@ func rewriteSource(source string) (string, []lexTok, error) {
 			for _, n := range names {
 				fmt.Fprintf(&b, "{%% set __dpo_sv%d_%s = %s %%}", ti, n, n)
 			}
-			g, err := guardOps(t.data)
+			g, err := guardOps(t.data, kw == "if" || kw == "elif" || kw == "set" || kw == "for")
 			if err != nil {
 				return "", nil, fmt.Errorf("line %d: %w", t.line, err)
 			}
