@@ -166,6 +166,25 @@ func (g *guarder) seq(closer string) (string, error) {
 			return "", fmt.Errorf("expression: unexpected %q", t.text)
 		case binPrec(t) > 0 && t.text != "-" && t.text != "+":
 			return "", fmt.Errorf("expression: operator %q without a left operand", t.text)
+		case t.kind == 'a' && t.text == "is":
+			// A test: "is [not] name[(args)]"; the name is no operand.
+			b.WriteString(t.pre + t.text)
+			g.i++
+			if n := g.peek(); n.kind == 'a' && n.text == "not" {
+				b.WriteString(n.pre + n.text)
+				g.i++
+			}
+			if n := g.peek(); n.kind == 'a' {
+				b.WriteString(n.pre + n.text)
+				g.i++
+				if p := g.peek(); p.kind == 'p' && p.text == "(" {
+					s, err := g.group()
+					if err != nil {
+						return "", err
+					}
+					b.WriteString(s)
+				}
+			}
 		default:
 			b.WriteString(t.pre + t.text)
 			g.i++

@@ -175,7 +175,8 @@ func TestGuardedOperatorsUnchanged(t *testing.T) {
 		"'b' * 2 if 1 + 1 == 3 else 'c' ~ 'd' * 3", "{'k': 'v' * 2}['k'] ~ 'q'", "'x' * 2 in 'axxb'",
 		"'%s' ~ 'y' * 2", "messages[0].content ~ '!' * 2", "messages|map(attribute='role')|join('+' * 2) ~ 'x'",
 		"not 1 + 1 == 3", "'ab'|replace('a', 'c' * 2) + 'x'", "' x '.strip() * 2 + 'y'", "'a{}b'.format(1 + 1) * 2",
-		"range(3)|join('-') ~ range(2)|list|length", "('ab'|list + 'c'|list)|join('.')", "'xy'|indent(2 * 2, true) + 'z'",
+		"range(3)|join('-') ~ range(2)|list|length", "6 is divisibleby(1 + 2)", "(2 * 3) is not divisibleby(4)", "'a' ~ 'b' is string",
+		"messages[0]['content'][1:] ~ messages[0].content[::-1] * 2", "messages|selectattr('role', 'equalto', 'u' ~ 'ser')|list|length", "('ab'|list + 'c'|list)|join('.')", "'xy'|indent(2 * 2, true) + 'z'",
 	} {
 		src := "{{ " + e + " }}"
 		ref, err := jinja.Compile(src)
