@@ -20,6 +20,18 @@
 // split, rsplit, startswith, endswith, find and rfind, and the printing of
 // {{ ... }} values (None, floats, lists and dicts print as Python's str()).
 //
+// Templates run sandboxed (limits.go): range() is capped as in jinja2's
+// sandbox, macro recursion and source nesting are bounded, the output is
+// capped per render (renderCap), and so is every value a template builds
+// through the operators "*", "+" and "~" (Compile wraps their operands in
+// size guards, guard.go), the join, replace and indent filters, the str
+// methods replace, format, split and rsplit, the list filter, the list
+// methods append and insert, the dict method update, and the arguments of
+// macro calls. The results of all other calls, filters and subscripts in
+// expressions are counted after they are built. The values built in all
+// may total allocFactor times the output cap. A
+// runaway template fails with an error naming the limit.
+//
 // The golden tests in this package compare renders of the Qwen3, Llama 3 and
 // Gemma 3 templates, and of templates under testdata/templates, against
 // tools/chatref/render.py, which runs the real Python jinja2.

@@ -16,7 +16,11 @@ const (
 
 // overriddenFilters are the filters whose engine versions differ from
 // Python jinja2 (plus transformers' tojson) on inputs chat templates see.
-var overriddenFilters = map[string]bool{"tojson": true, "trim": true, "string": true}
+var overriddenFilters = map[string]bool{
+	"tojson": true, "trim": true, "string": true,
+	// Size-checked versions of filters that can build large values.
+	"join": true, "replace": true, "indent": true, "list": true,
+}
 
 // overriddenMethods are Python str methods whose engine versions differ
 // from Python. A call x.m(args) is rewritten to x|__dpo_m_m(args); in the
@@ -25,6 +29,7 @@ var overriddenFilters = map[string]bool{"tojson": true, "trim": true, "string": 
 var overriddenMethods = map[string]bool{
 	"strip": true, "lstrip": true, "rstrip": true, "split": true, "rsplit": true,
 	"startswith": true, "endswith": true, "find": true, "rfind": true,
+	"replace": true, "format": true, "append": true, "insert": true, "update": true,
 }
 
 // rewriteSource lexes a newline-normalized source as jinja2 does (see
@@ -61,7 +66,11 @@ func rewriteSource(source string) (string, []lexTok, error) {
 			}
 			b.WriteString("'|" + textFunc + " " + pad + "}}")
 		case '{':
-			r := rewriteExpr(t.data)
+			g, err := guardOps(t.data, true)
+			if err != nil {
+				return "", nil, fmt.Errorf("line %d: %w", t.line, err)
+			}
+			r := rewriteExpr(g)
 			if strings.TrimSpace(t.data) != "" {
 				r = "(" + r + ")|" + outputFilter + " "
 			}
@@ -79,7 +88,11 @@ func rewriteSource(source string) (string, []lexTok, error) {
 			for _, n := range names {
 				fmt.Fprintf(&b, "{%% set __dpo_sv%d_%s = %s %%}", ti, n, n)
 			}
-			b.WriteString("{%" + rewriteExpr(t.data) + pad + "%}")
+			g, err := guardOps(t.data, kw == "if" || kw == "elif" || kw == "set" || kw == "for")
+			if err != nil {
+				return "", nil, fmt.Errorf("line %d: %w", t.line, err)
+			}
+			b.WriteString("{%" + rewriteExpr(g) + pad + "%}")
 			for _, n := range names {
 				fmt.Fprintf(&b, "{%% set %s = __dpo_sv%d_%s %%}", n, ti, n)
 			}
@@ -87,7 +100,8 @@ func rewriteSource(source string) (string, []lexTok, error) {
 			case "for": // each iteration checks for cancellation
 				b.WriteString("{{ " + tickFunc + "() }}")
 			case "macro": // macro calls nest at most MaxMacroDepth deep
-				b.WriteString("{{ " + enterFunc + "() }}")
+				// and their arguments count towards the values built.
+				b.WriteString("{{ " + enterFunc + "(" + strings.Join(macroParams(t.data), ", ") + ") }}")
 			}
 		case '#':
 			b.WriteString("{#" + strings.Repeat("\n", strings.Count(source[t.start:t.end], "\n")) + "#}")
@@ -328,4 +342,22 @@ func isName(s string) bool {
 		}
 	}
 	return s != ""
+}
+
+// macroParams returns the parameter names of a macro statement.
+func macroParams(stmt string) []string {
+	toks := guardTokens(stmt)
+	var names []string
+	depth := 0
+	for i, t := range toks {
+		switch {
+		case t.kind == 'p' && (t.text == "(" || t.text == "[" || t.text == "{"):
+			depth++
+		case t.kind == 'p' && (t.text == ")" || t.text == "]" || t.text == "}"):
+			depth--
+		case depth == 1 && t.kind == 'a' && i > 0 && toks[i-1].kind == 'p' && (toks[i-1].text == "(" || toks[i-1].text == ","):
+			names = append(names, t.text)
+		}
+	}
+	return names
 }
