@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/dpo-go/dpo/pkg/engine"
 	"github.com/dpo-go/dpo/pkg/model"
 )
 
@@ -25,28 +26,6 @@ type memBudget struct {
 // defaultVocabChunk is the engine's default head chunk (engine.Options).
 const defaultVocabChunk = 8192
 
-// bucketLen mirrors the engine's padding of a sequence of n tokens
-// (pkg/engine/batch.go): 16, 24, 32, 48, 64, ...
-func bucketLen(n int) int {
-	b := 16
-	for {
-		if n <= b {
-			return b
-		}
-		if n <= b+b/2 {
-			return b + b/2
-		}
-		b *= 2
-	}
-}
-
-func floorPow2(n int) int {
-	p := 1
-	for p*2 <= n {
-		p *= 2
-	}
-	return p
-}
 
 // estimate is the float32 working memory of the engine's forward pass over
 // the batch a sequence of n tokens lands in: the padded length T, the
@@ -55,8 +34,8 @@ func floorPow2(n int) int {
 // and per row the attention scores and probabilities (heads x T x T).
 // It errs on the high side; weights are not included.
 func (b *memBudget) estimate(n int) (bytes float64, T, B int) {
-	T = bucketLen(n)
-	B = floorPow2(b.batchTokens / T)
+	T = engine.BucketLen(n)
+	B = engine.BucketRows(T, b.batchTokens)
 	chunk := b.vocabChunk
 	if chunk <= 0 {
 		chunk = defaultVocabChunk

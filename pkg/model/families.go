@@ -247,30 +247,11 @@ func (r rawConfig) olmo2() (*Config, error) {
 		"num_attention_heads", "max_position_embeddings", "tie_word_embeddings", false); err != nil {
 		return nil, err
 	}
-	var err error
-	if c.NumKVHeads, err = r.int("num_key_value_heads", c.NumHeads); err != nil {
-		return nil, err
-	}
 	// Olmo2Attention: getattr(config, "head_dim", hidden_size // heads).
-	if !r.has("head_dim") && c.NumHeads > 0 {
-		if c.HiddenSize%c.NumHeads != 0 {
-			return nil, fmt.Errorf("field %q: hidden_size %d is not divisible by num_attention_heads %d",
-				"num_attention_heads", c.HiddenSize, c.NumHeads)
-		}
-		c.HeadDim = c.HiddenSize / c.NumHeads
-	} else if c.HeadDim, err = r.int("head_dim", 0); err != nil {
+	if err := r.headsNormSiLU(c); err != nil {
 		return nil, err
 	}
-	if c.RMSNormEps, err = r.float("rms_norm_eps", 1e-5); err != nil {
-		return nil, err
-	}
-	if c.HiddenAct, err = r.string("hidden_act", "silu"); err != nil {
-		return nil, err
-	}
-	if c.HiddenAct != "silu" && c.HiddenAct != "swish" {
-		return nil, fmt.Errorf("field %q: activation %q is not supported (want silu)", "hidden_act", c.HiddenAct)
-	}
-	c.HiddenAct = "silu"
+	var err error
 	if c.AttentionBias, err = r.bool("attention_bias", false); err != nil {
 		return nil, err
 	}
@@ -300,4 +281,35 @@ func (c *Config) SetEmbedDType(d safetensors.DType) {
 		s = safetensors.Float32FromF16(safetensors.F16FromFloat32(s))
 	}
 	c.EmbedScale = float64(s)
+}
+
+// headsNormSiLU reads what OLMo 2 and Phi-3 share: num_key_value_heads
+// (default: num_attention_heads), head_dim (default hidden_size / heads, as
+// getattr(config, "head_dim", hidden_size // heads)), rms_norm_eps (1e-5)
+// and a SiLU hidden_act.
+func (r rawConfig) headsNormSiLU(c *Config) error {
+	var err error
+	if c.NumKVHeads, err = r.int("num_key_value_heads", c.NumHeads); err != nil {
+		return err
+	}
+	if !r.has("head_dim") && c.NumHeads > 0 {
+		if c.HiddenSize%c.NumHeads != 0 {
+			return fmt.Errorf("field %q: hidden_size %d is not divisible by num_attention_heads %d",
+				"num_attention_heads", c.HiddenSize, c.NumHeads)
+		}
+		c.HeadDim = c.HiddenSize / c.NumHeads
+	} else if c.HeadDim, err = r.int("head_dim", 0); err != nil {
+		return err
+	}
+	if c.RMSNormEps, err = r.float("rms_norm_eps", 1e-5); err != nil {
+		return err
+	}
+	if c.HiddenAct, err = r.string("hidden_act", "silu"); err != nil {
+		return err
+	}
+	if c.HiddenAct != "silu" && c.HiddenAct != "swish" {
+		return fmt.Errorf("field %q: activation %q is not supported (want silu)", "hidden_act", c.HiddenAct)
+	}
+	c.HiddenAct = "silu"
+	return nil
 }

@@ -18,29 +18,9 @@ func (r rawConfig) phi3() (*Config, error) {
 		"num_attention_heads", "max_position_embeddings", "tie_word_embeddings", false); err != nil {
 		return nil, err
 	}
-	var err error
-	if c.NumKVHeads, err = r.int("num_key_value_heads", c.NumHeads); err != nil {
+	if err := r.headsNormSiLU(c); err != nil {
 		return nil, err
 	}
-	if !r.has("head_dim") && c.NumHeads > 0 {
-		if c.HiddenSize%c.NumHeads != 0 {
-			return nil, fmt.Errorf("field %q: hidden_size %d is not divisible by num_attention_heads %d",
-				"num_attention_heads", c.HiddenSize, c.NumHeads)
-		}
-		c.HeadDim = c.HiddenSize / c.NumHeads
-	} else if c.HeadDim, err = r.int("head_dim", 0); err != nil {
-		return nil, err
-	}
-	if c.RMSNormEps, err = r.float("rms_norm_eps", 1e-5); err != nil {
-		return nil, err
-	}
-	if c.HiddenAct, err = r.string("hidden_act", "silu"); err != nil {
-		return nil, err
-	}
-	if c.HiddenAct != "silu" && c.HiddenAct != "swish" {
-		return nil, fmt.Errorf("field %q: activation %q is not supported (want silu)", "hidden_act", c.HiddenAct)
-	}
-	c.HiddenAct = "silu"
 	if v, ok := r.m["sliding_window"]; ok && v != nil {
 		w, err := toInt("sliding_window", v)
 		if err != nil {
