@@ -26,7 +26,6 @@ type memBudget struct {
 // defaultVocabChunk is the engine's default head chunk (engine.Options).
 const defaultVocabChunk = 8192
 
-
 // estimate is the float32 working memory of the engine's forward pass over
 // the batch a sequence of n tokens lands in: the padded length T, the
 // bucket's rows B (batch-tokens / T, at least 1), per token the hidden
