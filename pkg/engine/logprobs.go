@@ -41,6 +41,14 @@ func hiddenAndHead(n net, cfg *model.Config, tokens, lengths *Node) (hidden, hea
 //	targets [N]    int32
 //	returns [N]    float32
 func (n net) chunkedLogSoftmaxAt(h, head, targets *Node) *Node {
+	return n.chunkedLogSoftmaxEach(h, head, targets, nil)
+}
+
+// chunkedLogSoftmaxEach is chunkedLogSoftmaxAt that also hands each
+// vocabulary chunk's logits [N, C] (soft-capped, as the model outputs
+// them) and the chunk's first column to each, so statistics over the
+// vocabulary reuse the head's product instead of computing it again.
+func (n net) chunkedLogSoftmaxEach(h, head, targets *Node, each func(start int, logits *Node)) *Node {
 	V, chunk := head.Shape().Dimensions[0], n.opts.VocabChunk
 	N := h.Shape().Dimensions[0]
 	var m, s *Node   // [N] running max and sum of exp(logit - m)
@@ -51,6 +59,9 @@ func (n net) chunkedLogSoftmaxAt(h, head, targets *Node) *Node {
 		logits := n.dot(h, wc, "nh,vh->nv")                   // [N, C]
 		if n.logitCap > 0 {
 			logits = softCap(logits, n.logitCap)
+		}
+		if each != nil {
+			each(start, logits)
 		}
 		if n.opts.BF16 {
 			col := AddScalar(Iota(h.Graph(), shapeOf(dtypes.Int32, N, end-start), 1), float64(start))

@@ -31,8 +31,8 @@ type TokenStats struct {
 // CompletionTokenStatsGraph is [CompletionLogProbsGraph] with per-token
 // outputs and the statistics TRL's DPOTrainer logs (logits/*,
 // mean_token_accuracy, entropy) and weighs by (use_weighting). The
-// statistics carry no gradient; they cost one more pass of the LM head
-// over the vocabulary chunks (forward only). Shapes as for
+// statistics carry no gradient and reuse the log-softmax's products of
+// the LM head (a few reductions per chunk, no second matmul). Shapes as for
 // CompletionLogProbsGraph.
 func CompletionTokenStatsGraph(store *gmodel.Store, cfg *model.Config, tokens, lengths, prompts *Node, opts GraphOptions) TokenStats {
 	n := net{w: storeWeights(store, tokens.Graph()), opts: opts.withDefaults()}
@@ -52,20 +52,14 @@ func CompletionTokenStatsGraph(store *gmodel.Store, cfg *model.Config, tokens, l
 	H := hidden.Shape().Dimensions[2]
 	h := Reshape(Slice(hidden, AxisRange(), AxisRange(0, T-1), AxisRange()), B*(T-1), H) // [N, H]
 	targets := Reshape(Slice(tokens, AxisRange(), AxisRange(1, T)), B*(T-1))             // [N]
-	lp := n.chunkedLogSoftmaxAt(h, head, targets)                                        // [N]
-
-	// Statistics: an online pass over the vocabulary chunks with running
+	// Statistics: an online pass over the head's vocabulary chunks (the
+	// same products the log-softmax uses, without gradient) with running
 	// max m and its first index, s = Σ e^(l-m), s2 = Σ e^(2(l-m)),
 	// e = Σ e^(l-m)·l and the sum of the logits.
-	hs, heads := StopGradient(h), StopGradient(head)
-	V, chunk := head.Shape().Dimensions[0], n.opts.VocabChunk
+	V := head.Shape().Dimensions[0]
 	var m, s, s2, e, sum, arg *Node
-	for start := 0; start < V; start += chunk {
-		end := min(start+chunk, V)
-		logits := n.dot(hs, Slice(heads, AxisRange(start, end), AxisRange()), "nh,vh->nv") // [N, C]
-		if n.logitCap > 0 {
-			logits = softCap(logits, n.logitCap) // the statistics see the logits the model outputs
-		}
+	lp := n.chunkedLogSoftmaxEach(h, head, targets, func(start int, logits *Node) { // [N]
+		logits = StopGradient(logits)
 		ac := AddScalar(ArgMax(logits, 1, dtypes.Int32), float64(start))
 		mc := ReduceMax(logits, 1)
 		d := Sub(logits, ExpandAxes(mc, 1))
@@ -74,7 +68,7 @@ func CompletionTokenStatsGraph(store *gmodel.Store, cfg *model.Config, tokens, l
 		sumc := ReduceSum(logits, 1)
 		if m == nil {
 			m, s, s2, e, sum, arg = mc, sc, s2c, ec, sumc, ac
-			continue
+			return
 		}
 		arg = Where(GreaterThan(mc, m), ac, arg) // an earlier chunk keeps ties
 		mNew := Max(m, mc)
@@ -83,7 +77,7 @@ func CompletionTokenStatsGraph(store *gmodel.Store, cfg *model.Config, tokens, l
 		s2 = Add(Mul(s2, Square(a)), Mul(s2c, Square(b)))
 		e = Add(Mul(e, a), Mul(ec, b))
 		sum, m = Add(sum, sumc), mNew
-	}
+	})
 	lse := Add(m, Log(s))
 	top1 := Equal(arg, targets)
 	perTok := func(x *Node) *Node { // [N] -> [B, T], 0 outside the completion
