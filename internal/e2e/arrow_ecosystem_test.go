@@ -7,13 +7,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"reflect"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -109,23 +107,8 @@ func TestArrowEcosystem(t *testing.T) {
 		{"name": "standard", "rows": sets["standard"]},
 		{"name": "conversational", "rows": sets["conversational"]},
 	}}
-	in, _ := json.Marshal(req)
-	cmd := exec.Command(py, testrefs.OracleScript("arrow_files.py"))
-	cmd.Env = append(os.Environ(), "HF_HOME="+filepath.Join(dir, "hf"), "HF_HUB_OFFLINE=1")
-	cmd.Stdin = bytes.NewReader(in)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	start := time.Now()
-	outb, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("arrow_files.py: %v\n%s", err, stderr.String())
-	}
-	t.Logf("oracle ran in %v", time.Since(start).Round(time.Millisecond))
 	var resp arrowFilesResponse
-	dec := json.NewDecoder(bytes.NewReader(outb))
-	if err := dec.Decode(&resp); err != nil {
-		t.Fatal(err)
-	}
+	testrefs.RunOracle(t, py, "arrow_files.py", req, &resp, "HF_HOME="+filepath.Join(dir, "hf"), "HF_HUB_OFFLINE=1")
 	t.Logf("versions %v", resp.Versions)
 
 	for _, path := range streams {

@@ -1,6 +1,8 @@
 package testrefs
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -8,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 )
 
 // Venv returns the oracles' virtual environment: $DPO_ORACLE_VENV, or
@@ -55,4 +58,31 @@ func Python(tb testing.TB, modules ...string) string {
 // OracleScript returns the path of a script under tools/oracle.
 func OracleScript(name string) string {
 	return filepath.Join(Root(), "tools", "oracle", name)
+}
+
+// RunOracle runs the oracle script tools/oracle/<script> with py, writes req
+// as JSON on its stdin and decodes its stdout into resp. env entries
+// ("K=V") are added to the environment. The script's stderr is shown when
+// it fails; how long it ran is logged.
+func RunOracle(tb testing.TB, py, script string, req, resp any, env ...string) {
+	tb.Helper()
+	in, err := json.Marshal(req)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	cmd := exec.Command(py, OracleScript(script))
+	if len(env) > 0 {
+		cmd.Env = append(os.Environ(), env...)
+	}
+	cmd.Stdin = bytes.NewReader(in)
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	start := time.Now()
+	if err := cmd.Run(); err != nil {
+		tb.Fatalf("%s: %v\n%s", script, err, stderr.String())
+	}
+	tb.Logf("oracle %s ran in %v", script, time.Since(start).Round(time.Millisecond))
+	if err := json.Unmarshal(stdout.Bytes(), resp); err != nil {
+		tb.Fatalf("%s output: %v\n%s", script, err, stderr.String())
+	}
 }

@@ -1,10 +1,7 @@
 package cli
 
 import (
-	"bytes"
 	"encoding/json"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -86,16 +83,6 @@ func TestTokenizeToolsAndColumns(t *testing.T) {
 		// transformers gets the flattened text: the parts' documented meaning.
 		{ID: "parts", Prompt: []map[string]any{user("Hello there")}, Chosen: []map[string]any{asst("Hi!")}, Rejected: []map[string]any{asst("Bye.")}},
 	}
-	req, _ := json.Marshal(map[string]any{"tokenizer": tokDir, "cases": cases})
-	cmd := exec.Command(py, testrefs.OracleScript("chat_tools.py"))
-	cmd.Env = append(os.Environ(), "HF_HOME="+filepath.Join(t.TempDir(), "hf"), "HF_HUB_OFFLINE=1")
-	cmd.Stdin = bytes.NewReader(req)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	outb, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("chat_tools.py: %v\n%s", err, stderr.String())
-	}
 	var resp struct {
 		Results map[string]struct {
 			Prompt         []int32 `json:"prompt"`
@@ -104,9 +91,8 @@ func TestTokenizeToolsAndColumns(t *testing.T) {
 			TextChosen     string  `json:"text_chosen"`
 		}
 	}
-	if err := json.Unmarshal(outb, &resp); err != nil {
-		t.Fatal(err)
-	}
+	testrefs.RunOracle(t, py, "chat_tools.py", map[string]any{"tokenizer": tokDir, "cases": cases}, &resp,
+		"HF_HOME="+filepath.Join(t.TempDir(), "hf"), "HF_HUB_OFFLINE=1")
 	got := runOurs(t, tokDir, writeFile(t, "orca.jsonl", orca), "--columns", "prompt=question,system=system", "--max-length", "0")
 	for k, v := range runOurs(t, tokDir, writeFile(t, "tools.jsonl", tools), "--max-length", "0") {
 		got[k] = v

@@ -3,10 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"math"
 	"math/rand/v2"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -26,17 +24,6 @@ func runHFOracle(t *testing.T, req map[string]any) map[string]struct {
 } {
 	t.Helper()
 	py := testrefs.Python(t, "torch", "transformers", "safetensors")
-	b, err := json.Marshal(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(py, testrefs.OracleScript("hf_models.py"))
-	cmd.Stdin = bytes.NewReader(b)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("hf_models.py: %v\n%s", err, stderr.String())
-	}
 	var resp struct {
 		Cases map[string]struct {
 			TensorsEqual bool        `json:"tensors_equal"`
@@ -46,9 +33,7 @@ func runHFOracle(t *testing.T, req map[string]any) map[string]struct {
 			TokenLogps   [][]float64 `json:"token_logps"`
 		} `json:"cases"`
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &resp); err != nil {
-		t.Fatalf("hf_models.py output: %v\n%s", err, stderr.String())
-	}
+	testrefs.RunOracle(t, py, "hf_models.py", req, &resp)
 	return resp.Cases
 }
 

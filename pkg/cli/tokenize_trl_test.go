@@ -7,12 +7,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/dpo-go/dpo/internal/testrefs"
 	"github.com/dpo-go/dpo/pkg/tokenize"
@@ -172,22 +170,8 @@ func TestTokenizeMatchesTRL(t *testing.T) {
 	// --chat-template-kwargs.
 	kw := kwargsGroup(t, tmp, groups)
 	req.Datasets = append(req.Datasets, *kw)
-	in, _ := json.Marshal(req)
-	cmd := exec.Command(py, testrefs.OracleScript("trl_tokenize.py"))
-	cmd.Env = append(os.Environ(), "HF_HOME="+filepath.Join(tmp, "hf"), "HF_HUB_OFFLINE=1")
-	cmd.Stdin = bytes.NewReader(in)
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	start := time.Now()
-	outb, err := cmd.Output()
-	if err != nil {
-		t.Fatalf("trl_tokenize.py: %v\n%s", err, stderr.String())
-	}
-	t.Logf("TRL oracle ran in %v", time.Since(start).Round(time.Millisecond))
 	var resp trlResponse
-	if err := json.Unmarshal(outb, &resp); err != nil {
-		t.Fatal(err)
-	}
+	testrefs.RunOracle(t, py, "trl_tokenize.py", req, &resp, "HF_HOME="+filepath.Join(tmp, "hf"), "HF_HUB_OFFLINE=1")
 	t.Logf("oracle versions %v", resp.Versions)
 
 	t.Run("defaults", func(t *testing.T) {

@@ -1,15 +1,12 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
-	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/dpo-go/dpo/internal/testrefs"
 	"github.com/dpo-go/dpo/pkg/dpo"
@@ -116,25 +113,10 @@ type familyGradResult struct {
 func runHFModels(t *testing.T, req map[string]any, out any) {
 	t.Helper()
 	py := testrefs.Python(t, "torch", "transformers", "safetensors")
-	body, err := json.Marshal(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(py, testrefs.OracleScript("hf_models.py"))
-	cmd.Stdin = bytes.NewReader(body)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("hf_models.py: %v\n%s", err, stderr.String())
-	}
-	t.Logf("transformers oracle: %v", time.Since(start).Round(time.Millisecond))
 	resp := struct {
 		Cases any `json:"cases"`
 	}{Cases: out}
-	if err := json.Unmarshal(stdout.Bytes(), &resp); err != nil {
-		t.Fatalf("hf_models.py output: %v\n%s", err, stderr.String())
-	}
+	testrefs.RunOracle(t, py, "hf_models.py", req, &resp)
 }
 
 // TestFamiliesTransformersOracle: Gemma 2, Gemma 3 (text), OLMo 2 and Phi-3

@@ -1,18 +1,15 @@
 package engine
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/dpo-go/dpo/internal/testrefs"
 	"github.com/dpo-go/dpo/pkg/model"
@@ -43,26 +40,11 @@ type hfResult struct {
 func hfOracle(t *testing.T, cases []hfCase) (map[string]hfResult, map[string]string) {
 	t.Helper()
 	py := testrefs.Python(t, "torch", "transformers", "safetensors")
-	req, err := json.Marshal(map[string]any{"make": cases})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(py, testrefs.OracleScript("hf_models.py"))
-	cmd.Stdin = bytes.NewReader(req)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("hf_models.py: %v\n%s", err, stderr.String())
-	}
-	t.Logf("transformers oracle: %d cases in %v", len(cases), time.Since(start).Round(time.Millisecond))
 	var resp struct {
 		Cases    map[string]hfResult `json:"cases"`
 		Versions map[string]string   `json:"versions"`
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &resp); err != nil {
-		t.Fatalf("hf_models.py output: %v\n%s", err, stderr.String())
-	}
+	testrefs.RunOracle(t, py, "hf_models.py", map[string]any{"make": cases}, &resp)
 	return resp.Cases, resp.Versions
 }
 

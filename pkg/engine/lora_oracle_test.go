@@ -1,15 +1,11 @@
 package engine
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"math"
 	"math/rand/v2"
-	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/dpo-go/dpo/internal/testrefs"
 	"github.com/dpo-go/dpo/pkg/adapter"
@@ -41,26 +37,12 @@ type peftResult struct {
 func peftOracle(t *testing.T, makes, verifies []peftCase) map[string]peftResult {
 	t.Helper()
 	py := testrefs.Python(t, "torch", "transformers", "peft", "safetensors")
-	req, err := json.Marshal(map[string]any{"make": makes, "verify": verifies})
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(py, testrefs.OracleScript("peft_lora.py"))
-	cmd.Stdin = bytes.NewReader(req)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("peft_lora.py: %v\n%s", err, stderr.String())
-	}
 	var resp struct {
 		Cases    map[string]peftResult `json:"cases"`
 		Versions map[string]string     `json:"versions"`
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &resp); err != nil {
-		t.Fatalf("peft_lora.py output: %v\n%s", err, stderr.String())
-	}
-	t.Logf("PEFT oracle %v: %d cases in %v", resp.Versions, len(makes)+len(verifies), time.Since(start).Round(time.Millisecond))
+	testrefs.RunOracle(t, py, "peft_lora.py", map[string]any{"make": makes, "verify": verifies}, &resp)
+	t.Logf("PEFT oracle %v: %d cases", resp.Versions, len(makes)+len(verifies))
 	return resp.Cases
 }
 

@@ -3,16 +3,13 @@ package train_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"math"
 	"math/rand/v2"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/dpo-go/dpo/internal/testrefs"
 	"github.com/dpo-go/dpo/pkg/adapter"
@@ -108,23 +105,12 @@ func TestLoRAStepAgainstPEFT(t *testing.T) {
 			"adam_beta1": c.AdamBeta1, "adam_beta2": c.AdamBeta2, "adam_epsilon": c.AdamEps})
 		runs = append(runs, r)
 	}
-	body, _ := json.Marshal(map[string]any{"cases": req})
-	cmd := exec.Command(py, testrefs.OracleScript("peft_dpo_step.py"))
-	cmd.Stdin = bytes.NewReader(body)
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	start := time.Now()
-	if err := cmd.Run(); err != nil {
-		t.Fatalf("peft_dpo_step.py: %v\n%s", err, stderr.String())
-	}
 	var resp struct {
 		Cases    map[string]loraStepAnswer `json:"cases"`
 		Versions map[string]string         `json:"versions"`
 	}
-	if err := json.Unmarshal(stdout.Bytes(), &resp); err != nil {
-		t.Fatalf("peft_dpo_step.py output: %v\n%s", err, stderr.String())
-	}
-	t.Logf("PEFT step oracle %v in %v", resp.Versions, time.Since(start).Round(time.Millisecond))
+	testrefs.RunOracle(t, py, "peft_dpo_step.py", map[string]any{"cases": req}, &resp)
+	t.Logf("PEFT step oracle %v", resp.Versions)
 
 	for _, r := range runs {
 		t.Run(r.name, func(t *testing.T) {
