@@ -150,22 +150,11 @@ func (r rawConfig) layerTypes(c *Config, window int, def func(i int) bool) error
 	if c.NumLayers > 1<<16 {
 		return fmt.Errorf("field %q: %d layers is more than this reader accepts (65536)", "num_hidden_layers", c.NumLayers)
 	}
-	layers := make([]bool, c.NumLayers)
-	if v, ok := r.m["layer_types"]; ok && v != nil {
-		list, ok := v.([]any)
-		if !ok || len(list) != c.NumLayers {
-			return fmt.Errorf("field %q: want a list of %d strings (num_hidden_layers), got %v", "layer_types", c.NumLayers, v)
-		}
-		for i, e := range list {
-			switch e {
-			case "full_attention":
-			case "sliding_attention":
-				layers[i] = true
-			default:
-				return fmt.Errorf("field %q: layer %d has type %v; want full_attention or sliding_attention", "layer_types", i, e)
-			}
-		}
-	} else {
+	layers, given, err := r.parseLayerTypes(c.NumLayers)
+	if err != nil {
+		return err
+	}
+	if !given {
 		for i := range layers {
 			layers[i] = def(i)
 		}
@@ -312,4 +301,29 @@ func (r rawConfig) headsNormSiLU(c *Config) error {
 	}
 	c.HiddenAct = "silu"
 	return nil
+}
+
+// parseLayerTypes reads transformers' "layer_types" (one "full_attention" or
+// "sliding_attention" per layer) as a sliding flag per layer; given is
+// false (all flags false) when the field is absent or null.
+func (r rawConfig) parseLayerTypes(n int) (layers []bool, given bool, err error) {
+	layers = make([]bool, n)
+	v, ok := r.m["layer_types"]
+	if !ok || v == nil {
+		return layers, false, nil
+	}
+	list, ok := v.([]any)
+	if !ok || len(list) != n {
+		return nil, false, fmt.Errorf("field %q: want a list of %d strings (num_hidden_layers), got %v", "layer_types", n, v)
+	}
+	for i, e := range list {
+		switch e {
+		case "full_attention":
+		case "sliding_attention":
+			layers[i] = true
+		default:
+			return nil, false, fmt.Errorf("field %q: layer %d has type %v; want full_attention or sliding_attention", "layer_types", i, e)
+		}
+	}
+	return layers, true, nil
 }

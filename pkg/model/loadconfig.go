@@ -520,25 +520,15 @@ func (r rawConfig) qwenWindows(c *Config) error {
 	if c.NumLayers <= 0 {
 		return nil // Validate reports num_hidden_layers
 	}
-	layers := make([]bool, c.NumLayers)
-	if v, ok := r.m["layer_types"]; ok && v != nil {
-		list, ok := v.([]any)
-		if !ok || len(list) != c.NumLayers {
-			return fmt.Errorf("field %q: want a list of %d strings (num_hidden_layers), got %v", "layer_types", c.NumLayers, v)
+	layers, given, err := r.parseLayerTypes(c.NumLayers)
+	if err != nil {
+		return err
+	}
+	if given && w == 0 {
+		if i := slices.Index(layers, true); i >= 0 {
+			return fmt.Errorf("field %q: layer %d is sliding_attention but there is no window (use_sliding_window false or sliding_window null)", "layer_types", i)
 		}
-		for i, e := range list {
-			switch e {
-			case "full_attention":
-			case "sliding_attention":
-				if w == 0 {
-					return fmt.Errorf("field %q: layer %d is sliding_attention but there is no window (use_sliding_window false or sliding_window null)", "layer_types", i)
-				}
-				layers[i] = true
-			default:
-				return fmt.Errorf("field %q: layer %d has type %v; want full_attention or sliding_attention", "layer_types", i, e)
-			}
-		}
-	} else if w > 0 {
+	} else if !given && w > 0 {
 		for i := range layers {
 			layers[i] = i >= maxWin
 		}
