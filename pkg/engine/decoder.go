@@ -8,10 +8,10 @@ import (
 	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck
 )
 
-// This file is the forward pass of the families whose decoder layer is the
-// Llama layer with options (model.Config's block fields), following
-// transformers' modeling_gemma2, modeling_gemma3, modeling_olmo2 and
-// modeling_phi3:
+// This file is the forward pass of the Llama-like families: the Llama
+// layer (Llama, Mistral, Qwen2, Qwen3) with options (model.Config's block
+// fields), following transformers' modeling_llama, modeling_qwen3,
+// modeling_gemma2, modeling_gemma3, modeling_olmo2 and modeling_phi3:
 //
 //	x = embed_tokens[tokens] · EmbedScale                 (Gemma: sqrt(hidden) in float32)
 //	for each layer:
@@ -60,16 +60,13 @@ func applyPartialRope(x, cos, sin *Node, rd int) *Node {
 	return Concatenate([]*Node{rot, pass}, 3)
 }
 
-// decoderHidden runs the decoder of a Gemma 2, Gemma 3, OLMo 2 or Phi-3 config and
-// returns the final normed hidden states.
-//
-//	tokens  [B, T] int32
-//	lengths [B]    int32 (right padding: positions >= length are padding)
-//	returns [B, T, H] float32
-func decoderHidden(n net, cfg *model.Config, tokens, lengths *Node) *Node {
-	g := tokens.Graph()
+// decoderHidden runs the decoder of a Llama, Mistral, Qwen2, Qwen3, Gemma
+// 2, Gemma 3, OLMo 2 or Phi-3 config over in (tokens, positions, attention
+// masks) and returns the final normed hidden states [B, T, H] float32.
+func decoderHidden(n net, cfg *model.Config, in *inputs) *Node {
 	w := n.w
-	B, T := tokens.Shape().Dimensions[0], tokens.Shape().Dimensions[1]
+	tokens := in.tokens
+	B, T := in.dims()
 	H, nH, nKV, D := cfg.HiddenSize, cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim
 	act, err := activation(cfg.HiddenAct, "silu")
 	if err != nil {
@@ -95,17 +92,9 @@ func decoderHidden(n net, cfg *model.Config, tokens, lengths *Node) *Node {
 			panic(err)
 		}
 		var r rope
-		r.cos, r.sin = ropeTables(g, invFreq, scale, T) // [T, D]
+		r.cos, r.sin = ropeTables(in.positions, invFreq, scale) // [B, T, D]
 		ropes[key] = r
 		return r
-	}
-	masks := map[int]*Node{} // by window: [B, 1, 1, T, T]
-	maskOf := func(l int) *Node {
-		win := cfg.LayerWindow(l)
-		if masks[win] == nil {
-			masks[win] = attentionMask(lengths, T, win)
-		}
-		return masks[win]
 	}
 	x := Gather(w("model.embed_tokens.weight"), ExpandAxes(tokens, -1)) // [B, T, H]
 	x.AssertDims(B, T, H)
@@ -148,7 +137,7 @@ func decoderHidden(n net, cfg *model.Config, tokens, lengths *Node) *Node {
 		r := ropeOf(l)
 		q = applyPartialRope(q, r.cos, r.sin, cfg.RotaryDim)
 		k = applyPartialRope(k, r.cos, r.sin, cfg.RotaryDim)
-		a := n.attentionCapped(q, k, v, maskOf(l), scale, cfg.AttnSoftcap) // [B, T, nH*D]
+		a := n.attentionCapped(q, k, v, in.mask(cfg.LayerWindow(l)), scale, cfg.AttnSoftcap) // [B, T, nH*D]
 		a = n.linear(a, p+"self_attn.o_proj", cfg.OutputBias)
 		if cfg.SandwichNorms || cfg.PostNorms {
 			a = norm(a, p+"post_attention_layernorm.weight")

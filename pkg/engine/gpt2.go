@@ -5,7 +5,6 @@ import (
 	"math"
 
 	"github.com/dpo-go/dpo/pkg/model"
-	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck
 )
 
@@ -21,26 +20,26 @@ import (
 //
 // The head is tied to wte unless the config unties it.
 
-// gpt2Hidden returns the final hidden states [B, T, H] for tokens [B, T]
-// int32 right-padded to lengths [B] int32.
-func gpt2Hidden(n net, cfg *model.Config, tokens, lengths *Node) *Node {
-	g := tokens.Graph()
+// gpt2Hidden returns the final hidden states [B, T, H] for in (tokens,
+// positions, attention masks).
+func gpt2Hidden(n net, cfg *model.Config, in *inputs) *Node {
+	g := in.tokens.Graph()
 	w := n.w
-	B, T := tokens.Shape().Dimensions[0], tokens.Shape().Dimensions[1]
+	tokens := in.tokens
+	B, T := in.dims()
 	H, nH, D := cfg.HiddenSize, cfg.NumHeads, cfg.HeadDim
 	eps := cfg.LayerNormEps
 	act, err := activation(cfg.HiddenAct, "gelu_new")
 	if err != nil {
 		panic(err)
 	}
-	// Positions 0..T-1; padding positions past n_positions are clamped
-	// (they never influence real tokens).
-	pos := Iota(g, shapeOf(dtypes.Int32, T), 0)
-	pos = Min(pos, Const(g, int32(cfg.MaxPositions-1)))
+	// Padding positions past n_positions are clamped (they never
+	// influence real tokens).
+	pos := Min(in.positions, Const(g, int32(cfg.MaxPositions-1)))    // [B, T]
 	x := Gather(w("transformer.wte.weight"), ExpandAxes(tokens, -1)) // [B, T, H]
-	pe := Gather(w("transformer.wpe.weight"), ExpandAxes(pos, -1))   // [T, H]
-	x = Add(x, BroadcastToDims(ExpandAxes(pe, 0), B, T, H))          // [B, T, H]
-	mask := attentionMask(lengths, T, 0)                             // [B, 1, 1, T, T]
+	pe := Gather(w("transformer.wpe.weight"), ExpandAxes(pos, -1))   // [B, T, H]
+	x = Add(x, pe)                                                   // [B, T, H]
+	mask := in.mask(0)                                               // [B, 1, 1, T, Tk]
 	scale := 1 / math.Sqrt(float64(D))
 	for l := range cfg.NumLayers {
 		x = n.blockStart(x)

@@ -9,8 +9,9 @@ import (
 	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck
 )
 
-// This file is the Llama-family forward pass (Llama 2/3, Mistral, Qwen2,
-// Qwen3), following Hugging Face's modeling_llama / modeling_qwen3:
+// This file holds the rotary embeddings of the Llama-like families; their
+// forward pass (Llama 2/3, Mistral, Qwen2, Qwen3: decoderHidden with no
+// options) follows Hugging Face's modeling_llama / modeling_qwen3:
 //
 //	x = embed_tokens[tokens]
 //	for each layer:
@@ -125,93 +126,34 @@ func yarnInvFreq(cfg *model.Config, pow []float64) ([]float64, float64, error) {
 	return inv, af, nil
 }
 
-// applyRope rotates x [B, T, n, D] with cos, sin [T, D]:
+// applyRope rotates x [B, T, n, D] with cos, sin [B, T, D]:
 // x·cos + rotate_half(x)·sin, rotate_half(x) = concat(-x[D/2:], x[:D/2]).
 func applyRope(x, cos, sin *Node) *Node {
 	B, T, n, D := x.Shape().Dimensions[0], x.Shape().Dimensions[1], x.Shape().Dimensions[2], x.Shape().Dimensions[3]
 	x1 := Slice(x, AxisRange(), AxisRange(), AxisRange(), AxisRange(0, D/2))
 	x2 := Slice(x, AxisRange(), AxisRange(), AxisRange(), AxisRange(D/2, D))
 	rot := Concatenate([]*Node{Neg(x2), x1}, 3)
-	c := BroadcastToDims(Reshape(cos, 1, T, 1, D), B, T, n, D)
-	s := BroadcastToDims(Reshape(sin, 1, T, 1, D), B, T, n, D)
+	c := BroadcastToDims(Reshape(cos, B, T, 1, D), B, T, n, D)
+	s := BroadcastToDims(Reshape(sin, B, T, 1, D), B, T, n, D)
 	return Add(Mul(x, c), Mul(rot, s))
 }
 
-// ropeTables returns cos and sin [T, D] for positions 0..T-1, both
+// ropeTables returns cos and sin [B, T, D] for positions [B, T] int32, both
 // multiplied by scale (YaRN's attention factor) when it is not 1.
-func ropeTables(g *Graph, invFreq []float64, scale float64, T int) (cos, sin *Node) {
+func ropeTables(positions *Node, invFreq []float64, scale float64) (cos, sin *Node) {
+	g := positions.Graph()
 	inv := make([]float32, len(invFreq))
 	for i, f := range invFreq {
 		inv[i] = float32(f)
 	}
-	pos := ConvertDType(Iota(g, shapeOf(dtypes.Int32, T), 0), dtypes.Float32) // [T]
-	freqs := Mul(ExpandAxes(pos, 1), ExpandAxes(Const(g, inv), 0))            // [T, D/2]
-	emb := Concatenate([]*Node{freqs, freqs}, 1)                              // [T, D]
+	pos := ConvertDType(positions, dtypes.Float32)                        // [B, T]
+	freqs := Mul(ExpandAxes(pos, -1), ExpandLeftToRank(Const(g, inv), 3)) // [B, T, D/2]
+	emb := Concatenate([]*Node{freqs, freqs}, 2)                          // [B, T, D]
 	cos, sin = Cos(emb), Sin(emb)
 	if scale != 1 {
 		cos, sin = MulScalar(cos, float32(scale)), MulScalar(sin, float32(scale))
 	}
 	return cos, sin
-}
-
-// llamaHidden runs the decoder and returns the final normed hidden states.
-//
-//	tokens  [B, T] int32
-//	lengths [B]    int32 (right padding: positions >= length are padding)
-//	returns [B, T, H] float32
-func llamaHidden(n net, cfg *model.Config, tokens, lengths *Node) *Node {
-	g := tokens.Graph()
-	w := n.w
-	B, T := tokens.Shape().Dimensions[0], tokens.Shape().Dimensions[1]
-	H, nH, nKV, D := cfg.HiddenSize, cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim
-	act, err := activation(cfg.HiddenAct, "silu")
-	if err != nil {
-		panic(err)
-	}
-	invFreq, ropeScale, err := ropeInvFreq(cfg)
-	if err != nil {
-		panic(err)
-	}
-	cos, sin := ropeTables(g, invFreq, ropeScale, T) // [T, D]
-	masks := map[int]*Node{}                         // by window: [B, 1, 1, T, T]
-	maskOf := func(l int) *Node {
-		win := cfg.LayerWindow(l)
-		if masks[win] == nil {
-			masks[win] = attentionMask(lengths, T, win)
-		}
-		return masks[win]
-	}
-	x := Gather(w("model.embed_tokens.weight"), ExpandAxes(tokens, -1)) // [B, T, H]
-	x.AssertDims(B, T, H)
-	scale := 1 / math.Sqrt(float64(D))
-	for l := range cfg.NumLayers {
-		x = n.blockStart(x)
-		p := fmt.Sprintf("model.layers.%d.", l)
-		h := rmsNorm(x, w(p+"input_layernorm.weight"), cfg.RMSNormEps) // [B, T, H]
-		q := n.linear(h, p+"self_attn.q_proj", cfg.AttentionBias)
-		k := n.linear(h, p+"self_attn.k_proj", cfg.AttentionBias)
-		v := n.linear(h, p+"self_attn.v_proj", cfg.AttentionBias)
-		q = Reshape(q, B, T, nH, D)  // [B, T, nH, D]
-		k = Reshape(k, B, T, nKV, D) // [B, T, nKV, D]
-		v = Reshape(v, B, T, nKV, D) // [B, T, nKV, D]
-		if cfg.QKNorm {
-			q = rmsNorm(q, w(p+"self_attn.q_norm.weight"), cfg.RMSNormEps)
-			k = rmsNorm(k, w(p+"self_attn.k_norm.weight"), cfg.RMSNormEps)
-		}
-		q = applyRope(q, cos, sin)
-		k = applyRope(k, cos, sin)
-		a := n.attention(q, k, v, maskOf(l), scale) // [B, T, nH*D]
-		a = n.linear(a, p+"self_attn.o_proj", cfg.OutputBias)
-		x = Add(x, a) // [B, T, H]
-		h = rmsNorm(x, w(p+"post_attention_layernorm.weight"), cfg.RMSNormEps)
-		gate := n.linear(h, p+"mlp.gate_proj", cfg.MLPBias) // [B, T, I]
-		up := n.linear(h, p+"mlp.up_proj", cfg.MLPBias)     // [B, T, I]
-		m := n.linear(Mul(act(gate), up), p+"mlp.down_proj", cfg.MLPBias)
-		x = Add(x, m)
-		x.AssertDims(B, T, H)
-	}
-	x = n.blocksEnd(x)
-	return rmsNorm(x, w("model.norm.weight"), cfg.RMSNormEps)
 }
 
 // llamaHeadName is the output projection [V, H].

@@ -7,21 +7,24 @@ import (
 	gmodel "github.com/gomlx/gomlx/ml/model"
 )
 
-// hiddenAndHead runs the forward pass of cfg's family and returns the final
-// hidden states [B, T, H] and the output projection [V, H].
+// hiddenAndHead runs the forward pass of cfg's family over right-padded
+// rows and returns the final hidden states [B, T, H] and the output
+// projection [V, H].
 func hiddenAndHead(n net, cfg *model.Config, tokens, lengths *Node) (hidden, head *Node) {
+	return forward(n, cfg, plainInputs(tokens, lengths))
+}
+
+// forward runs the forward pass of cfg's family over in and returns the
+// final hidden states [B, T, H] and the output projection [V, H].
+func forward(n net, cfg *model.Config, in *inputs) (hidden, head *Node) {
 	fam, err := familyOf(cfg)
 	if err != nil {
 		panic(err)
 	}
-	switch fam {
-	case familyGPT2:
-		return gpt2Hidden(n, cfg, tokens, lengths), n.w(gpt2HeadName(cfg))
-	case familyDecoder:
-		return decoderHidden(n, cfg, tokens, lengths), n.w(llamaHeadName(cfg))
-	default:
-		return llamaHidden(n, cfg, tokens, lengths), n.w(llamaHeadName(cfg))
+	if fam == familyGPT2 {
+		return gpt2Hidden(n, cfg, in), n.w(gpt2HeadName(cfg))
 	}
+	return decoderHidden(n, cfg, in), n.w(llamaHeadName(cfg))
 }
 
 // chunkedLogSoftmaxAt returns log_softmax(h·headᵀ)[target] for every row,

@@ -16,7 +16,7 @@ type family int
 const (
 	familyLlama family = iota
 	familyGPT2
-	familyDecoder // Gemma 2, Gemma 3, OLMo 2, Phi-3: decoderHidden
+	familyDecoder // Gemma 2, Gemma 3, OLMo 2, Phi-3 (decoderHidden, as Llama)
 )
 
 func familyOf(cfg *model.Config) (family, error) {
