@@ -524,11 +524,9 @@ func (r *ratedReader) readFlat() {
 	}
 	r.flat = true
 	type group struct {
-		ex     Example
-		rec    *record
-		prompt json.RawMessage
-		cands  []candidate
-		bad    bool
+		ex    Example
+		rec   *record
+		cands []candidate
 	}
 	var order []*group
 	byID := map[string]*group{}
@@ -571,12 +569,11 @@ func (r *ratedReader) readFlat() {
 			label = strconv.FormatInt(n, 10)
 		}
 		g := byID[id]
-		promptRaw := bytes.TrimSpace(obj[r.names[colPrompt]])
 		if g == nil {
-			g = &group{ex: Example{Row: fr.row, ID: id}, rec: rec, prompt: promptRaw}
+			g = &group{ex: Example{Row: fr.row, ID: id}, rec: rec}
 			byID[id] = g
 			order = append(order, g)
-		} else if !bytes.Equal(g.prompt, promptRaw) {
+		} else if !sameValue(g.rec.prompt, rec.prompt) {
 			rowErr(id, ferr(r.names[colPrompt], ErrType, "differs from the prompt of the first row with id %q (row %d)", id, g.ex.Row))
 			continue
 		}
@@ -594,4 +591,16 @@ func (r *ratedReader) readFlat() {
 		}
 		r.emit(g.ex, g.rec, prompt, cands)
 	}
+}
+
+// sameValue reports whether two decoded prompts are equal (the same text or
+// the same messages), however their JSON was written.
+func sameValue(a, b value) bool {
+	if a.kind != b.kind {
+		return false
+	}
+	if a.kind == messages {
+		return slices.Equal(a.msgs, b.msgs)
+	}
+	return a.str == b.str
 }

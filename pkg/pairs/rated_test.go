@@ -253,6 +253,8 @@ func TestRatedReaderShapes(t *testing.T) {
 		{"then a good row", `{"prompt":"p","completions":["x","y"],"scores":[1]}` + "\n" + `{"id":"g","prompt":"p","completions":["x","y"],"scores":[1,0]}`, Options{},
 			[]string{"err:has 1 scores", "g/0-1"}, []string{"x>y"}},
 		{"flat missing id", `{"prompt":"p","completion":"x","score":1}`, Options{}, []string{"err:flat rated rows are grouped by id"}, nil},
+		{"flat prompt written with other escapes is the same prompt", `{"id":"a","prompt":"caf\u00e9 \/","completion":"x","score":1}` + "\n" + `{"id":"a","prompt":"café /","completion":"y","score":0}`, Options{},
+			[]string{"a/0-1"}, []string{"x>y"}},
 		{"flat prompt differs", `{"id":"a","prompt":"p","completion":"x","score":1}` + "\n" + `{"id":"a","prompt":"q","completion":"y","score":0}`, Options{},
 			[]string{"err:differs from the prompt of the first row", "skip:single_completion:a"}, nil},
 		{"flat bad score", `{"id":"a","prompt":"p","completion":"x","score":"1"}` + "\n" + `{"id":"a","prompt":"p","completion":"y","score":0}`, Options{},
