@@ -45,8 +45,17 @@ Reference-free policies (SimPO) are scored with length-normalised
 log-probabilities: reward = β·log π(y|x)/|y|; the stream then needs no
 reference columns.
 
+With --rank, a completions stream (dpo-sample's output with dpo-reflogp's
+ref_logp) gets policy_logp, reward = β·(policy_logp − ref_logp) and rank
+within each prompt id (1 = highest reward; equal rewards by sample_index).
+With judge scores (a score column, or --scores judged.jsonl) the summary says
+how often the top-ranked candidate has the judge's best score (ties for best
+count as hits) and the mean judge score of the top-ranked, a random and the
+best candidate.
+
 Example:
   dpo-score --policy out/ heldout-ref.arrow --summary summary.json > scored.arrow
+  dpo-score --policy out/ --rank --scores judged.jsonl samples-ref.arrow > ranked.arrow
 
 Exit status: 0 success, 1 failure, 2 usage error.
 `
@@ -97,6 +106,8 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	tokDir := fs.String("tokenizer", "", "tokenizer `DIR` or tokenizer.json used to decode the worst pairs (default: the policy's, when it matches the stream)")
 	mf := addModelFlags(fs)
 	seed := fs.Uint64("seed", 1, "seed of the bootstrap resampling")
+	rank := fs.Bool("rank", false, "rank a completions stream (dpo-sample, then dpo-reflogp): append policy_logp, reward and rank within each prompt id (docs/judges.md)")
+	scoresPath := fs.String("scores", "", "with --rank: the judge's JSONL `FILE` (id, sample_index, score per line), joined to the completions; a score column in the stream is used without it")
 	shard := addShardFlag(fs)
 	std := addStdFlags(fs)
 	inputs, done, err := std.parseInputs(fs, args, stdout)
@@ -140,6 +151,16 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return usagef("--reference-free %q: want auto, true or false", *refFree)
 	}
 
+	if *rank {
+		if *withText || shard.active() {
+			return usagef("--rank does not take --text or --shard (ranks need every completion of a prompt)")
+		}
+		return scoreRank(ctx, rankConfig{policy: *policy, beta: *beta, lengthNorm: lengthNorm, out: *out, format: *format, summaryPath: *summaryPath,
+			scoresPath: *scoresPath, inputs: inputs, quiet: std.quiet, mf: mf}, stdin, stdout, stderr)
+	}
+	if *scoresPath != "" {
+		return usagef("--scores needs --rank")
+	}
 	outs, err := openOutputs(stdin, stdout, inputArgs(inputs), []pathArg{{"--summary", *summaryPath}, {"-o", *out}})
 	if err != nil {
 		return err
@@ -155,6 +176,9 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	defer r.Release()
 	if err := shard.apply(r, inputs, mem); err != nil {
 		return err
+	}
+	if r.Metadata().IsCompletions() {
+		return fmt.Errorf("%s is a completions stream: rank its completions with --rank", r.Name())
 	}
 	hasRef := len(r.Schema().FieldIndices(arrowio.ColRefChosenLogps)) > 0 && len(r.Schema().FieldIndices(arrowio.ColRefRejectedLogps)) > 0
 	if !hasRef && !lengthNorm {

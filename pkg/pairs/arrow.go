@@ -33,7 +33,11 @@ func columnIndices(name string, sc *arrow.Schema, names columns) ([numCols]int, 
 				for _, f := range sc.Fields() {
 					have = append(have, f.Name)
 				}
-				return idx, fmt.Errorf("pairs: %s: missing column %q (columns: %s)", name, col, strings.Join(have, ", "))
+				hint := ""
+				if len(sc.FieldIndices("completions")) > 0 || len(sc.FieldIndices("completion")) > 0 {
+					hint = "; rated completions are read from JSON inputs only (JSON Lines or a JSON array)"
+				}
+				return idx, fmt.Errorf("pairs: %s: missing column %q (columns: %s)%s", name, col, strings.Join(have, ", "), hint)
 			}
 			continue
 		case len(is) > 1:

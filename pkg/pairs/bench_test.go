@@ -2,6 +2,7 @@ package pairs
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"testing"
@@ -48,6 +49,50 @@ func BenchmarkJSONL(b *testing.B) {
 				r.Close()
 			}
 			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "rows/s")
+		})
+	}
+}
+
+// BenchmarkRated binarizes 1,000 prompts with 4 scored completions each,
+// as grouped rows and as a judge's flat rows.
+func BenchmarkRated(b *testing.B) {
+	var grouped, flat bytes.Buffer
+	for i := range 1000 {
+		fmt.Fprintf(&grouped, `{"id": "q%d", "prompt": "sort: qwerty%d\n", "completions": ["eqrtwy", "eqrtyw", "eqrtw", "eeqrtwy"], "scores": [1, 0.67, 0.83, 0.14]}`+"\n", i, i)
+		for k, c := range []string{"eqrtwy", "eqrtyw", "eqrtw", "eeqrtwy"} {
+			fmt.Fprintf(&flat, `{"id": "q%d", "sample_index": %d, "prompt": "sort: qwerty%d\n", "completion": %q, "score": %d}`+"\n", i, k, i, c, k%3)
+		}
+	}
+	for _, bc := range []struct {
+		name string
+		data []byte
+		mode string
+	}{{"grouped/best-worst", grouped.Bytes(), BestWorst}, {"grouped/all", grouped.Bytes(), AllPairs}, {"flat/best-random", flat.Bytes(), BestRandom}} {
+		b.Run(bc.name, func(b *testing.B) {
+			b.ReportAllocs()
+			b.SetBytes(int64(len(bc.data)))
+			n := 0
+			for b.Loop() {
+				r, err := Open("-", bytes.NewReader(bc.data), Options{Rated: &Binarize{Mode: bc.mode}})
+				if err != nil {
+					b.Fatal(err)
+				}
+				for {
+					_, err := r.Next()
+					if err == io.EOF {
+						break
+					}
+					if err != nil {
+						var se *SkipError
+						if !errors.As(err, &se) {
+							b.Fatal(err)
+						}
+					}
+					n++
+				}
+				r.Close()
+			}
+			b.ReportMetric(float64(n)/b.Elapsed().Seconds(), "pairs/s")
 		})
 	}
 }

@@ -44,6 +44,17 @@
 // Columns also renames the other fields (orca-style "question" as the
 // prompt). Other fields are ignored.
 //
+// # Rated completions
+//
+// With [Options].Rated set, a JSON input may instead hold rated completions
+// — grouped rows {prompt, completions, scores} (raw UltraFeedback's
+// completion objects through Columns) or a judge's flat rows {id, prompt,
+// completion, score}, grouped by id — told apart by the input's first
+// record. They are binarized into Examples with the rules of [Binarize];
+// pair ids are "<id>/<i>-<j>". A prompt that yields no pair is returned as
+// a recoverable *[SkipError] carrying its id and row, so that callers count
+// and report it.
+//
 // # Containers
 //
 // [Open] reads JSON Lines, a JSON array of objects (streamed, never loaded

@@ -1,0 +1,284 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"math"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow/memory"
+
+	"github.com/dpo-go/dpo/pkg/arrowio"
+)
+
+// TestRankRows compares rankRows with a direct count: a row's rank is 1 +
+// the rows of its id with a higher reward, or an equal reward and a lower
+// sample_index.
+func TestRankRows(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	var rows []rankRow
+	for i := range 300 {
+		id := fmt.Sprint("p", rng.IntN(40))
+		rows = append(rows, rankRow{id: id, sample: int32(i), reward: float64(rng.IntN(5)) / 4})
+	}
+	ranks, err := rankRows(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, r := range rows {
+		want := int32(1)
+		for _, o := range rows {
+			if o.id == r.id && (o.reward > r.reward || (o.reward == r.reward && o.sample < r.sample)) {
+				want++
+			}
+		}
+		if ranks[i] != want {
+			t.Fatalf("row %d (%+v): rank %d, want %d", i, r, ranks[i], want)
+		}
+	}
+	if _, err := rankRows([]rankRow{{id: "a", sample: 1}, {id: "b", sample: 1}, {id: "a", sample: 1}}); err == nil || !strings.Contains(err.Error(), `id "a" has sample_index 1 twice`) {
+		t.Errorf("duplicate sample: %v", err)
+	}
+}
+
+// TestRankSummary checks the summary on a hand-made set.
+func TestRankSummary(t *testing.T) {
+	rows := []rankRow{
+		// a: the top-ranked (reward 2) has the best score, tied with another: a hit.
+		{id: "a", sample: 0, reward: 2, score: 1}, {id: "a", sample: 1, reward: 1, score: 1}, {id: "a", sample: 2, reward: 0, score: 0},
+		// b: the top-ranked (sample 1) scores 0.5, the best is 1: a miss.
+		{id: "b", sample: 0, reward: -1, score: 1}, {id: "b", sample: 1, reward: 3, score: 0.5},
+		// c: one candidate: always a hit.
+		{id: "c", sample: 0, reward: 0, score: 0.25},
+	}
+	ranks, err := rankRows(rows)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := rankSummary(rows, ranks, 0.1, false, true)
+	want := RankSummary{Prompts: 3, Candidates: 6, MeanCandidates: 2, Beta: 0.1, Judged: &RankJudged{
+		TopIsBest:       2.0 / 3,
+		TopIsBestRandom: (2.0/3 + 1.0/2 + 1) / 3,
+		TopScore:        (1 + 0.5 + 0.25) / 3,
+		RandomScore:     (2.0/3 + 0.75 + 0.25) / 3,
+		BestScore:       (1 + 1 + 0.25) / 3,
+	}}
+	if s.Prompts != want.Prompts || s.Candidates != want.Candidates || s.MeanCandidates != want.MeanCandidates || s.Judged == nil {
+		t.Fatalf("summary %+v, want %+v", s, want)
+	}
+	g, w := *s.Judged, *want.Judged
+	for _, c := range []struct {
+		name string
+		g, w float64
+	}{{"top_is_best", g.TopIsBest, w.TopIsBest}, {"top_is_best_random", g.TopIsBestRandom, w.TopIsBestRandom}, {"top", g.TopScore, w.TopScore}, {"random", g.RandomScore, w.RandomScore}, {"best", g.BestScore, w.BestScore}} {
+		if math.Abs(c.g-c.w) > 1e-12 {
+			t.Errorf("%s = %v, want %v", c.name, c.g, c.w)
+		}
+	}
+	var buf bytes.Buffer
+	s.Format(&buf)
+	if !strings.Contains(buf.String(), "top-ranked candidate is the judge's best in 0.667 of prompts (ties for best count as hits; a random candidate: 0.722)") {
+		t.Errorf("summary text:\n%s", buf.String())
+	}
+	if rankSummary(rows, ranks, 0.1, false, false).Judged != nil {
+		t.Error("an unjudged summary has judge numbers")
+	}
+}
+
+// TestScoreRank runs dpo-reflogp and dpo-score --rank on a completions
+// stream made of the chosen and rejected completions of tokenized pairs, and
+// checks policy_logp against dpo-reflogp's log-probs with the policy,
+// reward = β·(policy − ref), the ranks and the summary against values
+// recomputed here from the output and the judge's scores, and the errors.
+func TestScoreRank(t *testing.T) {
+	ref := randomModel(t, 5)
+	policy := randomModel(t, 6)
+	in := tokenizeExample(t, 8)
+	pairs, meta := readPairsStream(t, in)
+	ctx := context.Background()
+	comp := completionsFromPairs(t, pairs, meta, 1024)
+	var refComp, polComp, errb bytes.Buffer
+	if err := Reflogp(ctx, []string{"--model", ref, "-q"}, bytes.NewReader(comp), &refComp, &errb); err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	// The policy's log-probs as dpo-reflogp computes them (itself checked
+	// against the pairs path in TestReflogpCompletions).
+	if err := Reflogp(ctx, []string{"--model", policy, "-q"}, bytes.NewReader(comp), &polComp, &errb); err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	pol := readFloatCols(t, polComp.Bytes(), arrowio.ColRefLogp)[0]
+	// The judge prefers sample 0 (the chosen completion) except for every
+	// third pair.
+	dir := t.TempDir()
+	scoresPath := filepath.Join(dir, "judged.jsonl")
+	var sb strings.Builder
+	judged := map[string][2]float64{}
+	for i, p := range pairs {
+		s := [2]float64{1, 0.25}
+		if i%3 == 0 {
+			s = [2]float64{0, 0.5}
+		}
+		judged[p.ID] = s
+		for k := range 2 {
+			fmt.Fprintf(&sb, `{"id":%q,"sample_index":%d,"prompt":"x","completion":"y","score":%v}`+"\n", p.ID, k, s[k])
+		}
+	}
+	os.WriteFile(scoresPath, []byte(sb.String()), 0o644)
+
+	var out bytes.Buffer
+	errb.Reset()
+	sumPath := filepath.Join(dir, "summary.json")
+	if err := Score(ctx, []string{"--policy", policy, "--beta", "0.5", "--rank", "--scores", scoresPath, "--summary", sumPath}, bytes.NewReader(refComp.Bytes()), &out, &errb); err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	if names, m := streamColumns(t, out.Bytes()); !strings.HasSuffix(names, ",ref_logp,policy_logp,reward,rank,score") || !m.IsCompletions() {
+		t.Errorf("columns %s", names)
+	}
+	rows := readRankRows(t, out.Bytes())
+	if len(rows) != 2*len(pairs) {
+		t.Fatalf("%d rows, want %d", len(rows), 2*len(pairs))
+	}
+	hits, topScore := 0, 0.0
+	for i, r := range rows {
+		p := i / 2
+		if r.ID != pairs[p].ID || int(r.SampleIndex) != i%2 {
+			t.Fatalf("row %d is %s/%d: order not kept", i, r.ID, r.SampleIndex)
+		}
+		if want := pol[i]; math.Abs(r.PolicyLogp-want) > 1e-6*max(1, math.Abs(want)) {
+			t.Errorf("row %d: policy_logp %v, dpo-reflogp with the policy %v", i, r.PolicyLogp, want)
+		}
+		if w := 0.5 * (r.PolicyLogp - r.RefLogp); math.Abs(r.Reward-w) > 1e-12*max(1, math.Abs(w)) {
+			t.Errorf("row %d: reward %v, want 0.5·(policy − ref) = %v", i, r.Reward, w)
+		}
+		if r.Score != judged[r.ID][i%2] {
+			t.Errorf("row %d: score %v, judge wrote %v", i, r.Score, judged[r.ID][i%2])
+		}
+		if i%2 == 1 {
+			a, b := rows[i-1], r
+			wantTop := 0
+			if b.Reward > a.Reward {
+				wantTop = 1
+			}
+			if (a.Rank == 1) != (wantTop == 0) || a.Rank+b.Rank != 3 {
+				t.Errorf("pair %s: ranks %d, %d for rewards %v, %v", a.ID, a.Rank, b.Rank, a.Reward, b.Reward)
+			}
+			s := judged[a.ID]
+			top := s[wantTop]
+			topScore += top
+			if top == max(s[0], s[1]) {
+				hits++
+			}
+		}
+	}
+	var sum RankSummary
+	b, _ := os.ReadFile(sumPath)
+	if err := json.Unmarshal(b, &sum); err != nil || sum.Judged == nil {
+		t.Fatalf("summary %s: %v", b, err)
+	}
+	n := float64(len(pairs))
+	if sum.Prompts != int64(len(pairs)) || sum.MeanCandidates != 2 || math.Abs(sum.Judged.TopIsBest-float64(hits)/n) > 1e-12 || math.Abs(sum.Judged.TopScore-topScore/n) > 1e-12 || sum.Judged.TopIsBestRandom != 0.5 {
+		t.Errorf("summary %+v %+v; want %d hits of %v, top score %v", sum, *sum.Judged, hits, n, topScore/n)
+	}
+	if !strings.Contains(errb.String(), "top-ranked candidate is the judge's best in") {
+		t.Errorf("stderr lacks the summary:\n%s", errb.String())
+	}
+
+	// A score column in the stream is used without --scores; JSONL output.
+	three := writeCompletions(t, meta, []arrowio.Completion{
+		{ID: "a", SampleIndex: 0, PromptIDs: pairs[0].Prompt, CompletionIDs: pairs[0].Chosen},
+		{ID: "a", SampleIndex: 1, PromptIDs: pairs[0].Prompt, CompletionIDs: pairs[0].Rejected},
+		{ID: "b", SampleIndex: 0, PromptIDs: pairs[1].Prompt, CompletionIDs: pairs[1].Chosen},
+	}, 0, map[string][]float64{arrowio.ColRefLogp: {-3, -3, -3}, arrowio.ColScore: {0.5, 0.5, 0.75}})
+	var jl bytes.Buffer
+	errb.Reset()
+	if err := Score(ctx, []string{"--policy", policy, "--rank", "--format", "jsonl"}, bytes.NewReader(three), &jl, &errb); err != nil {
+		t.Fatalf("%v\n%s", err, errb.String())
+	}
+	var lines []map[string]any
+	for _, l := range strings.Split(strings.TrimSpace(jl.String()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, m)
+	}
+	if len(lines) != 3 || lines[2]["score"] != 0.75 || lines[2]["rank"] != 1.0 || lines[0]["rank"].(float64)+lines[1]["rank"].(float64) != 3 {
+		t.Errorf("jsonl rows %v", lines)
+	}
+	if !strings.Contains(errb.String(), "top-ranked candidate is the judge's best in 1.000 of prompts") {
+		t.Errorf("stderr:\n%s", errb.String())
+	}
+
+	for _, tc := range []struct {
+		name string
+		args []string
+		in   []byte
+		err  string
+	}{
+		{"no ref_logp", []string{"--rank"}, comp, "has no ref_logp column: run dpo-reflogp"},
+		{"pairs with --rank", []string{"--rank"}, in, "is not a completions stream"},
+		{"completions without --rank", nil, refComp.Bytes(), "rank its completions with --rank"},
+		{"--scores without --rank", []string{"--scores", scoresPath}, in, "--scores needs --rank"},
+		{"--rank --shard", []string{"--rank", "--shard", "1/2"}, refComp.Bytes(), "--rank does not take"},
+		{"missing judge score", []string{"--rank", "--scores", writeFile(t, "short.jsonl", `{"id":"heldout-0000","sample_index":0,"score":1}`+"\n")}, refComp.Bytes(), `(id "heldout-0000", sample 1): no score in`},
+		{"null judge score", []string{"--rank", "--scores", writeFile(t, "null.jsonl", `{"id":"heldout-0000","sample_index":0,"score":null}`+"\n")}, refComp.Bytes(), "null.jsonl:1: field score: missing or null"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := Score(ctx, append([]string{"--policy", policy, "-q"}, tc.args...), bytes.NewReader(tc.in), io.Discard, io.Discard)
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%v, want %q", err, tc.err)
+			}
+		})
+	}
+}
+
+type rankedRow struct {
+	ID                                 string
+	SampleIndex                        int32
+	RefLogp, PolicyLogp, Reward, Score float64
+	Rank                               int32
+}
+
+// readRankRows reads dpo-score --rank's Arrow output.
+func readRankRows(t testing.TB, data []byte) []rankedRow {
+	t.Helper()
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	r, err := arrowio.NewReader(bytes.NewReader(data), "ranked", mem)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Release()
+	var rows []rankedRow
+	for r.Next() {
+		rec := r.Record()
+		c, err := arrowio.ReadCompletions(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var f [4][]float64
+		for k, n := range []string{arrowio.ColRefLogp, arrowio.ColPolicyLogp, arrowio.ColReward, arrowio.ColScore} {
+			if f[k], err = arrowio.Float64Column(rec, n); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rank, err := arrowio.Int32Column(rec, arrowio.ColRank)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i := range c.Rows {
+			rows = append(rows, rankedRow{c.ID.Value(i), c.SampleIndex[i], f[0][i], f[1][i], f[2][i], f[3][i], rank[i]})
+		}
+	}
+	if err := r.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return rows
+}
