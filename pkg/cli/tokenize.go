@@ -94,7 +94,7 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return err
 	}
 	if f.version {
-		fmt.Fprintln(stdout, "dpo-tokenize", Version)
+		fmt.Fprintln(stdout, versionLine("dpo-tokenize"))
 		return nil
 	}
 	inputs, err := expandInputs(fs.Args())
