@@ -63,7 +63,7 @@ func runMain(ctx context.Context, run RunFunc, args []string, stdin io.Reader, s
 		fmt.Fprint(stdout, help.text)
 	}
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		log.Print(err)
+		log.New(stderr, log.Prefix(), 0).Print(err)
 	}
 	return ExitCode(err)
 }

@@ -82,6 +82,9 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	log := std.log(stderr)
+	if err := refuseBinaryToTerminal("dpo-reflogp", *out, stdout); err != nil {
+		return err
+	}
 	outs, err := openOutputs(stdin, stdout, inputArgs(inputs), []pathArg{{"-o", *out}})
 	if err != nil {
 		return err

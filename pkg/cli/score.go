@@ -115,6 +115,11 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if *withText && *format != "jsonl" {
 		return usagef("--text needs --format jsonl")
 	}
+	if *format != "jsonl" {
+		if err := refuseBinaryToTerminal("dpo-score", *out, stdout); err != nil {
+			return err
+		}
+	}
 	if *beta < 0 || math.IsNaN(*beta) || math.IsInf(*beta, 0) {
 		return usagef("--beta must be a finite number > 0")
 	}

@@ -133,6 +133,9 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if f.chatTemplate != "auto" && f.chatTemplate != "none" && f.chatTemplate != "" {
 		ins = append(ins, pathArg{"--chat-template", f.chatTemplate})
 	}
+	if err := refuseBinaryToTerminal("dpo-tokenize", f.out, stdout); err != nil {
+		return err
+	}
 	outs, err := openOutputs(stdin, stdout, ins, []pathArg{{"--rejects", f.rejects}, {"--summary", f.summary}, {"-o", f.out}})
 	if err != nil {
 		return err
