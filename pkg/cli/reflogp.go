@@ -144,6 +144,7 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	}
 	fmt.Fprintf(log, "reference model %s (%s, %d layers, vocab %d) on %s\n", *modelDir, cfg.Arch, cfg.NumLayers, cfg.VocabSize, opts.Backend)
 	prog := newProgress(log, !std.quiet && isTerminal(stderr), "pairs")
+	prog.countTotal(inputs, shard, mem)
 	start := time.Now()
 	var rows, tokens int64
 	for batch := 0; r.Next(); batch++ {

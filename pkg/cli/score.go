@@ -216,6 +216,7 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 
 	acc := newScoreAcc(*worst)
 	prog := newProgress(log, !std.quiet && isTerminal(stderr), "pairs")
+	prog.countTotal(inputs, shard, mem)
 	for batch := 0; r.Next(); batch++ {
 		rec := r.Record()
 		pc, pr, _, err := scoreBatch(ctx, lm.model, budget, rec, r.Name(), batch, nil)
