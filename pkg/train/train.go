@@ -832,7 +832,7 @@ func (r *runner) save(step int) (err error) {
 	if err := syncDir(r.c.Out); err != nil {
 		return err
 	}
-	if err := writePlot(filepath.Join(r.c.Out, PlotFile), r.history); err != nil {
+	if err := r.writePlot(); err != nil {
 		return fmt.Errorf("writing plot: %w", err)
 	}
 	if lim := r.c.SaveTotalLimit; lim > 0 {
@@ -862,5 +862,5 @@ func (r *runner) saveFinal(step int) error {
 			return fmt.Errorf("writing the merged model to %s: %w", dir, err)
 		}
 	}
-	return writePlot(filepath.Join(r.c.Out, PlotFile), r.history)
+	return r.writePlot()
 }
