@@ -316,8 +316,8 @@ func panelPlot(p plotPanel) (*plot.Plot, error) {
 	pl.Legend.TextStyle.Font = font.From(sansFont, 9)
 	pl.Legend.Top = true
 	pl.Legend.Left = p.key == "margin" || p.key == "rewards" // rising curves leave the top left free
-	if p.key == "accuracy" { // a fraction, in [0, 1]; rising: the bottom right is free
-		pl.Legend.Top = false
+	if p.key == "accuracy" {
+		pl.Legend.Top = false // a fraction in [0, 1], rising: the bottom right is free
 	}
 	pl.Legend.XOffs, pl.Legend.YOffs = -px(6), -px(4)
 	if pl.Legend.Left {
