@@ -239,3 +239,26 @@ func FuzzParseConfig(f *testing.F) {
 		}
 	})
 }
+
+// listFlag is a repeatable flag, for TestConfigRepeatable.
+type listFlag []string
+
+func (l *listFlag) String() string     { return strings.Join(*l, "|") }
+func (l *listFlag) Set(v string) error { *l = append(*l, v); return nil }
+func (l *listFlag) repeatable() bool   { return true }
+
+// TestConfigRepeatable: a list is one comma-joined value for an ordinary
+// flag and repeated flags for a repeatable one.
+func TestConfigRepeatable(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	var l listFlag
+	fs.Var(&l, "include", "")
+	w := fs.String("loss-weights", "", "")
+	if err := parse(fs, []string{"--config", writeConfig(t, "c.yaml", "include: [a, b]\nloss_weights: [1, 0.5]\n")}); err != nil {
+		t.Fatal(err)
+	}
+	if l.String() != "a|b" || *w != "1,0.5" {
+		t.Errorf("include %q, loss-weights %q", l.String(), *w)
+	}
+}
