@@ -419,6 +419,7 @@ func (r *runner) loop(ctx context.Context, start int) (*Result, error) {
 				done, m["loss"], m["rewards/accuracies"], m["rewards/margins"], m["learning_rate"], m["grad_norm"], m["tokens_per_second"])
 		}
 		if c.SaveSteps > 0 && done%c.SaveSteps == 0 && done < total {
+			prog.Clear() // save logs a line
 			if err := r.save(done); err != nil {
 				return nil, err
 			}
