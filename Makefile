@@ -40,8 +40,14 @@ all: build
 
 build: $(TOOLS)
 
+# What --version prints: `git describe` (a tag, else rev-<commit>, -dirty
+# with uncommitted changes); outside a git checkout the Go build information's.
+GITDESC := $(shell git describe --tags --always --dirty --abbrev=12 2>/dev/null)
+VERSION ?= $(if $(filter v%,$(GITDESC)),$(GITDESC),$(if $(GITDESC),rev-$(GITDESC)))
+LDFLAGS := $(if $(VERSION),-ldflags "-X github.com/dpo-go/dpo/pkg/cli.Version=$(VERSION)")
+
 $(BIN)/%: $(GOSRC)
-	CGO_ENABLED=0 $(GO) build -o $@ ./cmd/$*
+	CGO_ENABLED=0 $(GO) build $(LDFLAGS) -o $@ ./cmd/$*
 
 # The reference material the tests compare against (Debian's python3-torch
 # and python3-jinja2; HF Rust tokenizers and real tokenizer.json files from

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -12,7 +13,8 @@ import (
 	"syscall"
 )
 
-// Version is set at build time with -ldflags "-X github.com/dpo-go/dpo/pkg/cli.Version=v1.2.3".
+// Version is set at build time with -ldflags "-X github.com/dpo-go/dpo/pkg/cli.Version=v1.2.3";
+// otherwise it comes from the build information (version.go).
 var Version = "dev"
 
 // RunFunc is the signature of every command.
@@ -49,9 +51,19 @@ func Main(name string, run RunFunc) int {
 	log.SetFlags(0)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := run(ctx, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	return runMain(ctx, run, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+}
+
+// runMain runs a command and returns its exit code: -h's text goes to
+// stdout (exit 0), an error to stderr through the log package.
+func runMain(ctx context.Context, run RunFunc, args []string, stdin io.Reader, stdout, stderr io.Writer) int {
+	err := run(ctx, args, stdin, stdout, stderr)
+	var help *helpError
+	if errors.As(err, &help) {
+		fmt.Fprint(stdout, help.text)
+	}
 	if err != nil && !errors.Is(err, flag.ErrHelp) {
-		log.Print(err)
+		log.New(stderr, log.Prefix(), 0).Print(err)
 	}
 	return ExitCode(err)
 }
@@ -60,9 +72,9 @@ func Main(name string, run RunFunc) int {
 func newFlagSet(name string, stderr io.Writer, usage string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(stderr)
-	fs.Usage = func() {
-		fmt.Fprint(stderr, usage)
-		fmt.Fprintln(stderr, "\nFlags:")
+	fs.Usage = func() { // to stderr after a usage error; -h's goes to stdout (parse)
+		fmt.Fprint(fs.Output(), usage)
+		fmt.Fprintln(fs.Output(), "\nFlags:")
 		fs.PrintDefaults()
 	}
 	return fs
@@ -71,7 +83,31 @@ func newFlagSet(name string, stderr io.Writer, usage string) *flag.FlagSet {
 // parse parses flags, mapping errors to UsageError. Flags may follow the
 // positional arguments (dpo-score in.arrow -o out.arrow), as in GNU tools;
 // "--" ends the flags. The positional arguments are left in fs.Args().
+// Every flag set gets --config FILE (config.go): flags from a YAML or JSON
+// file, under those of the command line. -h returns a *helpError, which
+// Main prints to stdout.
 func parse(fs *flag.FlagSet, args []string) error {
+	addConfigFlag(fs)
+	out := fs.Output()
+	var msg bytes.Buffer
+	fs.SetOutput(&msg)
+	err := parseArgs(fs, args)
+	fs.SetOutput(out)
+	if errors.Is(err, flag.ErrHelp) {
+		return &helpError{text: msg.String()}
+	}
+	out.Write(msg.Bytes())
+	if err != nil {
+		return err
+	}
+	defer configKeys.Delete(fs)
+	if path := fs.Lookup("config").Value.String(); path != "" {
+		return applyConfig(fs, path)
+	}
+	return nil
+}
+
+func parseArgs(fs *flag.FlagSet, args []string) error {
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -95,8 +131,9 @@ func parse(fs *flag.FlagSet, args []string) error {
 	return fs.Parse(append([]string{"--"}, pos...))
 }
 
-// isTerminal reports whether w is a character device (a terminal).
-func isTerminal(w io.Writer) bool {
+// isTerminal reports whether w is a character device (a terminal). Tests
+// replace it.
+var isTerminal = func(w any) bool {
 	f, ok := w.(*os.File)
 	if !ok {
 		return false
@@ -125,7 +162,7 @@ func (s *stdFlags) parseInput(fs *flag.FlagSet, args []string, stdout io.Writer)
 		return "", false, err
 	}
 	if s.version {
-		fmt.Fprintln(stdout, fs.Name(), Version)
+		fmt.Fprintln(stdout, versionLine(fs.Name()))
 		return "", true, nil
 	}
 	switch fs.NArg() {

@@ -59,7 +59,7 @@ func (s *stdFlags) parseInputs(fs *flag.FlagSet, args []string, stdout io.Writer
 		return nil, false, err
 	}
 	if s.version {
-		fmt.Fprintln(stdout, fs.Name(), Version)
+		fmt.Fprintln(stdout, versionLine(fs.Name()))
 		return nil, true, nil
 	}
 	inputs, err = expandInputs(fs.Args())

@@ -86,6 +86,9 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	log := std.log(stderr)
+	if err := refuseBinaryToTerminal("dpo-reflogp", *out, stdout); err != nil {
+		return err
+	}
 	outs, err := openOutputs(stdin, stdout, inputArgs(inputs), []pathArg{{"-o", *out}})
 	if err != nil {
 		return err
@@ -162,6 +165,7 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		unit = "completions"
 	}
 	prog := newProgress(log, !std.quiet && isTerminal(stderr), unit)
+	prog.countTotal(inputs, shard, mem)
 	start := time.Now()
 	var rows, tokens int64
 	for batch := 0; r.Next(); batch++ {

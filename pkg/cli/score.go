@@ -126,6 +126,11 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if *withText && *format != "jsonl" {
 		return usagef("--text needs --format jsonl")
 	}
+	if *format != "jsonl" {
+		if err := refuseBinaryToTerminal("dpo-score", *out, stdout); err != nil {
+			return err
+		}
+	}
 	if *beta < 0 || math.IsNaN(*beta) || math.IsInf(*beta, 0) {
 		return usagef("--beta must be a finite number > 0")
 	}
@@ -235,6 +240,7 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 
 	acc := newScoreAcc(*worst)
 	prog := newProgress(log, !std.quiet && isTerminal(stderr), "pairs")
+	prog.countTotal(inputs, shard, mem)
 	for batch := 0; r.Next(); batch++ {
 		rec := r.Record()
 		pc, pr, _, err := scoreBatch(ctx, lm.model, budget, rec, r.Name(), batch, nil)

@@ -10,8 +10,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
@@ -108,7 +106,7 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return err
 	}
 	if f.version {
-		fmt.Fprintln(stdout, "dpo-tokenize", Version)
+		fmt.Fprintln(stdout, versionLine("dpo-tokenize"))
 		return nil
 	}
 	inputs, err := expandInputs(fs.Args())
@@ -149,6 +147,9 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	ins := []pathArg{{"", input}}
 	if f.chatTemplate != "auto" && f.chatTemplate != "none" && f.chatTemplate != "" {
 		ins = append(ins, pathArg{"--chat-template", f.chatTemplate})
+	}
+	if err := refuseBinaryToTerminal("dpo-tokenize", f.out, stdout); err != nil {
+		return err
 	}
 	outs, err := openOutputs(stdin, stdout, ins, []pathArg{{"--rejects", f.rejects}, {"--summary", f.summary}, {"-o", f.out}})
 	if err != nil {
@@ -339,41 +340,6 @@ func (s *pairSink) WritePairs(ps []tokenize.Pair) error {
 	rec := b.NewRecordBatch()
 	defer rec.Release()
 	return s.w.Write(rec)
-}
-
-// progress prints a self-overwriting progress line on a terminal.
-type progress struct {
-	mu    sync.Mutex
-	w     io.Writer
-	on    bool
-	unit  string
-	start time.Time
-	last  time.Time
-	n     int64
-}
-
-func newProgress(w io.Writer, on bool, unit string) *progress {
-	return &progress{w: w, on: on, unit: unit, start: time.Now()}
-}
-
-func (p *progress) update(n int64) {
-	if !p.on {
-		return
-	}
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.n = n
-	if now := time.Now(); now.Sub(p.last) > 200*time.Millisecond {
-		p.last = now
-		el := now.Sub(p.start).Seconds()
-		fmt.Fprintf(p.w, "\r%d %s read, %.0f/s  ", n, p.unit, float64(n)/max(el, 1e-9))
-	}
-}
-
-func (p *progress) done() {
-	if p.on {
-		fmt.Fprint(p.w, "\r\033[K")
-	}
 }
 
 // writeFileAtomic writes data to path through a temp file and a rename.

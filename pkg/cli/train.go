@@ -42,8 +42,33 @@ interrupted after saving a checkpoint), 2 usage error.
 
 // Train is dpo-train.
 func Train(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	c := train.DefaultConfig()
+	c, done, err := parseTrain(args, stdout, stderr)
+	if done || err != nil {
+		return err
+	}
+	log := stderr
+	if c.Quiet {
+		log = io.Discard
+	}
+	c.Progress = !c.Quiet && isTerminal(stderr)
+	res, err := train.Run(ctx, c, Version, stdin, log)
+	var ce *train.ConfigError
+	if errors.As(err, &ce) {
+		return &UsageError{Err: err}
+	}
+	if err != nil {
+		return err
+	}
+	fmt.Fprintf(log, "done: %d steps, final model in %s\n", res.Steps, res.OutDir)
+	return nil
+}
+
+// parseTrain parses dpo-train's command line (and --config) into its
+// configuration; done is true after --version.
+func parseTrain(args []string, stdout, stderr io.Writer) (c train.Config, done bool, err error) {
+	c = train.DefaultConfig()
 	fs := newFlagSet("dpo-train", stderr, trainUsage)
+	setConfigKeys(fs, trainConfigKeys)
 	fs.StringVar(&c.Out, "out", "", "output `DIR` (created; must be empty unless --resume or --overwrite; locked while the run lasts)")
 	fs.StringVar(&c.Model, "model", "", "Hugging Face checkpoint `DIR` to start from")
 	fs.StringVar(&c.InitConfig, "init-config", "", "start from a random initialisation of this config.json `FILE`")
@@ -104,14 +129,14 @@ func Train(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	fs.BoolVar(&c.Quiet, "q", false, "no log lines or progress on stderr")
 	version := fs.Bool("version", false, "print the version and exit")
 	if err := parse(fs, args); err != nil {
-		return err
+		return c, false, err
 	}
 	if *version {
-		fmt.Fprintln(stdout, "dpo-train", Version)
-		return nil
+		fmt.Fprintln(stdout, versionLine("dpo-train"))
+		return c, true, nil
 	}
 	if err := trDPO.err(); err != nil {
-		return err
+		return c, false, err
 	}
 	initSeedSet := false
 	fs.Visit(func(f *flag.Flag) { initSeedSet = initSeedSet || f.Name == "init-seed" })
@@ -120,22 +145,8 @@ func Train(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	}
 	inputs, err := expandInputs(fs.Args())
 	if err != nil {
-		return err
+		return c, false, err
 	}
 	c.Input, c.Inputs = inputs[0], inputs[1:]
-	log := stderr
-	if c.Quiet {
-		log = io.Discard
-	}
-	c.Progress = !c.Quiet && isTerminal(stderr)
-	res, err := train.Run(ctx, c, Version, stdin, log)
-	var ce *train.ConfigError
-	if errors.As(err, &ce) {
-		return &UsageError{Err: err}
-	}
-	if err != nil {
-		return err
-	}
-	fmt.Fprintf(log, "done: %d steps, final model in %s\n", res.Steps, res.OutDir)
-	return nil
+	return c, false, nil
 }

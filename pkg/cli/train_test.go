@@ -40,12 +40,14 @@ func TestTrainEndToEnd(t *testing.T) {
 	dir := t.TempDir()
 	ref := writeBytes(t, dir, "ref.arrow", refStream(t, base, 24))
 	out := filepath.Join(dir, "out")
-	stderr, err := runTrain("--model", base, "--out", out, "--batch-size", "4", "--grad-accum", "2",
+	args := []string{"--model", base, "--out", out, "--batch-size", "4", "--grad-accum", "2",
 		"--lr", "1e-3", "--save-steps", "1", "--save-total-limit", "2", "--logging-steps", "1",
-		"--eval", ref, "--eval-steps", "2", "--beta", "0.2", ref)
+		"--eval", ref, "--eval-steps", "2", "--beta", "0.2", ref}
+	stderr, err := runTrain(args...)
 	if err != nil {
 		t.Fatalf("%v\n%s", err, stderr)
 	}
+	checkTrainedConfig(t, filepath.Join(out, "train_config.json"), args)
 	for _, f := range []string{"config.json", "model.safetensors", "dpo.json", "metrics.jsonl", "plot.png", "train_config.json",
 		"checkpoint-3/model.safetensors", "checkpoint-3/train_state.safetensors", "checkpoint-3/trainer_state.json",
 		"checkpoint-3/train_config.json", "checkpoint-3/dpo.json", "checkpoint-2/config.json"} {

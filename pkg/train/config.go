@@ -88,7 +88,8 @@ type Config struct {
 	// Overwrite lets a fresh run replace an earlier run's files in Out.
 	Overwrite bool `json:"-"`
 	Quiet     bool `json:"-"`
-	// Progress draws a progress bar on stderr (the CLI sets it on a terminal).
+	// Progress redraws a progress line in place on stderr (the CLI sets it
+	// on a terminal); without it a plain line is logged every 30 s.
 	Progress bool `json:"-"`
 	// StopAfterSteps, when > 0, makes Run return ErrStopped after saving a
 	// checkpoint at that step, as an interruption would (tests use it).

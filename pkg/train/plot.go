@@ -3,182 +3,413 @@ package train
 import (
 	"bytes"
 	"fmt"
-	"image"
 	"image/color"
-	"image/png"
 	"io"
 	"math"
+	"path/filepath"
+	"strings"
 
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/font"
+	"gonum.org/v1/plot/plotter"
+	"gonum.org/v1/plot/vg"
+	"gonum.org/v1/plot/vg/draw"
+	"gonum.org/v1/plot/vg/vgimg"
+
+	"github.com/dpo-go/dpo/pkg/dpo"
 	"github.com/dpo-go/dpo/pkg/safetensors"
 )
 
-// writePlot draws loss, reward margin and reward accuracy against the
-// step, with axes and a legend, as a PNG (standard library only; a 3x5
-// bitmap font for the labels).
-func writePlot(path string, history []map[string]any) error {
-	img := drawPlot(history)
-	var buf bytes.Buffer
-	if err := png.Encode(&buf, img); err != nil {
+// SmoothingWeight is the weight of the exponential moving average drawn
+// over each training curve in plot.png: TensorBoard's smoothing, with its
+// default 0.6 and its debiasing of the first points (smoothed_i =
+// last_i / (1 - w^i), last_i = w·last_{i-1} + (1-w)·x_i).
+const SmoothingWeight = 0.6
+
+// plotInfo is what the plot's title says about the run.
+type plotInfo struct {
+	model string // the model's name: --model's (or --init-config's) base name
+	loss  string // the objective, e.g. "sigmoid=1"
+	beta  float64
+	// rewards is false for an sft-only objective, which has no implicit
+	// rewards: their panels are left out.
+	rewards bool
+}
+
+// plotInfo describes the run for its plot.
+func (r *runner) plotInfo() plotInfo {
+	name := r.c.Model
+	if name == "" {
+		name = r.c.InitConfig
+	}
+	name = filepath.Base(filepath.Clean(name))
+	if name == "." || name == string(filepath.Separator) {
+		name = ""
+	}
+	rewards := false
+	for _, t := range r.obj.Terms {
+		rewards = rewards || t.Name != dpo.SFT
+	}
+	return plotInfo{model: name, loss: r.obj.String(), beta: r.c.Beta, rewards: rewards}
+}
+
+// writePlot writes plot.png for the metrics logged so far.
+func (r *runner) writePlot() error {
+	b, err := renderPlot(buildPlot(r.history, r.plotInfo()), plotWidth, plotRowHeight)
+	if err != nil {
 		return err
 	}
-	return safetensors.WriteAtomic(path, func(w io.Writer) error { _, err := w.Write(buf.Bytes()); return err })
+	return safetensors.WriteAtomic(filepath.Join(r.c.Out, PlotFile), func(w io.Writer) error { _, err := w.Write(b); return err })
 }
 
+// plotSeries is one curve: its raw points and their smoothing (train), or
+// points drawn as markers (eval).
+type plotSeries struct {
+	name        string
+	color       color.RGBA
+	raw, smooth plotter.XYs
+}
+
+// plotPanel is one quantity against the step.
+type plotPanel struct {
+	key, title, ylabel string
+	train, eval        []plotSeries
+	smoothed           bool // the train curves are smoothed (not the learning rate: it is exact)
+}
+
+// plotModel is what plot.png shows: a title and the panels that have data.
+type plotModel struct {
+	title  string
+	panels []plotPanel
+}
+
+// Tableau colours (matplotlib's default cycle).
 var (
-	colLoss   = color.RGBA{200, 30, 30, 255}
-	colMargin = color.RGBA{30, 90, 200, 255}
-	colAcc    = color.RGBA{20, 150, 50, 255}
-	colAxis   = color.RGBA{0, 0, 0, 255}
-	colGrid   = color.RGBA{225, 225, 225, 255}
+	colBlue   = color.RGBA{31, 119, 180, 255}
+	colOrange = color.RGBA{255, 127, 14, 255}
+	colGreen  = color.RGBA{44, 160, 44, 255}
+	colRed    = color.RGBA{214, 39, 40, 255}
+	colPurple = color.RGBA{148, 103, 189, 255}
+	colBrown  = color.RGBA{140, 86, 75, 255}
+	colGray   = color.RGBA{90, 90, 90, 255}
+	colEval   = color.RGBA{20, 20, 20, 255}
 )
 
-func drawPlot(history []map[string]any) *image.RGBA {
-	const W, H, left, right, top, bottom = 640, 400, 50, 20, 40, 30
-	img := image.NewRGBA(image.Rect(0, 0, W, H))
-	for i := range img.Pix {
-		img.Pix[i] = 255
+// panelSpecs lists the panels in order: each metric key with its legend
+// name and colour; rewards marks the panels an sft-only run lacks.
+var panelSpecs = []struct {
+	key, title, ylabel string
+	rewards            bool
+	series             []struct {
+		key, name string
+		color     color.RGBA
 	}
-	series := []struct {
-		key string
-		col color.RGBA
-	}{{"loss", colLoss}, {"rewards/margins", colMargin}, {"rewards/accuracies", colAcc}}
-	var xs []float64
-	ys := make([][]float64, len(series))
-	lo, hi := 0.0, 1.0
-	for _, rec := range history {
-		s, ok := rec["step"].(float64)
-		if !ok {
+}{
+	{"loss", "Loss", "loss", false, []struct {
+		key, name string
+		color     color.RGBA
+	}{{"loss", "train", colBlue}}},
+	{"margin", "Reward margin", "chosen − rejected reward", true, []struct {
+		key, name string
+		color     color.RGBA
+	}{{"rewards/margins", "train", colPurple}}},
+	{"accuracy", "Reward accuracy", "fraction chosen > rejected", true, []struct {
+		key, name string
+		color     color.RGBA
+	}{{"rewards/accuracies", "train", colOrange}}},
+	{"rewards", "Rewards", "β · log π/π_ref", true, []struct {
+		key, name string
+		color     color.RGBA
+	}{{"rewards/chosen", "chosen", colGreen}, {"rewards/rejected", "rejected", colRed}}},
+	{"lr", "Learning rate", "learning rate", false, []struct {
+		key, name string
+		color     color.RGBA
+	}{{"learning_rate", "train", colGray}}},
+	{"grad_norm", "Gradient norm", "global norm (before clipping)", false, []struct {
+		key, name string
+		color     color.RGBA
+	}{{"grad_norm", "train", colBrown}}},
+}
+
+// buildPlot turns the metric records (metrics.jsonl's lines) into the
+// plot's model: a panel per quantity that has a finite value, the training
+// curves raw and smoothed, the eval_ metrics of the same key as markers.
+func buildPlot(history []map[string]any, info plotInfo) plotModel {
+	m := plotModel{title: plotTitle(info)}
+	for _, spec := range panelSpecs {
+		if spec.rewards && !info.rewards {
 			continue
 		}
-		xs = append(xs, s)
-		for i, se := range series {
-			v, _ := rec[se.key].(float64)
-			ys[i] = append(ys[i], v)
-			if !math.IsNaN(v) && !math.IsInf(v, 0) {
-				lo, hi = math.Min(lo, v), math.Max(hi, v)
-			}
-		}
-	}
-	xmax := 1.0
-	if len(xs) > 0 {
-		xmax = math.Max(xs[len(xs)-1], 1)
-	}
-	px := func(x float64) int { return left + int(math.Round(x/xmax*float64(W-left-right))) }
-	py := func(y float64) int {
-		if math.IsNaN(y) || math.IsInf(y, 0) {
-			y = lo
-		}
-		return H - bottom - int(math.Round((y-lo)/(hi-lo)*float64(H-top-bottom)))
-	}
-	// grid and tick labels
-	for i := 0; i <= 4; i++ {
-		y := lo + (hi-lo)*float64(i)/4
-		hline(img, left, W-right, py(y), colGrid)
-		drawText(img, 2, py(y)-2, fmt.Sprintf("%.2f", y), colAxis)
-		x := xmax * float64(i) / 4
-		drawText(img, px(x)-6, H-bottom+6, fmt.Sprintf("%.0f", x), colAxis)
-	}
-	hline(img, left, W-right, H-bottom, colAxis)
-	vline(img, left, top, H-bottom, colAxis)
-	if lo < 0 && hi > 0 {
-		hline(img, left, W-right, py(0), colAxis)
-	}
-	drawText(img, W/2-10, H-10, "STEP", colAxis)
-	for i, se := range series {
-		for j := 1; j < len(xs); j++ {
-			line(img, px(xs[j-1]), py(ys[i][j-1]), px(xs[j]), py(ys[i][j]), se.col)
-		}
-		if len(xs) == 1 {
-			img.Set(px(xs[0]), py(ys[i][0]), se.col)
-		}
-		lx := left + 10 + i*150
-		for k := 0; k < 20; k++ {
-			img.Set(lx+k, 15, se.col)
-			img.Set(lx+k, 16, se.col)
-		}
-		drawText(img, lx+25, 13, map[string]string{"loss": "LOSS", "rewards/margins": "REWARD MARGIN", "rewards/accuracies": "ACCURACY"}[se.key], se.col)
-	}
-	return img
-}
-
-func hline(img *image.RGBA, x0, x1, y int, c color.RGBA) {
-	for x := x0; x <= x1; x++ {
-		img.Set(x, y, c)
-	}
-}
-
-func vline(img *image.RGBA, x, y0, y1 int, c color.RGBA) {
-	for y := y0; y <= y1; y++ {
-		img.Set(x, y, c)
-	}
-}
-
-// line draws with Bresenham's algorithm.
-func line(img *image.RGBA, x0, y0, x1, y1 int, c color.RGBA) {
-	dx, dy := abs(x1-x0), -abs(y1-y0)
-	sx, sy := 1, 1
-	if x0 > x1 {
-		sx = -1
-	}
-	if y0 > y1 {
-		sy = -1
-	}
-	e := dx + dy
-	for {
-		img.Set(x0, y0, c)
-		if x0 == x1 && y0 == y1 {
-			return
-		}
-		e2 := 2 * e
-		if e2 >= dy {
-			e += dy
-			x0 += sx
-		}
-		if e2 <= dx {
-			e += dx
-			y0 += sy
-		}
-	}
-}
-
-func abs(x int) int {
-	if x < 0 {
-		return -x
-	}
-	return x
-}
-
-// font3x5 holds 3x5 glyphs, one row per string, '#' set.
-var font3x5 = map[rune][5]string{
-	'0': {"###", "#.#", "#.#", "#.#", "###"}, '1': {".#.", "##.", ".#.", ".#.", "###"},
-	'2': {"###", "..#", "###", "#..", "###"}, '3': {"###", "..#", "###", "..#", "###"},
-	'4': {"#.#", "#.#", "###", "..#", "..#"}, '5': {"###", "#..", "###", "..#", "###"},
-	'6': {"###", "#..", "###", "#.#", "###"}, '7': {"###", "..#", "..#", "..#", "..#"},
-	'8': {"###", "#.#", "###", "#.#", "###"}, '9': {"###", "#.#", "###", "..#", "###"},
-	'.': {"...", "...", "...", "...", ".#."}, '-': {"...", "...", "###", "...", "..."},
-	'A': {".#.", "#.#", "###", "#.#", "#.#"}, 'C': {"###", "#..", "#..", "#..", "###"},
-	'D': {"##.", "#.#", "#.#", "#.#", "##."}, 'E': {"###", "#..", "##.", "#..", "###"},
-	'G': {"###", "#..", "#.#", "#.#", "###"}, 'I': {"###", ".#.", ".#.", ".#.", "###"},
-	'L': {"#..", "#..", "#..", "#..", "###"}, 'M': {"#.#", "###", "###", "#.#", "#.#"},
-	'N': {"##.", "#.#", "#.#", "#.#", "#.#"}, 'O': {"###", "#.#", "#.#", "#.#", "###"},
-	'P': {"###", "#.#", "###", "#..", "#.."}, 'R': {"##.", "#.#", "##.", "#.#", "#.#"},
-	'S': {"###", "#..", "###", "..#", "###"}, 'T': {"###", ".#.", ".#.", ".#.", ".#."},
-	'U': {"#.#", "#.#", "#.#", "#.#", "###"}, 'W': {"#.#", "#.#", "###", "###", "#.#"},
-	'Y': {"#.#", "#.#", ".#.", ".#.", ".#."}, ' ': {"...", "...", "...", "...", "..."},
-}
-
-// drawText writes s with its top-left corner at (x, y), 4 pixels per glyph.
-func drawText(img *image.RGBA, x, y int, s string, c color.RGBA) {
-	for _, r := range s {
-		if g, ok := font3x5[r]; ok {
-			for gy, row := range g {
-				for gx, ch := range row {
-					if ch == '#' {
-						img.Set(x+gx, y+gy, c)
-					}
+		p := plotPanel{key: spec.key, title: spec.title, ylabel: spec.ylabel, smoothed: spec.key != "lr"}
+		for _, s := range spec.series {
+			raw := points(history, s.key)
+			if len(raw) > 0 {
+				ps := plotSeries{name: s.name, color: s.color, raw: raw}
+				if p.smoothed {
+					ps.smooth = smooth(raw, SmoothingWeight)
 				}
+				p.train = append(p.train, ps)
+			}
+			if ev := points(history, "eval_"+s.key); len(ev) > 0 {
+				name := "eval"
+				if len(spec.series) > 1 {
+					name = "eval " + s.name
+				}
+				p.eval = append(p.eval, plotSeries{name: name, color: s.color, raw: ev})
 			}
 		}
-		x += 4
+		if len(p.train)+len(p.eval) > 0 {
+			m.panels = append(m.panels, p)
+		}
 	}
+	return m
+}
+
+func plotTitle(info plotInfo) string {
+	var parts []string
+	if info.model != "" {
+		parts = append(parts, info.model)
+	}
+	if info.loss != "" {
+		parts = append(parts, "loss "+info.loss)
+	}
+	if info.rewards && info.beta != 0 {
+		parts = append(parts, fmt.Sprintf("β %g", info.beta))
+	}
+	return "dpo-train: " + strings.Join(parts, ", ")
+}
+
+// points returns the finite (step, value) points of key, in record order.
+func points(history []map[string]any, key string) plotter.XYs {
+	var out plotter.XYs
+	for _, rec := range history {
+		s, ok1 := rec["step"].(float64)
+		v, ok2 := rec[key].(float64)
+		if ok1 && ok2 && finite(s) && finite(v) {
+			out = append(out, plotter.XY{X: s, Y: v})
+		}
+	}
+	return out
+}
+
+func finite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }
+
+// smooth is TensorBoard's debiased exponential moving average with weight
+// w (see SmoothingWeight); a constant series is left as it is.
+func smooth(xy plotter.XYs, w float64) plotter.XYs {
+	out := make(plotter.XYs, len(xy))
+	constant := true
+	for _, p := range xy {
+		constant = constant && p.Y == xy[0].Y
+	}
+	last := 0.0
+	for i, p := range xy {
+		out[i] = p
+		if constant {
+			continue
+		}
+		last = last*w + (1-w)*p.Y
+		debias := 1.0
+		if w != 1 {
+			debias = 1 - math.Pow(w, float64(i+1))
+		}
+		out[i].Y = last / debias
+	}
+	return out
+}
+
+// Size of plot.png in pixels: two panels a row.
+const (
+	plotWidth     = 1400
+	plotRowHeight = 380
+	plotTitleH    = 56
+	plotDPI       = 96
+)
+
+// plotCols is the number of panels a row: two, or all of them when
+// there are at most three (an sft-only run's loss, learning rate and grad
+// norm), so that no space is left blank.
+func plotCols(n int) int {
+	if n <= 3 {
+		return max(n, 1)
+	}
+	return 2
+}
+
+// px converts pixels to vg lengths at plotDPI.
+func px(n float64) vg.Length { return vg.Length(n * 72 / plotDPI) }
+
+// renderPlot draws m as a PNG of width pixels, rowHeight pixels a row of
+// panels (plotCols), under a title line.
+func renderPlot(m plotModel, width, rowHeight int) (_ []byte, err error) {
+	defer func() { // gonum/plot panics on some degenerate input
+		if e := recover(); e != nil {
+			err = fmt.Errorf("drawing the plot: %v", e)
+		}
+	}()
+	cols := plotCols(len(m.panels))
+	rows := max(1, (len(m.panels)+cols-1)/cols)
+	height := plotTitleH + rows*rowHeight
+	img := vgimg.NewWith(vgimg.UseWH(px(float64(width)), px(float64(height))), vgimg.UseDPI(plotDPI))
+	dc := draw.New(img)
+	dc.SetColor(color.White)
+	dc.Fill(dc.Rectangle.Path())
+
+	// The title, in a strip at the top.
+	titleCanvas := draw.Crop(dc, 0, 0, px(float64(height-plotTitleH)), 0)
+	tp := plot.New()
+	tp.HideAxes()
+	tp.BackgroundColor = color.Transparent
+	tp.Title.Text = m.title
+	tp.Title.TextStyle.Font = font.From(sansFont, 15)
+	tp.Title.Padding = px(14)
+	tp.Draw(titleCanvas)
+
+	if len(m.panels) == 0 {
+		var buf bytes.Buffer
+		_, err := vgimg.PngCanvas{Canvas: img}.WriteTo(&buf)
+		return buf.Bytes(), err
+	}
+	grid := make([][]*plot.Plot, rows)
+	for r := range grid {
+		grid[r] = make([]*plot.Plot, cols)
+	}
+	for i, p := range m.panels {
+		pl, err := panelPlot(p)
+		if err != nil {
+			return nil, fmt.Errorf("plot panel %s: %w", p.key, err)
+		}
+		grid[i/cols][i%cols] = pl
+	}
+	body := draw.Crop(dc, 0, 0, 0, -px(plotTitleH))
+	tiles := draw.Tiles{Rows: rows, Cols: cols, PadX: px(36), PadY: px(22), PadLeft: px(12), PadRight: px(24), PadBottom: px(8), PadTop: px(4)}
+	canvases := plot.Align(grid, tiles, body)
+	for r := range grid {
+		for c, pl := range grid[r] {
+			if pl != nil {
+				pl.Draw(canvases[r][c])
+			}
+		}
+	}
+	var buf bytes.Buffer
+	if _, err := (vgimg.PngCanvas{Canvas: img}).WriteTo(&buf); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+var sansFont = font.Font{Typeface: "Liberation", Variant: "Sans"}
+
+// panelPlot builds one panel: faint raw lines under smoothed ones (the
+// learning rate: one exact line), eval markers, a grid, labelled axes, and
+// a legend in head room above the data.
+func panelPlot(p plotPanel) (*plot.Plot, error) {
+	pl := plot.New()
+	pl.Title.Text = p.title
+	pl.X.Label.Text = "step"
+	pl.Y.Label.Text = p.ylabel
+	pl.Title.TextStyle.Font = font.From(sansFont, 12)
+	for _, ax := range []*plot.Axis{&pl.X, &pl.Y} {
+		ax.Label.TextStyle.Font = font.From(sansFont, 10)
+		ax.Tick.Label.Font = font.From(sansFont, 9)
+	}
+	pl.Legend.TextStyle.Font = font.From(sansFont, 9)
+	pl.Legend.Top = true
+	pl.Legend.Left = p.key == "margin" || p.key == "rewards" // rising curves leave the top left free
+	if p.key == "accuracy" {
+		pl.Legend.Top = false // a fraction in [0, 1], rising: the bottom right is free
+	}
+	pl.Legend.XOffs, pl.Legend.YOffs = -px(6), -px(4)
+	if pl.Legend.Left {
+		pl.Legend.XOffs = px(6)
+	}
+	pl.X.Min = 0
+	grid := plotter.NewGrid()
+	grid.Horizontal.Color = color.Gray{Y: 225}
+	grid.Vertical.Color = color.Gray{Y: 225}
+	pl.Add(grid)
+	for _, s := range p.train {
+		faint := s.color
+		faint.A = 70
+		line := s.raw
+		if p.smoothed {
+			raw, err := plotter.NewLine(s.raw)
+			if err != nil {
+				return nil, err
+			}
+			raw.LineStyle.Color = premultiply(faint)
+			raw.LineStyle.Width = px(1)
+			pl.Add(raw)
+			line = s.smooth
+		}
+		sm, err := plotter.NewLine(line)
+		if err != nil {
+			return nil, err
+		}
+		sm.LineStyle.Color = s.color
+		sm.LineStyle.Width = px(2)
+		pl.Add(sm)
+		name := s.name
+		if len(p.train) == 1 && p.smoothed {
+			name = fmt.Sprintf("train (EMA %.1f)", SmoothingWeight)
+		}
+		pl.Legend.Add(name, sm)
+		if len(s.raw) == 1 { // a line needs two points
+			dot, err := plotter.NewScatter(s.raw)
+			if err != nil {
+				return nil, err
+			}
+			dot.GlyphStyle = draw.GlyphStyle{Color: s.color, Radius: px(3), Shape: draw.CircleGlyph{}}
+			pl.Add(dot)
+		}
+	}
+	if len(p.train) == 1 && p.smoothed {
+		faint := p.train[0].color
+		faint.A = 70
+		pl.Legend.Add("train (raw)", legendLine(premultiply(faint)))
+	}
+	for _, s := range p.eval {
+		sc, err := plotter.NewScatter(s.raw)
+		if err != nil {
+			return nil, err
+		}
+		c := colEval
+		if len(p.eval) > 1 { // a darker shade of the series' colour
+			c = color.RGBA{s.color.R / 2, s.color.G / 2, s.color.B / 2, 255}
+		}
+		sc.GlyphStyle = draw.GlyphStyle{Color: c, Radius: px(4), Shape: draw.CircleGlyph{}}
+		pl.Add(sc)
+		pl.Legend.Add(s.name, sc)
+	}
+	lo, hi := pl.Y.Min, pl.Y.Max
+	if p.key == "accuracy" {
+		pl.Y.Min, pl.Y.Max = math.Min(lo, 0), math.Max(hi, 1)
+		return pl, nil
+	}
+	// Head room for the legend: a line of text per entry.
+	span := hi - lo
+	if span <= 0 {
+		span = math.Max(math.Abs(hi), 1e-12)
+	}
+	entries := len(p.train) + len(p.eval)
+	if len(p.train) == 1 && p.smoothed {
+		entries++
+	}
+	pl.Y.Min, pl.Y.Max = lo, hi+span*(0.06+0.075*float64(entries))
+	return pl, nil
+}
+
+// legendLine is a legend entry for a line of colour c.
+type legendLine color.RGBA
+
+func (l legendLine) Thumbnail(c *draw.Canvas) {
+	y := c.Center().Y
+	c.StrokeLine2(draw.LineStyle{Color: color.RGBA(l), Width: px(1)}, c.Min.X, y, c.Max.X, y)
+}
+
+// premultiply returns c with its colour channels scaled by alpha, as
+// color.RGBA requires.
+func premultiply(c color.RGBA) color.RGBA {
+	a := uint32(c.A)
+	return color.RGBA{uint8(uint32(c.R) * a / 255), uint8(uint32(c.G) * a / 255), uint8(uint32(c.B) * a / 255), c.A}
 }

@@ -370,7 +370,8 @@ func (r *runner) loop(ctx context.Context, start int) (*Result, error) {
 	if err := r.openReports(); err != nil {
 		return nil, err
 	}
-	t0 := time.Now()
+	prog := r.newProgress(start, total)
+	defer prog.Done()
 	for k := start; k < total; k++ {
 		if err := ctx.Err(); err != nil || (c.StopAfterSteps > 0 && k == c.StopAfterSteps) {
 			if k > lastSaved {
@@ -404,43 +405,33 @@ func (r *runner) loop(ctx context.Context, start int) (*Result, error) {
 				rec[key] = v
 			}
 			r.lastEval = em
+			prog.Clear()
 			fmt.Fprintf(r.log, "step %d: eval_loss %.4f, eval_acc %.2f, eval_margin %.4f\n",
 				done, em["eval_loss"], em["eval_rewards/accuracies"], em["eval_rewards/margins"])
 		}
 		if err := r.appendMetrics(rec); err != nil {
 			return nil, err
 		}
-		if c.Progress {
-			el := time.Since(t0).Seconds()
-			fmt.Fprintf(r.log, "\r[%s] %d/%d steps, loss %.4f, %.1f steps/s \033[K", bar(done, total, 30), done, total, m["loss"], float64(done-start)/max(el, 1e-9))
-		}
+		prog.Update(int64(done), fmt.Sprintf("loss %.4f", m["loss"]))
 		if c.LoggingSteps > 0 && (done%c.LoggingSteps == 0 || done == total) || done == 1 {
-			if c.Progress {
-				fmt.Fprint(r.log, "\r\033[K")
-			}
+			prog.Clear()
 			fmt.Fprintf(r.log, "step %d: loss %.4f, acc %.2f, margin %.4f, lr %.3g, grad_norm %.4f, %.0f tok/s\n",
 				done, m["loss"], m["rewards/accuracies"], m["rewards/margins"], m["learning_rate"], m["grad_norm"], m["tokens_per_second"])
 		}
 		if c.SaveSteps > 0 && done%c.SaveSteps == 0 && done < total {
+			prog.Clear() // save logs a line
 			if err := r.save(done); err != nil {
 				return nil, err
 			}
 			lastSaved = done
 		}
 	}
-	if c.Progress {
-		fmt.Fprint(r.log, "\r\033[K")
-	}
+	prog.Done()
 	if err := r.finish(total, total > lastSaved); err != nil {
 		return nil, err
 	}
 	res.Steps, res.Final, res.Eval = total, last, r.lastEval
 	return res, nil
-}
-
-func bar(done, total, width int) string {
-	n := done * width / max(total, 1)
-	return strings.Repeat("=", n) + strings.Repeat(" ", width-n)
 }
 
 // step runs optimizer step k (0-based) and returns its metrics.
@@ -842,7 +833,7 @@ func (r *runner) save(step int) (err error) {
 	if err := syncDir(r.c.Out); err != nil {
 		return err
 	}
-	if err := writePlot(filepath.Join(r.c.Out, PlotFile), r.history); err != nil {
+	if err := r.writePlot(); err != nil {
 		return fmt.Errorf("writing plot: %w", err)
 	}
 	if lim := r.c.SaveTotalLimit; lim > 0 {
@@ -872,5 +863,5 @@ func (r *runner) saveFinal(step int) error {
 			return fmt.Errorf("writing the merged model to %s: %w", dir, err)
 		}
 	}
-	return writePlot(filepath.Join(r.c.Out, PlotFile), r.history)
+	return r.writePlot()
 }
