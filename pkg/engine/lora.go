@@ -11,12 +11,42 @@ import (
 )
 
 // LoRA adapters enter the forward pass in net.linear / net.conv1D: a
-// module with an adapter adds s·(x·Aᵀ)·Bᵀ to its output, as PEFT's
-// lora.Linear does (lora_B(lora_A(x)) * scaling; dropout is the identity
-// in evaluation and is not implemented for training). A and B are
+// module with an adapter adds s·(dropout(x)·Aᵀ)·Bᵀ to its output, as
+// PEFT's lora.Linear does (lora_B(lora_A(lora_dropout(x))) * scaling, the
+// base path undropped); dropout is the identity unless the graph options
+// carry a [LoRADropout] (training graphs only). A and B are
 // variables of the model's store named as PEFT names the tensors
 // ("/base_model.model.<module>.lora_A.weight"), so the training stage can
 // treat them as its parameters and leave the base weights alone.
+
+// LoRADropout is PEFT's lora_dropout in a training graph: each adapted
+// module's input to lora_A is multiplied by its own Bernoulli keep mask
+// (keep with probability 1-P) and by 1/(1-P), as torch.nn.Dropout does in
+// training mode; the base path sees x unchanged. The masks are drawn from
+// State in the order the forward pass reaches the modules, so a graph
+// built with the same State value draws the same masks (State advances as
+// the modules draw; gradient checkpointing recomputes from the same
+// states).
+type LoRADropout struct {
+	P float64
+	// State is an RNG state (graph.RNGStateShape), e.g. a variable the
+	// trainer sets from its seed and step.
+	State *Node
+	// Keep, when not nil, receives each module's keep mask [N, in]
+	// (float32 0/1, N the flattened rows of x), for tests.
+	Keep map[string]*Node
+}
+
+// drop applies the dropout to flat [N, in].
+func (d *LoRADropout) drop(flat *Node, module string) *Node {
+	var u *Node
+	d.State, u = RandomUniform(d.State, flat.Shape())
+	keep := ConvertDType(GreaterOrEqual(u, Scalar(flat.Graph(), flat.DType(), d.P)), flat.DType())
+	if d.Keep != nil {
+		d.Keep[module] = keep
+	}
+	return Mul(flat, MulScalar(keep, 1/(1-d.P)))
+}
 
 // adapted adds module's LoRA update for input x to y (the base output).
 func (n net) adapted(x *Node, module string, y *Node) *Node {
@@ -25,7 +55,10 @@ func (n net) adapted(x *Node, module string, y *Node) *Node {
 		return y
 	}
 	dims := x.Shape().Dimensions
-	flat := Reshape(x, -1, dims[len(dims)-1])                 // [N, in]
+	flat := Reshape(x, -1, dims[len(dims)-1]) // [N, in]
+	if d := n.opts.LoRADropout; d != nil && d.P > 0 {
+		flat = d.drop(flat, module)
+	}
 	xa := n.dot(flat, n.w(adapter.KeyA(module)), "ni,ri->nr") // [N, r]
 	d := n.dot(xa, n.w(adapter.KeyB(module)), "nr,or->no")    // [N, out]
 	d = MulScalar(d, s)
@@ -86,6 +119,14 @@ func (m *Model) AttachAdapter(a *adapter.Adapter) error {
 		clear(m.shapes)
 	}
 	return nil
+}
+
+// LoRADropout returns the adapter's lora_dropout (0 without an adapter).
+func (m *Model) LoRADropout() float64 {
+	if m.adapter == nil {
+		return 0
+	}
+	return m.adapter.Config.Dropout
 }
 
 // LoRAScales returns the scale of each adapted module (nil without an

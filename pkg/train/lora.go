@@ -11,6 +11,8 @@ import (
 	"github.com/dpo-go/dpo/pkg/engine"
 	"github.com/dpo-go/dpo/pkg/model"
 	"github.com/dpo-go/dpo/pkg/safetensors"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // MergedDir is where --merge-lora writes the merged full model, inside --out.
@@ -53,8 +55,8 @@ func (l *LoRAConfig) validate(c *Config) error {
 		return bad("--lora-target, --use-rslora, --lora-dropout and --merge-lora need --lora-r > 0 or --adapter")
 	case l.R > 0 && !(l.Alpha > 0):
 		return bad("--lora-alpha %v: must be > 0", l.Alpha)
-	case l.Dropout != 0:
-		return bad("--lora-dropout %v: LoRA dropout is not implemented (only 0)", l.Dropout)
+	case !(l.Dropout >= 0 && l.Dropout < 1):
+		return bad("--lora-dropout %v: must be in [0, 1)", l.Dropout)
 	case l.Enabled() && c.Model == "" && !c.Resume:
 		return bad("LoRA needs the base model: --model DIR")
 	}
@@ -71,9 +73,13 @@ func (r *runner) loraAdapter() (*adapter.Adapter, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--adapter: %w", err)
 		}
+		if a.Config.Dropout != l.Dropout {
+			fmt.Fprintf(r.log, "note: --adapter %s has lora_dropout %g; training uses --lora-dropout %g\n", l.Adapter, a.Config.Dropout, l.Dropout)
+			a.Config.Dropout = l.Dropout
+		}
 		return a, nil
 	}
-	ac := adapter.Config{R: l.R, Alpha: l.Alpha, UseRSLoRA: l.RSLoRA, FanInFanOut: r.cfg.Arch == model.ArchGPT2}
+	ac := adapter.Config{R: l.R, Alpha: l.Alpha, Dropout: l.Dropout, UseRSLoRA: l.RSLoRA, FanInFanOut: r.cfg.Arch == model.ArchGPT2}
 	switch {
 	case l.Target != "":
 		ac.ParseTargets(l.Target)
@@ -106,6 +112,9 @@ func (r *runner) attachLoRA() error {
 		return err
 	}
 	if err := r.mdl.AttachAdapter(a); err != nil {
+		return err
+	}
+	if err := r.initLoRADropout(); err != nil {
 		return err
 	}
 	fmt.Fprintf(r.log, "LoRA: r=%d alpha=%g (scale %g) on %d modules; %d trainable parameters\n",
@@ -215,4 +224,60 @@ func trainableSpecs(m *engine.Model) []model.ParamSpec {
 		return s
 	}
 	return model.ParamSpecs(m.Config())
+}
+
+// loraDropoutVar holds the RNG state LoRA dropout draws its masks from:
+// set before every micro-batch from the seed, the step and the
+// micro-batch's index (seedLoRADropout), so the masks depend on nothing
+// else and a resumed run draws the same ones. It is not training state.
+const loraDropoutVar = "/train_lora_dropout_rng"
+
+// initLoRADropout creates the RNG-state variable when the run uses LoRA
+// dropout (before the gradient graph is built).
+func (r *runner) initLoRADropout() error {
+	if r.c.LoRA.Dropout == 0 {
+		return nil
+	}
+	return catch(func() error {
+		v, err := r.mdl.Store().CreateVariable(loraDropoutVar, loraDropoutState(0, 0, 0))
+		if err != nil {
+			return err
+		}
+		v.SetTrainable(false)
+		return nil
+	})
+}
+
+// loraDropoutState is the RNG state of micro-batch u of step k (0-based).
+func loraDropoutState(seed int64, k, u int) *tensors.Tensor {
+	rng := rand.New(rand.NewPCG(uint64(seed)^0xd50b0a7, uint64(k)<<20|uint64(u)))
+	n := graph.RNGStateShape.Size()
+	st := make([]uint64, n)
+	for i := range st {
+		st[i] = rng.Uint64()
+	}
+	return tensors.FromFlatDataAndDimensions(st, graph.RNGStateShape.Dimensions...)
+}
+
+// seedLoRADropout sets the dropout masks of micro-batch u of step k.
+func (r *runner) seedLoRADropout(k, u int) error {
+	if r.c.LoRA.Dropout == 0 {
+		return nil
+	}
+	return catch(func() error {
+		v := r.mdl.Store().GetVariable(loraDropoutVar)
+		if v == nil {
+			return fmt.Errorf("train: LoRA dropout state missing")
+		}
+		return v.SetValue(loraDropoutState(r.c.Seed, k, u))
+	})
+}
+
+// loraDropout is the gradient graph's LoRA dropout (nil without).
+func (o *optimizer) loraDropout(g *graph.Graph) *engine.LoRADropout {
+	v := o.store.GetVariable(loraDropoutVar)
+	if o.lora == nil || o.tc.LoRA.Dropout == 0 || v == nil {
+		return nil
+	}
+	return &engine.LoRADropout{P: o.tc.LoRA.Dropout, State: v.NodeValue(g)}
 }

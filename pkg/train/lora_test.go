@@ -209,8 +209,10 @@ func TestLoRAStepAgainstPEFT(t *testing.T) {
 	}
 }
 
-// TestLoRAResumeAndMerge: a LoRA run interrupted after step 2 and resumed
-// writes the same adapter, bit for bit, as the uninterrupted run; every
+// TestLoRAResumeAndMerge: a LoRA run with LoRA dropout 0.1 interrupted
+// after step 2 and resumed writes the same adapter, bit for bit, as the
+// uninterrupted run (the dropout masks depend on the seed and the step
+// only); every
 // checkpoint holds a PEFT adapter directory; --merge-lora's merged model
 // scores as base + adapter (1e-5 relative).
 func TestLoRAResumeAndMerge(t *testing.T) {
@@ -218,7 +220,7 @@ func TestLoRAResumeAndMerge(t *testing.T) {
 	dir := t.TempDir()
 	cfg := func(out string) train.Config {
 		c := resumeConfig(base, in, out, "sigmoid")
-		c.LoRA = train.LoRAConfig{R: 4, Alpha: 16, Target: "all-linear", Merge: true}
+		c.LoRA = train.LoRAConfig{R: 4, Alpha: 16, Target: "all-linear", Merge: true, Dropout: 0.1}
 		c.SaveSteps = 1
 		return c
 	}
@@ -317,5 +319,60 @@ func TestLoRAResumeAndMerge(t *testing.T) {
 	}
 	if moved == 0 {
 		t.Errorf("training did not move the adapter")
+	}
+}
+
+// TestLoRADropoutPrecisionPaths: a LoRA run (all-linear, dropout 0.2, six
+// steps with gradient accumulation) with --gradient-checkpointing writes
+// the same adapter bit for bit as without; with --bf16 its last loss and
+// gradient norm are within 2% of the float32 run's and not equal (the
+// tolerance TestBF16Training uses for full fine-tuning); another --seed
+// draws other dropout masks (another adapter), and dropout 0 another
+// trajectory again.
+func TestLoRADropoutPrecisionPaths(t *testing.T) {
+	base, in := resumeSetup(t)
+	dir := t.TempDir()
+	cfg := func(name string, mod func(*train.Config)) (train.Config, *train.Result) {
+		t.Helper()
+		c := resumeConfig(base, in, filepath.Join(dir, name), "sigmoid")
+		c.LoRA = train.LoRAConfig{R: 4, Alpha: 16, Target: "all-linear", Dropout: 0.2}
+		mod(&c)
+		res, err := train.Run(context.Background(), c, "test", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, res
+	}
+	read := func(c train.Config) []byte {
+		t.Helper()
+		raw, err := os.ReadFile(filepath.Join(c.Out, adapter.WeightsFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	plain, resPlain := cfg("plain", func(*train.Config) {})
+	ck, _ := cfg("ckpt", func(c *train.Config) { c.GradCheckpointing = true })
+	if !bytes.Equal(read(plain), read(ck)) {
+		t.Errorf("--gradient-checkpointing changed the LoRA adapter")
+	}
+	_, resBF := cfg("bf16", func(c *train.Config) { c.BF16 = true })
+	for _, k := range []string{"loss", "grad_norm"} {
+		a, b := resPlain.Final[k], resBF.Final[k]
+		if d := math.Abs(a - b); d > 0.02*math.Abs(a) || d == 0 {
+			t.Errorf("%s: float32 %.7g, bf16 %.7g", k, a, b)
+		}
+	}
+	seed, _ := cfg("seed", func(c *train.Config) { c.Seed++ })
+	if bytes.Equal(read(plain), read(seed)) {
+		t.Errorf("another seed gave the same adapter")
+	}
+	nodrop, _ := cfg("nodrop", func(c *train.Config) { c.LoRA.Dropout = 0 })
+	if bytes.Equal(read(plain), read(nodrop)) {
+		t.Errorf("dropout 0.2 and 0 gave the same adapter")
+	}
+	ac, err := adapter.LoadConfig(plain.Out)
+	if err != nil || ac.Dropout != 0.2 {
+		t.Errorf("adapter_config.json lora_dropout: %v (%v), want 0.2", ac, err)
 	}
 }

@@ -29,6 +29,19 @@ check: {"name", "base_dir", "adapter_dir", "seqs", "prompt_lens"}: load the
 base (float32, eager) and PeftModel.from_pretrained(base, adapter_dir) and
 score ("logps"); "n_lora" counts the LoRA tensors PEFT loaded.
 
+dropout: {"name", "base_dir", "adapter_dir", "seqs" (all of one length T),
+"prompt_lens", "p", "keep": {module: [B*T*in floats 0/1]}}: LoRA dropout
+with the same masks as dpo drew. The adapter is loaded with
+PeftModel.from_pretrained(is_trainable=True); every lora_dropout module
+must be PEFT's torch.nn.Dropout with the adapter_config.json's p. In
+training mode that module computes x·bernoulli(1-p)/(1-p) (checked here on
+a tensor of ones); a forward hook replaces its random mask by dpo's (the
+output becomes x·keep/(1-p)), so PEFT places the dropout (the input of
+lora_A only, the base path untouched). The rest of the model runs in eval
+mode (no base dropout). Answer: "logp_sum" (the completion log-probs
+summed over the batch, with autograd) and "grads" {peft_key: [...]}: the
+gradient of logp_sum with respect to every lora_A and lora_B.
+
 Answer: {"cases": {name: {...}}, "versions": {...}}.
 """
 
@@ -93,6 +106,42 @@ def verify(check):
     return out
 
 
+def dropout(check):
+    p = check["p"]
+    base = load_base(check["base_dir"])
+    model = PeftModel.from_pretrained(base, check["adapter_dir"], is_trainable=True)
+    model.eval()
+    ids = torch.tensor(check["seqs"], dtype=torch.long)
+    B, T = ids.shape
+    ones = torch.nn.Dropout(p).train()(torch.ones(4096))
+    vals = set(round(float(v), 6) for v in ones.unique())
+    assert vals <= {0.0, round(1 / (1 - p), 6)} and len(vals) == 2, vals
+    hooked = 0
+    for name, mod in model.named_modules():
+        if not hasattr(mod, "lora_dropout") or "default" not in mod.lora_dropout:
+            continue
+        d = mod.lora_dropout["default"]
+        assert isinstance(d, torch.nn.Dropout) and abs(d.p - p) < 1e-12, (name, d)
+        module = name.removeprefix("base_model.model.")
+        keep = torch.tensor(check["keep"][module], dtype=torch.float32).reshape(B, T, -1)
+
+        def hook(m, inputs, output, keep=keep):
+            # nn.Dropout(train): input * mask / (1-p); dpo's mask instead of torch's.
+            return inputs[0] * keep / (1 - m.p)
+
+        d.train()
+        d.register_forward_hook(hook)
+        hooked += 1
+    assert hooked == len(check["keep"]), (hooked, sorted(check["keep"]))
+    logits = model(input_ids=ids).logits.float()
+    logp = torch.log_softmax(logits[:, :-1], dim=-1).gather(-1, ids[:, 1:, None])[..., 0]
+    keep_tok = torch.arange(1, T)[None, :] >= torch.tensor(check["prompt_lens"])[:, None]
+    total = (logp * keep_tok).sum()
+    total.backward()
+    grads = {n.replace(".default.", "."): q.grad.flatten().tolist() for n, q in model.named_parameters() if q.requires_grad}
+    return {"logp_sum": float(total), "grads": grads, "n_lora": hooked}
+
+
 def main():
     req = json.load(sys.stdin)
     cases = {}
@@ -100,6 +149,8 @@ def main():
         cases[c["name"]] = make(c)
     for c in req.get("verify", []):
         cases[c["name"]] = verify(c)
+    for c in req.get("dropout", []):
+        cases[c["name"]] = dropout(c)
     versions = {"torch": torch.__version__, "transformers": transformers.__version__, "peft": peft.__version__}
     json.dump({"cases": cases, "versions": versions}, sys.stdout)
 
