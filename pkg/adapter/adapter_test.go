@@ -39,7 +39,7 @@ func TestParseConfig(t *testing.T) {
 		{`"lora_alpha":-1`, "field lora_alpha must be positive"},
 		{`"target_modules":[]`, "target_modules"},
 		{`"target_modules":"all-linear","use_dora":true`, "use_dora"},
-		{`"target_modules":["q_proj"],"modules_to_save":["lm_head"]`, "modules_to_save"},
+		{`"target_modules":["q_proj"],"layers_to_transform":[0]`, "layers_to_transform"},
 		{`"target_modules":["q_proj"],"rank_pattern":{"q_proj":8}`, "rank_pattern"},
 		{`"target_modules":"(unclosed"`, "target_modules"},
 	} {

@@ -200,7 +200,8 @@ func TestAdapterErrors(t *testing.T) {
 		})
 	}
 	for _, args := range [][]string{
-		{"--lora-r", "-1"}, {"--lora-r", "4", "--lora-alpha", "0"}, {"--lora-r", "4", "--lora-dropout", "0.1"},
+		{"--lora-r", "-1"}, {"--lora-r", "4", "--lora-alpha", "0"}, {"--lora-r", "4", "--lora-dropout", "1"},
+		{"--lora-modules-to-save", "lm_head"}, {"--lora-r", "4", "--lora-modules-to-save", "nosuch_module"},
 		{"--lora-target", "q_proj"}, {"--lora-r", "4", "--lora-target", "c_attn"},
 	} {
 		err := Train(ctx, append(args, "--model", base, "--loss", "sft", "--out", filepath.Join(dir, "t"), "-q", pairs), nil, io.Discard, io.Discard)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 
 	"github.com/dpo-go/dpo/pkg/adapter"
 	"github.com/dpo-go/dpo/pkg/arrowio"
@@ -31,6 +32,10 @@ type LoRAConfig struct {
 	// (q_proj,v_proj; GPT-2: c_attn).
 	Target string `json:"target_modules,omitempty"`
 	RSLoRA bool   `json:"use_rslora,omitempty"`
+	// ModulesToSave is the comma-separated modules_to_save ("embed_tokens,
+	// lm_head"): modules trained in full next to the adapters and saved in
+	// the adapter file, as PEFT does.
+	ModulesToSave string `json:"modules_to_save,omitempty"`
 	// Adapter is a PEFT adapter directory to start from (its r, alpha and
 	// targets apply).
 	Adapter string `json:"adapter,omitempty"`
@@ -49,10 +54,10 @@ func (l *LoRAConfig) validate(c *Config) error {
 	switch {
 	case l.R < 0:
 		return bad("--lora-r %d: must be >= 0 (0: full fine-tuning)", l.R)
-	case l.Adapter != "" && l.R > 0:
-		return bad("--adapter takes r, lora_alpha and target_modules from its adapter_config.json; drop --lora-r")
-	case !l.Enabled() && (l.Target != "" || l.RSLoRA || l.Merge || l.Dropout != 0):
-		return bad("--lora-target, --use-rslora, --lora-dropout and --merge-lora need --lora-r > 0 or --adapter")
+	case l.Adapter != "" && (l.R > 0 || l.ModulesToSave != ""):
+		return bad("--adapter takes r, lora_alpha, target_modules and modules_to_save from its adapter_config.json; drop --lora-r and --lora-modules-to-save")
+	case !l.Enabled() && (l.Target != "" || l.RSLoRA || l.Merge || l.Dropout != 0 || l.ModulesToSave != ""):
+		return bad("--lora-target, --use-rslora, --lora-dropout, --lora-modules-to-save and --merge-lora need --lora-r > 0 or --adapter")
 	case l.R > 0 && !(l.Alpha > 0):
 		return bad("--lora-alpha %v: must be > 0", l.Alpha)
 	case !(l.Dropout >= 0 && l.Dropout < 1):
@@ -80,6 +85,11 @@ func (r *runner) loraAdapter() (*adapter.Adapter, error) {
 		return a, nil
 	}
 	ac := adapter.Config{R: l.R, Alpha: l.Alpha, Dropout: l.Dropout, UseRSLoRA: l.RSLoRA, FanInFanOut: r.cfg.Arch == model.ArchGPT2}
+	for _, m := range strings.Split(l.ModulesToSave, ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			ac.ModulesToSave = append(ac.ModulesToSave, m)
+		}
+	}
 	switch {
 	case l.Target != "":
 		ac.ParseTargets(l.Target)
@@ -90,7 +100,7 @@ func (r *runner) loraAdapter() (*adapter.Adapter, error) {
 	}
 	a, err := adapter.New(r.cfg, ac, rand.New(rand.NewPCG(uint64(r.c.Seed), 0x10a)))
 	if err != nil {
-		return nil, &ConfigError{Err: fmt.Errorf("--lora-target %q: %w", l.Target, err)}
+		return nil, &ConfigError{Err: fmt.Errorf("--lora-target %q / --lora-modules-to-save %q: %w", l.Target, l.ModulesToSave, err)}
 	}
 	return a, nil
 }
@@ -119,6 +129,9 @@ func (r *runner) attachLoRA() error {
 	}
 	fmt.Fprintf(r.log, "LoRA: r=%d alpha=%g (scale %g) on %d modules; %d trainable parameters\n",
 		a.Config.R, a.Config.Alpha, a.Config.Scale(), len(a.Modules), numParams(r.mdl.AdapterSpecs()))
+	if len(a.SavedSpecs) > 0 {
+		fmt.Fprintf(r.log, "LoRA: modules_to_save %v trained in full (%d parameters)\n", a.Config.ModulesToSave, numParams(a.SavedSpecs))
+	}
 	return nil
 }
 

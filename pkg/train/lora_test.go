@@ -27,13 +27,14 @@ type loraStepAnswer struct {
 }
 
 // TestLoRAStepAgainstPEFT: one LoRA DPO step of dpo-train, started from a
-// PEFT adapter directory (--adapter, A and B non-zero) on the Llama (GQA)
-// and GPT-2 test models, against PEFT + torch autograd on the same batch
-// (tools/oracle/peft_dpo_step.py, float32): the loss (1e-5 relative), the
-// gradient of every adapter matrix and the adapter after AdamW with weight
-// decay (‖go - torch‖/‖torch‖ <= 1e-4 per tensor; the AdamW update itself
-// to 2e-6 absolute where the gradient is not noise), and only adapter
-// parameters are trained. The adapter dpo-train writes loads in PEFT
+// PEFT adapter directory (--adapter, A and B non-zero, modules_to_save
+// copies off the base) on the Llama (GQA) and GPT-2 test models, against
+// PEFT + torch autograd on the same batch (tools/oracle/peft_dpo_step.py,
+// float32): the loss (1e-5 relative), the gradient of every adapter matrix
+// and modules_to_save parameter and their values after AdamW with weight
+// decay (grouped as transformers' Trainer does) (‖go - torch‖/‖torch‖ <=
+// 1e-4 per tensor; the AdamW update itself to 2e-6 absolute where the
+// gradient is not noise), and only these parameters are trained. The adapter dpo-train writes loads in PEFT
 // (PeftModel.from_pretrained) and scores the pairs as the engine does
 // (1e-5 relative).
 func TestLoRAStepAgainstPEFT(t *testing.T) {
@@ -60,9 +61,12 @@ func TestLoRAStepAgainstPEFT(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ac := adapter.Config{R: 4, Alpha: 8, TargetRegex: adapter.AllLinear, FanInFanOut: cfg.Arch == model.ArchGPT2}
+		// modules_to_save: Llama's norms ("norm" selects every module
+		// ending with it; no weight decay), GPT-2's wpe (decayed) and ln_f.
+		ac := adapter.Config{R: 4, Alpha: 8, TargetRegex: adapter.AllLinear, ModulesToSave: []string{"norm"}}
 		if i == 1 {
-			ac = adapter.Config{R: 3, Alpha: 5, Targets: []string{"c_attn", "c_proj"}, UseRSLoRA: true, FanInFanOut: true}
+			ac = adapter.Config{R: 3, Alpha: 5, Targets: []string{"c_attn", "c_proj"}, UseRSLoRA: true, FanInFanOut: true,
+				ModulesToSave: []string{"wpe", "ln_f"}}
 		}
 		rng := rand.New(rand.NewPCG(uint64(i), 11))
 		if r.init, err = adapter.New(cfg, ac, rng); err != nil {
@@ -72,6 +76,25 @@ func TestLoRAStepAgainstPEFT(t *testing.T) {
 			for j := range r.init.Weights[m.Name].B {
 				r.init.Weights[m.Name].B[j] = float32(0.05 * rng.NormFloat64())
 			}
+		}
+		ck, err := model.Load(r.base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.init.Saved = map[string][]float32{}
+		for _, s := range r.init.SavedSpecs {
+			vals, err := ck.Tensors[s.Name].Float32s()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j := range vals {
+				vals[j] += float32(0.05 * rng.NormFloat64())
+			}
+			r.init.Saved[s.Name] = vals
+		}
+		ck.Close()
+		if len(r.init.SavedSpecs) < 2 {
+			t.Fatalf("modules_to_save selects %d parameters", len(r.init.SavedSpecs))
 		}
 		initDir := filepath.Join(dir, "init")
 		if err := adapter.Save(initDir, r.init, safetensors.F32); err != nil {
@@ -118,15 +141,21 @@ func TestLoRAStepAgainstPEFT(t *testing.T) {
 			if math.Abs(r.loss-want.Loss) > 1e-5*math.Abs(want.Loss) {
 				t.Errorf("loss %.9g, PEFT %.9g", r.loss, want.Loss)
 			}
-			if len(r.grads) != len(want.Grads) || len(r.grads) != 2*len(r.init.Modules) {
-				t.Fatalf("%d trained tensors, PEFT %d, adapter %d modules", len(r.grads), len(want.Grads), len(r.init.Modules))
+			if len(r.grads) != len(want.Grads) || len(r.grads) != 2*len(r.init.Modules)+len(r.init.SavedSpecs) {
+				t.Fatalf("%d trained tensors, PEFT %d, adapter %d modules + %d modules_to_save parameters",
+					len(r.grads), len(want.Grads), len(r.init.Modules), len(r.init.SavedSpecs))
 			}
 			worstG, worstW := 0.0, 0.0
 			f, err := safetensors.ReadFile(filepath.Join(r.out, adapter.WeightsFile))
 			if err != nil {
 				t.Fatal(err)
 			}
-			for n, g := range r.grads {
+			for name, g := range r.grads {
+				n := name // the adapter file's key
+				saved, isSaved := r.init.Saved[name]
+				if isSaved {
+					n = adapter.KeySaved(name)
+				}
 				wg, ok := want.Grads[n]
 				if !ok || len(wg) != len(g) {
 					t.Fatalf("%s: PEFT has no gradient of this shape", n)
@@ -148,13 +177,17 @@ func TestLoRAStepAgainstPEFT(t *testing.T) {
 				}
 				init := r.init.Weights[strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(n, adapter.KeyPrefix), ".lora_A.weight"), ".lora_B.weight")]
 				before := init.A
-				if strings.HasSuffix(n, ".lora_B.weight") {
+				switch {
+				case isSaved:
+					before = saved
+				case strings.HasSuffix(n, ".lora_B.weight"):
 					before = init.B
 				}
 				for i := range got {
 					d := math.Abs(float64(got[i]) - want.Updated[n][i])
 					moved := math.Abs(float64(got[i] - before[i]))
-					if math.Abs(wg[i]) > 1e-6 && d > 2e-6 || moved > 1.1*r.c.LR {
+					// An AdamW step moves a weight by at most lr (Adam) + lr·wd·|w| (decay).
+					if math.Abs(wg[i]) > 1e-6 && d > 2e-6 || moved > 1.1*r.c.LR*(1+r.c.WeightDecay*math.Abs(float64(before[i]))) {
 						t.Fatalf("%s[%d] after AdamW: %.9g, PEFT %.9g (before %.9g, grad %.3g)", n, i, got[i], want.Updated[n][i], before[i], wg[i])
 					}
 				}

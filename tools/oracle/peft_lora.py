@@ -20,14 +20,15 @@ Each case: a random transformers checkpoint as hf_models.py makes it
 (every parameter redrawn) saved to base_dir; get_peft_model(model,
 LoraConfig(task_type="CAUSAL_LM", lora_dropout=0, **lora)); every lora_A
 and lora_B redrawn N(0, 0.3) (PEFT's own init leaves B at zero, which would
-hide the adapter); save_pretrained(adapter_dir); then the base is reloaded
+hide the adapter), N(0, 0.3) added to every modules_to_save copy; save_pretrained(adapter_dir); then the base is reloaded
 and the adapter loaded with PeftModel.from_pretrained, and the sequences
 scored in float32 as hf_models.completion_logps does ("logps",
 "token_logps"), with "base_logps" of the base alone.
 
 check: {"name", "base_dir", "adapter_dir", "seqs", "prompt_lens"}: load the
 base (float32, eager) and PeftModel.from_pretrained(base, adapter_dir) and
-score ("logps"); "n_lora" counts the LoRA tensors PEFT loaded.
+score ("logps"); "n_lora" counts the LoRA tensors PEFT loaded, "n_saved"
+the modules_to_save parameters.
 
 dropout: {"name", "base_dir", "adapter_dir", "seqs" (all of one length T),
 "prompt_lens", "p", "keep": {module: [B*T*in floats 0/1]}}: LoRA dropout
@@ -87,6 +88,8 @@ def make(case):
         for name, p in pm.named_parameters():
             if "lora_A" in name or "lora_B" in name:
                 p.copy_(0.3 * torch.randn(p.shape, generator=g))
+            elif ".modules_to_save." in name:  # trained copies: move them off the base
+                p.add_(0.3 * torch.randn(p.shape, generator=g))
     pm.save_pretrained(case["adapter_dir"])
     base = load_base(case["base_dir"])
     out = {}
@@ -101,7 +104,8 @@ def verify(check):
     base = load_base(check["base_dir"])
     ref = PeftModel.from_pretrained(base, check["adapter_dir"])
     ref.eval()
-    out = {"n_lora": sum(1 for n, _ in ref.named_parameters() if "lora_" in n)}
+    out = {"n_lora": sum(1 for n, _ in ref.named_parameters() if "lora_" in n),
+           "n_saved": sum(1 for n, _ in ref.named_parameters() if ".modules_to_save." in n)}
     out["logps"], out["token_logps"] = completion_logps(ref, check["seqs"], check["prompt_lens"])
     return out
 
