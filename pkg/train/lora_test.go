@@ -253,7 +253,7 @@ func TestLoRAResumeAndMerge(t *testing.T) {
 	dir := t.TempDir()
 	cfg := func(out string) train.Config {
 		c := resumeConfig(base, in, out, "sigmoid")
-		c.LoRA = train.LoRAConfig{R: 4, Alpha: 16, Target: "all-linear", Merge: true, Dropout: 0.1}
+		c.LoRA = train.LoRAConfig{R: 4, Alpha: 16, Target: "all-linear", Merge: true, Dropout: 0.1, ModulesToSave: "norm"}
 		c.SaveSteps = 1
 		return c
 	}
@@ -285,19 +285,39 @@ func TestLoRAResumeAndMerge(t *testing.T) {
 	if !bytes.Equal(read(a), read(b)) {
 		t.Errorf("the resumed run's adapter differs from the uninterrupted run's")
 	}
-	// The optimizer state holds the adapter only: no base weights, moments
-	// or gradients.
+	// The optimizer state holds the adapter and the modules_to_save (the
+	// norms) only: no other base weights, moments or gradients.
 	st, err := safetensors.ReadFile(filepath.Join(a, "checkpoint-1", train.StateFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range st.Names() {
-		if !strings.Contains(n, ".lora_A.") && !strings.Contains(n, ".lora_B.") {
+		if !strings.Contains(n, ".lora_A.") && !strings.Contains(n, ".lora_B.") && !strings.HasSuffix(n, "norm.weight") {
 			t.Errorf("training state holds %s", n)
 		}
 	}
-	if len(st.Names()) != 3*2*7 { // param, adam_m, adam_v x A, B x 7 modules (1 layer)
-		t.Errorf("training state has %d tensors, want %d", len(st.Names()), 3*2*7)
+	// param, adam_m, adam_v x (A, B x 7 modules + 3 norms) (1 layer)
+	if want := 3 * (2*7 + 3); len(st.Names()) != want {
+		t.Errorf("training state has %d tensors, want %d", len(st.Names()), want)
+	}
+	// The adapter file holds the trained norms under PEFT's names, moved.
+	af, err := safetensors.ReadFile(filepath.Join(a, adapter.WeightsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bf, err := safetensors.ReadFile(filepath.Join(base, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"model.norm.weight", "model.layers.0.input_layernorm.weight"} {
+		got, ok := af.Tensor(adapter.KeySaved(n))
+		was, ok2 := bf.Tensor(n)
+		if !ok || !ok2 {
+			t.Fatalf("adapter has no %s (base: %v)", adapter.KeySaved(n), ok2)
+		}
+		if bytes.Equal(got.Data, was.Data) {
+			t.Errorf("%s: not trained", n)
+		}
 	}
 	for _, d := range []string{a, filepath.Join(a, "checkpoint-1"), filepath.Join(b, "checkpoint-3")} {
 		if !adapter.IsAdapterDir(d) {
