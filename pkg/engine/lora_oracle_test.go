@@ -109,7 +109,8 @@ func relErr(got, want float64) float64 {
 // transformers checkpoint, A and B redrawn non-zero, save_pretrained) load
 // in the engine, and the completion log-probs of base+adapter equal
 // PeftModel.from_pretrained's within 1e-5 relative (float32), for Llama,
-// Mistral, Qwen2, Qwen3 and GPT-2, list targets, "all-linear" and rsLoRA.
+// Mistral, Qwen2, Qwen3, Phi-3 (fused qkv_proj, gate_up_proj) and GPT-2,
+// list targets, "all-linear", rsLoRA and modules_to_save.
 // And adapters the adapter package writes (PEFT init for A, random B) load
 // in PEFT with the same log-probs as the engine's.
 func TestPEFTOracle(t *testing.T) {
@@ -133,6 +134,11 @@ func TestPEFTOracle(t *testing.T) {
 			LoRA: m{"r": 8, "lora_alpha": 16, "target_modules": "all-linear", "modules_to_save": []string{"norm"}}},
 		{Name: "llama_save_embed_lm_head", Config: hfTiny("llama", m{"tie_word_embeddings": false}),
 			LoRA: m{"r": 4, "lora_alpha": 8, "target_modules": []string{"q_proj", "v_proj"}, "modules_to_save": []string{"embed_tokens", "lm_head"}}},
+		// Phi-3's fused modules: qkv_proj [q; k; v] and gate_up_proj [gate; up].
+		{Name: "phi3_fused_qkv_gate_up", Config: hfTiny("phi3", m{"pad_token_id": 0, "num_key_value_heads": 2}),
+			LoRA: m{"r": 4, "lora_alpha": 8, "target_modules": []string{"qkv_proj", "gate_up_proj", "down_proj"}}},
+		{Name: "phi3_all_linear_rslora_partial_rope", Config: hfTiny("phi3", m{"pad_token_id": 0, "partial_rotary_factor": 0.5}),
+			LoRA: m{"r": 3, "lora_alpha": 6, "target_modules": "all-linear", "use_rslora": true}},
 		{Name: "gpt2_names", Config: hfTiny("gpt2", nil),
 			LoRA: m{"r": 4, "lora_alpha": 32, "target_modules": []string{"c_attn", "c_proj", "c_fc"}}},
 		{Name: "gpt2_attn_untied_save_wpe_ln_f", Config: hfTiny("gpt2", m{"tie_word_embeddings": false}),
