@@ -42,8 +42,8 @@ const (
 
 // Config is the part of PEFT's LoraConfig dpo understands. Fields PEFT
 // writes that change the computation in ways dpo does not implement (DoRA,
-// rank/alpha patterns, LoRA biases, layer selection, modules_to_save) are
-// rejected when set (see Validate).
+// rank/alpha patterns, LoRA biases, layer selection) are rejected when set
+// (see ParseConfig).
 type Config struct {
 	R       int     `json:"r"`
 	Alpha   float64 `json:"lora_alpha"`
@@ -59,6 +59,12 @@ type Config struct {
 	// FanInFanOut is true for GPT-2's Conv1D modules (PEFT sets it); it
 	// changes only how PEFT merges, not the adapter tensors.
 	FanInFanOut bool `json:"fan_in_fan_out"`
+	// ModulesToSave are modules trained in full next to the adapters
+	// (PEFT's modules_to_save, e.g. embed_tokens, lm_head): an entry
+	// selects every module whose name ends with it, as PEFT matches them;
+	// their parameters are saved in the adapter file as
+	// "base_model.model.<parameter>" (see ResolveSaved).
+	ModulesToSave []string `json:"modules_to_save,omitempty"`
 }
 
 // Scale is the factor s of the adapter's update s·B·A.
@@ -202,6 +208,11 @@ type Adapter struct {
 	Config  Config
 	Modules []Module           // adapted modules, in parameter order
 	Weights map[string]Weights // by module name
+	// SavedSpecs are the parameters of the modules_to_save modules (HF
+	// names, shapes as in the base), in parameter order; Saved holds their
+	// values by name (a new adapter has none: they start as the base's).
+	SavedSpecs []model.ParamSpec
+	Saved      map[string][]float32
 	// DType is the dtype of the adapter's tensors on disk (F32 for a new one).
 	DType safetensors.DType
 	// Dir and SHA256 (of adapter_config.json and adapter_model.safetensors)
@@ -214,6 +225,77 @@ type Adapter struct {
 func KeyA(module string) string { return KeyPrefix + module + ".lora_A.weight" }
 func KeyB(module string) string { return KeyPrefix + module + ".lora_B.weight" }
 
+// KeySaved is the PEFT tensor name of a modules_to_save parameter (HF
+// name "model.embed_tokens.weight" -> "base_model.model.model.embed_tokens.weight").
+func KeySaved(param string) string { return KeyPrefix + param }
+
+// ResolveSaved returns the parameters of the modules the config's
+// modules_to_save selects in cfg, as PEFT selects them: every module (a
+// dotted prefix of a parameter name) whose name ends with an entry. Every
+// entry must select a module; a selected module may not hold a LoRA target
+// of the adapter (mods); lm_head and the input embeddings of a model with
+// tied embeddings are refused (PEFT would train two separate copies of the
+// one tied matrix, untying it, unless ensure_weight_tying is set).
+func (c *Config) ResolveSaved(cfg *model.Config, mods []Module) ([]model.ParamSpec, error) {
+	if len(c.ModulesToSave) == 0 {
+		return nil, nil
+	}
+	specs := model.ParamSpecs(cfg)
+	modules := map[string]bool{}
+	for _, s := range specs {
+		for i := range len(s.Name) {
+			if s.Name[i] == '.' {
+				modules[s.Name[:i]] = true
+			}
+		}
+	}
+	embed := ""
+	for _, s := range specs {
+		if strings.HasSuffix(s.Name, "embed_tokens.weight") || strings.HasSuffix(s.Name, ".wte.weight") {
+			embed = strings.TrimSuffix(s.Name, ".weight")
+		}
+	}
+	targeted := map[string]bool{}
+	for _, m := range mods {
+		targeted[m.Name] = true
+	}
+	sel := map[string]bool{}
+	for _, e := range c.ModulesToSave {
+		if e == "" {
+			return nil, fmt.Errorf("modules_to_save: empty module name")
+		}
+		if cfg.TieWordEmbeddings && (strings.HasSuffix("lm_head", e) || strings.HasSuffix(embed, e)) {
+			return nil, fmt.Errorf("modules_to_save %q: the %s model ties lm_head to its input embeddings (%s); "+
+				"PEFT would train two separate copies of the tied matrix, which dpo does not support", e, cfg.Arch, embed)
+		}
+		hit := false
+		for m := range modules {
+			if strings.HasSuffix(m, e) {
+				sel[m], hit = true, true
+			}
+		}
+		if !hit {
+			return nil, fmt.Errorf("modules_to_save %q matches no module of the %s model", e, cfg.Arch)
+		}
+	}
+	var out []model.ParamSpec
+	for _, s := range specs {
+		for m := range sel {
+			if !strings.HasPrefix(s.Name, m+".") {
+				continue
+			}
+			for t := range targeted {
+				if strings.HasPrefix(t+".", m+".") {
+					return nil, fmt.Errorf("modules_to_save: module %s holds the LoRA target %s", m, t)
+				}
+			}
+			out = append(out, s)
+			break
+		}
+	}
+	return out, nil
+}
+
 // New returns an adapter for cfg initialised as PEFT does by default: A
 // Kaiming-uniform with a = √5 (uniform in ±1/√in), B zeros, so that the
 // adapted model starts equal to the base. rng draws A module by module.
@@ -223,6 +305,9 @@ func New(cfg *model.Config, c Config, rng *rand.Rand) (*Adapter, error) {
 		return nil, fmt.Errorf("adapter: %w", err)
 	}
 	a := &Adapter{Config: c, Modules: mods, Weights: make(map[string]Weights, len(mods)), DType: safetensors.F32}
+	if a.SavedSpecs, err = c.ResolveSaved(cfg, mods); err != nil {
+		return nil, fmt.Errorf("adapter: %w", err)
+	}
 	for _, m := range mods {
 		// kaiming_uniform_(a=√5): gain √(2/(1+5)), bound gain·√(3/fan_in) = 1/√fan_in.
 		bound := 1 / math.Sqrt(float64(m.In))
@@ -289,7 +374,6 @@ func ParseConfig(data []byte) (*Config, error) {
 		{"use_dora", r.UseDoRA},
 		{"bias", r.Bias != nil && *r.Bias != "none"},
 		{"lora_bias", r.LoraBias},
-		{"modules_to_save", len(r.ModulesToSave) > 0},
 		{"rank_pattern", len(r.RankPattern) > 0},
 		{"alpha_pattern", len(r.AlphaPattern) > 0},
 		{"layers_to_transform", !isNull(r.LayersToTransform)},
@@ -302,7 +386,7 @@ func ParseConfig(data []byte) (*Config, error) {
 			return nil, fmt.Errorf("field %s: set, which dpo does not support", u.field)
 		}
 	}
-	c := &Config{R: *r.R, Alpha: *r.Alpha, Dropout: r.Dropout, UseRSLoRA: r.UseRSLoRA, FanInFanOut: r.FanInFanOut}
+	c := &Config{R: *r.R, Alpha: *r.Alpha, Dropout: r.Dropout, UseRSLoRA: r.UseRSLoRA, FanInFanOut: r.FanInFanOut, ModulesToSave: r.ModulesToSave}
 	if r.BaseModel != nil {
 		c.BaseModel = *r.BaseModel
 	}
@@ -348,7 +432,25 @@ func Load(dir string, cfg *model.Config) (*Adapter, error) {
 	}
 	defer f.Close()
 	a := &Adapter{Config: *c, Modules: mods, Weights: make(map[string]Weights, len(mods)), Dir: dir}
+	if a.SavedSpecs, err = c.ResolveSaved(cfg, mods); err != nil {
+		return nil, fmt.Errorf("adapter: %s: field %w", cpath, err)
+	}
 	used := make(map[string]bool)
+	a.Saved = make(map[string][]float32, len(a.SavedSpecs))
+	for _, s := range a.SavedSpecs {
+		key := KeySaved(s.Name)
+		t, ok := f.Tensor(key)
+		if !ok {
+			return nil, fmt.Errorf("adapter: %s: no tensor %q for modules_to_save (shape %v)", wpath, key, s.Shape)
+		}
+		if !slices.Equal(t.Shape, s.Shape) {
+			return nil, fmt.Errorf("adapter: %s: tensor %q has shape %v; the %s model implies %v", wpath, key, t.Shape, cfg.Arch, s.Shape)
+		}
+		if a.Saved[s.Name], err = t.Float32s(); err != nil {
+			return nil, fmt.Errorf("adapter: %s: tensor %q: %w", wpath, key, err)
+		}
+		used[key] = true
+	}
 	for _, m := range mods {
 		var w Weights
 		for _, p := range []struct {
@@ -437,6 +539,10 @@ func (a *Adapter) ConfigJSON() ([]byte, error) {
 	for i, m := range a.Modules {
 		targets[i] = m.Name
 	}
+	var saved any
+	if len(a.Config.ModulesToSave) > 0 {
+		saved = a.Config.ModulesToSave
+	}
 	var base any
 	if a.Config.BaseModel != "" {
 		base = a.Config.BaseModel
@@ -456,7 +562,7 @@ func (a *Adapter) ConfigJSON() ([]byte, error) {
 		"init_lora_weights":       true,
 		"inference_mode":          true,
 		"base_model_name_or_path": base,
-		"modules_to_save":         nil,
+		"modules_to_save":         saved,
 		"rank_pattern":            map[string]any{},
 		"alpha_pattern":           map[string]any{},
 		"layers_to_transform":     nil,
@@ -488,6 +594,17 @@ func Save(dir string, a *Adapter, dtype safetensors.DType) error {
 			return fmt.Errorf("adapter: %w", err)
 		}
 		ts = append(ts, ta, tb)
+	}
+	for _, s := range a.SavedSpecs {
+		vals, ok := a.Saved[s.Name]
+		if !ok {
+			return fmt.Errorf("adapter: no values for modules_to_save parameter %s", s.Name)
+		}
+		t, err := safetensors.FromFloat32(KeySaved(s.Name), dtype, s.Shape, vals)
+		if err != nil {
+			return fmt.Errorf("adapter: %w", err)
+		}
+		ts = append(ts, t)
 	}
 	if err := safetensors.Write(filepath.Join(dir, WeightsFile), ts, map[string]string{"format": "pt"}); err != nil {
 		return fmt.Errorf("adapter: %w", err)

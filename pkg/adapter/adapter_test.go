@@ -39,7 +39,7 @@ func TestParseConfig(t *testing.T) {
 		{`"lora_alpha":-1`, "field lora_alpha must be positive"},
 		{`"target_modules":[]`, "target_modules"},
 		{`"target_modules":"all-linear","use_dora":true`, "use_dora"},
-		{`"target_modules":["q_proj"],"modules_to_save":["lm_head"]`, "modules_to_save"},
+		{`"target_modules":["q_proj"],"layers_to_transform":[0]`, "layers_to_transform"},
 		{`"target_modules":["q_proj"],"rank_pattern":{"q_proj":8}`, "rank_pattern"},
 		{`"target_modules":"(unclosed"`, "target_modules"},
 	} {
@@ -156,4 +156,52 @@ func FuzzParseConfig(f *testing.F) {
 		}
 		_, _ = c.Resolve(tinyConfig(model.ArchLlama))
 	})
+}
+
+// TestResolveSaved: modules_to_save selects modules by name suffix, as
+// PEFT's `key.endswith(target)` does (so "norm" selects every norm), and
+// refuses unknown modules, modules holding a LoRA target and, with tied
+// embeddings, lm_head and the input embeddings.
+func TestResolveSaved(t *testing.T) {
+	untied := tinyConfig(model.ArchLlama)
+	untied.TieWordEmbeddings = false
+	tied := tinyConfig(model.ArchLlama)
+	tied.TieWordEmbeddings = true
+	for _, tc := range []struct {
+		name    string
+		cfg     *model.Config
+		targets string
+		save    []string
+		want    []string
+		err     string
+	}{
+		{"embed+head", untied, "q_proj", []string{"embed_tokens", "lm_head"}, []string{"model.embed_tokens.weight", "lm_head.weight"}, ""},
+		{"norms", untied, "q_proj", []string{"norm"}, []string{"model.layers.0.input_layernorm.weight", "model.layers.0.post_attention_layernorm.weight",
+			"model.layers.1.input_layernorm.weight", "model.layers.1.post_attention_layernorm.weight", "model.norm.weight"}, ""},
+		{"unknown", untied, "q_proj", []string{"wte"}, nil, `"wte" matches no module`},
+		{"holds a target", untied, "q_proj", []string{"layers.0.self_attn"}, nil, "holds the LoRA target"},
+		{"tied head", tied, "q_proj", []string{"lm_head"}, nil, "ties lm_head"},
+		{"tied embed", tied, "q_proj", []string{"embed_tokens"}, nil, "ties lm_head"},
+		{"tied norm", tied, "q_proj", []string{"model.norm"}, []string{"model.norm.weight"}, ""},
+	} {
+		c := Config{R: 2, Alpha: 4, ModulesToSave: tc.save}
+		c.ParseTargets(tc.targets)
+		a, err := New(tc.cfg, c, rand.New(rand.NewPCG(1, 1)))
+		if tc.err != "" {
+			if err == nil || !strings.Contains(err.Error(), tc.err) {
+				t.Errorf("%s: error %v, want %q", tc.name, err, tc.err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		var got []string
+		for _, s := range a.SavedSpecs {
+			got = append(got, s.Name)
+		}
+		if !slices.Equal(got, tc.want) {
+			t.Errorf("%s: %v, want %v", tc.name, got, tc.want)
+		}
+	}
 }

@@ -16,8 +16,9 @@ import (
 func loraFlags(fs *flag.FlagSet, l *train.LoRAConfig) {
 	fs.IntVar(&l.R, "lora-r", 0, "train a LoRA adapter of this rank instead of the full model (0: full fine-tuning)")
 	fs.Float64Var(&l.Alpha, "lora-alpha", train.DefaultLoRAAlpha, "LoRA alpha: the update is scaled by alpha/r (alpha/sqrt(r) with --use-rslora)")
-	fs.Float64Var(&l.Dropout, "lora-dropout", 0, "LoRA dropout (only 0 is implemented)")
+	fs.Float64Var(&l.Dropout, "lora-dropout", 0, "LoRA dropout on the adapters' inputs, as PEFT's lora_dropout (training only; masks from --seed and the step)")
 	fs.StringVar(&l.Target, "lora-target", "", "target modules, comma-separated (q_proj,k_proj,v_proj,o_proj,gate_proj,up_proj,down_proj; GPT-2 c_attn,c_proj,c_fc) or all-linear; default PEFT's: q_proj,v_proj (GPT-2: c_attn)")
+	fs.StringVar(&l.ModulesToSave, "lora-modules-to-save", "", "modules trained in full next to the adapters and saved in the adapter file, comma-separated (PEFT's modules_to_save, e.g. embed_tokens,lm_head; not with tied embeddings)")
 	fs.BoolVar(&l.RSLoRA, "use-rslora", false, "rank-stabilised LoRA: scale alpha/sqrt(r)")
 	fs.StringVar(&l.Adapter, "adapter", "", "start from this PEFT adapter `DIR` (its r, alpha and targets apply; --model is its base)")
 	fs.BoolVar(&l.Merge, "merge-lora", false, "also write the merged full model (base + adapter) to DIR/merged")

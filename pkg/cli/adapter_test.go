@@ -10,6 +10,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -41,7 +42,8 @@ func refColumns(t *testing.T, path string) (arrowio.Metadata, []float64) {
 	return r.Metadata(), out
 }
 
-// TestLoRAPipeline: dpo-train --lora-r writes a PEFT adapter whose
+// TestLoRAPipeline: dpo-train --lora-r (with --lora-modules-to-save norm
+// and --lora-dropout) writes a PEFT adapter whose
 // base_model_name_or_path is the local base; dpo-reflogp and dpo-score take
 // that directory as the model (base found from the adapter, or --base),
 // record its hash, and base+adapter scores as dpo-train's merged model;
@@ -68,12 +70,15 @@ func TestLoRAPipeline(t *testing.T) {
 	}
 	lora := filepath.Join(dir, "lora")
 	if err := run(Train, "--model", base, "--lora-r", "4", "--lora-alpha", "16", "--lora-target", "all-linear", "--merge-lora",
-		"--lr", "1e-2", "--batch-size", "3", "--max-steps", "2", "--save-steps", "1", "--out", lora, "-q", ref); err != nil {
+		"--lora-modules-to-save", "norm", "--lora-dropout", "0.1", "--lr", "1e-2", "--batch-size", "3", "--max-steps", "2", "--save-steps", "1", "--out", lora, "-q", ref); err != nil {
 		t.Fatal(err)
 	}
 	ac, err := adapter.LoadConfig(lora)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if !slices.Equal(ac.ModulesToSave, []string{"norm"}) || ac.Dropout != 0.1 {
+		t.Errorf("adapter_config.json modules_to_save %v, lora_dropout %v", ac.ModulesToSave, ac.Dropout)
 	}
 	if abs, _ := filepath.Abs(base); ac.BaseModel != abs {
 		t.Errorf("base_model_name_or_path %q, want %q", ac.BaseModel, abs)
@@ -200,7 +205,8 @@ func TestAdapterErrors(t *testing.T) {
 		})
 	}
 	for _, args := range [][]string{
-		{"--lora-r", "-1"}, {"--lora-r", "4", "--lora-alpha", "0"}, {"--lora-r", "4", "--lora-dropout", "0.1"},
+		{"--lora-r", "-1"}, {"--lora-r", "4", "--lora-alpha", "0"}, {"--lora-r", "4", "--lora-dropout", "1"},
+		{"--lora-modules-to-save", "lm_head"}, {"--lora-r", "4", "--lora-modules-to-save", "nosuch_module"},
 		{"--lora-target", "q_proj"}, {"--lora-r", "4", "--lora-target", "c_attn"},
 	} {
 		err := Train(ctx, append(args, "--model", base, "--loss", "sft", "--out", filepath.Join(dir, "t"), "-q", pairs), nil, io.Discard, io.Discard)

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"slices"
 
 	"github.com/dpo-go/dpo/pkg/adapter"
 	"github.com/dpo-go/dpo/pkg/model"
@@ -11,12 +12,42 @@ import (
 )
 
 // LoRA adapters enter the forward pass in net.linear / net.conv1D: a
-// module with an adapter adds s·(x·Aᵀ)·Bᵀ to its output, as PEFT's
-// lora.Linear does (lora_B(lora_A(x)) * scaling; dropout is the identity
-// in evaluation and is not implemented for training). A and B are
+// module with an adapter adds s·(dropout(x)·Aᵀ)·Bᵀ to its output, as
+// PEFT's lora.Linear does (lora_B(lora_A(lora_dropout(x))) * scaling, the
+// base path undropped); dropout is the identity unless the graph options
+// carry a [LoRADropout] (training graphs only). A and B are
 // variables of the model's store named as PEFT names the tensors
 // ("/base_model.model.<module>.lora_A.weight"), so the training stage can
 // treat them as its parameters and leave the base weights alone.
+
+// LoRADropout is PEFT's lora_dropout in a training graph: each adapted
+// module's input to lora_A is multiplied by its own Bernoulli keep mask
+// (keep with probability 1-P) and by 1/(1-P), as torch.nn.Dropout does in
+// training mode; the base path sees x unchanged. The masks are drawn from
+// State in the order the forward pass reaches the modules, so a graph
+// built with the same State value draws the same masks (State advances as
+// the modules draw; gradient checkpointing recomputes from the same
+// states).
+type LoRADropout struct {
+	P float64
+	// State is an RNG state (graph.RNGStateShape), e.g. a variable the
+	// trainer sets from its seed and step.
+	State *Node
+	// Keep, when not nil, receives each module's keep mask [N, in]
+	// (float32 0/1, N the flattened rows of x), for tests.
+	Keep map[string]*Node
+}
+
+// drop applies the dropout to flat [N, in].
+func (d *LoRADropout) drop(flat *Node, module string) *Node {
+	var u *Node
+	d.State, u = RandomUniform(d.State, flat.Shape())
+	keep := ConvertDType(GreaterOrEqual(u, Scalar(flat.Graph(), flat.DType(), d.P)), flat.DType())
+	if d.Keep != nil {
+		d.Keep[module] = keep
+	}
+	return Mul(flat, MulScalar(keep, 1/(1-d.P)))
+}
 
 // adapted adds module's LoRA update for input x to y (the base output).
 func (n net) adapted(x *Node, module string, y *Node) *Node {
@@ -25,7 +56,10 @@ func (n net) adapted(x *Node, module string, y *Node) *Node {
 		return y
 	}
 	dims := x.Shape().Dimensions
-	flat := Reshape(x, -1, dims[len(dims)-1])                 // [N, in]
+	flat := Reshape(x, -1, dims[len(dims)-1]) // [N, in]
+	if d := n.opts.LoRADropout; d != nil && d.P > 0 {
+		flat = d.drop(flat, module)
+	}
 	xa := n.dot(flat, n.w(adapter.KeyA(module)), "ni,ri->nr") // [N, r]
 	d := n.dot(xa, n.w(adapter.KeyB(module)), "nr,or->no")    // [N, out]
 	d = MulScalar(d, s)
@@ -42,6 +76,9 @@ func (m *Model) AttachAdapter(a *adapter.Adapter) error {
 	defer m.mu.Unlock()
 	if m.store == nil {
 		return fmt.Errorf("engine: the model was closed")
+	}
+	if m.adapter != nil && len(m.adapter.SavedSpecs) > 0 {
+		return fmt.Errorf("engine: the attached adapter replaced base weights (modules_to_save %v); reload the base to attach another", m.adapter.Config.ModulesToSave)
 	}
 	linear := make(map[string]adapter.Module)
 	for _, mod := range adapter.LinearModules(&m.cfg) {
@@ -65,6 +102,27 @@ func (m *Model) AttachAdapter(a *adapter.Adapter) error {
 			model.ParamSpec{Name: adapter.KeyB(mod.Name), Shape: []int{mod.Out, r}})
 		scales[mod.Name] = a.Config.Scale()
 	}
+	base := make(map[string]model.ParamSpec, len(m.specs))
+	for _, s := range m.specs {
+		base[s.Name] = s
+	}
+	for _, s := range a.SavedSpecs {
+		bs, ok := base[s.Name]
+		if !ok || !slices.Equal(bs.Shape, s.Shape) {
+			return fmt.Errorf("engine: adapter modules_to_save parameter %s %v is not a weight of the %s model", s.Name, s.Shape, m.cfg.Arch)
+		}
+		if v, ok := a.Saved[s.Name]; ok && len(v) != numElems(s.Shape) {
+			return fmt.Errorf("engine: adapter modules_to_save parameter %s: %d values for shape %v", s.Name, len(v), s.Shape)
+		}
+		specs = append(specs, bs) // the base's weight-decay exemption applies
+	}
+	for _, s := range a.SavedSpecs {
+		if v, ok := a.Saved[s.Name]; ok {
+			if err := m.setVariable(s.Name, s.Shape, v); err != nil {
+				return err
+			}
+		}
+	}
 	for _, mod := range a.Modules {
 		w := a.Weights[mod.Name]
 		r := a.Config.R
@@ -78,7 +136,7 @@ func (m *Model) AttachAdapter(a *adapter.Adapter) error {
 	m.lora = scales
 	m.loraSpecs = specs
 	ac := *a
-	ac.Weights = nil
+	ac.Weights, ac.Saved = nil, nil
 	m.adapter = &ac
 	if m.exec != nil { // compiled without the adapter
 		_ = catch(func() error { m.exec.Finalize(); return nil })
@@ -88,12 +146,21 @@ func (m *Model) AttachAdapter(a *adapter.Adapter) error {
 	return nil
 }
 
+// LoRADropout returns the adapter's lora_dropout (0 without an adapter).
+func (m *Model) LoRADropout() float64 {
+	if m.adapter == nil {
+		return 0
+	}
+	return m.adapter.Config.Dropout
+}
+
 // LoRAScales returns the scale of each adapted module (nil without an
 // adapter), for GraphOptions.LoRA.
 func (m *Model) LoRAScales() map[string]float64 { return m.lora }
 
 // AdapterSpecs returns the adapter's parameters (A and B of each adapted
-// module, PEFT names, no weight-decay exemption), nil without an adapter.
+// module, PEFT names, no weight-decay exemption; then the modules_to_save
+// parameters, HF names, the base's exemptions), nil without an adapter.
 func (m *Model) AdapterSpecs() []model.ParamSpec { return m.loraSpecs }
 
 // ExportAdapter returns the adapter with its current matrices (after
@@ -116,6 +183,14 @@ func (m *Model) ExportAdapter() (*adapter.Adapter, error) {
 			return nil, err
 		}
 		a.Weights[mod.Name] = adapter.Weights{A: A, B: B}
+	}
+	a.Saved = make(map[string][]float32, len(a.SavedSpecs))
+	for _, s := range a.SavedSpecs {
+		v, err := m.variableF32(s.Name)
+		if err != nil {
+			return nil, err
+		}
+		a.Saved[s.Name] = v
 	}
 	return &a, nil
 }
@@ -141,12 +216,21 @@ func (m *Model) variableF32(name string) ([]float32, error) {
 }
 
 // MergeAdapter folds a into base weights (HF names, as ExportWeights
-// returns them): W += s·B·A for nn.Linear [out, in], and its transpose for
+// returns them): modules_to_save parameters replace the base's; W += s·B·A
+// for nn.Linear [out, in], and its transpose for
 // GPT-2's Conv1D [in, out], accumulated in float64 as PEFT's merge does in
 // float32 (the rounding differs in the last bit at most per product term).
 func MergeAdapter(cfg *model.Config, ws map[string][]float32, a *adapter.Adapter) error {
 	s := a.Config.Scale()
 	r := a.Config.R
+	for _, p := range a.SavedSpecs { // trained in full: replace the base's
+		v, ok := a.Saved[p.Name]
+		if w, found := ws[p.Name]; ok && (!found || len(w) != len(v)) {
+			return fmt.Errorf("engine: merging adapter: no weight %s of %d values", p.Name, len(v))
+		} else if ok {
+			copy(w, v)
+		}
+	}
 	for _, mod := range a.Modules {
 		w, ok := ws[mod.Name+".weight"]
 		if !ok || len(w) != mod.In*mod.Out {
@@ -168,4 +252,12 @@ func MergeAdapter(cfg *model.Config, ws map[string][]float32, a *adapter.Adapter
 		}
 	}
 	return nil
+}
+
+func numElems(shape []int) int {
+	n := 1
+	for _, d := range shape {
+		n *= d
+	}
+	return n
 }

@@ -32,6 +32,7 @@ type peftResult struct {
 	TokenLogps [][]float64 `json:"token_logps"`
 	BaseLogps  []float64   `json:"base_logps"`
 	NLoRA      int         `json:"n_lora"`
+	NSaved     int         `json:"n_saved"`
 }
 
 func peftOracle(t *testing.T, makes, verifies []peftCase) map[string]peftResult {
@@ -108,7 +109,8 @@ func relErr(got, want float64) float64 {
 // transformers checkpoint, A and B redrawn non-zero, save_pretrained) load
 // in the engine, and the completion log-probs of base+adapter equal
 // PeftModel.from_pretrained's within 1e-5 relative (float32), for Llama,
-// Mistral, Qwen2, Qwen3 and GPT-2, list targets, "all-linear" and rsLoRA.
+// Mistral, Qwen2, Qwen3, Phi-3 (fused qkv_proj, gate_up_proj) and GPT-2,
+// list targets, "all-linear", rsLoRA and modules_to_save.
 // And adapters the adapter package writes (PEFT init for A, random B) load
 // in PEFT with the same log-probs as the engine's.
 func TestPEFTOracle(t *testing.T) {
@@ -126,12 +128,21 @@ func TestPEFTOracle(t *testing.T) {
 			LoRA: m{"r": 2, "lora_alpha": 16, "target_modules": []string{"q_proj", "k_proj", "v_proj", "o_proj"}}},
 		{Name: "qwen2_seven", Config: hfTiny("qwen2", m{"num_key_value_heads": 2}),
 			LoRA: m{"r": 4, "lora_alpha": 8, "target_modules": []string{"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}}},
-		{Name: "qwen3_all_linear", Config: hfTiny("qwen3", m{"head_dim": 16, "num_key_value_heads": 2}),
-			LoRA: m{"r": 8, "lora_alpha": 16, "target_modules": "all-linear"}},
+		// modules_to_save "norm" selects every module whose name ends
+		// with it, as PEFT matches: q_norm, k_norm, the layer norms, model.norm.
+		{Name: "qwen3_all_linear_save_norms", Config: hfTiny("qwen3", m{"head_dim": 16, "num_key_value_heads": 2}),
+			LoRA: m{"r": 8, "lora_alpha": 16, "target_modules": "all-linear", "modules_to_save": []string{"norm"}}},
+		{Name: "llama_save_embed_lm_head", Config: hfTiny("llama", m{"tie_word_embeddings": false}),
+			LoRA: m{"r": 4, "lora_alpha": 8, "target_modules": []string{"q_proj", "v_proj"}, "modules_to_save": []string{"embed_tokens", "lm_head"}}},
+		// Phi-3's fused modules: qkv_proj [q; k; v] and gate_up_proj [gate; up].
+		{Name: "phi3_fused_qkv_gate_up", Config: hfTiny("phi3", m{"pad_token_id": 0, "num_key_value_heads": 2}),
+			LoRA: m{"r": 4, "lora_alpha": 8, "target_modules": []string{"qkv_proj", "gate_up_proj", "down_proj"}}},
+		{Name: "phi3_all_linear_rslora_partial_rope", Config: hfTiny("phi3", m{"pad_token_id": 0, "partial_rotary_factor": 0.5}),
+			LoRA: m{"r": 3, "lora_alpha": 6, "target_modules": "all-linear", "use_rslora": true}},
 		{Name: "gpt2_names", Config: hfTiny("gpt2", nil),
 			LoRA: m{"r": 4, "lora_alpha": 32, "target_modules": []string{"c_attn", "c_proj", "c_fc"}}},
-		{Name: "gpt2_attn_untied", Config: hfTiny("gpt2", m{"tie_word_embeddings": false}),
-			LoRA: m{"r": 2, "lora_alpha": 4, "target_modules": []string{"c_attn"}}},
+		{Name: "gpt2_attn_untied_save_wpe_ln_f", Config: hfTiny("gpt2", m{"tie_word_embeddings": false}),
+			LoRA: m{"r": 2, "lora_alpha": 4, "target_modules": []string{"c_attn"}, "modules_to_save": []string{"wpe", "ln_f"}}},
 	}
 	for i := range makes {
 		c := &makes[i]
@@ -141,13 +152,16 @@ func TestPEFTOracle(t *testing.T) {
 		c.Seqs, c.PromptLens = loraSeqs(c.Seed, 320, 20, 5)
 	}
 	// Adapters dpo writes, on bases dpo writes.
-	verifies := []peftCase{{Name: "dpo_llama_all_linear"}, {Name: "dpo_gpt2_c_attn_rslora"}}
+	verifies := []peftCase{{Name: "dpo_llama_all_linear"}, {Name: "dpo_gpt2_c_attn_rslora"}, {Name: "dpo_llama_save_embed_lm_head_norm"}}
+	untied := tinyLlama()
+	untied.TieWordEmbeddings = false
 	vcfgs := []struct {
 		cfg *model.Config
 		lc  adapter.Config
 	}{
 		{tinyLlama(), adapter.Config{R: 4, Alpha: 8, TargetRegex: adapter.AllLinear}},
 		{tinyGPT2(), adapter.Config{R: 2, Alpha: 3, Targets: []string{"c_attn", "c_fc"}, UseRSLoRA: true, FanInFanOut: true}},
+		{untied, adapter.Config{R: 2, Alpha: 4, Targets: []string{"k_proj"}, ModulesToSave: []string{"embed_tokens", "lm_head", "norm"}}},
 	}
 	e := newTestEngine(t, Options{VocabChunk: 128})
 	for i := range verifies {
@@ -157,7 +171,8 @@ func TestPEFTOracle(t *testing.T) {
 		cfg := vcfgs[i].cfg
 		cfg.InitializerRange = 0.02 // saved as 0, transformers 5.24 rejects the integer
 		v.Seqs, v.PromptLens = loraSeqs(300+i, cfg.VocabSize, 18, 4)
-		ck := &model.Checkpoint{Config: cfg, Tensors: randomTensors(t, cfg, uint64(300+i), safetensors.F32)}
+		ts := randomTensors(t, cfg, uint64(300+i), safetensors.F32)
+		ck := &model.Checkpoint{Config: cfg, Tensors: ts}
 		if err := model.Save(v.BaseDir, ck, safetensors.F32); err != nil {
 			t.Fatal(err)
 		}
@@ -170,6 +185,17 @@ func TestPEFTOracle(t *testing.T) {
 			for j := range a.Weights[mod.Name].B {
 				a.Weights[mod.Name].B[j] = float32(0.3 * rng.NormFloat64())
 			}
+		}
+		a.Saved = map[string][]float32{}
+		for _, s := range a.SavedSpecs { // trained copies of base modules
+			vals, err := ts[s.Name].Float32s()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j := range vals {
+				vals[j] += float32(0.3 * rng.NormFloat64())
+			}
+			a.Saved[s.Name] = vals
 		}
 		if err := adapter.Save(v.AdapterDir, a, safetensors.F32); err != nil {
 			t.Fatal(err)
@@ -190,6 +216,9 @@ func TestPEFTOracle(t *testing.T) {
 				if r.BaseLogps != nil && relErr(base[i], r.BaseLogps[i]) > 1e-5 {
 					t.Errorf("seq %d: base log-prob %.7g, transformers %.7g", i, base[i], r.BaseLogps[i])
 				}
+			}
+			if want := map[string]int{"dpo_llama_save_embed_lm_head_norm": 2 + 2*2 + 1}[c.Name]; r.NSaved != want {
+				t.Errorf("PEFT loaded %d modules_to_save parameters, want %d", r.NSaved, want)
 			}
 			if worst > 1e-5 {
 				t.Errorf("base+adapter log-probs %v, PEFT %v: relative error %.2g > 1e-5", got, r.Logps, worst)

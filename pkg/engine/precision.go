@@ -31,6 +31,9 @@ type GraphOptions struct {
 	// are the store's variables named as PEFT names them (see
 	// [Model.AttachAdapter], [Model.LoRAScales]). nil: no adapter.
 	LoRA map[string]float64
+	// LoRADropout, in training graphs only, drops the LoRA branches'
+	// inputs (see [LoRADropout]); nil: none (evaluation, scoring).
+	LoRADropout *LoRADropout
 }
 
 func (o GraphOptions) withDefaults() GraphOptions {

@@ -147,7 +147,8 @@ func (o *optimizer) gradGraph(scope *gmodel.Scope, in []*graph.Node) []*graph.No
 	g := tokens.Graph()
 	store := scope.Store()
 	st := engine.CompletionTokenStatsGraph(store, o.cfg, tokens, lengths, prompts, engine.GraphOptions{
-		VocabChunk: o.tc.VocabChunk, BF16: o.tc.BF16, Checkpoint: o.tc.GradCheckpointing, LoRA: o.lora})
+		VocabChunk: o.tc.VocabChunk, BF16: o.tc.BF16, Checkpoint: o.tc.GradCheckpointing, LoRA: o.lora,
+		LoRADropout: o.loraDropout(g)})
 	R := st.LogProbs.Shape().Dimensions[0]
 	B := R / 2
 	first := func(x *graph.Node) *graph.Node { return graph.Slice(x, graph.AxisRange(0, B)) }

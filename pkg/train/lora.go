@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
+	"strings"
 
 	"github.com/dpo-go/dpo/pkg/adapter"
 	"github.com/dpo-go/dpo/pkg/arrowio"
@@ -11,6 +12,8 @@ import (
 	"github.com/dpo-go/dpo/pkg/engine"
 	"github.com/dpo-go/dpo/pkg/model"
 	"github.com/dpo-go/dpo/pkg/safetensors"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
 )
 
 // MergedDir is where --merge-lora writes the merged full model, inside --out.
@@ -29,6 +32,10 @@ type LoRAConfig struct {
 	// (q_proj,v_proj; GPT-2: c_attn).
 	Target string `json:"target_modules,omitempty"`
 	RSLoRA bool   `json:"use_rslora,omitempty"`
+	// ModulesToSave is the comma-separated modules_to_save ("embed_tokens,
+	// lm_head"): modules trained in full next to the adapters and saved in
+	// the adapter file, as PEFT does.
+	ModulesToSave string `json:"modules_to_save,omitempty"`
 	// Adapter is a PEFT adapter directory to start from (its r, alpha and
 	// targets apply).
 	Adapter string `json:"adapter,omitempty"`
@@ -47,14 +54,14 @@ func (l *LoRAConfig) validate(c *Config) error {
 	switch {
 	case l.R < 0:
 		return bad("--lora-r %d: must be >= 0 (0: full fine-tuning)", l.R)
-	case l.Adapter != "" && l.R > 0:
-		return bad("--adapter takes r, lora_alpha and target_modules from its adapter_config.json; drop --lora-r")
-	case !l.Enabled() && (l.Target != "" || l.RSLoRA || l.Merge || l.Dropout != 0):
-		return bad("--lora-target, --use-rslora, --lora-dropout and --merge-lora need --lora-r > 0 or --adapter")
+	case l.Adapter != "" && (l.R > 0 || l.ModulesToSave != ""):
+		return bad("--adapter takes r, lora_alpha, target_modules and modules_to_save from its adapter_config.json; drop --lora-r and --lora-modules-to-save")
+	case !l.Enabled() && (l.Target != "" || l.RSLoRA || l.Merge || l.Dropout != 0 || l.ModulesToSave != ""):
+		return bad("--lora-target, --use-rslora, --lora-dropout, --lora-modules-to-save and --merge-lora need --lora-r > 0 or --adapter")
 	case l.R > 0 && !(l.Alpha > 0):
 		return bad("--lora-alpha %v: must be > 0", l.Alpha)
-	case l.Dropout != 0:
-		return bad("--lora-dropout %v: LoRA dropout is not implemented (only 0)", l.Dropout)
+	case !(l.Dropout >= 0 && l.Dropout < 1):
+		return bad("--lora-dropout %v: must be in [0, 1)", l.Dropout)
 	case l.Enabled() && c.Model == "" && !c.Resume:
 		return bad("LoRA needs the base model: --model DIR")
 	}
@@ -71,9 +78,18 @@ func (r *runner) loraAdapter() (*adapter.Adapter, error) {
 		if err != nil {
 			return nil, fmt.Errorf("--adapter: %w", err)
 		}
+		if a.Config.Dropout != l.Dropout {
+			fmt.Fprintf(r.log, "note: --adapter %s has lora_dropout %g; training uses --lora-dropout %g\n", l.Adapter, a.Config.Dropout, l.Dropout)
+			a.Config.Dropout = l.Dropout
+		}
 		return a, nil
 	}
-	ac := adapter.Config{R: l.R, Alpha: l.Alpha, UseRSLoRA: l.RSLoRA, FanInFanOut: r.cfg.Arch == model.ArchGPT2}
+	ac := adapter.Config{R: l.R, Alpha: l.Alpha, Dropout: l.Dropout, UseRSLoRA: l.RSLoRA, FanInFanOut: r.cfg.Arch == model.ArchGPT2}
+	for _, m := range strings.Split(l.ModulesToSave, ",") {
+		if m = strings.TrimSpace(m); m != "" {
+			ac.ModulesToSave = append(ac.ModulesToSave, m)
+		}
+	}
 	switch {
 	case l.Target != "":
 		ac.ParseTargets(l.Target)
@@ -84,7 +100,7 @@ func (r *runner) loraAdapter() (*adapter.Adapter, error) {
 	}
 	a, err := adapter.New(r.cfg, ac, rand.New(rand.NewPCG(uint64(r.c.Seed), 0x10a)))
 	if err != nil {
-		return nil, &ConfigError{Err: fmt.Errorf("--lora-target %q: %w", l.Target, err)}
+		return nil, &ConfigError{Err: fmt.Errorf("--lora-target %q / --lora-modules-to-save %q: %w", l.Target, l.ModulesToSave, err)}
 	}
 	return a, nil
 }
@@ -108,8 +124,14 @@ func (r *runner) attachLoRA() error {
 	if err := r.mdl.AttachAdapter(a); err != nil {
 		return err
 	}
+	if err := r.initLoRADropout(); err != nil {
+		return err
+	}
 	fmt.Fprintf(r.log, "LoRA: r=%d alpha=%g (scale %g) on %d modules; %d trainable parameters\n",
 		a.Config.R, a.Config.Alpha, a.Config.Scale(), len(a.Modules), numParams(r.mdl.AdapterSpecs()))
+	if len(a.SavedSpecs) > 0 {
+		fmt.Fprintf(r.log, "LoRA: modules_to_save %v trained in full (%d parameters)\n", a.Config.ModulesToSave, numParams(a.SavedSpecs))
+	}
 	return nil
 }
 
@@ -215,4 +237,60 @@ func trainableSpecs(m *engine.Model) []model.ParamSpec {
 		return s
 	}
 	return model.ParamSpecs(m.Config())
+}
+
+// loraDropoutVar holds the RNG state LoRA dropout draws its masks from:
+// set before every micro-batch from the seed, the step and the
+// micro-batch's index (seedLoRADropout), so the masks depend on nothing
+// else and a resumed run draws the same ones. It is not training state.
+const loraDropoutVar = "/train_lora_dropout_rng"
+
+// initLoRADropout creates the RNG-state variable when the run uses LoRA
+// dropout (before the gradient graph is built).
+func (r *runner) initLoRADropout() error {
+	if r.c.LoRA.Dropout == 0 {
+		return nil
+	}
+	return catch(func() error {
+		v, err := r.mdl.Store().CreateVariable(loraDropoutVar, loraDropoutState(0, 0, 0))
+		if err != nil {
+			return err
+		}
+		v.SetTrainable(false)
+		return nil
+	})
+}
+
+// loraDropoutState is the RNG state of micro-batch u of step k (0-based).
+func loraDropoutState(seed int64, k, u int) *tensors.Tensor {
+	rng := rand.New(rand.NewPCG(uint64(seed)^0xd50b0a7, uint64(k)<<20|uint64(u)))
+	n := graph.RNGStateShape.Size()
+	st := make([]uint64, n)
+	for i := range st {
+		st[i] = rng.Uint64()
+	}
+	return tensors.FromFlatDataAndDimensions(st, graph.RNGStateShape.Dimensions...)
+}
+
+// seedLoRADropout sets the dropout masks of micro-batch u of step k.
+func (r *runner) seedLoRADropout(k, u int) error {
+	if r.c.LoRA.Dropout == 0 {
+		return nil
+	}
+	return catch(func() error {
+		v := r.mdl.Store().GetVariable(loraDropoutVar)
+		if v == nil {
+			return fmt.Errorf("train: LoRA dropout state missing")
+		}
+		return v.SetValue(loraDropoutState(r.c.Seed, k, u))
+	})
+}
+
+// loraDropout is the gradient graph's LoRA dropout (nil without).
+func (o *optimizer) loraDropout(g *graph.Graph) *engine.LoRADropout {
+	v := o.store.GetVariable(loraDropoutVar)
+	if o.lora == nil || o.tc.LoRA.Dropout == 0 || v == nil {
+		return nil
+	}
+	return &engine.LoRADropout{P: o.tc.LoRA.Dropout, State: v.NodeValue(g)}
 }

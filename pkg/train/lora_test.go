@@ -27,13 +27,14 @@ type loraStepAnswer struct {
 }
 
 // TestLoRAStepAgainstPEFT: one LoRA DPO step of dpo-train, started from a
-// PEFT adapter directory (--adapter, A and B non-zero) on the Llama (GQA)
-// and GPT-2 test models, against PEFT + torch autograd on the same batch
-// (tools/oracle/peft_dpo_step.py, float32): the loss (1e-5 relative), the
-// gradient of every adapter matrix and the adapter after AdamW with weight
-// decay (‖go - torch‖/‖torch‖ <= 1e-4 per tensor; the AdamW update itself
-// to 2e-6 absolute where the gradient is not noise), and only adapter
-// parameters are trained. The adapter dpo-train writes loads in PEFT
+// PEFT adapter directory (--adapter, A and B non-zero, modules_to_save
+// copies off the base) on the Llama (GQA) and GPT-2 test models, against
+// PEFT + torch autograd on the same batch (tools/oracle/peft_dpo_step.py,
+// float32): the loss (1e-5 relative), the gradient of every adapter matrix
+// and modules_to_save parameter and their values after AdamW with weight
+// decay (grouped as transformers' Trainer does) (‖go - torch‖/‖torch‖ <=
+// 1e-4 per tensor; the AdamW update itself to 2e-6 absolute where the
+// gradient is not noise), and only these parameters are trained. The adapter dpo-train writes loads in PEFT
 // (PeftModel.from_pretrained) and scores the pairs as the engine does
 // (1e-5 relative).
 func TestLoRAStepAgainstPEFT(t *testing.T) {
@@ -60,9 +61,12 @@ func TestLoRAStepAgainstPEFT(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ac := adapter.Config{R: 4, Alpha: 8, TargetRegex: adapter.AllLinear, FanInFanOut: cfg.Arch == model.ArchGPT2}
+		// modules_to_save: Llama's norms ("norm" selects every module
+		// ending with it; no weight decay), GPT-2's wpe (decayed) and ln_f.
+		ac := adapter.Config{R: 4, Alpha: 8, TargetRegex: adapter.AllLinear, ModulesToSave: []string{"norm"}}
 		if i == 1 {
-			ac = adapter.Config{R: 3, Alpha: 5, Targets: []string{"c_attn", "c_proj"}, UseRSLoRA: true, FanInFanOut: true}
+			ac = adapter.Config{R: 3, Alpha: 5, Targets: []string{"c_attn", "c_proj"}, UseRSLoRA: true, FanInFanOut: true,
+				ModulesToSave: []string{"wpe", "ln_f"}}
 		}
 		rng := rand.New(rand.NewPCG(uint64(i), 11))
 		if r.init, err = adapter.New(cfg, ac, rng); err != nil {
@@ -72,6 +76,25 @@ func TestLoRAStepAgainstPEFT(t *testing.T) {
 			for j := range r.init.Weights[m.Name].B {
 				r.init.Weights[m.Name].B[j] = float32(0.05 * rng.NormFloat64())
 			}
+		}
+		ck, err := model.Load(r.base)
+		if err != nil {
+			t.Fatal(err)
+		}
+		r.init.Saved = map[string][]float32{}
+		for _, s := range r.init.SavedSpecs {
+			vals, err := ck.Tensors[s.Name].Float32s()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for j := range vals {
+				vals[j] += float32(0.05 * rng.NormFloat64())
+			}
+			r.init.Saved[s.Name] = vals
+		}
+		ck.Close()
+		if len(r.init.SavedSpecs) < 2 {
+			t.Fatalf("modules_to_save selects %d parameters", len(r.init.SavedSpecs))
 		}
 		initDir := filepath.Join(dir, "init")
 		if err := adapter.Save(initDir, r.init, safetensors.F32); err != nil {
@@ -118,15 +141,21 @@ func TestLoRAStepAgainstPEFT(t *testing.T) {
 			if math.Abs(r.loss-want.Loss) > 1e-5*math.Abs(want.Loss) {
 				t.Errorf("loss %.9g, PEFT %.9g", r.loss, want.Loss)
 			}
-			if len(r.grads) != len(want.Grads) || len(r.grads) != 2*len(r.init.Modules) {
-				t.Fatalf("%d trained tensors, PEFT %d, adapter %d modules", len(r.grads), len(want.Grads), len(r.init.Modules))
+			if len(r.grads) != len(want.Grads) || len(r.grads) != 2*len(r.init.Modules)+len(r.init.SavedSpecs) {
+				t.Fatalf("%d trained tensors, PEFT %d, adapter %d modules + %d modules_to_save parameters",
+					len(r.grads), len(want.Grads), len(r.init.Modules), len(r.init.SavedSpecs))
 			}
 			worstG, worstW := 0.0, 0.0
 			f, err := safetensors.ReadFile(filepath.Join(r.out, adapter.WeightsFile))
 			if err != nil {
 				t.Fatal(err)
 			}
-			for n, g := range r.grads {
+			for name, g := range r.grads {
+				n := name // the adapter file's key
+				saved, isSaved := r.init.Saved[name]
+				if isSaved {
+					n = adapter.KeySaved(name)
+				}
 				wg, ok := want.Grads[n]
 				if !ok || len(wg) != len(g) {
 					t.Fatalf("%s: PEFT has no gradient of this shape", n)
@@ -148,13 +177,17 @@ func TestLoRAStepAgainstPEFT(t *testing.T) {
 				}
 				init := r.init.Weights[strings.TrimSuffix(strings.TrimSuffix(strings.TrimPrefix(n, adapter.KeyPrefix), ".lora_A.weight"), ".lora_B.weight")]
 				before := init.A
-				if strings.HasSuffix(n, ".lora_B.weight") {
+				switch {
+				case isSaved:
+					before = saved
+				case strings.HasSuffix(n, ".lora_B.weight"):
 					before = init.B
 				}
 				for i := range got {
 					d := math.Abs(float64(got[i]) - want.Updated[n][i])
 					moved := math.Abs(float64(got[i] - before[i]))
-					if math.Abs(wg[i]) > 1e-6 && d > 2e-6 || moved > 1.1*r.c.LR {
+					// An AdamW step moves a weight by at most lr (Adam) + lr·wd·|w| (decay).
+					if math.Abs(wg[i]) > 1e-6 && d > 2e-6 || moved > 1.1*r.c.LR*(1+r.c.WeightDecay*math.Abs(float64(before[i]))) {
 						t.Fatalf("%s[%d] after AdamW: %.9g, PEFT %.9g (before %.9g, grad %.3g)", n, i, got[i], want.Updated[n][i], before[i], wg[i])
 					}
 				}
@@ -209,8 +242,10 @@ func TestLoRAStepAgainstPEFT(t *testing.T) {
 	}
 }
 
-// TestLoRAResumeAndMerge: a LoRA run interrupted after step 2 and resumed
-// writes the same adapter, bit for bit, as the uninterrupted run; every
+// TestLoRAResumeAndMerge: a LoRA run with LoRA dropout 0.1 interrupted
+// after step 2 and resumed writes the same adapter, bit for bit, as the
+// uninterrupted run (the dropout masks depend on the seed and the step
+// only); every
 // checkpoint holds a PEFT adapter directory; --merge-lora's merged model
 // scores as base + adapter (1e-5 relative).
 func TestLoRAResumeAndMerge(t *testing.T) {
@@ -218,7 +253,7 @@ func TestLoRAResumeAndMerge(t *testing.T) {
 	dir := t.TempDir()
 	cfg := func(out string) train.Config {
 		c := resumeConfig(base, in, out, "sigmoid")
-		c.LoRA = train.LoRAConfig{R: 4, Alpha: 16, Target: "all-linear", Merge: true}
+		c.LoRA = train.LoRAConfig{R: 4, Alpha: 16, Target: "all-linear", Merge: true, Dropout: 0.1, ModulesToSave: "norm"}
 		c.SaveSteps = 1
 		return c
 	}
@@ -250,19 +285,39 @@ func TestLoRAResumeAndMerge(t *testing.T) {
 	if !bytes.Equal(read(a), read(b)) {
 		t.Errorf("the resumed run's adapter differs from the uninterrupted run's")
 	}
-	// The optimizer state holds the adapter only: no base weights, moments
-	// or gradients.
+	// The optimizer state holds the adapter and the modules_to_save (the
+	// norms) only: no other base weights, moments or gradients.
 	st, err := safetensors.ReadFile(filepath.Join(a, "checkpoint-1", train.StateFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range st.Names() {
-		if !strings.Contains(n, ".lora_A.") && !strings.Contains(n, ".lora_B.") {
+		if !strings.Contains(n, ".lora_A.") && !strings.Contains(n, ".lora_B.") && !strings.HasSuffix(n, "norm.weight") {
 			t.Errorf("training state holds %s", n)
 		}
 	}
-	if len(st.Names()) != 3*2*7 { // param, adam_m, adam_v x A, B x 7 modules (1 layer)
-		t.Errorf("training state has %d tensors, want %d", len(st.Names()), 3*2*7)
+	// param, adam_m, adam_v x (A, B x 7 modules + 3 norms) (1 layer)
+	if want := 3 * (2*7 + 3); len(st.Names()) != want {
+		t.Errorf("training state has %d tensors, want %d", len(st.Names()), want)
+	}
+	// The adapter file holds the trained norms under PEFT's names, moved.
+	af, err := safetensors.ReadFile(filepath.Join(a, adapter.WeightsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	bf, err := safetensors.ReadFile(filepath.Join(base, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, n := range []string{"model.norm.weight", "model.layers.0.input_layernorm.weight"} {
+		got, ok := af.Tensor(adapter.KeySaved(n))
+		was, ok2 := bf.Tensor(n)
+		if !ok || !ok2 {
+			t.Fatalf("adapter has no %s (base: %v)", adapter.KeySaved(n), ok2)
+		}
+		if bytes.Equal(got.Data, was.Data) {
+			t.Errorf("%s: not trained", n)
+		}
 	}
 	for _, d := range []string{a, filepath.Join(a, "checkpoint-1"), filepath.Join(b, "checkpoint-3")} {
 		if !adapter.IsAdapterDir(d) {
@@ -317,5 +372,60 @@ func TestLoRAResumeAndMerge(t *testing.T) {
 	}
 	if moved == 0 {
 		t.Errorf("training did not move the adapter")
+	}
+}
+
+// TestLoRADropoutPrecisionPaths: a LoRA run (all-linear, dropout 0.2, six
+// steps with gradient accumulation) with --gradient-checkpointing writes
+// the same adapter bit for bit as without; with --bf16 its last loss and
+// gradient norm are within 2% of the float32 run's and not equal (the
+// tolerance TestBF16Training uses for full fine-tuning); another --seed
+// draws other dropout masks (another adapter), and dropout 0 another
+// trajectory again.
+func TestLoRADropoutPrecisionPaths(t *testing.T) {
+	base, in := resumeSetup(t)
+	dir := t.TempDir()
+	cfg := func(name string, mod func(*train.Config)) (train.Config, *train.Result) {
+		t.Helper()
+		c := resumeConfig(base, in, filepath.Join(dir, name), "sigmoid")
+		c.LoRA = train.LoRAConfig{R: 4, Alpha: 16, Target: "all-linear", Dropout: 0.2}
+		mod(&c)
+		res, err := train.Run(context.Background(), c, "test", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c, res
+	}
+	read := func(c train.Config) []byte {
+		t.Helper()
+		raw, err := os.ReadFile(filepath.Join(c.Out, adapter.WeightsFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return raw
+	}
+	plain, resPlain := cfg("plain", func(*train.Config) {})
+	ck, _ := cfg("ckpt", func(c *train.Config) { c.GradCheckpointing = true })
+	if !bytes.Equal(read(plain), read(ck)) {
+		t.Errorf("--gradient-checkpointing changed the LoRA adapter")
+	}
+	_, resBF := cfg("bf16", func(c *train.Config) { c.BF16 = true })
+	for _, k := range []string{"loss", "grad_norm"} {
+		a, b := resPlain.Final[k], resBF.Final[k]
+		if d := math.Abs(a - b); d > 0.02*math.Abs(a) || d == 0 {
+			t.Errorf("%s: float32 %.7g, bf16 %.7g", k, a, b)
+		}
+	}
+	seed, _ := cfg("seed", func(c *train.Config) { c.Seed++ })
+	if bytes.Equal(read(plain), read(seed)) {
+		t.Errorf("another seed gave the same adapter")
+	}
+	nodrop, _ := cfg("nodrop", func(c *train.Config) { c.LoRA.Dropout = 0 })
+	if bytes.Equal(read(plain), read(nodrop)) {
+		t.Errorf("dropout 0.2 and 0 gave the same adapter")
+	}
+	ac, err := adapter.LoadConfig(plain.Out)
+	if err != nil || ac.Dropout != 0.2 {
+		t.Errorf("adapter_config.json lora_dropout: %v (%v), want 0.2", ac, err)
 	}
 }

@@ -490,7 +490,10 @@ func (r *runner) accumulate(k int) (dpo.ResultF64, map[string]float64, int, erro
 	tokens := 0
 	loss := 0.0
 	tok := map[string]float64{}
-	for _, m := range sp.micros {
+	for u, m := range sp.micros {
+		if err := r.seedLoRADropout(k, u); err != nil {
+			return dpo.ResultF64{}, nil, 0, err
+		}
 		scale := float64(len(m.rows)) / float64(nPairs)
 		if sftOnly {
 			ct := 0

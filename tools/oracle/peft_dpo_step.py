@@ -18,14 +18,17 @@ dropout must be 0). The policy log-prob of a completion is the sum of
 log_softmax(logits)[next token] over the completion tokens of
 prompt+completion, computed as one right-padded batch; the loss is TRL's
 sigmoid DPO loss -logsigmoid(beta*((pc-rc)-(pr-rr))) averaged over the
-pairs. loss.backward() gives the adapter gradients; one torch.optim.AdamW
-step (the given hyper-parameters, no clipping) gives the updated adapter.
+pairs. loss.backward() gives the adapter gradients (and those of the
+modules_to_save copies); one torch.optim.AdamW step (the given
+hyper-parameters, no clipping; weight decay grouped as transformers'
+Trainer.get_decay_parameter_names does) gives the updated adapter.
 
 answer: {"loss": float, "grads": {peft_key: [flat floats]},
 "updated": {peft_key: [...]}, "trained_logps": [[chosen, rejected], ...]
 (the pairs scored by base + trained_dir, when given)}.
 PEFT keys are the adapter_model.safetensors names
-("base_model.model.<module>.lora_A.weight").
+("base_model.model.<module>.lora_A.weight", modules_to_save parameters
+"base_model.model.<parameter>").
 """
 
 import json
@@ -72,8 +75,9 @@ def completion_logps(model, pairs):
 
 
 def key(name):
-    # "base_model.model.<module>.lora_A.default.weight" -> saved name
-    return name.replace(".default.", ".")
+    # "base_model.model.<module>.lora_A.default.weight" -> saved name;
+    # "base_model.model.<module>.modules_to_save.default.weight" -> "base_model.model.<module>.weight"
+    return name.replace(".modules_to_save.default.", ".").replace(".default.", ".")
 
 
 def step(req):
@@ -84,7 +88,8 @@ def step(req):
     # as TRL's disable_dropout=True; gradients flow all the same.
     model.eval()
     params = {key(n): p for n, p in model.named_parameters() if p.requires_grad}
-    assert params and all("lora_" in k for k in params), sorted(params)
+    saved = [n for n, p in model.named_parameters() if p.requires_grad and ".modules_to_save." in n]
+    assert params and all("lora_" in k for k in params if k not in map(key, saved)), sorted(params)
     lp = completion_logps(model, pairs)
     P = len(pairs)
     rc = torch.tensor([p["ref_chosen"] for p in pairs], dtype=torch.float32)
@@ -93,8 +98,12 @@ def step(req):
     loss = -F.logsigmoid(req["beta"] * logits).mean()
     loss.backward()
     out = {"loss": float(loss), "grads": {k: p.grad.flatten().tolist() for k, p in params.items()}}
-    opt = torch.optim.AdamW(list(params.values()), lr=req["lr"], betas=(req["adam_beta1"], req["adam_beta2"]),
-                            eps=req["adam_epsilon"], weight_decay=req["weight_decay"])
+    # Weight decay as transformers' Trainer groups it (no decay for biases and norms).
+    decay = set(map(key, transformers.Trainer.get_decay_parameter_names(None, model)))
+    groups = [{"params": [p for k, p in params.items() if k in decay], "weight_decay": req["weight_decay"]},
+              {"params": [p for k, p in params.items() if k not in decay], "weight_decay": 0.0}]
+    opt = torch.optim.AdamW(groups, lr=req["lr"], betas=(req["adam_beta1"], req["adam_beta2"]),
+                            eps=req["adam_epsilon"])
     opt.step()
     out["updated"] = {k: p.detach().flatten().tolist() for k, p in params.items()}
     if req.get("trained_dir"):

@@ -15,7 +15,9 @@ SPEC.json:
                    "warmup_steps", "weight_decay", "max_grad_norm",
                    "batch_size", "grad_accum", "max_steps", "ld_alpha" | null,
                    "f_divergence_type", "f_alpha_divergence_coef", "use_weighting",
-                   "eval": bool (evaluate on the same pairs after training, in one batch)}]
+                   "eval": bool (evaluate on the same pairs after training, in one batch),
+                   "peft": {LoraConfig kwargs} (optional: DPOTrainer(peft_config=LoraConfig(
+                           task_type="CAUSAL_LM", **peft)), PEFT's own initialisation)}]
 
 For every case it writes OUTDIR/<name>/:
   log.json             {"log_history": trainer.state.log_history,
@@ -25,6 +27,13 @@ For every case it writes OUTDIR/<name>/:
                        TRL's own precompute_ref_log_probs path from the initial model)
   model.safetensors    the final weights
   trainer_state.json   transformers' Trainer state, as Trainer writes it
+  with "peft" also:
+  init_adapter/        the adapter as the trainer wrapped the model, before training
+                       (PeftModel.save_pretrained)
+  adapter/             the trained adapter (PeftModel.save_pretrained)
+  grads.safetensors    "step<k>/<adapter key>": every trainable parameter's gradient
+                       as the optimizer step k sees it (after clipping; callback
+                       on_pre_optimizer_step); keys as in adapter_model.safetensors
 
 CPU, float32, eager attention, no gradient checkpointing, dropout off,
 HF_HUB_OFFLINE=1; one process runs every case.
@@ -44,7 +53,7 @@ from datasets import Dataset  # noqa: E402
 from safetensors.torch import save_file  # noqa: E402
 from tokenizers import Tokenizer  # noqa: E402
 from tokenizers.models import WordLevel  # noqa: E402
-from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedTokenizerFast  # noqa: E402
+from transformers import AutoConfig, AutoModelForCausalLM, PreTrainedTokenizerFast, TrainerCallback  # noqa: E402
 from transformers.utils import logging as hf_logging  # noqa: E402
 from trl import DPOConfig, DPOTrainer  # noqa: E402
 
@@ -65,6 +74,23 @@ class Trainer(DPOTrainer):
     # TRL's text preprocessing is the tokenization oracle's business, not this one's.
     def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
         return dataset
+
+
+def adapter_key(name):
+    # PeftModel parameter name -> adapter_model.safetensors key
+    return name.replace(".modules_to_save.default.", ".").replace(".default.", ".")
+
+
+class GradRecorder(TrainerCallback):
+    """Records the trainable parameters' gradients before each optimizer step."""
+
+    def __init__(self):
+        self.grads = {}
+
+    def on_pre_optimizer_step(self, args, state, control, model=None, **kwargs):
+        for n, p in model.named_parameters():
+            if p.requires_grad and p.grad is not None:
+                self.grads[f"step{state.global_step + 1}/{adapter_key(n)}"] = p.grad.detach().clone()
 
 
 def main():
@@ -125,8 +151,18 @@ def main():
             use_weighting=case.get("use_weighting", False),
         )
         eval_ds = Dataset.from_dict(data) if case.get("eval") else None
+        kwargs = {}
+        if case.get("peft"):
+            from peft import LoraConfig
+
+            kwargs["peft_config"] = LoraConfig(task_type="CAUSAL_LM", **case["peft"])
         trainer = Trainer(model=model, args=args, train_dataset=Dataset.from_dict(data), eval_dataset=eval_ds,
-                          processing_class=tok)
+                          processing_class=tok, **kwargs)
+        recorder = None
+        if case.get("peft"):
+            trainer.model.save_pretrained(os.path.join(cdir, "init_adapter"))
+            recorder = GradRecorder()
+            trainer.add_callback(recorder)
         refs = trainer.train_dataset
         ref_c = [float(x) for x in refs["ref_chosen_logps"]]
         ref_r = [float(x) for x in refs["ref_rejected_logps"]]
@@ -135,6 +171,9 @@ def main():
         state = {k: v.detach().contiguous().clone() for k, v in trainer.model.state_dict().items()}
         save_file(state, os.path.join(cdir, "model.safetensors"))
         trainer.state.save_to_json(os.path.join(cdir, "trainer_state.json"))
+        if recorder is not None:
+            trainer.model.save_pretrained(os.path.join(cdir, "adapter"))
+            save_file({k: v.contiguous() for k, v in recorder.grads.items()}, os.path.join(cdir, "grads.safetensors"))
         with open(os.path.join(cdir, "log.json"), "w") as f:
             json.dump({"log_history": trainer.state.log_history, "ref_chosen_logps": ref_c,
                        "ref_rejected_logps": ref_r, "eval": evaluation}, f)
