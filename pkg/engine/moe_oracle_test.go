@@ -1,8 +1,13 @@
 package engine
 
 import (
+	"math"
+	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/dpo-go/dpo/pkg/adapter"
+	"github.com/dpo-go/dpo/pkg/model"
 	"github.com/dpo-go/dpo/pkg/safetensors"
 )
 
@@ -49,4 +54,53 @@ func TestQwen3MoeTransformersOracle(t *testing.T) {
 		t.Skip("transformers oracle: skipped with -short")
 	}
 	runFamilyOracle(t, moeCases())
+}
+
+// TestQwen3MoePEFTOracle: a PEFT adapter on a Qwen3-MoE's attention
+// projections gives PeftModel's completion log-probs within 1e-5 relative.
+// MLP targets are refused with an error naming the experts: PEFT 0.21
+// maps gate_proj/up_proj/down_proj (even with a dense layer present, as
+// here) and gate to target_parameters of the routed experts and router.
+func TestQwen3MoePEFTOracle(t *testing.T) {
+	if testing.Short() {
+		t.Skip("PEFT oracle: skipped with -short")
+	}
+	type m = map[string]any
+	root := t.TempDir()
+	c := peftCase{Name: "qwen3moe_attn", Seed: 450,
+		Config: hfTiny("qwen3_moe", m{"num_hidden_layers": 3, "mlp_only_layers": []int{1}, "num_key_value_heads": 2,
+			"moe_intermediate_size": 16, "num_experts": 4, "num_experts_per_tok": 2}),
+		LoRA: m{"r": 4, "lora_alpha": 8, "target_modules": []string{"q_proj", "k_proj", "v_proj", "o_proj"}}}
+	c.BaseDir, c.AdapterDir = filepath.Join(root, "base"), filepath.Join(root, "adapter")
+	c.Seqs, c.PromptLens = loraSeqs(c.Seed, 320, 20, 5)
+	r := peftOracle(t, []peftCase{c}, []peftCase{})[c.Name]
+	if len(r.Logps) != len(c.Seqs) {
+		t.Fatalf("oracle gave no result for %s", c.Name)
+	}
+	e := newTestEngine(t, Options{VocabChunk: 128})
+	base, got := scoreWithAdapter(t, e, c.BaseDir, c.AdapterDir, c.Seqs, c.PromptLens)
+	worst, moved := 0.0, 0.0
+	for i := range got {
+		worst = max(worst, relErr(got[i], r.Logps[i]))
+		moved = max(moved, math.Abs(got[i]-base[i]))
+		if relErr(base[i], r.BaseLogps[i]) > 1e-5 {
+			t.Errorf("seq %d: base log-prob %.7g, transformers %.7g", i, base[i], r.BaseLogps[i])
+		}
+	}
+	if worst > 1e-5 || moved < 0.1 {
+		t.Errorf("base+adapter log-probs %v, PEFT %v: relative error %.2g (> 1e-5?), adapter moves them by %.3g (< 0.1?)", got, r.Logps, worst, moved)
+	}
+	t.Logf("max relative error %.2g; the adapter moves log-probs by up to %.3g", worst, moved)
+	ck, err := model.Load(c.BaseDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ck.Close()
+	for _, targets := range []string{"all-linear", "gate", "gate_proj", "q_proj,down_proj"} {
+		lc := adapter.Config{R: 2, Alpha: 4}
+		lc.ParseTargets(targets)
+		if _, err := lc.Resolve(ck.Config); err == nil || !strings.Contains(err.Error(), "expert") {
+			t.Errorf("target_modules %q: want an error naming the experts, got %v", targets, err)
+		}
+	}
 }
