@@ -59,8 +59,8 @@ func (n net) moeMLP(cfg *model.Config, p string, h *Node, act func(*Node) *Node)
 	E, I, K := cfg.MoE.NumExperts, cfg.MoE.IntermediateSize, cfg.MoE.TopK
 	x := Reshape(h, B*T, H) // [N, H]
 	logits := n.dot(x, n.w(model.RouterName(p)), "nh,eh->ne")
-	probs := Softmax(logits, 1)                     // [N, E] float32
-	selected := TopKMask(StopGradient(probs), K, 1) // [N, E] bool
+	probs := Softmax(logits, 1)                  // [N, E] float32
+	selected := topKMask(StopGradient(probs), K) // [N, E] bool
 	weights := Where(selected, probs, ZerosLike(probs))
 	if cfg.MoE.NormTopKProb {
 		weights = Div(weights, ReduceAndKeep(weights, ReduceSum, 1))
@@ -79,6 +79,27 @@ func (n net) moeMLP(cfg *model.Config, p string, h *Node, act func(*Node) *Node)
 	a.AssertDims(B*T, E, I)
 	out := n.dot(a, stack("down_proj"), "nei,ehi->nh") // [N, H]
 	return Reshape(out, B, T, H)
+}
+
+// topKMask marks the k largest of each row of p [N, E] (values >= 0) by k
+// rounds of ArgMax, each masking its pick (-1) for the next: for the small
+// k of MoE routing much cheaper than a sort (GoMLX's TopKMask sorts every
+// row with a comparator closure, ~5 allocations per comparison on the
+// pure-Go backend). Ties go to the lower index, as ArgMax's.
+func topKMask(p *Node, k int) *Node {
+	N, E := p.Shape().Dimensions[0], p.Shape().Dimensions[1]
+	col := Iota(p.Graph(), shapeOf(dtypes.Int32, N, E), 1)
+	var sel *Node
+	for range k {
+		hit := Equal(col, BroadcastToDims(ExpandAxes(ArgMax(p, 1, dtypes.Int32), 1), N, E)) // [N, E]
+		if sel == nil {
+			sel = hit
+		} else {
+			sel = Or(sel, hit)
+		}
+		p = Where(hit, MulScalar(OnesLike(p), -1), p)
+	}
+	return sel
 }
 
 // moeRouting accumulates, over the MoE layers of one forward, what
