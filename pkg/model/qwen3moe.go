@@ -46,6 +46,18 @@ func (c *Config) HasMoE() bool {
 	return false
 }
 
+// MLPWidth is the widest per-token MLP activation the engine computes: the
+// dense MLP's intermediate_size, or on MoE layers num_experts ×
+// moe_intermediate_size (every expert runs on every token; see
+// pkg/engine/moe.go). For memory estimates.
+func (c *Config) MLPWidth() int {
+	w := c.IntermediateSize
+	if c.HasMoE() {
+		w = max(w, c.MoE.NumExperts*c.MoE.IntermediateSize)
+	}
+	return w
+}
+
 // qwen3Moe reads Qwen3MoeConfig's own fields (configuration_qwen3_moe.py)
 // into c after the Llama-family fields: num_experts (128; the saved JSON
 // calls it num_local_experts), num_experts_per_tok (8),
