@@ -21,7 +21,8 @@ import (
 // router_aux_loss_coef (0.05, with gradient accumulation), and from
 // --router-aux-loss-coef 0.3. Every logged metric, aux_loss included, is
 // compared per optimizer step (1e-4 relative, trlFloor), and the final
-// weights as in TestTrainAgainstTRL.
+// weights as in TestTrainAgainstTRL; with --gradient-checkpointing the
+// first run's loss, aux_loss and grad_norm are bit-identical.
 func TestTrainMoEAgainstTRL(t *testing.T) {
 	if testing.Short() {
 		t.Skip("trains 2 runs with TRL and dpo-train")
@@ -100,6 +101,20 @@ func TestTrainMoEAgainstTRL(t *testing.T) {
 					got, want := num(t, ours[k], name), num(t, theirs[k], name)
 					if !approx(got, want, 1e-4, trlFloor[name]) {
 						t.Errorf("step %d %s: dpo-train %.9g, TRL %.9g (rel %.2g)", k+1, name, got, want, math.Abs(got-want)/math.Abs(want))
+					}
+				}
+			}
+			if tc.Name == "moe_config_coef" { // gradient checkpointing: the same numbers
+				c := trlConfig(tc, stream, out+"-ckpt", modelDir, seed)
+				c.GradCheckpointing = true
+				if _, err := train.Run(context.Background(), c, "test", nil, nil); err != nil {
+					t.Fatal(err)
+				}
+				for k, m := range readMetrics(t, filepath.Join(out+"-ckpt", train.MetricsFile)) {
+					for _, name := range []string{"loss", train.AuxLossMetric, "grad_norm"} {
+						if got, want := num(t, m, name), num(t, ours[k], name); got != want {
+							t.Errorf("step %d %s with --gradient-checkpointing: %.9g, without %.9g", k+1, name, got, want)
+						}
 					}
 				}
 			}
