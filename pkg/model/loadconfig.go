@@ -112,7 +112,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("field %q: rotary embeddings need an even head_dim, got %d", "head_dim", c.HeadDim)
 		}
 	}
-	return nil
+	return c.MoE.validate(c.NumLayers)
 }
 
 // CheckSeqLen reports whether sequences of n tokens are computed exactly by

@@ -130,15 +130,26 @@ func (r rawConfig) qwen3Moe(c *Config) error {
 	}
 	if !c.HasMoE() {
 		m.Sparse = nil
+	}
+	return nil // Validate checks the rest (MoE.validate)
+}
+
+// validate checks the MoE fields of a config with n layers (a config
+// built in code, not read by qwen3Moe, included).
+func (m *MoE) validate(n int) error {
+	if m.Sparse == nil {
 		return nil
 	}
-	if m.TopK < 1 || m.TopK > m.NumExperts {
+	switch {
+	case len(m.Sparse) != n:
+		return fmt.Errorf("MoE: %d sparse-layer flags for %d layers", len(m.Sparse), n)
+	case m.NumExperts <= 0:
+		return fmt.Errorf("field %q: must be positive with routed layers, got %d", "num_experts", m.NumExperts)
+	case m.TopK < 1 || m.TopK > m.NumExperts:
 		return fmt.Errorf("field %q: must be in [1, num_experts=%d], got %d", "num_experts_per_tok", m.NumExperts, m.TopK)
-	}
-	if m.IntermediateSize <= 0 {
+	case m.IntermediateSize <= 0:
 		return fmt.Errorf("field %q: must be positive, got %d", "moe_intermediate_size", m.IntermediateSize)
-	}
-	if m.RouterAuxLossCoef < 0 {
+	case !(m.RouterAuxLossCoef >= 0):
 		return fmt.Errorf("field %q: must not be negative, got %g", "router_aux_loss_coef", m.RouterAuxLossCoef)
 	}
 	return nil

@@ -83,6 +83,7 @@ func TestParseQwen3MoeRefused(t *testing.T) {
 		{"moe width", `{"architectures":["Qwen3MoeForCausalLM"],"num_hidden_layers":2,"moe_intermediate_size":0}`, "moe_intermediate_size"},
 		{"model_type mismatch", `{"architectures":["Qwen3MoeForCausalLM"],"model_type":"qwen3"}`, "model_type"},
 		{"qwen2 moe", `{"architectures":["Qwen2MoeForCausalLM"]}`, "Qwen3MoeForCausalLM is"},
+		{"negative aux coef", `{"architectures":["Qwen3MoeForCausalLM"],"num_hidden_layers":1,"router_aux_loss_coef":-0.1}`, "router_aux_loss_coef"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
