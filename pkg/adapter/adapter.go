@@ -127,7 +127,7 @@ func LinearModules(cfg *model.Config) []Module {
 	var out []Module
 	for _, s := range model.ParamSpecs(cfg) {
 		name, ok := strings.CutSuffix(s.Name, ".weight")
-		if !ok || len(s.Shape) != 2 || name == "lm_head" ||
+		if !ok || len(s.Shape) != 2 || name == "lm_head" || (cfg.HasMoE() && strings.Contains(name, ".mlp.")) ||
 			strings.HasSuffix(name, "embed_tokens") || strings.HasSuffix(name, ".wte") || strings.HasSuffix(name, ".wpe") {
 			continue
 		}
@@ -140,6 +140,12 @@ func LinearModules(cfg *model.Config) []Module {
 	return out
 }
 
+// moeTargetsNote says which LoRA targets a mixture-of-experts model
+// supports, and why.
+const moeTargetsNote = "PEFT 0.21 turns the MLP names (gate_proj, up_proj, down_proj; also in dense layers) and the router (gate) " +
+	"into target_parameters of the routed experts and router (all-linear includes them), which dpo does not implement; " +
+	"adapt the attention projections (q_proj, k_proj, v_proj, o_proj)"
+
 // Resolve returns the modules of cfg the config's targets select, as
 // PEFT matches them: a list entry selects a module whose name equals it or
 // ends with "." + it; a string is a regular expression matching the whole
@@ -151,6 +157,9 @@ func (c *Config) Resolve(cfg *model.Config) ([]Module, error) {
 	}
 	all := LinearModules(cfg)
 	if c.TargetRegex == AllLinear {
+		if cfg.HasMoE() {
+			return nil, fmt.Errorf("target_modules %q on the mixture-of-experts %s: %s", AllLinear, cfg.Arch, moeTargetsNote)
+		}
 		return all, nil
 	}
 	var re *regexp.Regexp
@@ -174,6 +183,10 @@ func (c *Config) Resolve(cfg *model.Config) ([]Module, error) {
 		}
 	}
 	for _, t := range c.Targets {
+		if !used[t] && cfg.HasMoE() {
+			return nil, fmt.Errorf("target module %q matches no linear layer of the mixture-of-experts %s model that dpo adapts (%s): %s",
+				t, cfg.Arch, strings.Join(suffixes(all), ", "), moeTargetsNote)
+		}
 		if !used[t] {
 			return nil, fmt.Errorf("target module %q matches no linear layer of the %s model (linear layers: %s)",
 				t, cfg.Arch, strings.Join(suffixes(all), ", "))

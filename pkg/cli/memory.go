@@ -29,7 +29,7 @@ const defaultVocabChunk = 8192
 // estimate is the float32 working memory of the engine's forward pass over
 // the batch a sequence of n tokens lands in: the padded length T, the
 // bucket's rows B (batch-tokens / T, at least 1), per token the hidden
-// states, projections, MLP activations and a vocabulary chunk of logits,
+// states, projections, MLP activations (of every expert on MoE layers) and a vocabulary chunk of logits,
 // and per row the attention scores and probabilities (heads x T x T).
 // It errs on the high side; weights are not included.
 func (b *memBudget) estimate(n int) (bytes float64, T, B int) {
@@ -40,7 +40,7 @@ func (b *memBudget) estimate(n int) (bytes float64, T, B int) {
 		chunk = defaultVocabChunk
 	}
 	chunk = min(chunk, b.cfg.VocabSize)
-	perTok := 4 * float64(6*b.cfg.HiddenSize+3*b.cfg.IntermediateSize+2*chunk)
+	perTok := 4 * float64(6*b.cfg.HiddenSize+3*b.cfg.MLPWidth()+2*chunk) // MoE: all experts (MLPWidth)
 	attn := 12 * float64(b.cfg.NumHeads) * float64(T) * float64(T)
 	return float64(B) * (float64(T)*perTok + attn), T, B
 }

@@ -95,6 +95,11 @@ func parseTrain(args []string, stdout, stderr io.Writer) (c train.Config, done b
 	fs.StringVar(&c.FDivergence, "f-divergence-type", c.FDivergence, "f-DPO divergence: reverse_kl, forward_kl, js_divergence or alpha_divergence (TRL's f_divergence_type)")
 	fs.Float64Var(&c.FAlphaCoef, "f-alpha-divergence-coef", c.FAlphaCoef, "α of --f-divergence-type alpha_divergence")
 	fs.BoolVar(&c.UseWeighting, "use-weighting", false, "WPO: weigh each pair's loss by the policy's length-normalised probabilities of its completions (TRL's use_weighting)")
+	fs.Func("router-aux-loss-coef", "mixture-of-experts models: weight of the router load-balancing loss added to the loss and logged as aux_loss (TRL's router_aux_loss_coef; default the model config's router_aux_loss_coef, 0 turns it off)", func(v string) error {
+		a, err := strconv.ParseFloat(v, 64)
+		c.RouterAuxLossCoef = &a
+		return err
+	})
 	var trDPO trDPOFlags
 	fs.BoolFunc("sync-ref-model", "refused: TR-DPO's reference sync needs a live reference model", trDPO.setBool("sync-ref-model"))
 	fs.Func("ref-model-mixup-alpha", "refused (TR-DPO, see --sync-ref-model)", trDPO.set("ref-model-mixup-alpha"))

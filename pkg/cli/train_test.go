@@ -181,6 +181,7 @@ func TestTrainErrors(t *testing.T) {
 		{"f-divergence unknown", []string{"--model", base, "--f-divergence-type", "kl", "--out", filepath.Join(dir, "o23"), ref}, 2, "f_divergence_type"},
 		{"f-divergence apo", []string{"--model", base, "--loss", "apo_zero", "--f-divergence-type", "forward_kl", "--out", filepath.Join(dir, "o24"), ref}, 2, "apo_zero"},
 		{"weighting aot", []string{"--model", base, "--loss", "aot", "--use-weighting", "--out", filepath.Join(dir, "o25"), ref}, 2, "aot"},
+		{"router aux on a dense model", []string{"--model", base, "--router-aux-loss-coef", "0.1", "--out", filepath.Join(dir, "o26"), ref}, 2, "not a mixture-of-experts"},
 		{"non-finite", []string{"--model", base, "--lr", "1e30", "--max-grad-norm", "0", "--batch-size", "1", "--save-steps", "1", "--out", filepath.Join(dir, "o15"), ref}, 1, "step 2"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {

@@ -25,7 +25,8 @@ import (
 //	    a = o_proj(softmax(s + mask_l)·v)                  (mask_l: sliding window on sliding layers)
 //	    x = x + post_attention_layernorm(a)                (Llama: x + a)
 //	    m = down(act(gate(h')) * up(h')), h' = pre_feedforward_layernorm(x) (OLMo 2: h' = x;
-//	                                                        Phi-3: [gate | up] = h'·W_gate_upᵀ)
+//	                                                        Phi-3: [gate | up] = h'·W_gate_upᵀ;
+//	                                                        Qwen3-MoE: routed experts, moe.go)
 //	    x = x + post_feedforward_layernorm(m)
 //	hidden = norm(x)
 //
@@ -151,17 +152,7 @@ func decoderHidden(n net, cfg *model.Config, in *inputs) *Node {
 		default:
 			h = norm(x, p+"post_attention_layernorm.weight")
 		}
-		var gate, up *Node   // [B, T, I]
-		if cfg.FusedGateUp { // Phi-3: [gate | up] = chunk(gate_up_proj(h), 2)
-			I := cfg.IntermediateSize
-			gu := n.linear(h, p+"mlp.gate_up_proj", false)
-			gate = Slice(gu, AxisRange(), AxisRange(), AxisRange(0, I))
-			up = Slice(gu, AxisRange(), AxisRange(), AxisRange(I, 2*I))
-		} else {
-			gate = n.linear(h, p+"mlp.gate_proj", cfg.MLPBias)
-			up = n.linear(h, p+"mlp.up_proj", cfg.MLPBias)
-		}
-		m := n.linear(Mul(act(gate), up), p+"mlp.down_proj", cfg.MLPBias)
+		m := n.mlp(cfg, l, h, act) // [B, T, H]; routed experts on MoE layers (moe.go)
 		if cfg.SandwichNorms || cfg.PostNorms {
 			m = norm(m, p+"post_feedforward_layernorm.weight")
 		}

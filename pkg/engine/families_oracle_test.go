@@ -25,6 +25,7 @@ type familyCase struct {
 	saveAs   safetensors.DType // dtype our save writes (after the gradient step when grads)
 	pairs    int
 	gradSeed uint64
+	auxCoef  float64 // MoE: the router aux loss's weight in the gradient check
 }
 
 // familyCases: Gemma 2 (windows shorter than the sequences, soft-capping
@@ -60,9 +61,17 @@ func familyCases() []familyCase {
 				"short_factor": []float64{1.0, 1.7, 3.1}, "long_factor": []float64{2.0, 5.0, 9.5}}})}, saveAs: safetensors.BF16},
 	}
 	for i := range cases {
+		cases[i].Autocast = true
+	}
+	return withSequences(cases, 300)
+}
+
+// withSequences gives case i seed seedBase+i, three DPO pairs and five
+// random sequences (the first of 20 tokens, longer than every window).
+func withSequences(cases []familyCase, seedBase int) []familyCase {
+	for i := range cases {
 		c := &cases[i]
-		c.Seed = 300 + i
-		c.Autocast = true
+		c.Seed = seedBase + i
 		c.pairs = 3
 		rng := rand.New(rand.NewPCG(uint64(c.Seed), 5))
 		for j := range 5 {
@@ -106,6 +115,7 @@ type familyGradResult struct {
 	PolicyChosen   []float64            `json:"policy_chosen"`
 	PolicyRejected []float64            `json:"policy_rejected"`
 	Grads          map[string][]float64 `json:"grads"`
+	AuxLoss        *float64             `json:"aux_loss"` // MoE, with aux_coef
 }
 
 // runHFModels runs tools/oracle/hf_models.py once with req and decodes the
@@ -131,8 +141,14 @@ func TestFamiliesTransformersOracle(t *testing.T) {
 	if testing.Short() {
 		t.Skip("transformers oracle: skipped with -short")
 	}
+	runFamilyOracle(t, familyCases())
+}
+
+// runFamilyOracle runs TestFamiliesTransformersOracle's checks over cases:
+// two Python calls in all (make and gradients, then verify); the bf16
+// comparison only for cases with Autocast.
+func runFamilyOracle(t *testing.T, cases []familyCase) {
 	root := t.TempDir()
-	cases := familyCases()
 	var makes []hfCase
 	var grads []map[string]any
 	const beta = 0.5
@@ -142,9 +158,13 @@ func TestFamiliesTransformersOracle(t *testing.T) {
 		makes = append(makes, c.hfCase)
 		if c.grads {
 			b := c.dpoBatch()
-			grads = append(grads, map[string]any{"name": c.Name + "/grads", "dir": c.Dir,
+			gr := map[string]any{"name": c.Name + "/grads", "dir": c.Dir,
 				"chosen": b.Chosen, "rejected": b.Rejected, "prompt_lens_chosen": b.PromptChosen,
-				"prompt_lens_rejected": b.PromptRe, "ref_chosen": b.RefChosen, "ref_rejected": b.RefRejected, "beta": beta})
+				"prompt_lens_rejected": b.PromptRe, "ref_chosen": b.RefChosen, "ref_rejected": b.RefRejected, "beta": beta}
+			if c.auxCoef != 0 {
+				gr["aux_coef"] = c.auxCoef
+			}
+			grads = append(grads, gr)
 		}
 	}
 	var res map[string]json.RawMessage
@@ -175,22 +195,24 @@ func TestFamiliesTransformersOracle(t *testing.T) {
 				seqs[i] = Sequence{Tokens: s, PromptLen: c.PromptLens[i]}
 			}
 			f32 := compareLogps(t, m, seqs, r.Logps, r.TokenLogps)
-			mbf, err := ebf.LoadModel(ck)
-			if err != nil {
-				t.Fatal(err)
+			if c.Autocast {
+				mbf, err := ebf.LoadModel(ck)
+				if err != nil {
+					t.Fatal(err)
+				}
+				bf, err := mbf.SequenceLogProbs(context.Background(), seqs, nil)
+				mbf.Close()
+				if err != nil {
+					t.Fatal(err)
+				}
+				checkFamilyBF16(t, bf, f32, r.LogpsAutocast, r.Logps)
 			}
-			bf, err := mbf.SequenceLogProbs(context.Background(), seqs, nil)
-			mbf.Close()
-			if err != nil {
-				t.Fatal(err)
-			}
-			checkFamilyBF16(t, bf, f32, r.LogpsAutocast, r.Logps)
 			if c.grads {
 				var gr familyGradResult
 				if err := json.Unmarshal(res[c.Name+"/grads"], &gr); err != nil {
 					t.Fatal(err)
 				}
-				checkDPOGrads(t, e, m, c.dpoBatch(), beta, gr)
+				checkDPOGrads(t, e, m, c.dpoBatch(), beta, c.auxCoef, gr)
 			}
 			out := filepath.Join(root, c.Name+"_saved")
 			ts, err := m.ExportTensors()
@@ -280,10 +302,11 @@ func compareLogps(t *testing.T, m *Model, seqs []Sequence, want []float64, wantT
 }
 
 // checkDPOGrads builds the training graph (CompletionTokenStatsGraph and the
-// dpo package's sigmoid loss) for one batch, compares the loss and every
-// weight's gradient with torch's, then applies an SGD step (lr 0.05) to m's
-// weights so the save that follows writes trained values.
-func checkDPOGrads(t *testing.T, e *Engine, m *Model, b dpoBatch, beta float64, want familyGradResult) {
+// dpo package's sigmoid loss, plus auxCoef times the MoE router's aux loss
+// when auxCoef != 0) for one batch, compares the loss (and aux loss) and
+// every weight's gradient with torch's, then applies an SGD step (lr 0.05)
+// to m's weights so the save that follows writes trained values.
+func checkDPOGrads(t *testing.T, e *Engine, m *Model, b dpoBatch, beta, auxCoef float64, want familyGradResult) {
 	t.Helper()
 	dcfg := dpo.DefaultConfig()
 	dcfg.Beta = beta
@@ -315,7 +338,7 @@ func checkDPOGrads(t *testing.T, e *Engine, m *Model, b dpoBatch, beta float64, 
 	for i, s := range m.specs {
 		names[i] = s.Name
 	}
-	var loss float32
+	var loss, aux float32
 	var lp []float32
 	got := map[string][]float32{}
 	err = catch(func() error {
@@ -323,7 +346,8 @@ func checkDPOGrads(t *testing.T, e *Engine, m *Model, b dpoBatch, beta float64, 
 			g := tokens.Graph()
 			// The graph dpo-train builds (pkg/train): per-token log-probs
 			// with TRL's token statistics, summed per row.
-			lp := graph.ReduceSum(CompletionTokenStatsGraph(scope.Store(), m.Config(), tokens, lengths, prompts, GraphOptions{VocabChunk: 128}).LogProbs, 1)
+			st := CompletionTokenStatsGraph(scope.Store(), m.Config(), tokens, lengths, prompts, GraphOptions{VocabChunk: 128})
+			lp := graph.ReduceSum(st.LogProbs, 1)
 			out, err := obj.Loss(dpo.Inputs{
 				PolicyChosen:   graph.Slice(lp, graph.AxisRange(0, P)),
 				PolicyRejected: graph.Slice(lp, graph.AxisRange(P, 2*P)),
@@ -332,11 +356,16 @@ func checkDPOGrads(t *testing.T, e *Engine, m *Model, b dpoBatch, beta float64, 
 			if err != nil {
 				panic(err)
 			}
+			loss, aux := out.Loss, graph.ScalarZero(g, out.Loss.DType())
+			if auxCoef != 0 {
+				aux = st.AuxLoss
+				loss = graph.Add(loss, graph.MulScalar(aux, auxCoef))
+			}
 			var wrt []*graph.Node
 			for _, n := range names {
 				wrt = append(wrt, scope.Store().GetVariable("/"+n).NodeValue(g))
 			}
-			return append([]*graph.Node{out.Loss, lp}, graph.Gradient(out.Loss, wrt...)...)
+			return append([]*graph.Node{loss, lp, aux}, graph.Gradient(loss, wrt...)...)
 		})
 		if err != nil {
 			return err
@@ -349,8 +378,9 @@ func checkDPOGrads(t *testing.T, e *Engine, m *Model, b dpoBatch, beta float64, 
 		}
 		loss = tensors.MustCopyFlatData[float32](res[0])[0]
 		lp = tensors.MustCopyFlatData[float32](res[1])
+		aux = tensors.MustCopyFlatData[float32](res[2])[0]
 		for i, n := range names {
-			got[n] = tensors.MustCopyFlatData[float32](res[2+i])
+			got[n] = tensors.MustCopyFlatData[float32](res[3+i])
 		}
 		return nil
 	})
@@ -359,6 +389,15 @@ func checkDPOGrads(t *testing.T, e *Engine, m *Model, b dpoBatch, beta float64, 
 	}
 	if d := math.Abs(float64(loss) - want.Loss); !(d <= 1e-5*math.Abs(want.Loss)+1e-6) {
 		t.Errorf("DPO loss %.8g, transformers %.8g", loss, want.Loss)
+	}
+	if auxCoef != 0 {
+		if want.AuxLoss == nil {
+			t.Fatal("transformers reported no aux loss")
+		}
+		if d := math.Abs(float64(aux) - *want.AuxLoss); !(d <= 1e-5*math.Abs(*want.AuxLoss)) {
+			t.Errorf("router aux loss %.8g, transformers %.8g", aux, *want.AuxLoss)
+		}
+		t.Logf("router aux loss %.8g, transformers %.8g", aux, *want.AuxLoss)
 	}
 	for i := range P {
 		for _, c := range []struct{ got, want float64 }{{float64(lp[i]), want.PolicyChosen[i]}, {float64(lp[P+i]), want.PolicyRejected[i]}} {

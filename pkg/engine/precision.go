@@ -51,6 +51,9 @@ type net struct {
 	// logitCap soft-caps the LM head's logits (cap·tanh(logit/cap);
 	// Gemma 2's final_logit_softcapping); 0 means off.
 	logitCap float64
+	// moe accumulates the MoE router statistics of the forward for the
+	// load-balancing loss (moe.go); nil: not collected.
+	moe *moeRouting
 }
 
 // dot is Dot(x, y).Einsum(eq) in the net's precision; the result is float32.

@@ -26,6 +26,11 @@ type TokenStats struct {
 	Entropy *Node
 	// Mask is 1 inside the completion, else 0.
 	Mask *Node
+	// AuxLoss is the MoE router's load-balancing loss of this forward
+	// over every real token (prompt and completion) of the rows, as
+	// transformers' outputs.aux_loss with the attention mask: a
+	// differentiable float32 scalar; nil for models without MoE layers.
+	AuxLoss *Node
 }
 
 // CompletionTokenStatsGraph is [CompletionLogProbsGraph] with per-token
@@ -47,6 +52,7 @@ func CompletionTokenStatsGraph(store *gmodel.Store, cfg *model.Config, tokens, l
 	if T < 2 {
 		return TokenStats{LogProbs: zerosBT, MeanLogits: zerosBT, IsTop1: zerosBT, LogSumSqProbs: zerosBT, Entropy: zerosBT, Mask: mask}
 	}
+	n.moe = newMoERouting(cfg, tokens, lengths)            // MoE router statistics (moe.go)
 	hidden, head := hiddenAndHead(n, cfg, tokens, lengths) // [B, T, H], [V, H]
 	n.logitCap = cfg.FinalSoftcap                          // Gemma 2's final_logit_softcapping, as tokenLogProbsGraph
 	H := hidden.Shape().Dimensions[2]
@@ -91,5 +97,6 @@ func CompletionTokenStatsGraph(store *gmodel.Store, cfg *model.Config, tokens, l
 		LogSumSqProbs: perTok(Sub(Log(s2), MulScalar(Log(s), 2))),
 		Entropy:       perTok(Sub(lse, Div(e, s))),
 		Mask:          mask,
+		AuxLoss:       n.moe.auxLoss(),
 	}
 }

@@ -16,7 +16,7 @@ type family int
 const (
 	familyLlama family = iota
 	familyGPT2
-	familyDecoder // Gemma 2, Gemma 3, OLMo 2, Phi-3 (decoderHidden, as Llama)
+	familyDecoder // Gemma 2, Gemma 3, OLMo 2, Phi-3, Qwen3-MoE (decoderHidden, as Llama)
 )
 
 func familyOf(cfg *model.Config) (family, error) {
@@ -25,7 +25,7 @@ func familyOf(cfg *model.Config) (family, error) {
 		return familyLlama, nil
 	case model.ArchGPT2:
 		return familyGPT2, nil
-	case model.ArchGemma2, model.ArchGemma3, model.ArchOlmo2, model.ArchPhi3:
+	case model.ArchGemma2, model.ArchGemma3, model.ArchOlmo2, model.ArchPhi3, model.ArchQwen3Moe:
 		return familyDecoder, nil
 	}
 	return 0, fmt.Errorf("engine: unsupported architecture %q (supported: %s)", cfg.Arch, model.SupportedArchs)

@@ -114,6 +114,12 @@ func (ck *Checkpoint) bind() error {
 			tiedHead = t
 			continue
 		}
+		if cfg.HasMoE() && fusedExperts(canon) { // Qwen3-MoE experts as one tensor per layer
+			if err := ck.bindFusedExperts(name, t); err != nil {
+				return err
+			}
+			continue
+		}
 		if _, ok := want[canon]; !ok {
 			return fmt.Errorf("tensor %q: unexpected weight for %s (is config.json right?)", name, cfg.Arch)
 		}
@@ -242,7 +248,7 @@ func Save(dir string, ck *Checkpoint, dtype safetensors.DType) error {
 	raw := cfg.Raw
 	if raw == nil {
 		switch cfg.Arch {
-		case ArchGemma2, ArchGemma3, ArchOlmo2, ArchPhi3:
+		case ArchGemma2, ArchGemma3, ArchOlmo2, ArchPhi3, ArchQwen3Moe:
 			// hfJSON does not render these families' block options.
 			return fmt.Errorf("model: saving to %s: a %s config built in code (not read from a config.json) cannot be written back", dir, cfg.Arch)
 		}

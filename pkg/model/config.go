@@ -13,6 +13,9 @@ const (
 	ArchGemma3  Arch = "Gemma3ForCausalLM" // text-only (model_type gemma3_text)
 	ArchOlmo2   Arch = "Olmo2ForCausalLM"
 	ArchPhi3    Arch = "Phi3ForCausalLM"
+	// ArchQwen3Moe is Qwen3-MoE (Qwen3-30B-A3B, Qwen3-235B-A22B): the Qwen3
+	// block with routed mixture-of-experts MLPs (Config.MoE).
+	ArchQwen3Moe Arch = "Qwen3MoeForCausalLM"
 )
 
 // RopeScaling is a "rope_scaling" (transformers v5: "rope_parameters")
@@ -141,6 +144,8 @@ type Config struct {
 	// self_attn.qkv_proj ([q; k; v] rows) and mlp.gate_up_proj ([gate; up]
 	// rows) instead of separate projections.
 	FusedQKV, FusedGateUp bool
+	// MoE (Qwen3-MoE): routed mixture-of-experts layers; zero: none.
+	MoE MoE
 }
 
 // LayerRope returns the rotary base and scaling of layer l.

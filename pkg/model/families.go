@@ -10,7 +10,7 @@ import (
 // SupportedArchs lists the architectures ParseConfig accepts, for error
 // messages.
 const SupportedArchs = "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM, Qwen3ForCausalLM, GPT2LMHeadModel, " +
-	"Gemma2ForCausalLM, Gemma3ForCausalLM (text-only), Olmo2ForCausalLM, Phi3ForCausalLM"
+	"Gemma2ForCausalLM, Gemma3ForCausalLM (text-only), Olmo2ForCausalLM, Phi3ForCausalLM, Qwen3MoeForCausalLM"
 
 // refusedArchs are architectures users are likely to try that are refused
 // with a specific reason rather than the generic list.
@@ -18,9 +18,9 @@ var refusedArchs = map[string]string{
 	"Gemma3ForConditionalGeneration": "it carries a vision tower (SigLIP) and a multimodal projector; " +
 		"text-only Gemma 3 checkpoints (gemma-3-1b, architectures Gemma3ForCausalLM) are supported",
 	"GemmaForCausalLM":    "Gemma 1 is not implemented (Gemma2ForCausalLM and Gemma3ForCausalLM are)",
-	"Qwen3MoeForCausalLM": "mixture-of-experts models are not implemented yet",
-	"MixtralForCausalLM":  "mixture-of-experts models are not implemented yet",
-	"OlmoeForCausalLM":    "mixture-of-experts models are not implemented yet",
+	"MixtralForCausalLM":  "this mixture-of-experts family is not implemented (Qwen3MoeForCausalLM is)",
+	"OlmoeForCausalLM":    "this mixture-of-experts family is not implemented (Qwen3MoeForCausalLM is)",
+	"Qwen2MoeForCausalLM": "this mixture-of-experts family (with shared experts) is not implemented (Qwen3MoeForCausalLM is)",
 }
 
 // gemmaDefaults are Gemma2Config's / Gemma3TextConfig's constructor

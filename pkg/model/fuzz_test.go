@@ -46,6 +46,7 @@ func FuzzParseConfig(f *testing.F) {
 	f.Add([]byte(`{"model_type":"gemma3_text","num_hidden_layers":3,"layer_types":["sliding_attention","sliding_attention","full_attention"],"rope_parameters":{"full_attention":{"rope_type":"linear","factor":8.0},"sliding_attention":{"rope_type":"default","rope_theta":10000.0}}}`))
 	f.Add([]byte(`{"model_type":"olmo2","hidden_size":8,"num_attention_heads":2,"num_hidden_layers":1}`))
 	f.Add([]byte(`{"model_type":"phi3","hidden_size":16,"num_attention_heads":2,"num_hidden_layers":1,"partial_rotary_factor":0.5,"rope_scaling":{"type":"longrope","short_factor":[1,2],"long_factor":[3,4]}}`))
+	f.Add([]byte(`{"model_type":"qwen3_moe","hidden_size":8,"num_attention_heads":2,"num_hidden_layers":3,"num_local_experts":4,"num_experts_per_tok":2,"moe_intermediate_size":4,"mlp_only_layers":[1],"decoder_sparse_step":1}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		cfg, err := ParseConfig(b)
 		if err != nil {

@@ -112,7 +112,7 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("field %q: rotary embeddings need an even head_dim, got %d", "head_dim", c.HeadDim)
 		}
 	}
-	return nil
+	return c.MoE.validate(c.NumLayers)
 }
 
 // CheckSeqLen reports whether sequences of n tokens are computed exactly by
@@ -259,9 +259,9 @@ func first(ids []int) int {
 // "model_type").
 func (r rawConfig) arch() (Arch, error) {
 	known := map[Arch]bool{ArchLlama: true, ArchMistral: true, ArchQwen2: true, ArchQwen3: true, ArchGPT2: true,
-		ArchGemma2: true, ArchGemma3: true, ArchOlmo2: true, ArchPhi3: true}
+		ArchGemma2: true, ArchGemma3: true, ArchOlmo2: true, ArchPhi3: true, ArchQwen3Moe: true}
 	byType := map[string]Arch{"llama": ArchLlama, "mistral": ArchMistral, "qwen2": ArchQwen2, "qwen3": ArchQwen3, "gpt2": ArchGPT2,
-		"gemma2": ArchGemma2, "gemma3_text": ArchGemma3, "olmo2": ArchOlmo2, "phi3": ArchPhi3}
+		"gemma2": ArchGemma2, "gemma3_text": ArchGemma3, "olmo2": ArchOlmo2, "phi3": ArchPhi3, "qwen3_moe": ArchQwen3Moe}
 	if v, ok := r.m["architectures"]; ok && v != nil {
 		list, ok := v.([]any)
 		if !ok || len(list) == 0 {
@@ -322,6 +322,8 @@ var llamaDefaults = map[Arch]familyDefaults{
 	ArchQwen2: {151936, 4096, 22016, 32, 32, 32, 0, 32768, nil, nil, 10000},
 	// Qwen3Config: head_dim=128 regardless of hidden/heads.
 	ArchQwen3: {151936, 4096, 22016, 32, 32, 32, 128, 32768, nil, nil, 10000},
+	// Qwen3MoeConfig: no head_dim default (hidden_size // heads).
+	ArchQwen3Moe: {151936, 2048, 6144, 24, 32, 4, 0, 32768, nil, nil, 10000},
 }
 
 func (r rawConfig) common(c *Config, def familyDefaults, hidden, inter, layers, heads, maxPos, tie string, tieDef bool) error {
@@ -432,7 +434,7 @@ func (r rawConfig) llamaFamily(arch Arch) (*Config, error) {
 	// config.attention_bias. Qwen2Attention: q,k,v bias=True, o bias=False.
 	// MistralAttention: no biases whatever the config says.
 	switch arch {
-	case ArchLlama, ArchQwen3:
+	case ArchLlama, ArchQwen3, ArchQwen3Moe:
 		if c.AttentionBias, err = r.bool("attention_bias", false); err != nil {
 			return nil, err
 		}
@@ -440,7 +442,7 @@ func (r rawConfig) llamaFamily(arch Arch) (*Config, error) {
 	case ArchQwen2:
 		c.AttentionBias = true
 	}
-	c.QKNorm = arch == ArchQwen3
+	c.QKNorm = arch == ArchQwen3 || arch == ArchQwen3Moe
 	if arch == ArchLlama {
 		if c.MLPBias, err = r.bool("mlp_bias", false); err != nil {
 			return nil, err
@@ -469,6 +471,14 @@ func (r rawConfig) llamaFamily(arch Arch) (*Config, error) {
 		c.SlidingWindow = w
 	case ArchQwen2, ArchQwen3:
 		if err := r.qwenWindows(c); err != nil {
+			return nil, err
+		}
+	}
+	if arch == ArchQwen3Moe {
+		if err := r.qwen3MoeWindow(c); err != nil {
+			return nil, err
+		}
+		if err := r.qwen3Moe(c); err != nil {
 			return nil, err
 		}
 	}

@@ -95,6 +95,11 @@ func llamaSpecs(c *Config) []ParamSpec {
 		if c.QKNormFull {
 			specs = append(specs, c.norm(p+"self_attn.q_norm.weight", q), c.norm(p+"self_attn.k_norm.weight", kv))
 		}
+		if c.LayerMoE(i) { // Qwen3-MoE: experts and router instead of the MLP
+			specs = append(specs, moeSpecs(c, p)...)
+			specs = append(specs, blockNorms(c, p)...)
+			continue
+		}
 		for _, m := range []struct {
 			name    string
 			out, in int

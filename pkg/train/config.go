@@ -51,6 +51,10 @@ type Config struct {
 	FAlphaCoef  float64 `json:"f_alpha_divergence_coef"`
 	// UseWeighting is TRL's use_weighting (WPO pair weights).
 	UseWeighting bool `json:"use_weighting"`
+	// RouterAuxLossCoef is TRL's router_aux_loss_coef: the weight of a
+	// mixture-of-experts model's router load-balancing loss; nil means the
+	// model config's (see moe.go).
+	RouterAuxLossCoef *float64 `json:"router_aux_loss_coef,omitempty"`
 
 	LR          float64 `json:"learning_rate"`
 	Scheduler   string  `json:"lr_scheduler_type"`

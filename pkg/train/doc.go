@@ -72,7 +72,10 @@
 // token means per micro-batch, then averaged over the micro-batches, as
 // TRL's log does; num_tokens counts every prompt+completion token of the
 // forwards so far. learning_rate is the rate used by that step, as
-// transformers 5 logs it. Evaluation adds the pair metrics with the eval_
+// transformers 5 logs it. Mixture-of-experts models add aux_loss, the
+// router load-balancing loss of each micro-batch's forward averaged over
+// the micro-batches, whose router_aux_loss_coef multiple is in loss (see
+// moe.go). Evaluation adds the pair metrics with the eval_
 // prefix. An sft-only objective runs no rejected forward and reports no
 // rejected, margin or accuracy metrics. TestTrainAgainstTRL holds all of
 // these (and the final weights) to TRL 1.16's DPOTrainer.

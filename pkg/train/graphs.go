@@ -39,6 +39,8 @@ type optimizer struct {
 	// lora is the scale of each adapted module when training a LoRA
 	// adapter (specs are then the adapter's A and B; see lora.go).
 	lora map[string]float64
+	// auxCoef weighs the MoE router's aux loss (0: off; see moe.go).
+	auxCoef float64
 }
 
 // catch turns a GoMLX panic into an error: the one place in this package
@@ -75,10 +77,14 @@ func newOptimizer(backend gmodel.Backend, mdl *engine.Model, obj dpo.Objective, 
 	for _, t := range obj.Terms {
 		o.chosenOnly = o.chosenOnly && t.Name == dpo.SFT
 	}
+	var err error
+	if o.auxCoef, err = tc.routerAuxCoef(cfg); err != nil {
+		return nil, err
+	}
 	if tc.LDAlpha != nil || tc.UseWeighting { // both pair chosen with rejected rows
 		o.chosenOnly = false
 	}
-	err := catch(func() error {
+	err = catch(func() error {
 		for _, s := range o.specs {
 			if store.GetVariable("/"+s.Name) == nil {
 				return fmt.Errorf("train: weight %q missing from the store", s.Name)
@@ -141,6 +147,8 @@ func (o *optimizer) close() {
 //	        the completion tokens
 //	raw     [2B] the plain summed log-probs
 //	weights [B]  the WPO pair weights (1 without use_weighting)
+//	aux     []   the MoE router's aux loss (0 when off), whose auxCoef
+//	             multiple is in the differentiated loss
 func (o *optimizer) gradGraph(scope *gmodel.Scope, in []*graph.Node) []*graph.Node {
 	tokens, lengths, prompts := in[0], in[1], in[2]
 	refC, refR, scale, bcoMean, bcoCount := in[3], in[4], in[5], in[6], in[7]
@@ -186,7 +194,7 @@ func (o *optimizer) gradGraph(scope *gmodel.Scope, in []*graph.Node) []*graph.No
 	if err != nil {
 		panic(err)
 	}
-	loss := graph.Mul(out.Loss, scale)
+	loss, aux := o.withAuxLoss(st, graph.Mul(out.Loss, scale), scale)
 	params := make([]*graph.Node, len(o.specs))
 	for i, s := range o.specs {
 		params[i] = store.GetVariable("/" + s.Name).NodeValue(g)
@@ -202,7 +210,7 @@ func (o *optimizer) gradGraph(scope *gmodel.Scope, in []*graph.Node) []*graph.No
 	}
 	stats := graph.Stack([]*graph.Node{
 		graph.ReduceSum(st.MeanLogits, 1), graph.ReduceSum(st.IsTop1, 1), graph.ReduceSum(st.Entropy, 1)}, 0)
-	return []*graph.Node{lp, bco, graph.StopGradient(stats), graph.StopGradient(raw), graph.StopGradient(weights)}
+	return []*graph.Node{lp, bco, graph.StopGradient(stats), graph.StopGradient(raw), graph.StopGradient(weights), graph.StopGradient(aux)}
 }
 
 // applyGraph: inputs (all float32 scalars) lr/(1-β1^t), sqrt(1-β2^t),

@@ -538,7 +538,10 @@ func (r *runner) accumulate(k int) (dpo.ResultF64, map[string]float64, int, erro
 		if err != nil {
 			return dpo.ResultF64{}, nil, 0, fmt.Errorf("step %d: %w", k+1, err)
 		}
-		loss += scale * ml.Loss
+		loss += scale * (ml.Loss + r.opt.auxCoef*mo.aux)
+		if r.opt.auxCoef != 0 {
+			tok[AuxLossMetric] += mo.aux / float64(len(sp.micros))
+		}
 		in = appendInputs(in, mi)
 		if r.obj.Has(dpo.BCOPair) {
 			r.bco.Update(mo.bco)
@@ -565,6 +568,7 @@ type microOut struct {
 	lp, raw, weights []float64
 	stats            [3][]float64 // Σ mean logits, Σ top-1 hits, Σ entropy per row
 	bco              float64
+	aux              float64 // MoE router aux loss (0 when off)
 	ntok             int
 }
 
@@ -617,16 +621,16 @@ func (r *runner) micro(m micro, scale float64) (microOut, error) {
 		if err != nil {
 			return err
 		}
-		var bco, stats []float64
+		var bco, stats, aux []float64
 		for _, o := range []struct {
 			t   *tensors.Tensor
 			dst *[]float64
-		}{{out[0], &mo.lp}, {out[1], &bco}, {out[2], &stats}, {out[3], &mo.raw}, {out[4], &mo.weights}} {
+		}{{out[0], &mo.lp}, {out[1], &bco}, {out[2], &stats}, {out[3], &mo.raw}, {out[4], &mo.weights}, {out[5], &aux}} {
 			if *o.dst, err = f64(o.t); err != nil {
 				return err
 			}
 		}
-		mo.bco = bco[0]
+		mo.bco, mo.aux = bco[0], aux[0]
 		for k := range mo.stats {
 			mo.stats[k] = stats[k*R : (k+1)*R]
 		}

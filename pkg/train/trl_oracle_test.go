@@ -39,6 +39,8 @@ type trlCase struct {
 	FDivergence  string    `json:"f_divergence_type"`
 	FAlphaCoef   float64   `json:"f_alpha_divergence_coef"`
 	UseWeighting bool      `json:"use_weighting"`
+	// RouterAuxCoef is router_aux_loss_coef (MoE; nil: the config's).
+	RouterAuxCoef *float64 `json:"router_aux_loss_coef,omitempty"`
 	// Eval evaluates on the training pairs after training (TRL in one batch).
 	Eval bool `json:"eval"`
 	// Differs says why dpo-train deliberately differs from TRL in this
@@ -307,6 +309,7 @@ func trlConfig(tc trlCase, stream, out, model string, seed int64) train.Config {
 	c.BatchSize, c.GradAccum, c.MaxSteps, c.LoggingSteps = tc.BatchSize, tc.GradAccum, tc.MaxSteps, 1
 	c.VocabChunk = tc.VocabChunk
 	c.LDAlpha, c.FDivergence, c.FAlphaCoef, c.UseWeighting = tc.LDAlpha, tc.FDivergence, tc.FAlphaCoef, tc.UseWeighting
+	c.RouterAuxLossCoef = tc.RouterAuxCoef
 	return c
 }
 

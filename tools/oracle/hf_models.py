@@ -57,6 +57,15 @@ autograd), takes TRL's sigmoid DPO loss
 mean(-logsigmoid(beta * ((pc - rc) - (pr - rr)))), runs backward and
 reports "loss", "policy_chosen", "policy_rejected" and "grads" {parameter
 name: flat float list} (a tied head's gradient is in the embedding's).
+With "aux_coef" (mixture-of-experts models), the forward also returns the
+router logits (output_router_logits=True, as TRL's DPOTrainer asks) and
+the loss is the DPO loss + aux_coef * outputs.aux_loss (transformers'
+load_balancing_loss_func with the attention mask), reported as
+"aux_loss". MoE models are built and loaded with
+experts_implementation="eager"; their fused expert tensors are named and
+compared per expert, as save_pretrained writes them ("grads", "verify").
+A case's "save": {"fused": true} writes the in-memory state dict as it is
+(fused experts) instead of save_pretrained's per-expert tensors.
 
 Answer: {"cases": {name: {...}}, "versions": {"torch": ..., "transformers": ...}}.
 """
@@ -71,7 +80,7 @@ os.environ["CUDA_VISIBLE_DEVICES"] = ""
 
 import torch  # noqa: E402
 import transformers  # noqa: E402
-from safetensors.torch import load_file  # noqa: E402
+from safetensors.torch import load_file, save_file  # noqa: E402
 from transformers import AutoConfig, AutoModelForCausalLM  # noqa: E402
 
 transformers.logging.set_verbosity_error()
@@ -124,12 +133,25 @@ def completion_logps(model, seqs, prompt_lens, autocast=False):
     return sums, tokens
 
 
+def load_kwargs(config):
+    """Eager attention, and eager experts for mixture-of-experts models (the
+    loop over experts of modeling_qwen3_moe, not grouped_mm)."""
+    kw = {"attn_implementation": "eager"}
+    if getattr(config, "num_experts", None) or getattr(config, "num_local_experts", None):
+        kw["experts_implementation"] = "eager"
+    return kw
+
+
+def from_pretrained(d, dtype=torch.float32):
+    return AutoModelForCausalLM.from_pretrained(d, dtype=dtype, **load_kwargs(AutoConfig.from_pretrained(d)))
+
+
 def make(case):
     cfg_kwargs = dict(case["config"])
     model_type = cfg_kwargs.pop("model_type")
     config = AutoConfig.for_model(model_type, **cfg_kwargs)
     torch.manual_seed(case["seed"])
-    model = AutoModelForCausalLM.from_config(config, attn_implementation="eager", dtype=torch.float32)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32, **load_kwargs(config))
     randomize(model, case["seed"])
     model.eval()
     save = case.get("save") or {}
@@ -138,13 +160,43 @@ def make(case):
         kwargs["max_shard_size"] = save["max_shard_size"]
     if save.get("dtype") == "bfloat16":
         model = model.to(torch.bfloat16)
-    model.save_pretrained(case["dir"], **kwargs)
-    ref = AutoModelForCausalLM.from_pretrained(case["dir"], dtype=torch.float32, attn_implementation="eager")
+    if save.get("fused"):
+        # The in-memory state dict as it is (transformers 5's fused MoE
+        # experts, mlp.experts.gate_up_proj / down_proj), not the
+        # per-expert tensors save_pretrained writes.
+        os.makedirs(case["dir"], exist_ok=True)
+        model.config.save_pretrained(case["dir"])
+        save_file({k: v.contiguous() for k, v in model.state_dict().items()},
+                  os.path.join(case["dir"], "model.safetensors"), metadata={"format": "pt"})
+    else:
+        model.save_pretrained(case["dir"], **kwargs)
+    ref = from_pretrained(case["dir"])
     ref.eval()
     out = {"files": sorted(os.listdir(case["dir"]))}
     out["logps"], out["token_logps"] = completion_logps(ref, case["seqs"], case["prompt_lens"])
     if case.get("autocast"):
         out["logps_autocast"], _ = completion_logps(ref, case["seqs"], case["prompt_lens"], autocast=True)
+    return out
+
+
+def per_expert(tensors):
+    """Renames a state dict (or gradients) as save_pretrained writes it:
+    transformers 5 holds MoE experts fused (mlp.experts.gate_up_proj
+    [E, 2I, H], rows [gate; up]; mlp.experts.down_proj [E, H, I]) and
+    saves them as mlp.experts.<e>.{gate,up,down}_proj.weight."""
+    out = {}
+    for n, t in tensors.items():
+        if n.endswith(".mlp.experts.gate_up_proj"):
+            p, inter = n[: -len("gate_up_proj")], t.shape[1] // 2
+            for e in range(t.shape[0]):
+                out[f"{p}{e}.gate_proj.weight"] = t[e, :inter]
+                out[f"{p}{e}.up_proj.weight"] = t[e, inter:]
+        elif n.endswith(".mlp.experts.down_proj"):
+            p = n[: -len("down_proj")]
+            for e in range(t.shape[0]):
+                out[f"{p}{e}.down_proj.weight"] = t[e]
+        else:
+            out[n] = t
     return out
 
 
@@ -157,9 +209,9 @@ def safetensors_files(d):
 
 
 def verify(check):
-    model = AutoModelForCausalLM.from_pretrained(check["dir"], dtype="auto", attn_implementation="eager")
+    model = from_pretrained(check["dir"], dtype="auto")
     model.eval()
-    state = model.state_dict()
+    state = per_expert(model.state_dict())
     mismatches, n, seen = [], 0, set()
     for path in safetensors_files(check["dir"]):
         for name, t in load_file(path).items():
@@ -172,7 +224,7 @@ def verify(check):
                 mismatches.append(f"{name}: loaded {p.dtype} {tuple(p.shape)} differs from the file's {t.dtype} {tuple(t.shape)}")
     # Parameters the files lack would be initialised at random by
     # from_pretrained (tied heads are listed once, under the embedding).
-    for name, _ in model.named_parameters():
+    for name in per_expert(dict(model.named_parameters())):
         if name not in seen:
             mismatches.append(f"{name}: missing from the files")
     model = model.float()
@@ -182,12 +234,17 @@ def verify(check):
 
 
 def dpo_grads(case):
-    model = AutoModelForCausalLM.from_pretrained(case["dir"], dtype=torch.float32, attn_implementation="eager")
+    model = from_pretrained(case["dir"])
     model.eval()  # no dropout; autograd still runs
     seqs = case["chosen"] + case["rejected"]
     plens = case["prompt_lens_chosen"] + case["prompt_lens_rejected"]
     ids, mask = batch(seqs)
-    logits = model(input_ids=ids, attention_mask=mask).logits
+    aux_coef = case.get("aux_coef")
+    # MoE: TRL's DPOTrainer asks the one forward over [chosen; rejected]
+    # for its router logits and adds router_aux_loss_coef * outputs.aux_loss.
+    kw = {"output_router_logits": True} if aux_coef is not None else {}
+    outputs = model(input_ids=ids, attention_mask=mask, **kw)
+    logits = outputs.logits
     logp = torch.log_softmax(logits.float(), dim=-1)
     sums = []
     for i, s in enumerate(seqs):
@@ -200,9 +257,17 @@ def dpo_grads(case):
     rr = torch.tensor(case["ref_rejected"], dtype=torch.float32)
     z = case["beta"] * ((pc - rc) - (pr - rr))
     loss = -torch.nn.functional.logsigmoid(z).mean()
+    out = {}
+    if aux_coef is not None:
+        out["aux_loss"] = float(outputs.aux_loss)
+        loss = loss + aux_coef * outputs.aux_loss
     loss.backward()
-    grads = {n: q.grad.reshape(-1).tolist() for n, q in model.named_parameters() if q.grad is not None}
-    return {"loss": float(loss), "policy_chosen": pc.tolist(), "policy_rejected": pr.tolist(), "grads": grads}
+    # Named as save_pretrained names them: fused MoE experts
+    # [E, 2I, H] / [E, H, I] become one gradient per expert.
+    grads = {n: g.reshape(-1).tolist() for n, g in per_expert(
+        {n: q.grad for n, q in model.named_parameters() if q.grad is not None}).items()}
+    out.update({"loss": float(loss), "policy_chosen": pc.tolist(), "policy_rejected": pr.tolist(), "grads": grads})
+    return out
 
 
 def main():

@@ -61,7 +61,7 @@ import transformers  # noqa: E402
 from peft import LoraConfig, PeftModel, get_peft_model  # noqa: E402
 from transformers import AutoConfig, AutoModelForCausalLM  # noqa: E402
 
-from hf_models import completion_logps, randomize  # noqa: E402
+from hf_models import completion_logps, from_pretrained, load_kwargs, randomize  # noqa: E402
 
 transformers.logging.set_verbosity_error()
 torch.use_deterministic_algorithms(True)
@@ -69,7 +69,7 @@ torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 
 def load_base(d):
-    m = AutoModelForCausalLM.from_pretrained(d, dtype=torch.float32, attn_implementation="eager")
+    m = from_pretrained(d)
     m.eval()
     return m
 
@@ -79,7 +79,7 @@ def make(case):
     model_type = kw.pop("model_type")
     config = AutoConfig.for_model(model_type, **kw)
     torch.manual_seed(case["seed"])
-    model = AutoModelForCausalLM.from_config(config, attn_implementation="eager", dtype=torch.float32)
+    model = AutoModelForCausalLM.from_config(config, dtype=torch.float32, **load_kwargs(config))
     randomize(model, case["seed"])
     model.save_pretrained(case["base_dir"])
     pm = get_peft_model(model, LoraConfig(task_type="CAUSAL_LM", lora_dropout=0.0, **case["lora"]))

@@ -15,6 +15,7 @@ SPEC.json:
                    "warmup_steps", "weight_decay", "max_grad_norm",
                    "batch_size", "grad_accum", "max_steps", "ld_alpha" | null,
                    "f_divergence_type", "f_alpha_divergence_coef", "use_weighting",
+                   "router_aux_loss_coef": float | null (MoE models; null: the config's),
                    "eval": bool (evaluate on the same pairs after training, in one batch),
                    "peft": {LoraConfig kwargs} (optional: DPOTrainer(peft_config=LoraConfig(
                            task_type="CAUSAL_LM", **peft)), PEFT's own initialisation)}]
@@ -25,7 +26,8 @@ For every case it writes OUTDIR/<name>/:
                         "eval": trainer.evaluate() after training, when asked}
                        (reference log-probs in the order of "pairs", computed by
                        TRL's own precompute_ref_log_probs path from the initial model)
-  model.safetensors    the final weights
+  model.safetensors    the final weights (a mixture-of-experts model's experts
+                       per expert, named as save_pretrained writes them)
   trainer_state.json   transformers' Trainer state, as Trainer writes it
   with "peft" also:
   init_adapter/        the adapter as the trainer wrapped the model, before training
@@ -35,7 +37,7 @@ For every case it writes OUTDIR/<name>/:
                        as the optimizer step k sees it (after clipping; callback
                        on_pre_optimizer_step); keys as in adapter_model.safetensors
 
-CPU, float32, eager attention, no gradient checkpointing, dropout off,
+CPU, float32, eager attention (and experts), no gradient checkpointing, dropout off,
 HF_HUB_OFFLINE=1; one process runs every case.
 """
 
@@ -93,13 +95,36 @@ class GradRecorder(TrainerCallback):
                 self.grads[f"step{state.global_step + 1}/{adapter_key(n)}"] = p.grad.detach().clone()
 
 
+def per_expert(state):
+    """transformers 5 keeps MoE experts fused (mlp.experts.gate_up_proj
+    [E, 2I, H], rows [gate; up]; mlp.experts.down_proj [E, H, I]);
+    save_pretrained, and so dpo-train, writes one tensor per expert."""
+    out = {}
+    for n, t in state.items():
+        if n.endswith(".mlp.experts.gate_up_proj"):
+            p, inter = n[: -len("gate_up_proj")], t.shape[1] // 2
+            for e in range(t.shape[0]):
+                out[f"{p}{e}.gate_proj.weight"] = t[e, :inter].contiguous()
+                out[f"{p}{e}.up_proj.weight"] = t[e, inter:].contiguous()
+        elif n.endswith(".mlp.experts.down_proj"):
+            p = n[: -len("down_proj")]
+            for e in range(t.shape[0]):
+                out[f"{p}{e}.down_proj.weight"] = t[e].contiguous()
+        else:
+            out[n] = t
+    return out
+
+
 def main():
     spec = json.load(open(sys.argv[1]))
     out = sys.argv[2]
     cfg = AutoConfig.for_model(**spec["model_config"])
     cfg._attn_implementation = "eager"
     torch.manual_seed(spec["init_seed"])
-    model0 = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32, attn_implementation="eager")
+    impl = {"attn_implementation": "eager"}
+    if getattr(cfg, "num_experts", 0):  # MoE: the loop over experts, not grouped_mm
+        impl["experts_implementation"] = "eager"
+    model0 = AutoModelForCausalLM.from_config(cfg, dtype=torch.float32, **impl)
     model_dir = os.path.join(out, "model")
     model0.save_pretrained(model_dir, safe_serialization=True)
     tok = tokenizer(cfg.vocab_size)
@@ -110,7 +135,7 @@ def main():
         name = case["name"]
         cdir = os.path.join(out, name)
         os.makedirs(cdir, exist_ok=True)
-        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, attn_implementation="eager")
+        model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32, **impl)
         args = DPOConfig(
             output_dir=os.path.join(cdir, "run"),
             use_cpu=True,
@@ -149,6 +174,7 @@ def main():
             f_divergence_type=case.get("f_divergence_type", "reverse_kl"),
             f_alpha_divergence_coef=case.get("f_alpha_divergence_coef", 0.5),
             use_weighting=case.get("use_weighting", False),
+            router_aux_loss_coef=case.get("router_aux_loss_coef"),
         )
         eval_ds = Dataset.from_dict(data) if case.get("eval") else None
         kwargs = {}
@@ -168,7 +194,7 @@ def main():
         ref_r = [float(x) for x in refs["ref_rejected_logps"]]
         trainer.train()
         evaluation = trainer.evaluate() if case.get("eval") else None
-        state = {k: v.detach().contiguous().clone() for k, v in trainer.model.state_dict().items()}
+        state = per_expert({k: v.detach().contiguous().clone() for k, v in trainer.model.state_dict().items()})
         save_file(state, os.path.join(cdir, "model.safetensors"))
         trainer.state.save_to_json(os.path.join(cdir, "trainer_state.json"))
         if recorder is not None:
