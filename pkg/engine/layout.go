@@ -342,3 +342,7 @@ func LayoutLogProbsGraph(store *gmodel.Store, cfg *model.Config, li LayoutInputs
 	n := net{w: storeWeights(store, li.Tokens.Graph()), opts: opts.withDefaults()}
 	return ReduceSum(toGrid(layoutLogProbs(n, cfg, li), li.Grid), 1)
 }
+
+// PackedLen is the row length packing chooses for segments of lens (see
+// packedLen): at most maxT, unless the longest segment needs more.
+func PackedLen(lens []int, maxT int) int { return packedLen(lens, maxT) }

@@ -8,6 +8,10 @@ import (
 
 	"github.com/dpo-go/dpo/pkg/model"
 	"github.com/dpo-go/dpo/pkg/safetensors"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/gomlx/core/graph"
+	"github.com/gomlx/gomlx/core/tensors"
+	gmodel "github.com/gomlx/gomlx/ml/model"
 )
 
 // layoutConfigs are testConfigs plus windowed families: a Qwen2 with a
@@ -128,5 +132,142 @@ func TestNewLayout(t *testing.T) {
 	}
 	if l.Grid[2*16] != 2 || l.Grid[3*16+1] != 5 || l.Grid[3*16+2] != 16 {
 		t.Errorf("grid %v", l.Grid)
+	}
+}
+
+// layoutLossAndGrads returns per-sequence log-prob sums of pairs and the
+// gradient of Σ_s w_s·lp_s (w_s = 1 + s/10) w.r.t. every weight, through
+// the plain graph (CompletionTokenStatsGraph over padded rows, chosen rows
+// then rejected) or a layout of the pairs (LayoutTokenStatsGraph).
+func layoutLossAndGrads(t *testing.T, e *Engine, m *Model, seqs []Sequence, sw Switches, opts GraphOptions) ([]float32, map[string][]float32) {
+	t.Helper()
+	S := len(seqs)
+	B := S / 2
+	var args []*tensors.Tensor
+	build := func(scope *gmodel.Scope, in []*graph.Node) []*graph.Node {
+		var st TokenStats
+		if sw.Plain {
+			st = CompletionTokenStatsGraph(scope.Store(), m.Config(), in[0], in[1], in[2], opts)
+		} else {
+			st = LayoutTokenStatsGraph(scope.Store(), m.Config(), NewLayoutInputs(in), opts)
+		}
+		lp := graph.ReduceSum(st.LogProbs, 1) // [S]
+		w := graph.AddScalar(graph.DivScalar(graph.Iota(lp.Graph(), shapeOf(dtypes.Float32, S), 0), 10), 1)
+		loss := graph.ReduceAllSum(graph.Mul(lp, w))
+		var wrt []*graph.Node
+		for _, s := range m.specs {
+			wrt = append(wrt, scope.Store().GetVariable("/"+s.Name).NodeValue(lp.Graph()))
+		}
+		return append([]*graph.Node{lp}, graph.Gradient(loss, wrt...)...)
+	}
+	// Slot s: chosen of pair s for s < B, rejected of pair s-B after.
+	order := make([]Sequence, S)
+	for j := range B {
+		order[j], order[B+j] = seqs[2*j], seqs[2*j+1]
+	}
+	if sw.Plain {
+		T := 0
+		for _, s := range order {
+			T = max(T, bucketLen(len(s.Tokens)))
+		}
+		toks, lens, prompts := make([]int32, S*T), make([]int32, S), make([]int32, S)
+		for r, s := range order {
+			copy(toks[r*T:], s.Tokens)
+			lens[r], prompts[r] = int32(len(s.Tokens)), int32(s.PromptLen)
+		}
+		args = []*tensors.Tensor{tensors.FromFlatDataAndDimensions(toks, S, T),
+			tensors.FromFlatDataAndDimensions(lens, S), tensors.FromFlatDataAndDimensions(prompts, S)}
+	} else {
+		var groups []Group
+		for j := range B {
+			c, r := order[j], order[B+j]
+			groups = append(groups, Group{Prompt: c.Tokens[:c.PromptLen],
+				Completions: [][]int32{c.Tokens[c.PromptLen:], r.Tokens[r.PromptLen:]}, Out: []int{j, B + j}})
+		}
+		o := sw.layoutOptions()
+		var lens []int
+		for _, g := range groups {
+			lens = append(lens, g.len())
+		}
+		l := NewLayout(groups, S, PackedLen(lens, 64), 1, o)
+		args = l.Tensors()
+	}
+	var lp []float32
+	grads := map[string][]float32{}
+	err := catch(func() error {
+		exec, err := gmodel.NewExec(e.backend, m.Store(), build)
+		if err != nil {
+			return err
+		}
+		defer exec.Finalize()
+		in := make([]any, len(args))
+		for i, a := range args {
+			in[i] = a
+		}
+		out, err := exec.Exec(in...)
+		if err != nil {
+			return err
+		}
+		lp = tensors.MustCopyFlatData[float32](out[0])
+		for i, s := range m.specs {
+			grads[s.Name] = tensors.MustCopyFlatData[float32](out[1+i])
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return lp, grads
+}
+
+// TestLayoutGradientsEqualPlain: the training graph over a layout (shared
+// prompt and packing, and shared prompt alone) gives the plain graph's
+// per-sequence log-probs (1e-5 relative) and gradients (max difference
+// within 1e-4 of the largest gradient entry of the tensor in float32, 2e-2
+// in bf16), with and without gradient checkpointing, on every test family
+// (GPT-2's learned positions, windowed Qwen2 and Gemma 2 included).
+func TestLayoutGradientsEqualPlain(t *testing.T) {
+	for name, cfg := range layoutConfigs() {
+		for _, bf16 := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/bf16=%v", name, bf16), func(t *testing.T) {
+				e := newTestEngine(t, Options{})
+				m, err := e.LoadWeights(cfg, randomTensors(t, cfg, 13, safetensors.F32))
+				if err != nil {
+					t.Fatal(err)
+				}
+				seqs := pairSeqs(rand.New(rand.NewPCG(4, 2)), 4, cfg.VocabSize)
+				opts := GraphOptions{VocabChunk: 16, BF16: bf16}
+				wantLP, want := layoutLossAndGrads(t, e, m, seqs, Switches{Plain: true}, opts)
+				lpTol, gTol := 1e-5, 1e-4
+				if bf16 {
+					lpTol, gTol = 2e-2, 2e-2
+				}
+				for _, c := range []struct {
+					name string
+					sw   Switches
+					ck   bool
+				}{{"shared+packed", Switches{}, false}, {"shared", Switches{NoPacking: true}, false}, {"shared+packed/checkpoint", Switches{}, true}} {
+					o := opts
+					o.Checkpoint = c.ck
+					lp, got := layoutLossAndGrads(t, e, m, seqs, c.sw, o)
+					for s := range wantLP {
+						if d := relDiff(float64(lp[s]), float64(wantLP[s])); d > lpTol {
+							t.Errorf("%s: sequence %d: log-prob %v, plain %v (rel %.2g)", c.name, s, lp[s], wantLP[s], d)
+						}
+					}
+					for _, s := range m.specs {
+						a, b := got[s.Name], want[s.Name]
+						scale, worst := 0.0, 0.0
+						for i := range b {
+							scale = max(scale, abs(float64(b[i])))
+							worst = max(worst, abs(float64(a[i]-b[i])))
+						}
+						if worst > gTol*scale+1e-7 {
+							t.Errorf("%s: %s: gradient differs by %.3g (largest entry %.3g)", c.name, s.Name, worst, scale)
+						}
+					}
+				}
+			})
+		}
 	}
 }

@@ -3,6 +3,7 @@ package train
 import (
 	"errors"
 	"fmt"
+	"github.com/dpo-go/dpo/pkg/engine"
 	"math"
 
 	"github.com/dpo-go/dpo/pkg/dpo"
@@ -78,6 +79,9 @@ type Config struct {
 	VocabChunk        int    `json:"vocab_chunk"`
 	BF16              bool   `json:"bf16,omitempty"`
 	GradCheckpointing bool   `json:"gradient_checkpointing,omitempty"`
+	// Layout switches off the throughput layouts of the micro-batches
+	// (engine.Switches: shared prompt, packing, or all with Plain).
+	Layout engine.Switches `json:"layout,omitzero"`
 	// ReportTo lists where metrics go besides metrics.jsonl (always
 	// written): "tensorboard" adds event files under Out/runs.
 	ReportTo string `json:"report_to,omitempty"`

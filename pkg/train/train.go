@@ -60,6 +60,9 @@ type runner struct {
 	ident    runIdentity // recorded in every checkpoint
 	ok       bool        // the run succeeded (close keeps --out)
 
+	// layoutStats counts the positions the micro-batches' layouts computed (layout.go).
+	layoutStats layoutStats
+
 	// numTokens counts the tokens of every forward so far (TRL's
 	// num_tokens: prompt+chosen and prompt+rejected of each pair).
 	numTokens int64
@@ -610,16 +613,14 @@ func (r *runner) micro(m micro, scale float64) (microOut, error) {
 		}
 		return out, err
 	}
+	ins := r.microInputs(m, toks, lengths, prompts, R, T)
 	err := catch(func() error {
-		out, err := r.opt.grad.Exec(
-			tensors.FromFlatDataAndDimensions(toks, R, T),
-			tensors.FromFlatDataAndDimensions(lengths, R),
-			tensors.FromFlatDataAndDimensions(prompts, R),
+		out, err := r.opt.grad.Exec(append(ins,
 			tensors.FromFlatDataAndDimensions(refC, B),
 			tensors.FromFlatDataAndDimensions(refR, B),
 			tensors.FromScalar(float32(scale)),
 			tensors.FromScalar(float32(r.bco.Mean)),
-			tensors.FromScalar(float32(r.bco.Count)))
+			tensors.FromScalar(float32(r.bco.Count)))...)
 		if err != nil {
 			return err
 		}

@@ -1,0 +1,88 @@
+package train
+
+import (
+	"github.com/gomlx/gomlx/core/tensors"
+
+	"github.com/dpo-go/dpo/pkg/engine"
+)
+
+// maxPackedRow bounds the row length packing may choose for a
+// micro-batch (attention grows with its square).
+const maxPackedRow = 1024
+
+// microInputs returns the first inputs of the gradient graph for micro-batch
+// m: the padded rows toks [R, T], lengths and prompts [R] on the plain path,
+// else a layout of its pairs (engine.NewLayout: prompt|chosen|rejected
+// segments unless NoSharedPrompt, several per row unless NoPacking, the head
+// on completion positions only) and the completion lengths [R]. Output slot
+// j is pair j's chosen completion, B+j its rejected one.
+func (r *runner) microInputs(m micro, toks, lengths, prompts []int32, R, T int) []any {
+	if r.c.Layout.Plain {
+		return []any{
+			tensors.FromFlatDataAndDimensions(toks, R, T),
+			tensors.FromFlatDataAndDimensions(lengths, R),
+			tensors.FromFlatDataAndDimensions(prompts, R)}
+	}
+	B := len(m.rows)
+	groups := make([]engine.Group, B)
+	compLen := make([]int32, R)
+	for j, i := range m.rows {
+		p := r.train.pair(i)
+		g := engine.Group{Prompt: p.prompt, Completions: [][]int32{p.chosen}, Out: []int{j}}
+		compLen[j] = int32(len(p.chosen))
+		if R > B {
+			g.Completions, g.Out = append(g.Completions, p.rejected), append(g.Out, B+j)
+			compLen[B+j] = int32(len(p.rejected))
+		}
+		groups[j] = g
+	}
+	o := engine.LayoutOptions{SharedPrompt: !r.c.Layout.NoSharedPrompt, Pack: !r.c.Layout.NoPacking}
+	l := engine.NewLayout(groups, R, microRowLen(groups, o), 1, o)
+	r.layoutStats.add(l)
+	out := make([]any, 0, 8)
+	for _, t := range l.Tensors() {
+		out = append(out, t)
+	}
+	return append(out, tensors.FromFlatDataAndDimensions(compLen, R))
+}
+
+// microRowLen is the row length of a micro-batch's layout: the bucket of
+// its longest segment, or with packing the length (up to maxPackedRow, or
+// that bucket when longer) that needs the fewest padded tokens.
+func microRowLen(groups []engine.Group, o engine.LayoutOptions) int {
+	var lens []int
+	for _, g := range groups {
+		if o.SharedPrompt {
+			n := len(g.Prompt)
+			for _, c := range g.Completions {
+				n += len(c)
+			}
+			lens = append(lens, n)
+			continue
+		}
+		for _, c := range g.Completions {
+			lens = append(lens, len(g.Prompt)+len(c))
+		}
+	}
+	if !o.Pack {
+		longest := 0
+		for _, l := range lens {
+			longest = max(longest, l)
+		}
+		return engine.BucketLen(longest)
+	}
+	return engine.PackedLen(lens, maxPackedRow)
+}
+
+// layoutStats counts, over the micro-batches run, the positions the
+// forward computed and how many were padding or repeated prompts.
+type layoutStats struct {
+	real, computed, padded, duplicate int64
+}
+
+func (s *layoutStats) add(l *engine.Layout) {
+	s.real += int64(l.Real)
+	s.computed += int64(l.Rows * l.Len)
+	s.padded += int64(l.Rows*l.Len - l.Computed)
+	s.duplicate += int64(l.Duplicate)
+}
