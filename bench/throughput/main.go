@@ -23,6 +23,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"flag"
 	"fmt"
 	"log"
@@ -225,6 +226,29 @@ func trainStep(be gmodel.Backend, m *engine.Model, ps []pair, sw engine.Switches
 	return time.Since(start).Seconds() / float64(reps), counts
 }
 
+func writeDump(path, name string, layers int, ps []pair) {
+	type jp struct {
+		Prompt   []int32 `json:"prompt"`
+		Chosen   []int32 `json:"chosen"`
+		Rejected []int32 `json:"rejected"`
+	}
+	d := struct {
+		Model  string `json:"model"`
+		Layers int    `json:"layers"`
+		Pairs  []jp   `json:"pairs"`
+	}{Model: name, Layers: layers}
+	for _, p := range ps {
+		d.Pairs = append(d.Pairs, jp{p.prompt, p.chosen, p.rejected})
+	}
+	b, err := json.Marshal(d)
+	if err != nil {
+		log.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		log.Fatal(err)
+	}
+}
+
 func peakRSSMiB() float64 {
 	var ru syscall.Rusage
 	_ = syscall.Getrusage(syscall.RUSAGE_SELF, &ru)
@@ -242,6 +266,7 @@ func main() {
 	reps := flag.Int("reps", 1, "timed repetitions of the train step (after one warm-up)")
 	batchTokens := flag.Int("batch-tokens", 4096, "dpo-reflogp's --batch-tokens")
 	skipTrain := flag.Bool("no-train", false, "measure dpo-reflogp only")
+	dump := flag.String("dump", "", "write the model shape and the train step's pairs as JSON to this file (for torch_step.py) and exit")
 	flag.Parse()
 	set := map[string]bool{}
 	flag.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -250,6 +275,10 @@ func main() {
 	}
 	cfg := modelConfig(*name, *layers)
 	ps := makePairs(*dist, *nPairs, cfg.VocabSize, 7)
+	if *dump != "" {
+		writeDump(*dump, *name, *layers, ps[:min(*trainPairs, len(ps))])
+		return
+	}
 	ts := randomWeights(cfg)
 	fmt.Printf("model %s (%d layers, vocab %d), dist %s, %d pairs (%d real tokens) for reflogp, %d for the train step, GOMAXPROCS default\n",
 		*name, *layers, cfg.VocabSize, *dist, len(ps), realTokens(ps), *trainPairs)
@@ -293,5 +322,4 @@ func main() {
 		m.Close()
 		e.Close()
 	}
-	_ = os.Stdout.Sync()
 }

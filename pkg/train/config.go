@@ -3,10 +3,10 @@ package train
 import (
 	"errors"
 	"fmt"
-	"github.com/dpo-go/dpo/pkg/engine"
 	"math"
 
 	"github.com/dpo-go/dpo/pkg/dpo"
+	"github.com/dpo-go/dpo/pkg/engine"
 )
 
 // Learning-rate schedules (transformers' get_*_schedule_with_warmup).

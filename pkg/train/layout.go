@@ -38,7 +38,6 @@ func (r *runner) microInputs(m micro, toks, lengths, prompts []int32, R, T int) 
 	}
 	o := engine.LayoutOptions{SharedPrompt: !r.c.Layout.NoSharedPrompt, Pack: !r.c.Layout.NoPacking}
 	l := engine.NewLayout(groups, R, microRowLen(groups, o), 1, o)
-	r.layoutStats.add(l)
 	out := make([]any, 0, 8)
 	for _, t := range l.Tensors() {
 		out = append(out, t)
@@ -72,17 +71,4 @@ func microRowLen(groups []engine.Group, o engine.LayoutOptions) int {
 		return engine.BucketLen(longest)
 	}
 	return engine.PackedLen(lens, maxPackedRow)
-}
-
-// layoutStats counts, over the micro-batches run, the positions the
-// forward computed and how many were padding or repeated prompts.
-type layoutStats struct {
-	real, computed, padded, duplicate int64
-}
-
-func (s *layoutStats) add(l *engine.Layout) {
-	s.real += int64(l.Real)
-	s.computed += int64(l.Rows * l.Len)
-	s.padded += int64(l.Rows*l.Len - l.Computed)
-	s.duplicate += int64(l.Duplicate)
 }

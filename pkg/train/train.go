@@ -60,9 +60,6 @@ type runner struct {
 	ident    runIdentity // recorded in every checkpoint
 	ok       bool        // the run succeeded (close keeps --out)
 
-	// layoutStats counts the positions the micro-batches' layouts computed (layout.go).
-	layoutStats layoutStats
-
 	// numTokens counts the tokens of every forward so far (TRL's
 	// num_tokens: prompt+chosen and prompt+rejected of each pair).
 	numTokens int64
@@ -218,7 +215,7 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 		r.train.len(), len(r.plan), c.Epochs, c.GradAccum, c.BatchSize, r.obj)
 
 	// Model.
-	if r.eng, err = engine.New(engine.Options{Backend: c.Backend, VocabChunk: c.VocabChunk, BF16: c.BF16}); err != nil {
+	if r.eng, err = engine.New(engine.Options{Backend: c.Backend, VocabChunk: c.VocabChunk, BF16: c.BF16, Layout: c.Layout}); err != nil {
 		return nil, 0, err
 	}
 	if c.BF16 && strings.HasPrefix(r.eng.BackendName(), "go") {
