@@ -36,7 +36,7 @@ func (r *runner) microInputs(m micro, toks, lengths, prompts []int32, R, T int) 
 		}
 		groups[j] = g
 	}
-	o := engine.LayoutOptions{SharedPrompt: !r.c.Layout.NoSharedPrompt, Pack: !r.c.Layout.NoPacking}
+	o := r.c.layoutOptions()
 	l := engine.NewLayout(groups, R, microRowLen(groups, o), 1, o)
 	out := make([]any, 0, 8)
 	for _, t := range l.Tensors() {
@@ -71,4 +71,14 @@ func microRowLen(groups []engine.Group, o engine.LayoutOptions) int {
 		return engine.BucketLen(longest)
 	}
 	return engine.PackedLen(lens, maxPackedRow)
+}
+
+// layoutOptions are the layouts the switches leave on. With --bf16 the
+// shared prompt is off: a prompt position's gradient would be the sum of
+// its chosen and rejected parts before the bf16 rounding of the products
+// that use it, where the concatenated forward of TRL (and torch autocast)
+// rounds each part and sums afterwards. Both are bf16 roundings of the
+// same sum, but only the second matches TRL's step (TestTrainStepBF16AgainstTorch).
+func (c *Config) layoutOptions() engine.LayoutOptions {
+	return engine.LayoutOptions{SharedPrompt: !c.Layout.NoSharedPrompt && !c.BF16, Pack: !c.Layout.NoPacking}
 }
