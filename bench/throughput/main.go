@@ -138,9 +138,11 @@ func realTokens(ps []pair) int {
 
 // trainStep runs one micro-batch's forward and backward of Σ log-probs
 // through the training graph with the given switches and returns the
-// seconds of the call (compilation excluded: the first call is a warm-up)
+// seconds of a call (with warm, after a first call that compiles; else the
+// first call, compilation included: seconds on the pure-Go backend, next to
+// minutes of compute at the sizes of the benchmark)
 // and the layout's computed/padding/duplicate positions.
-func trainStep(be gmodel.Backend, m *engine.Model, ps []pair, sw engine.Switches, reps int) (float64, [3]int) {
+func trainStep(be gmodel.Backend, m *engine.Model, ps []pair, sw engine.Switches, reps int, warm bool) (float64, [3]int) {
 	cfg := m.Config()
 	B := len(ps)
 	S := 2 * B
@@ -218,7 +220,9 @@ func trainStep(be gmodel.Backend, m *engine.Model, ps []pair, sw engine.Switches
 			_ = t.FinalizeAll()
 		}
 	}
-	run() // compile and warm up
+	if warm {
+		run() // compile and warm up
+	}
 	start := time.Now()
 	for range reps {
 		run()
@@ -266,6 +270,7 @@ func main() {
 	reps := flag.Int("reps", 1, "timed repetitions of the train step (after one warm-up)")
 	batchTokens := flag.Int("batch-tokens", 4096, "dpo-reflogp's --batch-tokens")
 	skipTrain := flag.Bool("no-train", false, "measure dpo-reflogp only")
+	warm := flag.Bool("warm", false, "time a second call, after one that compiles the graphs (default: the first, compilation included)")
 	dump := flag.String("dump", "", "write the model shape and the train step's pairs as JSON to this file (for torch_step.py) and exit")
 	flag.Parse()
 	set := map[string]bool{}
@@ -299,9 +304,10 @@ func main() {
 				seqs = append(seqs, engine.Sequence{Tokens: append(append([]int32(nil), p.prompt...), c...), PromptLen: len(p.prompt)})
 			}
 		}
-		// Warm-up pass compiles the graphs; the second is timed.
-		if _, err := m.SequenceLogProbs(context.Background(), seqs, nil); err != nil {
-			log.Fatal(err)
+		if *warm { // a first pass compiles the graphs; the second is timed
+			if _, err := m.SequenceLogProbs(context.Background(), seqs, nil); err != nil {
+				log.Fatal(err)
+			}
 		}
 		start := time.Now()
 		if _, err := m.SequenceLogProbs(context.Background(), seqs, nil); err != nil {
@@ -311,7 +317,7 @@ func main() {
 		train, counts := 0.0, [3]int{}
 		if !*skipTrain {
 			tp := ps[:min(*trainPairs, len(ps))]
-			sec, c := trainStep(e.Backend(), m, tp, s.sw, *reps)
+			sec, c := trainStep(e.Backend(), m, tp, s.sw, *reps, *warm)
 			train, counts = float64(realTokens(tp))/sec, c
 		}
 		if k == 0 {
