@@ -30,6 +30,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime/pprof"
+	"strings"
 	"syscall"
 	"time"
 
@@ -270,6 +272,8 @@ func main() {
 	reps := flag.Int("reps", 1, "timed repetitions of the train step (after one warm-up)")
 	batchTokens := flag.Int("batch-tokens", 4096, "dpo-reflogp's --batch-tokens")
 	skipTrain := flag.Bool("no-train", false, "measure dpo-reflogp only")
+	only := flag.String("only", "", "run only the setting whose name starts with this (e.g. plain, +)")
+	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the measured settings to this file")
 	warm := flag.Bool("warm", false, "time a second call, after one that compiles the graphs (default: the first, compilation included)")
 	dump := flag.String("dump", "", "write the model shape and the train step's pairs as JSON to this file (for torch_step.py) and exit")
 	flag.Parse()
@@ -288,8 +292,21 @@ func main() {
 	fmt.Printf("model %s (%d layers, vocab %d), dist %s, %d pairs (%d real tokens) for reflogp, %d for the train step, GOMAXPROCS default\n",
 		*name, *layers, cfg.VocabSize, *dist, len(ps), realTokens(ps), *trainPairs)
 	fmt.Printf("%-24s %14s %14s %10s %10s %10s\n", "setting", "reflogp tok/s", "train tok/s", "padding", "dup.prompt", "RSS MiB")
+	if *cpuprofile != "" {
+		f, err := os.Create(*cpuprofile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	var base [2]float64
 	for k, s := range settings {
+		if *only != "" && !strings.HasPrefix(s.name, *only) {
+			continue
+		}
 		e, err := engine.New(engine.Options{BatchTokens: *batchTokens, Layout: s.sw})
 		if err != nil {
 			log.Fatal(err)
@@ -320,7 +337,7 @@ func main() {
 			sec, c := trainStep(e.Backend(), m, tp, s.sw, *reps, *warm)
 			train, counts = float64(realTokens(tp))/sec, c
 		}
-		if k == 0 {
+		if k == 0 || base[0] == 0 {
 			base = [2]float64{ref, train}
 		}
 		fmt.Printf("%-24s %8.0f (%.2fx) %8.0f (%.2fx) %9.1f%% %9.1f%% %10.0f\n", s.name, ref, ref/base[0], train, train/max(base[1], 1e-9),
