@@ -72,7 +72,8 @@ func sameRows(t *testing.T, what string, gotCols, gotRows, wantCols, wantRows []
 
 // TestShards runs dpo-reflogp and dpo-score unsharded and as 3 shards; the
 // shard outputs, read in order as a list of files, equal the unsharded
-// output in every column, byte for byte; dpo-score and dpo-train accept the
+// output in every column, byte for byte (with --plain-batches: the layouts'
+// shapes follow their content, so their last bits do); dpo-score and dpo-train accept the
 // shard files (as a glob) as their input.
 func TestShards(t *testing.T) {
 	model := randomModel(t, 5)
@@ -86,11 +87,11 @@ func TestShards(t *testing.T) {
 		}
 	}
 	full := filepath.Join(dir, "ref.arrow")
-	run(Reflogp, "--model", model, "--batch-tokens", "512", "-q", "-o", full, in)
+	run(Reflogp, "--model", model, "--batch-tokens", "512", "--plain-batches", "-q", "-o", full, in)
 	var shards []string
 	for i := range 3 {
 		s := filepath.Join(dir, fmt.Sprintf("ref-%d-of-3.arrow", i))
-		run(Reflogp, "--model", model, "--batch-tokens", "512", "-q", "--shard", fmt.Sprintf("%d/3", i), "-o", s, in)
+		run(Reflogp, "--model", model, "--batch-tokens", "512", "--plain-batches", "-q", "--shard", fmt.Sprintf("%d/3", i), "-o", s, in)
 		shards = append(shards, s)
 	}
 	wc, wr := streamRows(t, full)
@@ -102,16 +103,16 @@ func TestShards(t *testing.T) {
 
 	// dpo-score: on the shard list (a glob) and as shards of the full stream.
 	scored := filepath.Join(dir, "scored.arrow")
-	run(Score, "--policy", model, "--batch-tokens", "512", "-q", "-o", scored, full)
+	run(Score, "--policy", model, "--batch-tokens", "512", "--plain-batches", "-q", "-o", scored, full)
 	scoredGlob := filepath.Join(dir, "scored-glob.arrow")
-	run(Score, "--policy", model, "--batch-tokens", "512", "-q", "-o", scoredGlob, filepath.Join(dir, "ref-*-of-3.arrow"))
+	run(Score, "--policy", model, "--batch-tokens", "512", "--plain-batches", "-q", "-o", scoredGlob, filepath.Join(dir, "ref-*-of-3.arrow"))
 	wc, wr = streamRows(t, scored)
 	gc, gr = streamRows(t, scoredGlob)
 	sameRows(t, "score of the shard list", gc, gr, wc, wr)
 	var scoredShards []string
 	for i := range 3 {
 		s := filepath.Join(dir, fmt.Sprintf("scored-%d.arrow", i))
-		run(Score, "--policy", model, "--batch-tokens", "512", "-q", "--shard", fmt.Sprintf("%d/3", i), "-o", s, full)
+		run(Score, "--policy", model, "--batch-tokens", "512", "--plain-batches", "-q", "--shard", fmt.Sprintf("%d/3", i), "-o", s, full)
 		scoredShards = append(scoredShards, s)
 	}
 	gc, gr = streamRows(t, scoredShards...)

@@ -129,6 +129,7 @@ func parseTrain(args []string, stdout, stderr io.Writer) (c train.Config, done b
 	fs.BoolVar(&c.GradCheckpointing, "gradient-checkpointing", false, "recompute each layer's activations in the backward pass (less memory, ~1/3 more compute; same results)")
 	fs.StringVar(&c.ReportTo, "report-to", "jsonl", "where metrics go: jsonl (metrics.jsonl, always written), tensorboard (event files under --out/runs), none; comma-separated")
 	loraFlags(fs, &c.LoRA)
+	layoutFlags(fs, &c.Layout)
 	fs.BoolVar(&c.Resume, "resume", false, "resume from the newest complete checkpoint in --out (refused if the stream, options or model differ from that run's)")
 	fs.BoolVar(&c.Overwrite, "overwrite", false, "start a fresh run in a non-empty --out, removing the earlier run's checkpoints and files")
 	fs.BoolVar(&c.Quiet, "q", false, "no log lines or progress on stderr")

@@ -38,6 +38,26 @@ type Options struct {
 	// BF16 runs the forward pass in bf16 mixed precision (see
 	// [GraphOptions.BF16]); weights stay float32.
 	BF16 bool
+	// Layout switches off the savings of issue #13 (see layout.go) for
+	// comparison; the zero value has them all on.
+	Layout Switches
+}
+
+// Switches turn off the throughput layouts (see [LayoutOptions]).
+type Switches struct {
+	// Plain scores right-padded rows with the head over every position:
+	// the path before the layouts (NoSharedPrompt and NoPacking then do
+	// nothing).
+	Plain bool
+	// NoSharedPrompt computes a prompt once per completion.
+	NoSharedPrompt bool
+	// NoPacking puts one sequence (or shared-prompt group) per row.
+	NoPacking bool
+}
+
+// layoutOptions are the layout options the switches leave on.
+func (s Switches) layoutOptions() LayoutOptions {
+	return LayoutOptions{SharedPrompt: !s.NoSharedPrompt, Pack: !s.NoPacking}
 }
 
 // graphOptions are the forward-graph options of the engine's own scoring.

@@ -31,7 +31,10 @@ type Model struct {
 
 	mu     sync.Mutex
 	exec   *gmodel.Exec
-	shapes map[[2]int]bool // (rows, length) of every graph compiled
+	shapes map[[3]int]bool // (rows, length, scored positions) of every graph compiled
+	// layoutExec scores layouts (layout.go); built on first use.
+	layoutExec *gmodel.Exec
+	layoutLoRA map[string]float64 // the adapter layoutExec was built with
 }
 
 // LoadWeights checks the tensors against cfg (names and shapes from
@@ -58,7 +61,7 @@ func (e *Engine) LoadWeights(cfg *model.Config, ts map[string]*safetensors.Tenso
 		names:  make(map[string]string, len(specs)),
 		dtypes: make(map[string]safetensors.DType, len(specs)),
 		store:  gmodel.NewStore(),
-		shapes: make(map[[2]int]bool),
+		shapes: make(map[[3]int]bool),
 	}
 	for _, s := range specs {
 		t, found := lookupTensor(ts, s.Name)
@@ -220,6 +223,9 @@ func (m *Model) run(ctx context.Context, seqs []Sequence, progress func(done, to
 			return err
 		}
 	}
+	if !m.eng.opts.Layout.Plain {
+		return m.runLayouts(ctx, seqs, progress, emit)
+	}
 	lens := make([]int, len(seqs))
 	for i, s := range seqs {
 		lens[i] = len(s.Tokens)
@@ -303,7 +309,7 @@ func (m *Model) runBatch(seqs []Sequence, b batch) ([]float32, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: batch of %d rows x %d tokens (first row %d): %w", b.size, b.length, b.rows[0], err)
 	}
-	m.shapes[[2]int{b.size, b.length}] = true
+	m.shapes[[3]int{b.size, b.length, 0}] = true
 	return out, nil
 }
 
@@ -316,6 +322,10 @@ func (m *Model) Close() {
 		if m.exec != nil {
 			m.exec.Finalize()
 			m.exec = nil
+		}
+		if m.layoutExec != nil {
+			m.layoutExec.Finalize()
+			m.layoutExec = nil
 		}
 		if m.store != nil {
 			m.store.Finalize()

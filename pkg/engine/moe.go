@@ -126,6 +126,20 @@ func newMoERouting(cfg *model.Config, tokens, lengths *Node) *moeRouting {
 	return &moeRouting{valid: Reshape(ConvertDType(valid, dtypes.Float32), B*T), experts: cfg.MoE.NumExperts}
 }
 
+// newLayoutMoERouting is newMoERouting for a layout: every token of a
+// segment counts once (padding, doc -1, not at all). That is transformers'
+// count only when no prompt is shared between completions (TRL's
+// concatenated forward sees a pair's prompt twice): training with the aux
+// loss lays MoE pairs out without a shared prompt (pkg/train).
+func newLayoutMoERouting(cfg *model.Config, li LayoutInputs) *moeRouting {
+	if !cfg.HasMoE() {
+		return nil
+	}
+	B, T := li.Doc.Shape().Dimensions[0], li.Doc.Shape().Dimensions[1]
+	valid := GreaterOrEqual(li.Doc, ZerosLike(li.Doc))
+	return &moeRouting{valid: Reshape(ConvertDType(valid, dtypes.Float32), B*T), experts: cfg.MoE.NumExperts}
+}
+
 // add records one layer's routing probabilities [N, E] and top-k
 // selection [N, E] bool.
 func (r *moeRouting) add(probs, selected *Node) {

@@ -58,6 +58,25 @@ func CompletionTokenStatsGraph(store *gmodel.Store, cfg *model.Config, tokens, l
 	H := hidden.Shape().Dimensions[2]
 	h := Reshape(Slice(hidden, AxisRange(), AxisRange(0, T-1), AxisRange()), B*(T-1), H) // [N, H]
 	targets := Reshape(Slice(tokens, AxisRange(), AxisRange(1, T)), B*(T-1))             // [N]
+	st := n.headStats(h, head, targets)
+	perTok := func(x *Node) *Node { // [N] -> [B, T], 0 outside the completion
+		x = Concatenate([]*Node{Zeros(g, shapeOf(dtypes.Float32, B, 1)), Reshape(x, B, T-1)}, 1)
+		return Where(inCompletion, x, ZerosLike(x))
+	}
+	return TokenStats{
+		LogProbs:      perTok(st.LogProbs),
+		MeanLogits:    perTok(st.MeanLogits),
+		IsTop1:        perTok(st.IsTop1),
+		LogSumSqProbs: perTok(st.LogSumSqProbs),
+		Entropy:       perTok(st.Entropy),
+		Mask:          mask,
+		AuxLoss:       n.moe.auxLoss(),
+	}
+}
+
+// headStats returns, for hidden states h [N, H] and targets [N], the
+// log-probabilities and TRL's statistics of each row [N] (Mask unset).
+func (n net) headStats(h, head, targets *Node) TokenStats {
 	// Statistics: an online pass over the head's vocabulary chunks (the
 	// same products the log-softmax uses, without gradient) with running
 	// max m and its first index, s = Σ e^(l-m), s2 = Σ e^(2(l-m)),
@@ -86,17 +105,11 @@ func CompletionTokenStatsGraph(store *gmodel.Store, cfg *model.Config, tokens, l
 	})
 	lse := Add(m, Log(s))
 	top1 := Equal(arg, targets)
-	perTok := func(x *Node) *Node { // [N] -> [B, T], 0 outside the completion
-		x = Concatenate([]*Node{Zeros(g, shapeOf(dtypes.Float32, B, 1)), Reshape(x, B, T-1)}, 1)
-		return Where(inCompletion, x, ZerosLike(x))
-	}
 	return TokenStats{
-		LogProbs:      perTok(lp),
-		MeanLogits:    perTok(DivScalar(sum, float64(V))),
-		IsTop1:        perTok(Where(top1, OnesLike(m), ZerosLike(m))),
-		LogSumSqProbs: perTok(Sub(Log(s2), MulScalar(Log(s), 2))),
-		Entropy:       perTok(Sub(lse, Div(e, s))),
-		Mask:          mask,
-		AuxLoss:       n.moe.auxLoss(),
+		LogProbs:      lp,
+		MeanLogits:    DivScalar(sum, float64(V)),
+		IsTop1:        Where(top1, OnesLike(m), ZerosLike(m)),
+		LogSumSqProbs: Sub(Log(s2), MulScalar(Log(s), 2)),
+		Entropy:       Sub(lse, Div(e, s)),
 	}
 }

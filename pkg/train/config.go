@@ -6,6 +6,7 @@ import (
 	"math"
 
 	"github.com/dpo-go/dpo/pkg/dpo"
+	"github.com/dpo-go/dpo/pkg/engine"
 )
 
 // Learning-rate schedules (transformers' get_*_schedule_with_warmup).
@@ -82,6 +83,9 @@ type Config struct {
 	VocabChunk        int    `json:"vocab_chunk"`
 	BF16              bool   `json:"bf16,omitempty"`
 	GradCheckpointing bool   `json:"gradient_checkpointing,omitempty"`
+	// Layout switches off the throughput layouts of the micro-batches
+	// (engine.Switches: shared prompt, packing, or all with Plain).
+	Layout engine.Switches `json:"layout,omitzero"`
 	// ReportTo lists where metrics go besides metrics.jsonl (always
 	// written): "tensorboard" adds event files under Out/runs.
 	ReportTo string `json:"report_to,omitempty"`

@@ -149,14 +149,30 @@ func (o *optimizer) close() {
 //	weights [B]  the WPO pair weights (1 without use_weighting)
 //	aux     []   the MoE router's aux loss (0 when off), whose auxCoef
 //	             multiple is in the differentiated loss
+//
+// Unless Layout.Plain, the first three inputs are instead a layout's seven
+// (engine.Layout.Tensors) and the completion lengths [2B] (see layoutMicro):
+// per-token statistics then come as [2B, T] grids of completion tokens.
 func (o *optimizer) gradGraph(scope *gmodel.Scope, in []*graph.Node) []*graph.Node {
-	tokens, lengths, prompts := in[0], in[1], in[2]
-	refC, refR, scale, bcoMean, bcoCount := in[3], in[4], in[5], in[6], in[7]
-	g := tokens.Graph()
 	store := scope.Store()
-	st := engine.CompletionTokenStatsGraph(store, o.cfg, tokens, lengths, prompts, engine.GraphOptions{
-		VocabChunk: o.tc.VocabChunk, BF16: o.tc.BF16, Checkpoint: o.tc.GradCheckpointing, LoRA: o.lora,
-		LoRADropout: o.loraDropout(g)})
+	gopts := engine.GraphOptions{VocabChunk: o.tc.VocabChunk, BF16: o.tc.BF16, Checkpoint: o.tc.GradCheckpointing, LoRA: o.lora,
+		LoRADropout: o.loraDropout(in[0].Graph())}
+	var st engine.TokenStats
+	var compLen, prompts *graph.Node
+	if o.tc.Layout.Plain {
+		tokens, lengths := in[0], in[1]
+		prompts = in[2]
+		st = engine.CompletionTokenStatsGraph(store, o.cfg, tokens, lengths, prompts, gopts)
+		compLen = graph.Sub(lengths, prompts)
+		in = in[3:]
+	} else {
+		st = engine.LayoutTokenStatsGraph(store, o.cfg, engine.NewLayoutInputs(in), gopts)
+		compLen = in[7]
+		prompts = graph.ZerosLike(compLen) // grids start at the completion
+		in = in[8:]
+	}
+	refC, refR, scale, bcoMean, bcoCount := in[0], in[1], in[2], in[3], in[4]
+	g := refC.Graph()
 	R := st.LogProbs.Shape().Dimensions[0]
 	B := R / 2
 	first := func(x *graph.Node) *graph.Node { return graph.Slice(x, graph.AxisRange(0, B)) }
@@ -166,7 +182,6 @@ func (o *optimizer) gradGraph(scope *gmodel.Scope, in []*graph.Node) []*graph.No
 		first = func(x *graph.Node) *graph.Node { return x }
 		second = first
 	}
-	compLen := graph.Sub(lengths, prompts)
 	raw := graph.ReduceSum(st.LogProbs, 1) // [R]
 	lp := raw
 	if a := o.tc.ldAlpha(); a >= 0 {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/gomlx/gomlx/core/tensors"
 
+	"github.com/dpo-go/dpo/pkg/engine"
 	"github.com/dpo-go/dpo/pkg/safetensors"
 )
 
@@ -44,6 +45,7 @@ type determinism struct {
 	VocabChunk                                  int
 	BF16                                        bool
 	LoRA                                        LoRAConfig
+	Layout                                      engine.Switches // the batches' layouts change last bits
 }
 
 func (c *Config) determinism() determinism {
@@ -54,7 +56,7 @@ func (c *Config) determinism() determinism {
 	return determinism{loss, c.Beta, c.LabelSmoothing, c.SimPOGamma, c.DiscoPOPTau, c.ReferenceFree,
 		c.ldAlpha(), c.FAlphaCoef, c.FDivergence, c.UseWeighting,
 		c.LR, c.Scheduler, c.WarmupSteps, c.WarmupRatio, c.WeightDecay, c.AdamBeta1, c.AdamBeta2, c.AdamEps,
-		c.MaxGradNorm, c.BatchSize, c.BatchTokens, c.GradAccum, c.Epochs, c.MaxSteps, c.Seed, c.VocabChunk, c.BF16, c.LoRA}
+		c.MaxGradNorm, c.BatchSize, c.BatchTokens, c.GradAccum, c.Epochs, c.MaxSteps, c.Seed, c.VocabChunk, c.BF16, c.LoRA, c.Layout}
 }
 
 // checkpoints returns the complete checkpoint directories of out, oldest

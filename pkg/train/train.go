@@ -215,7 +215,7 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 		r.train.len(), len(r.plan), c.Epochs, c.GradAccum, c.BatchSize, r.obj)
 
 	// Model.
-	if r.eng, err = engine.New(engine.Options{Backend: c.Backend, VocabChunk: c.VocabChunk, BF16: c.BF16}); err != nil {
+	if r.eng, err = engine.New(engine.Options{Backend: c.Backend, VocabChunk: c.VocabChunk, BF16: c.BF16, Layout: c.Layout}); err != nil {
 		return nil, 0, err
 	}
 	if c.BF16 && strings.HasPrefix(r.eng.BackendName(), "go") {
@@ -608,16 +608,14 @@ func (r *runner) micro(m micro, scale float64) (microOut, error) {
 		}
 		return out, err
 	}
+	ins := r.microInputs(m, toks, lengths, prompts, R, T)
 	err := catch(func() error {
-		out, err := r.opt.grad.Exec(
-			tensors.FromFlatDataAndDimensions(toks, R, T),
-			tensors.FromFlatDataAndDimensions(lengths, R),
-			tensors.FromFlatDataAndDimensions(prompts, R),
+		out, err := r.opt.grad.Exec(append(ins,
 			tensors.FromFlatDataAndDimensions(refC, B),
 			tensors.FromFlatDataAndDimensions(refR, B),
 			tensors.FromScalar(float32(scale)),
 			tensors.FromScalar(float32(r.bco.Mean)),
-			tensors.FromScalar(float32(r.bco.Count)))
+			tensors.FromScalar(float32(r.bco.Count)))...)
 		if err != nil {
 			return err
 		}

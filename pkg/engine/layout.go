@@ -1,0 +1,350 @@
+package engine
+
+import (
+	"sort"
+
+	"github.com/dpo-go/dpo/pkg/model"
+	"github.com/gomlx/compute/dtypes"
+	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck
+	"github.com/gomlx/gomlx/core/tensors"
+	gmodel "github.com/gomlx/gomlx/ml/model"
+)
+
+// This file lays sequences out in rows so that a forward computes only what
+// DPO needs (issue #13):
+//
+//   - shared prompt: a prompt and the completions that continue it (a
+//     pair's chosen and rejected) are one segment prompt|c1|c2 of a row;
+//     completion i attends to the prompt and to itself, never to another
+//     completion, and its positions continue the prompt's (the rejected
+//     completion's first token has position len(prompt)), so every
+//     completion sees exactly what it sees alone;
+//   - packing: several such segments share a row (block-diagonal
+//     attention, per-segment positions), filled to the row length;
+//   - completion-only head: the LM head and log-softmax run only on the
+//     positions whose next token is a completion token, gathered into a
+//     compact vector whose length is bucketed (bucketLen), so graphs stay
+//     few.
+//
+// The attention mask of a layout is, for query q and key k of one row,
+//
+//	doc[k] >= 0 ∧ doc[k] = doc[q] ∧ (branch[k] = 0 ∨ branch[k] = branch[q])
+//	  ∧ k <= q (row offsets) ∧ pos[q] - pos[k] < window (when windowed)
+//
+// where doc numbers the segments of a row (-1: padding) and branch is 0
+// for prompt tokens and i for completion i. Sliding windows are measured in
+// positions, not row offsets: a rejected token is as far from a prompt
+// token as it is in its own sequence, and chosen tokens in between are
+// masked anyway.
+
+// Group is a prompt and the completions that continue it (a pair's chosen
+// and rejected, or one sequence's single completion). Out[i] is the output
+// slot of completion i.
+type Group struct {
+	Prompt      []int32
+	Completions [][]int32
+	Out         []int
+}
+
+// len is the tokens of g laid out with a shared prompt.
+func (g Group) len() int {
+	n := len(g.Prompt)
+	for _, c := range g.Completions {
+		n += len(c)
+	}
+	return n
+}
+
+// LayoutOptions selects the layout's savings. The completion-only head is
+// always on in a layout; today's plain path is the engine's other graph.
+type LayoutOptions struct {
+	// SharedPrompt computes a group's prompt once for all its completions;
+	// off, each completion is a segment of its own, prompt repeated.
+	SharedPrompt bool
+	// Pack puts several segments in one row; off, one segment per row.
+	Pack bool
+}
+
+// Layout is one forward batch: rows of segments, and which positions the
+// head scores.
+type Layout struct {
+	Rows, Len int     // B rows of T tokens
+	Tokens    []int32 // [B*T]
+	Positions []int32 // [B*T]
+	Doc       []int32 // [B*T] segment of the row, -1 for padding
+	Branch    []int32 // [B*T] 0 prompt, i completion i
+
+	N      int     // scored positions (bucketed; the tail is padding)
+	Pred   []int32 // [N] flat index b*T+t of the position that predicts
+	Target []int32 // [N] the predicted token
+	// Seq and Index say which completion token entry n is (-1: padding).
+	Seq, Index []int32 // [N]
+
+	Seqs int     // output slots
+	Grid []int32 // [Seqs*T]: entry n of completion token j of slot s, N when none
+
+	// Statistics for the throughput report.
+	Real      int // tokens of the sequences as scored alone (prompt counted per completion)
+	Computed  int // non-padding positions of the rows
+	Duplicate int // prompt positions computed more than once
+}
+
+// splitGroups returns one group per completion (prompt repeated).
+func splitGroups(groups []Group) []Group {
+	var out []Group
+	for _, g := range groups {
+		for i, c := range g.Completions {
+			out = append(out, Group{Prompt: g.Prompt, Completions: [][]int32{c}, Out: []int{g.Out[i]}})
+		}
+	}
+	return out
+}
+
+// packRows assigns segments of the given lengths to rows of T tokens:
+// first fit in decreasing length order with Pack (stable, so the result is
+// a function of the input), else one per row.
+func packRows(lens []int, T int, pack bool) [][]int {
+	if !pack {
+		rows := make([][]int, len(lens))
+		for i := range lens {
+			rows[i] = []int{i}
+		}
+		return rows
+	}
+	order := make([]int, len(lens))
+	for i := range order {
+		order[i] = i
+	}
+	sort.SliceStable(order, func(a, b int) bool { return lens[order[a]] > lens[order[b]] })
+	var rows [][]int
+	var free []int
+	for _, i := range order {
+		placed := false
+		for r := range rows {
+			if free[r] >= lens[i] {
+				rows[r] = append(rows[r], i)
+				free[r] -= lens[i]
+				placed = true
+				break
+			}
+		}
+		if !placed {
+			rows = append(rows, []int{i})
+			free = append(free, T-lens[i])
+		}
+	}
+	return rows
+}
+
+// packedLen picks the row length for packing segments of lens: among the
+// bucket lengths from the longest segment's up to maxT (at least that
+// bucket), the one with the fewest padded tokens rows*T; ties go to the
+// shorter rows (less attention work).
+func packedLen(lens []int, maxT int) int {
+	longest := 0
+	for _, l := range lens {
+		longest = max(longest, l)
+	}
+	best, bestCost := bucketLen(longest), -1
+	for T := bucketLen(longest); ; T = bucketLen(T + 1) {
+		cost := len(packRows(lens, T, true)) * T
+		if bestCost < 0 || cost < bestCost {
+			best, bestCost = T, cost
+		}
+		if T >= maxT {
+			break
+		}
+	}
+	return best
+}
+
+// NewLayout lays groups out in rows of T tokens (T >= every segment's
+// length; with Pack, see packedLen for a choice) and at least minRows rows
+// (padding rows are empty). seqs is the number of output slots (0: no
+// Grid; then Out may hold any indices).
+func NewLayout(groups []Group, seqs, T, minRows int, o LayoutOptions) *Layout {
+	if !o.SharedPrompt {
+		groups = splitGroups(groups)
+	}
+	lens := make([]int, len(groups))
+	for i, g := range groups {
+		lens[i] = g.len()
+	}
+	rows := packRows(lens, T, o.Pack)
+	B := max(len(rows), minRows)
+	l := &Layout{Rows: B, Len: T, Seqs: seqs,
+		Tokens: make([]int32, B*T), Positions: make([]int32, B*T), Doc: make([]int32, B*T), Branch: make([]int32, B*T)}
+	for i := range l.Doc {
+		l.Doc[i] = -1
+	}
+	var pred, target, seq, index []int32
+	for r, row := range rows {
+		off := r * T
+		for d, gi := range row {
+			g := groups[gi]
+			P := len(g.Prompt)
+			for j, t := range g.Prompt {
+				l.Tokens[off+j], l.Positions[off+j], l.Doc[off+j], l.Branch[off+j] = t, int32(j), int32(d), 0
+			}
+			last := off + P - 1 // the prompt's last token predicts each completion's first
+			o := off + P
+			for c, comp := range g.Completions {
+				for j, t := range comp {
+					l.Tokens[o+j], l.Positions[o+j], l.Doc[o+j], l.Branch[o+j] = t, int32(P+j), int32(d), int32(c+1)
+					p := last
+					if j > 0 {
+						p = o + j - 1
+					}
+					pred, target = append(pred, int32(p)), append(target, t)
+					seq, index = append(seq, int32(g.Out[c])), append(index, int32(j))
+				}
+				o += len(comp)
+				l.Real += P + len(comp)
+			}
+			l.Computed += g.len()
+			off += g.len()
+		}
+	}
+	if !o.SharedPrompt { // a prompt is computed once per completion
+		seen := map[string]bool{}
+		for _, g := range groups {
+			k := string(int32Bytes(g.Prompt))
+			if seen[k] {
+				l.Duplicate += len(g.Prompt)
+			}
+			seen[k] = true
+		}
+	}
+	l.N = bucketLen(len(pred))
+	for len(pred) < l.N {
+		pred, target, seq, index = append(pred, 0), append(target, 0), append(seq, -1), append(index, -1)
+	}
+	l.Pred, l.Target, l.Seq, l.Index = pred, target, seq, index
+	l.Grid = make([]int32, seqs*T)
+	for i := range l.Grid {
+		l.Grid[i] = int32(l.N)
+	}
+	for n, s := range seq {
+		if s >= 0 && seqs > 0 {
+			l.Grid[int(s)*T+int(index[n])] = int32(n)
+		}
+	}
+	return l
+}
+
+func int32Bytes(x []int32) []byte {
+	b := make([]byte, 4*len(x))
+	for i, v := range x {
+		b[4*i], b[4*i+1], b[4*i+2], b[4*i+3] = byte(v), byte(v>>8), byte(v>>16), byte(v>>24)
+	}
+	return b
+}
+
+// Tensors returns the layout's graph inputs in the order of
+// [LayoutInputs]: tokens, positions, doc, branch [B, T]; pred, target [N];
+// grid [Seqs, T].
+func (l *Layout) Tensors() []*tensors.Tensor {
+	bt := func(x []int32) *tensors.Tensor { return tensors.FromFlatDataAndDimensions(x, l.Rows, l.Len) }
+	return []*tensors.Tensor{bt(l.Tokens), bt(l.Positions), bt(l.Doc), bt(l.Branch),
+		tensors.FromFlatDataAndDimensions(l.Pred, l.N), tensors.FromFlatDataAndDimensions(l.Target, l.N),
+		tensors.FromFlatDataAndDimensions(l.Grid, l.Seqs, l.Len)}
+}
+
+// LayoutInputs are a layout's tensors inside a graph (see [Layout.Tensors]).
+type LayoutInputs struct {
+	Tokens, Positions, Doc, Branch *Node // [B, T] int32
+	Pred, Target                   *Node // [N] int32
+	Grid                           *Node // [S, T] int32
+}
+
+// NewLayoutInputs names the first 7 graph inputs in the order of
+// [Layout.Tensors].
+func NewLayoutInputs(in []*Node) LayoutInputs {
+	return LayoutInputs{Tokens: in[0], Positions: in[1], Doc: in[2], Branch: in[3], Pred: in[4], Target: in[5], Grid: in[6]}
+}
+
+// layoutInputs is the forward's view of a layout: its tokens, positions
+// and the segment mask.
+func layoutInputs(li LayoutInputs) *inputs {
+	B, T := li.Tokens.Shape().Dimensions[0], li.Tokens.Shape().Dimensions[1]
+	return &inputs{
+		tokens:    li.Tokens,
+		positions: li.Positions,
+		maskFn: func(window int) *Node {
+			g := li.Tokens.Graph()
+			bq := func(x *Node) *Node { return BroadcastToDims(Reshape(x, B, T, 1), B, T, T) } // [B, q, k] from q
+			bk := func(x *Node) *Node { return BroadcastToDims(Reshape(x, B, 1, T), B, T, T) } // [B, q, k] from k
+			shapeTT := shapeOf(dtypes.Int32, T, T)
+			causal := BroadcastToDims(Reshape(LessOrEqual(Iota(g, shapeTT, 1), Iota(g, shapeTT, 0)), 1, T, T), B, T, T)
+			docK, brK := bk(li.Doc), bk(li.Branch)
+			zero := ZerosLike(docK)
+			m := And(causal, And(GreaterOrEqual(docK, zero), Equal(docK, bq(li.Doc))))
+			m = And(m, Or(Equal(brK, zero), Equal(brK, bq(li.Branch))))
+			if window > 0 {
+				d := Sub(bq(li.Positions), bk(li.Positions))
+				m = And(m, LessThan(d, Const(g, int32(window))))
+			}
+			return Reshape(m, B, 1, 1, T, T)
+		},
+	}
+}
+
+// layoutHidden runs the forward over the layout and returns the hidden
+// states of the scored positions [N, H], the head [V, H] and the targets.
+func layoutHidden(n *net, cfg *model.Config, li LayoutInputs) (h, head *Node) {
+	hidden, head := forward(*n, cfg, layoutInputs(li)) // [B, T, H]
+	n.logitCap = cfg.FinalSoftcap
+	B, T, H := hidden.Shape().Dimensions[0], hidden.Shape().Dimensions[1], hidden.Shape().Dimensions[2]
+	h = Gather(Reshape(hidden, B*T, H), ExpandAxes(li.Pred, -1)) // [N, H]
+	return h, head
+}
+
+// layoutLogProbs returns log p(target | context) of every scored position
+// [N] (padding entries hold a value of no meaning).
+func layoutLogProbs(n net, cfg *model.Config, li LayoutInputs) *Node {
+	h, head := layoutHidden(&n, cfg, li)
+	return n.chunkedLogSoftmaxAt(h, head, li.Target)
+}
+
+// toGrid scatters compact per-position values x [N] into [S, T]: entry
+// (s, j) is completion token j of slot s, 0 where there is none. The
+// gradient flows back to x.
+func toGrid(x, grid *Node) *Node {
+	S, T := grid.Shape().Dimensions[0], grid.Shape().Dimensions[1]
+	padded := Concatenate([]*Node{x, Zeros(x.Graph(), shapeOf(x.DType(), 1))}, 0) // [N+1]
+	return Reshape(Gather(padded, ExpandAxes(Reshape(grid, S*T), -1)), S, T)
+}
+
+// LayoutTokenStatsGraph is [CompletionTokenStatsGraph] over a layout: the
+// forward runs once over its rows and the head only over its scored
+// positions. Every field is [S, T]: entry (s, j) describes completion token
+// j of output slot s (there is no prompt offset: a prompt length of 0 in
+// the per-token formulas), 0 beyond the completion.
+func LayoutTokenStatsGraph(store *gmodel.Store, cfg *model.Config, li LayoutInputs, opts GraphOptions) TokenStats {
+	n := net{w: storeWeights(store, li.Tokens.Graph()), opts: opts.withDefaults()}
+	n.moe = newLayoutMoERouting(cfg, li) // MoE router statistics (moe.go)
+	h, head := layoutHidden(&n, cfg, li)
+	st := n.headStats(h, head, li.Target)
+	grid := func(x *Node) *Node { return toGrid(x, li.Grid) }
+	ones := OnesLike(ConvertDType(li.Target, dtypes.Float32))
+	return TokenStats{
+		LogProbs:      grid(st.LogProbs),
+		MeanLogits:    grid(st.MeanLogits),
+		IsTop1:        grid(st.IsTop1),
+		LogSumSqProbs: grid(st.LogSumSqProbs),
+		Entropy:       grid(st.Entropy),
+		Mask:          grid(ones),
+		AuxLoss:       n.moe.auxLoss(),
+	}
+}
+
+// LayoutLogProbsGraph is [CompletionLogProbsGraph] over a layout: the
+// summed completion log-probability of each output slot [S].
+func LayoutLogProbsGraph(store *gmodel.Store, cfg *model.Config, li LayoutInputs, opts GraphOptions) *Node {
+	n := net{w: storeWeights(store, li.Tokens.Graph()), opts: opts.withDefaults()}
+	return ReduceSum(toGrid(layoutLogProbs(n, cfg, li), li.Grid), 1)
+}
+
+// PackedLen is the row length packing chooses for segments of lens (see
+// packedLen): at most maxT, unless the longest segment needs more.
+func PackedLen(lens []int, maxT int) int { return packedLen(lens, maxT) }
