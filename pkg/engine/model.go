@@ -32,6 +32,9 @@ type Model struct {
 	mu     sync.Mutex
 	exec   *gmodel.Exec
 	shapes map[[2]int]bool // (rows, length) of every graph compiled
+
+	// prefillExec and decodeExec run Generate (generate.go).
+	prefillExec, decodeExec *gmodel.Exec
 }
 
 // LoadWeights checks the tensors against cfg (names and shapes from
@@ -317,6 +320,7 @@ func (m *Model) Close() {
 			m.exec.Finalize()
 			m.exec = nil
 		}
+		m.closeGenerate()
 		if m.store != nil {
 			m.store.Finalize()
 			m.store = nil
