@@ -19,6 +19,9 @@
 //     with typed getters and [Metadata.CheckSameTokenizer];
 //   - column names, [PairsSchema], [PairBuilder] and the zero-copy accessor
 //     [ReadPairs] for the preference-pair columns TRL uses;
+//   - [CompletionsSchema], [CompletionBuilder] and [ReadCompletions] for
+//     completions streams (dpo-sample's output, dpo.kind=completions: one
+//     row per sampled completion);
 //   - [OpenInput] and [CreateOutput]: "-" for stdin/stdout, atomic file output
 //     (temp file, fsync, rename on Commit);
 //   - [Spill]: writes a stream once to an uncompressed Arrow IPC file and

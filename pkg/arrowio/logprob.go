@@ -23,10 +23,10 @@ func CheckLogProb(x float64) error {
 }
 
 // RowName names row i of rec in errors: "row 3 (id "abc")", or "row 3"
-// when rec has no readable id column.
+// when rec has no readable id column (pairs and completions streams alike).
 func RowName(rec arrow.RecordBatch, i int) string {
-	if p, err := ReadPairs(rec); err == nil && i < p.Rows {
-		return fmt.Sprintf("row %d (id %q)", i, p.ID.Value(i))
+	if id, err := StringColumn(rec, ColID); err == nil && i < id.Len() {
+		return fmt.Sprintf("row %d (id %q)", i, id.Value(i))
 	}
 	return fmt.Sprintf("row %d", i)
 }

@@ -25,6 +25,10 @@ patterns, expanded in lexical order) are read one after the other; Arrow IPC
 files are read as well as streams. --shard I/N scores one contiguous slice of
 the rows, for job arrays (docs/shards.md).
 
+On a completions stream (dpo-sample's output: one completion per row) it
+appends ref_logp, the summed log-probability of completion_input_ids given
+prompt_input_ids, for dpo-score --rank (docs/judges.md).
+
 Example:
   dpo-tokenize --tokenizer ./sft-model pairs.jsonl | dpo-reflogp --model ./sft-model > ref.arrow
 
@@ -99,6 +103,15 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	meta := r.Metadata()
+	completions := meta.IsCompletions() // one completion per row: adds ref_logp
+	if completions {
+		if ld != nil {
+			return usagef("--ld-alpha weighs a pair's two completions; %s is a completions stream", r.Name())
+		}
+		if err := checkCompletionsInput(r, arrowio.ColRefLogp); err != nil {
+			return err
+		}
+	}
 	for _, c := range []string{arrowio.ColRefChosenLogps, arrowio.ColRefRejectedLogps} {
 		if len(r.Schema().FieldIndices(c)) > 0 {
 			return fmt.Errorf("%s already has a %s column: it is a reference stream already", r.Name(), c)
@@ -129,9 +142,13 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err := outMeta.SetStage(arrowio.StageReflogp, Version, opts); err != nil {
 		return err
 	}
-	schema, err := arrowio.AppendFields(arrowio.WithMetadata(r.Schema(), outMeta),
-		arrow.Field{Name: arrowio.ColRefChosenLogps, Type: arrow.PrimitiveTypes.Float64},
-		arrow.Field{Name: arrowio.ColRefRejectedLogps, Type: arrow.PrimitiveTypes.Float64})
+	added := []arrow.Field{
+		{Name: arrowio.ColRefChosenLogps, Type: arrow.PrimitiveTypes.Float64},
+		{Name: arrowio.ColRefRejectedLogps, Type: arrow.PrimitiveTypes.Float64}}
+	if completions {
+		added = []arrow.Field{{Name: arrowio.ColRefLogp, Type: arrow.PrimitiveTypes.Float64}}
+	}
+	schema, err := arrowio.AppendFields(arrowio.WithMetadata(r.Schema(), outMeta), added...)
 	if err != nil {
 		return err
 	}
@@ -140,11 +157,28 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return &UsageError{Err: err}
 	}
 	fmt.Fprintf(log, "reference model %s (%s, %d layers, vocab %d) on %s\n", *modelDir, cfg.Arch, cfg.NumLayers, cfg.VocabSize, opts.Backend)
-	prog := newProgress(log, !std.quiet && isTerminal(stderr), "pairs")
+	unit := "pairs"
+	if completions {
+		unit = "completions"
+	}
+	prog := newProgress(log, !std.quiet && isTerminal(stderr), unit)
 	start := time.Now()
 	var rows, tokens int64
 	for batch := 0; r.Next(); batch++ {
 		rec := r.Record()
+		if completions {
+			lp, n, err := scoreCompletions(ctx, lm.model, budget, rec, r.Name(), batch)
+			if err != nil {
+				return err
+			}
+			if err := appendColumns(w, rec, float64Array(mem, lp)); err != nil {
+				return err
+			}
+			rows += rec.NumRows()
+			tokens += n
+			prog.update(rows)
+			continue
+		}
 		chosen, rejected, n, err := scoreBatch(ctx, lm.model, budget, rec, r.Name(), batch, ld)
 		if err != nil {
 			return err
@@ -170,6 +204,6 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	el := time.Since(start).Seconds()
-	fmt.Fprintf(log, "scored %d pairs (%d tokens) in %.1fs: %.0f tokens/s\n", rows, tokens, el, float64(tokens)/max(el, 1e-9))
+	fmt.Fprintf(log, "scored %d %s (%d tokens) in %.1fs: %.0f tokens/s\n", rows, unit, tokens, el, float64(tokens)/max(el, 1e-9))
 	return nil
 }

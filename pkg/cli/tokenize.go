@@ -39,6 +39,16 @@ A system column becomes a system message before the first turn (text pairs
 are then rendered with the chat template as system/user/assistant turns;
 without a template the system text and a blank line precede the prompt).
 
+Rated completions are binarized into pairs (JSON inputs; each file's first
+record tells its shape): rows {prompt, completions: [...], scores: [...]}
+(completions are strings or message lists; raw UltraFeedback's objects with
+--columns prompt=instruction,completion=response,score=overall_score), or a
+judge's rows {id, prompt, completion, score} grouped by id. --pairs picks
+best-worst (default), best-random (seeded by --seed) or all; pair ids are
+<id>/<i>-<j> (chosen i, rejected j: sample_index or position). Prompts with
+one completion or no score gap above --min-score-gap are counted, reported
+and written to --rejects. See docs/judges.md.
+
 Example:
   dpo-tokenize --tokenizer ./Qwen3-0.6B pairs.jsonl | dpo-reflogp --model ./Qwen3-0.6B > ref.arrow
 
@@ -63,6 +73,7 @@ type tokenizeFlags struct {
 	batchRows    int
 	quiet        bool
 	version      bool
+	rated        pairs.Binarize
 	cfg          tokenize.Config
 }
 
@@ -84,6 +95,9 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs.StringVar(&f.out, "o", "-", "output `FILE` (- for stdout), written atomically")
 	fs.StringVar(&f.format, "format", "auto", "input format: auto, jsonl, json, parquet, arrow")
 	fs.StringVar(&f.columns, "columns", "", "dataset column names as role=column pairs, roles chosen, rejected, prompt, id, system, tools (e.g. prompt=question,system=system); default: TRL's names, no system column")
+	fs.StringVar(&f.rated.Mode, "pairs", pairs.BestWorst, "rated completions (rows {prompt, completions, scores}, or a judge's {id, prompt, completion, score} rows) become pairs: best-worst, best-random (UltraFeedback's binarization, seeded by --seed) or all (every ordered pair with a score gap above --min-score-gap)")
+	fs.Float64Var(&f.rated.MinScoreGap, "min-score-gap", 0, "rated completions: a pair needs chosen's score minus rejected's above this (0: any strictly better); prompts without such a pair are counted and skipped")
+	fs.Uint64Var(&f.rated.Seed, "seed", 0, "rated completions: seed of --pairs best-random's draw (per prompt id)")
 	fs.IntVar(&f.workers, "workers", runtime.GOMAXPROCS(0), "encoding goroutines (output order always equals input order)")
 	fs.StringVar(&f.summary, "summary", "", "also write the summary as JSON to this `FILE`")
 	fs.StringVar(&f.codec, "codec", arrowio.CodecZstd, "stream buffer compression: zstd, lz4, none")
@@ -111,6 +125,9 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return usagef("--tokenizer is required (a model directory, a tokenizer.json, or builtin:bytes)")
 	}
 	if err := f.cfg.Validate(); err != nil {
+		return &UsageError{Err: err}
+	}
+	if err := f.rated.Validate(); err != nil {
 		return &UsageError{Err: err}
 	}
 	if f.onError != "fail" && f.onError != "skip" {
@@ -173,7 +190,7 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 
 	mem := memory.DefaultAllocator
-	in, err := pairs.OpenAll(inputs, stdin, pairs.Options{Format: f.format, Mem: mem, Columns: columns})
+	in, err := pairs.OpenAll(inputs, stdin, pairs.Options{Format: f.format, Mem: mem, Columns: columns, Rated: &f.rated})
 	if err != nil {
 		return err
 	}
@@ -192,7 +209,8 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		BOSToken string            `json:"bos_token"`
 		EOSToken string            `json:"eos_token"`
 		Columns  map[string]string `json:"columns,omitempty"`
-	}{f.cfg, bos, eos, columns}
+		Rated    pairs.Binarize    `json:"rated"`
+	}{f.cfg, bos, eos, columns, f.rated}
 	if err := meta.SetStage(arrowio.StageTokenize, Version, stageOpts); err != nil {
 		return err
 	}
@@ -217,6 +235,10 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	sum, runErr := tokenize.Run(ctx, in, enc, sink, opts)
 	prog.done()
+	rated := pairs.ReadRatedStats(in)
+	if rated.Prompts > 0 {
+		sum.Rated = &rated
+	}
 	if runErr != nil {
 		// The output is aborted by the deferred cleanup: no end marker, no file.
 		return runErr

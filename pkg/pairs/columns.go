@@ -24,13 +24,22 @@ type columns [numCols]string
 // Roles names the roles that Options.Columns may map, in decoding order.
 var Roles = [numCols]string{"chosen", "rejected", "prompt", "id", "system", "tools"}
 
+// RatedRoles names the extra roles of rated-completions rows (see
+// [Binarize]): the list of completions and the parallel list of scores of a
+// grouped row, the text and score keys inside a completion object (raw
+// UltraFeedback's response and overall_score) or of a flat row, and the
+// flat row's sample index.
+var RatedRoles = []string{"completions", "scores", "completion", "score", "sample_index"}
+
 // defaultColumns reads TRL's names; system and tools are read only when
 // mapped (TRL's DPOTrainer has no system column; it forwards "tools").
 var defaultColumns = columns{"chosen", "rejected", "prompt", "id", "", "tools"}
 
 // ParseColumns parses a --columns value: comma-separated role=column pairs
 // such as "prompt=question,system=system,chosen=chosen,rejected=rejected".
-// Roles are chosen, rejected, prompt, id, system and tools.
+// Roles are chosen, rejected, prompt, id, system and tools, and for rated
+// completions (see [Binarize]) completions, scores, completion, score and
+// sample_index.
 func ParseColumns(spec string) (map[string]string, error) {
 	m := map[string]string{}
 	if strings.TrimSpace(spec) == "" {
@@ -42,8 +51,8 @@ func ParseColumns(spec string) (map[string]string, error) {
 		if !ok || k == "" || v == "" {
 			return nil, fmt.Errorf("pairs: columns: %q is not role=column", kv)
 		}
-		if !slices.Contains(Roles[:], k) {
-			return nil, fmt.Errorf("pairs: columns: unknown role %q (want %s)", k, strings.Join(Roles[:], ", "))
+		if !slices.Contains(Roles[:], k) && !slices.Contains(RatedRoles, k) {
+			return nil, fmt.Errorf("pairs: columns: unknown role %q (want %s)", k, strings.Join(append(Roles[:], RatedRoles...), ", "))
 		}
 		if _, dup := m[k]; dup {
 			return nil, fmt.Errorf("pairs: columns: role %q given twice", k)
@@ -61,6 +70,9 @@ func resolveColumns(m map[string]string) (columns, error) {
 	c := defaultColumns
 	used := map[string]string{}
 	for role, name := range m {
+		if slices.Contains(RatedRoles, role) {
+			continue // see resolveRatedNames
+		}
 		k := slices.Index(Roles[:], role)
 		if k < 0 {
 			return c, fmt.Errorf("pairs: columns: unknown role %q (want %s)", role, strings.Join(Roles[:], ", "))

@@ -54,8 +54,18 @@ func (r *jsonlReader) readLine() ([]byte, error) {
 }
 
 func (r *jsonlReader) Next() (Example, error) {
+	line, row, lineNo, err := r.nextRaw()
+	if err != nil {
+		return Example{}, err
+	}
+	return exampleFromJSON(line, row, r.name, lineNo, true, r.names)
+}
+
+// nextRaw returns the next record's bytes (valid until the next call), its
+// row and its line.
+func (r *jsonlReader) nextRaw() ([]byte, int64, int64, error) {
 	if r.err != nil {
-		return Example{}, r.err
+		return nil, 0, 0, r.err
 	}
 	for {
 		line, err := r.readLine()
@@ -64,7 +74,7 @@ func (r *jsonlReader) Next() (Example, error) {
 				err = fmt.Errorf("pairs: reading %s after line %d: %w", r.name, r.line, err)
 			}
 			r.err = err
-			return Example{}, err
+			return nil, 0, 0, err
 		}
 		r.line++
 		if r.line == 1 {
@@ -75,7 +85,7 @@ func (r *jsonlReader) Next() (Example, error) {
 		}
 		row := r.row
 		r.row++
-		return exampleFromJSON(line, row, r.name, r.line, true, r.names)
+		return line, row, r.line, nil
 	}
 }
 
@@ -134,21 +144,30 @@ func newJSONArrayReader(name string, r io.Reader, closer func() error, names col
 	return &jsonArrayReader{name: name, dec: json.NewDecoder(r), closer: closer, names: names}
 }
 
-func (r *jsonArrayReader) fail(format string, args ...any) (Example, error) {
+func (r *jsonArrayReader) fail(format string, args ...any) ([]byte, int64, int64, error) {
 	r.err = fmt.Errorf("pairs: %s: "+format, append([]any{r.name}, args...)...)
-	return Example{}, r.err
+	return nil, 0, 0, r.err
 }
 
 func (r *jsonArrayReader) Next() (Example, error) {
+	raw, row, _, err := r.nextRaw()
+	if err != nil {
+		return Example{}, err
+	}
+	return exampleFromJSON(raw, row, r.name, 0, false, r.names)
+}
+
+// nextRaw returns the next element's bytes and its row (line 0).
+func (r *jsonArrayReader) nextRaw() ([]byte, int64, int64, error) {
 	if r.err != nil {
-		return Example{}, r.err
+		return nil, 0, 0, r.err
 	}
 	if !r.started {
 		r.started = true
 		tok, err := r.dec.Token()
 		if err == io.EOF {
 			r.err = io.EOF
-			return Example{}, io.EOF
+			return nil, 0, 0, io.EOF
 		}
 		if err != nil {
 			return r.fail("malformed JSON at the start: %v", err)
@@ -172,7 +191,7 @@ func (r *jsonArrayReader) Next() (Example, error) {
 			return r.fail("unexpected data after the JSON array (byte %d): %v", r.dec.InputOffset(), tok)
 		}
 		r.err = io.EOF
-		return Example{}, io.EOF
+		return nil, 0, 0, io.EOF
 	}
 	start := r.dec.InputOffset()
 	var raw json.RawMessage
@@ -181,7 +200,7 @@ func (r *jsonArrayReader) Next() (Example, error) {
 	}
 	row := r.row
 	r.row++
-	return exampleFromJSON(raw, row, r.name, 0, false, r.names)
+	return raw, row, 0, nil
 }
 
 func noEOF(err error) error {

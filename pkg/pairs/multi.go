@@ -35,9 +35,35 @@ type chainReader struct {
 	cur     Reader
 	pending []string
 	opts    Options
-	rows    int64 // rows of the finished inputs
-	seen    int64 // rows returned by cur
+	rows    int64      // rows of the finished inputs
+	seen    int64      // rows returned by cur
+	rated   RatedStats // of the finished inputs
 	err     error
+}
+
+// ratedCounter is implemented by readers of rated completions.
+type ratedCounter interface {
+	RatedStats() RatedStats
+	rowsRead() int64
+}
+
+// RatedStats sums the rated-completions counts of the inputs read so far.
+func (c *chainReader) RatedStats() RatedStats {
+	s := c.rated
+	if rc, ok := c.cur.(ratedCounter); ok {
+		t := rc.RatedStats()
+		s.Prompts, s.Completions, s.Pairs = s.Prompts+t.Prompts, s.Completions+t.Completions, s.Pairs+t.Pairs
+	}
+	return s
+}
+
+// ReadRatedStats returns the rated-completions counts of r (zero when r
+// reads no rated completions).
+func ReadRatedStats(r Reader) RatedStats {
+	if rc, ok := r.(interface{ RatedStats() RatedStats }); ok {
+		return rc.RatedStats()
+	}
+	return RatedStats{}
 }
 
 // firstRow is implemented by the readers that number rows.
@@ -63,6 +89,10 @@ func (c *chainReader) Next() (Example, error) {
 		if len(c.pending) == 0 {
 			c.err = io.EOF
 			return Example{}, io.EOF
+		}
+		if rc, ok := c.cur.(ratedCounter); ok {
+			c.rated = c.RatedStats()
+			c.seen = rc.rowsRead()
 		}
 		c.rows += c.seen
 		c.seen = 0

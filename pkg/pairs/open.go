@@ -131,6 +131,18 @@ func Open(path string, stdin io.Reader, opts Options) (Reader, error) {
 		if bytes.HasPrefix(head, utf8BOM) {
 			br.Discard(len(utf8BOM))
 		}
+		if opts.Rated != nil {
+			if err := opts.Rated.Validate(); err != nil {
+				return fail(err)
+			}
+			var src rawRecords
+			if format == "jsonl" {
+				src = newJSONLReader(name, br, closeAll, names)
+			} else {
+				src = newJSONArrayReader(name, br, closeAll, names)
+			}
+			return newRatedReader(name, src, names, resolveRatedNames(opts.Columns), *opts.Rated), nil
+		}
 		if format == "jsonl" {
 			return newJSONLReader(name, br, closeAll, names), nil
 		}

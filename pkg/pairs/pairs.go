@@ -54,6 +54,12 @@ type Options struct {
 	// "system"}; unmapped roles use their own name, except system, which is
 	// read only when mapped. See ParseColumns.
 	Columns map[string]string
+	// Rated, when not nil, lets JSON inputs hold rated completions
+	// (grouped {prompt, completions, scores} rows or flat {id, prompt,
+	// completion, score} rows, told apart by each input's first record),
+	// which are binarized into pairs with these settings; inputs of pairs
+	// are read as before. Arrow and Parquet inputs are always read as pairs.
+	Rated *Binarize
 }
 
 // Reader yields the examples of a dataset in input order.

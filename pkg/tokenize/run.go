@@ -46,6 +46,11 @@ type Summary struct {
 	EmptyPrompt    int64            `json:"empty_prompt"`
 	Truncated      int64            `json:"truncated"`
 	Lengths        map[string]Stats `json:"lengths"`
+	// Skipped counts rated prompts that yielded no pair, by reason
+	// (pairs.SkipSingle, pairs.SkipTie).
+	Skipped map[string]int64 `json:"skipped,omitempty"`
+	// Rated counts the rated completions read, when the input held some.
+	Rated *pairs.RatedStats `json:"rated,omitempty"`
 }
 
 // Stats summarises token lengths.
@@ -101,7 +106,8 @@ func Run(ctx context.Context, r pairs.Reader, enc *Encoder, sink Sink, opts Opti
 					break
 				}
 				var rowErr *pairs.RowError
-				if err != nil && !errors.As(err, &rowErr) {
+				var skip *pairs.SkipError
+				if err != nil && !errors.As(err, &rowErr) && !errors.As(err, &skip) {
 					return err
 				}
 				c.items = append(c.items, item{ex: ex, err: err})
@@ -153,7 +159,7 @@ func Run(ctx context.Context, r pairs.Reader, enc *Encoder, sink Sink, opts Opti
 	})
 
 	// Collector: restores input order, counts, writes.
-	sum := &Summary{Dropped: map[string]int64{}}
+	sum := &Summary{Dropped: map[string]int64{}, Skipped: map[string]int64{}}
 	lens := map[string][]int{}
 	g.Go(func() error {
 		pending := map[int]*chunk{}
@@ -176,8 +182,17 @@ func Run(ctx context.Context, r pairs.Reader, enc *Encoder, sink Sink, opts Opti
 				next++
 				batch := make([]Pair, 0, len(c.items))
 				for i, res := range c.out {
-					sum.Read++
 					ex := c.items[i].ex
+					var skip *pairs.SkipError
+					if errors.As(res.err, &skip) {
+						// A rated prompt without a pair: counted, never silent.
+						sum.Skipped[skip.Reason]++
+						if err := writeReject(opts.Rejects, ex, nil, "skipped: "+skip.Reason+": "+skip.Detail); err != nil {
+							return err
+						}
+						continue
+					}
+					sum.Read++
 					if res.err != nil {
 						var drop *DropError
 						var rowErr *pairs.RowError
@@ -299,6 +314,9 @@ func stats(v []int) Stats {
 
 // Format writes the human summary.
 func (s *Summary) Format(w io.Writer) {
+	if s.Rated != nil {
+		fmt.Fprintf(w, "rated completions: %d prompts, %d completions, binarized into %d pairs\n", s.Rated.Prompts, s.Rated.Completions, s.Rated.Pairs)
+	}
 	fmt.Fprintf(w, "pairs read %d, written %d", s.Read, s.Written)
 	var dropped int64
 	keys := make([]string, 0, len(s.Dropped))
@@ -316,6 +334,20 @@ func (s *Summary) Format(w io.Writer) {
 		fmt.Fprintf(w, " (%s)", strings.Join(parts, ", "))
 	}
 	fmt.Fprintf(w, ", rejected (bad rows) %d, truncated %d, prompt-prefix mismatches %d, empty prompts %d\n", s.Rejected, s.Truncated, s.PrefixMismatch, s.EmptyPrompt)
+	if len(s.Skipped) > 0 {
+		keys := make([]string, 0, len(s.Skipped))
+		var n int64
+		for k, v := range s.Skipped {
+			keys = append(keys, k)
+			n += v
+		}
+		sort.Strings(keys)
+		parts := make([]string, len(keys))
+		for i, k := range keys {
+			parts[i] = fmt.Sprintf("%s: %d", k, s.Skipped[k])
+		}
+		fmt.Fprintf(w, "  rated prompts skipped (no pair) %d (%s)\n", n, strings.Join(parts, ", "))
+	}
 	for _, k := range []string{"prompt", "chosen", "rejected", "sequence"} {
 		st, ok := s.Lengths[k]
 		if !ok {
