@@ -30,6 +30,17 @@ Answer: {"cases": {name: {"tokens": [[new token, ...] per prompt, cut after
 the first eos], "margins": [[top1 - top2 logit at each step] per prompt]}},
 "versions": {...}}. The margins let a test tell a real divergence from a
 float tie.
+
+A case may also ask for sampling warpers:
+
+    "warps": [{"temperature": float, "top_k": int, "top_p": float, "min_p": float}, ...]
+
+For each, generate(do_sample=True, max_new_tokens=1, those settings,
+output_logits=True, output_scores=True) runs on the same batch and the
+answer's "warps" list holds, per prompt, the raw first-step logits
+("logits") and the scores after generate's logits processors ("scores":
+the warped logits, -inf where a token was removed, as null). softmax(scores)
+is the distribution transformers draws the first token from.
 """
 
 import json
@@ -90,7 +101,23 @@ def run(case):
                 break
         tokens.append(row)
         margins.append(mg)
-    return {"tokens": tokens, "margins": margins}
+    res = {"tokens": tokens, "margins": margins}
+    warps = []
+    for w in case.get("warps") or []:
+        with torch.no_grad():
+            o = model.generate(
+                input_ids=ids, attention_mask=mask, do_sample=True, num_beams=1, max_new_tokens=1,
+                eos_token_id=eos, pad_token_id=pad, output_scores=True, output_logits=True,
+                return_dict_in_generate=True, repetition_penalty=None,
+                temperature=w.get("temperature", 1.0), top_k=w.get("top_k", 0),
+                top_p=w.get("top_p", 1.0), min_p=w.get("min_p"))
+        warps.append({
+            "logits": o.logits[0].float().tolist(),
+            "scores": [[None if v == float("-inf") else v for v in row] for row in o.scores[0].float().tolist()],
+        })
+    if warps:
+        res["warps"] = warps
+    return res
 
 
 def main():
