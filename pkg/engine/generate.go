@@ -153,8 +153,11 @@ type genBatch struct {
 }
 
 // planGenerate groups rows by prompt bucket (input order within one) and
-// cuts them into batches of a fixed row count per bucket, as planBatches
-// does for scoring: a row's numbers do not depend on the other rows.
+// cuts them into batches of one row count: floorPow2(batchTokens /
+// capacity), or fewer for a small call (the power of two >= the number of
+// rows). As planBatches does for scoring, every batch has that shape, so a
+// row's numbers depend on its own prompt, the call's capacity and row
+// count, not on which rows share its batch.
 func planGenerate(lens []int, capacity, batchTokens int) []genBatch {
 	byBucket := map[int][]int{}
 	var buckets []int
@@ -165,7 +168,7 @@ func planGenerate(lens []int, capacity, batchTokens int) []genBatch {
 		}
 		byBucket[b] = append(byBucket[b], i)
 	}
-	rowsPer := floorPow2(max(1, batchTokens/capacity))
+	rowsPer := min(floorPow2(max(1, batchTokens/capacity)), ceilPow2(len(lens)))
 	var out []genBatch
 	for _, b := range buckets {
 		rows := byBucket[b]
@@ -174,6 +177,15 @@ func planGenerate(lens []int, capacity, batchTokens int) []genBatch {
 		}
 	}
 	return out
+}
+
+// ceilPow2 returns the smallest power of two >= n (1 for n < 1).
+func ceilPow2(n int) int {
+	p := 1
+	for p < n {
+		p *= 2
+	}
+	return p
 }
 
 // GenerateCapacity returns the KV cache capacity Generate uses for prompts
