@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -16,6 +17,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/dpo-go/dpo/internal/testrefs"
 	"github.com/dpo-go/dpo/pkg/arrowio"
 )
 
@@ -251,6 +253,107 @@ func TestSampleUsageErrors(t *testing.T) {
 		err := Sample(context.Background(), args, strings.NewReader(""), io.Discard, io.Discard)
 		if ExitCode(err) != 2 {
 			t.Errorf("%v: exit %d (%v), want 2", args, ExitCode(err), err)
+		}
+	}
+}
+
+// TestSampleGreedyMatchesTransformers: dpo-sample --temperature 0 on a
+// random Qwen3 checkpoint with the real Qwen3 tokenizer, for text prompts
+// and conversations rendered with its chat template and generation prompt,
+// gives transformers' prompt ids (apply_chat_template, tokenizer) and
+// generate(do_sample=False) tokens on the prompts as one left-padded
+// batch, token for token, stopping at <|im_end|> (a divergence is
+// accepted only at a float tie: top-2 logits within 1e-4).
+func TestSampleGreedyMatchesTransformers(t *testing.T) {
+	if testing.Short() {
+		t.Skip("transformers oracle: skipped with -short")
+	}
+	py := testrefs.Python(t, "torch", "transformers", "safetensors")
+	tokJSON := testrefs.Tokenizer(t, "qwen3")
+	tokDir := filepath.Dir(tokJSON)
+	dir := filepath.Join(t.TempDir(), "qwen3")
+	texts := []string{"Sort these letters: dcba", "Hello"}
+	chats := [][]map[string]string{
+		{{"role": "user", "content": "What is 2+2?"}},
+		{{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Name a colour."}, {"role": "assistant", "content": "Red."}, {"role": "user", "content": "Another one?"}},
+	}
+	const imEnd = 151645
+	req := map[string]any{"cases": []map[string]any{{
+		"name": "qwen3", "dir": dir, "seed": 11, "max_new_tokens": 8, "eos_token_id": imEnd, "pad_token_id": 151643,
+		"tokenizer": tokDir, "texts": texts, "chats": chats,
+		"config": map[string]any{"model_type": "qwen3", "vocab_size": 151936, "hidden_size": 32, "intermediate_size": 64,
+			"num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
+			"max_position_embeddings": 256, "tie_word_embeddings": true, "eos_token_id": imEnd},
+	}}}
+	var resp struct {
+		Cases map[string]struct {
+			Prompts [][]int32   `json:"prompts"`
+			Tokens  [][]int32   `json:"tokens"`
+			Margins [][]float64 `json:"margins"`
+		} `json:"cases"`
+	}
+	testrefs.RunOracle(t, py, "hf_generate.py", req, &resp)
+	want := resp.Cases["qwen3"]
+	for _, f := range []string{"tokenizer.json", "tokenizer_config.json"} {
+		b, err := os.ReadFile(filepath.Join(tokDir, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, f), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var in strings.Builder
+	enc := json.NewEncoder(&in)
+	for i, s := range texts {
+		_ = enc.Encode(map[string]any{"id": fmt.Sprint("t", i), "prompt": s})
+	}
+	for i, c := range chats {
+		_ = enc.Encode(map[string]any{"id": fmt.Sprint("c", i), "prompt": c})
+	}
+	out := runSample(t, in.String(), "--model", dir, "--temperature", "0", "--max-new-tokens", "8", "--format", "jsonl")
+	var rows []completionJSON
+	sc := bufio.NewScanner(bytes.NewReader(out))
+	sc.Buffer(nil, 1<<20)
+	for sc.Scan() {
+		var r completionJSON
+		if err := json.Unmarshal(sc.Bytes(), &r); err != nil {
+			t.Fatal(err)
+		}
+		rows = append(rows, r)
+	}
+	if len(rows) != len(want.Tokens) {
+		t.Fatalf("%d rows, transformers %d", len(rows), len(want.Tokens))
+	}
+	for i, r := range rows {
+		if !slices.Equal(r.PromptIDs, want.Prompts[i]) {
+			t.Errorf("row %s: prompt ids %v, transformers %v", r.ID, r.PromptIDs, want.Prompts[i])
+			continue
+		}
+		w := want.Tokens[i]
+		tie := false
+		for j := range min(len(w), len(r.CompletionIDs)) {
+			if r.CompletionIDs[j] != w[j] {
+				if tie = want.Margins[i][j] < 1e-4; tie {
+					t.Logf("row %s: step %d diverges at a float tie", r.ID, j)
+				} else {
+					t.Errorf("row %s: step %d: token %d, transformers %d (%v vs %v)", r.ID, j, r.CompletionIDs[j], w[j], r.CompletionIDs, w)
+				}
+				break
+			}
+		}
+		if tie {
+			continue
+		}
+		if len(r.CompletionIDs) != len(w) {
+			t.Errorf("row %s: %d tokens %v, transformers %d %v", r.ID, len(r.CompletionIDs), r.CompletionIDs, len(w), w)
+		}
+		wantFinish := "length"
+		if len(w) > 0 && w[len(w)-1] == imEnd {
+			wantFinish = "eos"
+		}
+		if r.FinishReason != wantFinish {
+			t.Errorf("row %s: finish %s, want %s", r.ID, r.FinishReason, wantFinish)
 		}
 	}
 }

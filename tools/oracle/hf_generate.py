@@ -31,6 +31,14 @@ the first eos], "margins": [[top1 - top2 logit at each step] per prompt]}},
 "versions": {...}}. The margins let a test tell a real divergence from a
 float tie.
 
+Instead of "prompts", a case may give "tokenizer" (a directory with
+tokenizer.json and tokenizer_config.json, loaded with AutoTokenizer),
+"texts" (strings, encoded with tokenizer(text).input_ids, special tokens
+added as TRL adds them) and "chats" (message lists, rendered with
+apply_chat_template(add_generation_prompt=True, tokenize=False) and encoded
+without special tokens): the prompts are the texts' ids then the chats',
+and the answer's "prompts" holds them.
+
 A case may also ask for sampling warpers:
 
     "warps": [{"temperature": float, "top_k": int, "top_p": float, "min_p": float}, ...]
@@ -74,7 +82,15 @@ def run(case):
     model.save_pretrained(case["dir"])
     model = AutoModelForCausalLM.from_pretrained(case["dir"], dtype=torch.float32, attn_implementation="eager")
     model.eval()
-    prompts = case["prompts"]
+    prompts = case.get("prompts")
+    if case.get("tokenizer"):
+        from transformers import AutoTokenizer
+
+        tok = AutoTokenizer.from_pretrained(case["tokenizer"])
+        prompts = [tok(t).input_ids for t in case.get("texts") or []]
+        for msgs in case.get("chats") or []:
+            text = tok.apply_chat_template(msgs, add_generation_prompt=True, tokenize=False)
+            prompts.append(tok(text, add_special_tokens=False).input_ids)
     pad, eos = case["pad_token_id"], case["eos_token_id"]
     n = max(len(p) for p in prompts)
     ids = torch.full((len(prompts), n), pad, dtype=torch.long)
@@ -101,7 +117,7 @@ def run(case):
                 break
         tokens.append(row)
         margins.append(mg)
-    res = {"tokens": tokens, "margins": margins}
+    res = {"tokens": tokens, "margins": margins, "prompts": prompts}
     warps = []
     for w in case.get("warps") or []:
         with torch.no_grad():
