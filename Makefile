@@ -128,11 +128,13 @@ $(DPO)/gen-after.txt: $(EX)/heldout.jsonl $(DPO)/dpo.json $(GEN_TOOLS)
 # On-policy DPO rounds on the training prompts (examples/sort/iterate.sh):
 # sample 4 per prompt from the current policy, judge, binarize, reference
 # log-probs with the previous policy, train; held-out greedy accuracy and
-# time after each round.
-ROUNDS ?= 3
+# time after each round. ITER_PROMPTS=N uses the first N training prompts
+# (0: all 2,400).
+ROUNDS       ?= 3
+ITER_PROMPTS ?= 0
 iterate: $(OUT)/sft/model.safetensors $(OUT)/gen-before.txt $(TOOLS) $(GEN_TOOLS)
 	ROUNDS=$(ROUNDS) BIN=$(BIN) EX=$(EX) OUT=$(OUT) BETA=$(BETA) LR=$(LR) BATCH=$(BATCH) SEED=$(SEED) \
-		GEN_MAX_NEW=$(GEN_MAX_NEW) bash $(EX)/iterate.sh
+		GEN_MAX_NEW=$(GEN_MAX_NEW) PROMPTS=$(ITER_PROMPTS) bash $(EX)/iterate.sh
 
 # Keep the intermediate streams (pairs and reference log-probs are reusable).
 .SECONDARY:

@@ -45,7 +45,6 @@ for r in $(seq 1 "$ROUNDS"); do
 		"$EX/heldout.jsonl" | "$BIN/sort-judge" > "$dir/heldout.jsonl"
 	acc=$("$BIN/sort-accuracy" < "$dir/heldout.jsonl")
 	sampled=$("$BIN/sort-accuracy" < "$dir/judged.jsonl")
-	pairs=$(grep -o '"written": *[0-9]*' "$dir/tokenize.log" 2>/dev/null | head -1 || true)
-	echo "round $r: held-out greedy $acc; samples $sampled; $(grep -m1 -i 'pairs written\|written' "$dir/tokenize.log" || echo "$pairs"); $(( $(date +%s) - t0 ))s"
+	echo "round $r: held-out greedy $acc; training samples $sampled; $(head -n 1 "$dir/tokenize.log"); $(( $(date +%s) - t0 ))s"
 done
 echo "total $(( $(date +%s) - start_all ))s"

@@ -53,9 +53,10 @@ A completion ends at an eos id (config.json's and generation_config.json's),
 when its decoded text contains a --stop string (the string is kept, as
 transformers' stop_strings), or after --max-new-tokens.
 
-Example:
-  dpo-sample --model ./policy --n 4 --temperature 0.8 --max-new-tokens 64 prompts.jsonl \
-    | dpo-sample-judge ... (see docs/judges.md)
+Examples:
+  dpo-sample --model ./policy --temperature 0 --max-new-tokens 64 prompts.jsonl > greedy.arrow
+  dpo-sample --model ./policy --n 4 --temperature 0.8 --top-p 0.95 --format jsonl prompts.jsonl \
+    | ./judge | dpo-tokenize --tokenizer ./policy > pairs.arrow    (judges: docs/judges.md)
 
 Exit status: 0 success, 1 failure, 2 usage error.
 `
