@@ -36,6 +36,8 @@ func TestRefuseBinaryToTerminal(t *testing.T) {
 		{"score to terminal", Score, []string{"--policy", dir, pairs}, true, true},
 		{"score /dev/stdout", Score, []string{"--policy", dir, "-o", "/dev/stdout", pairs}, true, true},
 		{"score jsonl to terminal", Score, []string{"--policy", dir, "--format", "jsonl", pairs}, true, false},
+		{"sample to terminal", Sample, []string{"--model", dir, pairs}, true, true},
+		{"sample jsonl to terminal", Sample, []string{"--model", dir, "--format", "jsonl", pairs}, true, false},
 	} {
 		fakeTerminal(t, tt.term)
 		var stdout bytes.Buffer

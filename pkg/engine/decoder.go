@@ -138,6 +138,8 @@ func decoderHidden(n net, cfg *model.Config, in *inputs) *Node {
 		r := ropeOf(l)
 		q = applyPartialRope(q, r.cos, r.sin, cfg.RotaryDim)
 		k = applyPartialRope(k, r.cos, r.sin, cfg.RotaryDim)
+		// With a KV cache, k and v become the cache [B, C, nKV, D].
+		k, v = in.keysValues(l, k, v)
 		a := n.attentionCapped(q, k, v, in.mask(cfg.LayerWindow(l)), scale, cfg.AttnSoftcap) // [B, T, nH*D]
 		a = n.linear(a, p+"self_attn.o_proj", cfg.OutputBias)
 		if cfg.SandwichNorms || cfg.PostNorms {

@@ -50,6 +50,7 @@ func gpt2Hidden(n net, cfg *model.Config, in *inputs) *Node {
 		q := Reshape(parts[0], B, T, nH, D)
 		k := Reshape(parts[1], B, T, nH, D)
 		v := Reshape(parts[2], B, T, nH, D)
+		k, v = in.keysValues(l, k, v)          // with a KV cache: [B, C, nH, D]
 		a := n.attention(q, k, v, mask, scale) // [B, T, H]
 		x = Add(x, n.conv1D(a, p+"attn.c_proj"))
 		h = layerNorm(x, w(p+"ln_2.weight"), w(p+"ln_2.bias"), eps)

@@ -19,6 +19,11 @@ type inputs struct {
 	// attend key k, for a sliding window of w tokens (0: no window).
 	maskFn func(window int) *Node
 	masks  map[int]*Node // built masks, by window
+
+	// cache, when set, holds earlier tokens' keys and values (decoding,
+	// see generate.go): attention reads keys and values through
+	// keysValues, and masks are [B, 1, 1, T, C] over the cache's slots.
+	cache *kvCache
 }
 
 // mask returns the attention mask for window w, built once per window.

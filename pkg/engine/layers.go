@@ -122,8 +122,8 @@ func attentionMask(lengths *Node, T, window int) *Node {
 // attention is grouped-query scaled dot-product attention.
 //
 //	q    [B, T, nH, D]
-//	k, v [B, T, nKV, D]
-//	mask [B, 1, 1, T, T]
+//	k, v [B, Tk, nKV, D] (Tk = T, or a KV cache's capacity)
+//	mask [B, 1, 1, T, Tk]
 //	out  [B, T, nH*D]
 func (n net) attention(q, k, v, mask *Node, scale float64) *Node {
 	return n.attentionCapped(q, k, v, mask, scale, 0)
@@ -133,7 +133,7 @@ func (n net) attention(q, k, v, mask *Node, scale float64) *Node {
 // scores, cap·tanh(scores/cap), before the mask (off when softcap is 0).
 func (n net) attentionCapped(q, k, v, mask *Node, scale, softcap float64) *Node {
 	B, T, nH, D := q.Shape().Dimensions[0], q.Shape().Dimensions[1], q.Shape().Dimensions[2], q.Shape().Dimensions[3]
-	nKV := k.Shape().Dimensions[2]
+	nKV, Tk := k.Shape().Dimensions[2], k.Shape().Dimensions[1]
 	G := nH / nKV
 	qg := Reshape(q, B, T, nKV, G, D) // [B, Tq, nKV, G, D]
 	kv := "bskd"                      // key/value axes: [B, Ts, nKV, D]
@@ -141,8 +141,8 @@ func (n net) attentionCapped(q, k, v, mask *Node, scale, softcap float64) *Node 
 		// As transformers' repeat_kv: every query head gets its own copy of
 		// its key/value head, so the bf16 rounding of their gradients is
 		// per query head, summed afterwards in float32.
-		k = BroadcastToDims(Reshape(k, B, T, nKV, 1, D), B, T, nKV, G, D)
-		v = BroadcastToDims(Reshape(v, B, T, nKV, 1, D), B, T, nKV, G, D)
+		k = BroadcastToDims(Reshape(k, B, Tk, nKV, 1, D), B, Tk, nKV, G, D)
+		v = BroadcastToDims(Reshape(v, B, Tk, nKV, 1, D), B, Tk, nKV, G, D)
 		kv = "bskgd"
 	}
 	scores := n.dot(qg, k, "bqkgd,"+kv+"->bkgqs") // [B, nKV, G, Tq, Ts]
@@ -150,7 +150,7 @@ func (n net) attentionCapped(q, k, v, mask *Node, scale, softcap float64) *Node 
 	if softcap > 0 {
 		scores = softCap(scores, softcap)
 	}
-	full := BroadcastToDims(mask, B, nKV, G, T, T)
+	full := BroadcastToDims(mask, B, nKV, G, T, Tk)
 	// Masked scores get the lowest finite float32, as transformers' eager
 	// attention adds torch.finfo.min: a query with no visible key (a
 	// padding position beyond a sliding window) gets a uniform row instead

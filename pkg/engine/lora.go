@@ -143,6 +143,7 @@ func (m *Model) AttachAdapter(a *adapter.Adapter) error {
 		m.exec = nil
 		clear(m.shapes)
 	}
+	_ = catch(func() error { m.closeGenerate(); return nil }) // compiled without the adapter
 	return nil
 }
 

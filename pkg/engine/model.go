@@ -35,6 +35,9 @@ type Model struct {
 	// layoutExec scores layouts (layout.go); built on first use.
 	layoutExec *gmodel.Exec
 	layoutLoRA map[string]float64 // the adapter layoutExec was built with
+
+	// prefillExec and decodeExec run Generate (generate.go).
+	prefillExec, decodeExec *gmodel.Exec
 }
 
 // LoadWeights checks the tensors against cfg (names and shapes from
@@ -327,6 +330,7 @@ func (m *Model) Close() {
 			m.layoutExec.Finalize()
 			m.layoutExec = nil
 		}
+		m.closeGenerate()
 		if m.store != nil {
 			m.store.Finalize()
 			m.store = nil
