@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"math"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -15,23 +16,51 @@ import (
 	"github.com/dpo-go/dpo/pkg/ckpt"
 )
 
-func refStream(t *testing.T, dir string, n int) []byte {
+func refStream(t *testing.T, dir string, n int, flags ...string) []byte {
 	t.Helper()
 	var ref bytes.Buffer
-	if err := Reflogp(context.Background(), []string{"--model", dir, "-q", "--batch-tokens", "512"}, bytes.NewReader(tokenizeExample(t, n)), &ref, io.Discard); err != nil {
+	args := append([]string{"--model", dir, "-q", "--batch-tokens", "512"}, flags...)
+	if err := Reflogp(context.Background(), args, bytes.NewReader(tokenizeExample(t, n)), &ref, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	return ref.Bytes()
 }
 
-// Scoring the reference itself: every reward is exactly 0, accuracy is 1/2
-// (all ties), and how often the policy prefers chosen equals the reference.
+// Scoring the reference itself on the plain path (--plain-batches: each
+// sequence's value is bit-identical whatever else is in its batch): every
+// reward is exactly 0, accuracy is 1/2 (all ties), and how often the policy
+// prefers chosen equals the reference. With the default layouts, whose
+// last bits depend on the batch, the log-probs agree within 1e-6.
 func TestScoreReferenceAgainstItself(t *testing.T) {
 	dir := randomModel(t, 3)
-	ref := refStream(t, dir, 30)
+	t.Run("layouts", func(t *testing.T) {
+		var out, errb bytes.Buffer
+		if err := Score(context.Background(), []string{"--policy", dir, "--batch-tokens", "512", "--format", "jsonl"},
+			bytes.NewReader(refStream(t, dir, 30)), &out, &errb); err != nil {
+			t.Fatalf("%v\n%s", err, errb.String())
+		}
+		rows := 0
+		for _, line := range strings.Split(strings.TrimSpace(out.String()), "\n") {
+			var row map[string]any
+			if err := json.Unmarshal([]byte(line), &row); err != nil {
+				t.Fatal(err)
+			}
+			for _, c := range []string{"chosen", "rejected"} {
+				p, r := row["policy_"+c+"_logps"].(float64), row["ref_"+c+"_logps"].(float64)
+				if d := math.Abs(p - r); d > 1e-6*math.Abs(r) || r == 0 {
+					t.Errorf("%v: policy %s %v, reference %v", row["id"], c, p, r)
+				}
+			}
+			rows++
+		}
+		if rows != 30 {
+			t.Errorf("%d rows", rows)
+		}
+	})
+	ref := refStream(t, dir, 30, "--plain-batches")
 	sumPath := filepath.Join(t.TempDir(), "summary.json")
 	var out, errb bytes.Buffer
-	if err := Score(context.Background(), []string{"--policy", dir, "--summary", sumPath, "--batch-tokens", "512"}, bytes.NewReader(ref), &out, &errb); err != nil {
+	if err := Score(context.Background(), []string{"--policy", dir, "--summary", sumPath, "--batch-tokens", "512", "--plain-batches"}, bytes.NewReader(ref), &out, &errb); err != nil {
 		t.Fatalf("%v\n%s", err, errb.String())
 	}
 	var s ScoreSummary
