@@ -125,14 +125,9 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if done || err != nil {
 		return err
 	}
-	columns, err := pairs.ParseColumns(*columnsSpec)
+	columns, err := parseSampleColumns(*columnsSpec)
 	if err != nil {
-		return &UsageError{Err: err}
-	}
-	for _, role := range []string{"chosen", "rejected", "completions", "scores", "completion", "score", "sample_index"} {
-		if _, ok := columns[role]; ok {
-			return usagef("--columns: role %s is not read from prompts (want prompt, id, system, tools)", role)
-		}
+		return err
 	}
 	switch {
 	case *modelDir == "":
@@ -178,28 +173,11 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 			return err
 		}
 	}
-	tok, tcfg, err := loadTokenizer(spec)
+	enc, err := newPromptEncoder(ctx, spec, *chatTmpl)
 	if err != nil {
 		return err
 	}
-	tmpl, err := loadChatTemplate(*chatTmpl, spec, tcfg)
-	if err != nil {
-		return err
-	}
-	if tmpl != nil {
-		tmpl = tmpl.WithContext(ctx)
-	}
-	enc := promptEncoder{tok: tok, tmpl: tmpl, bosID: -1}
-	if tcfg != nil {
-		enc.render = tcfg.RenderOptions()
-		enc.render.BOSToken, enc.render.EOSToken = tcfg.BOSToken, tcfg.EOSToken
-		if id, ok := tok.TokenToID(tcfg.BOSToken); ok && tcfg.BOSToken != "" {
-			enc.bosID = id
-		}
-	}
-	if tok.Name() == "builtin:bytes" {
-		enc.bosID = 256
-	}
+	tok, tmpl := enc.tok, enc.tmpl
 
 	meta, prompts, err := readPrompts(inputs, stdin, columns, enc)
 	if err != nil {
@@ -267,6 +245,21 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	secs := time.Since(start).Seconds()
 	fmt.Fprintf(log, "%d completions, %d new tokens in %.1fs (%.0f tok/s)\n", len(rows), newTokens, secs, float64(newTokens)/secs)
 	return nil
+}
+
+// parseSampleColumns parses --columns: dpo-tokenize's roles of the
+// prompt side (prompt, id, system, tools).
+func parseSampleColumns(spec string) (map[string]string, error) {
+	columns, err := pairs.ParseColumns(spec)
+	if err != nil {
+		return nil, &UsageError{Err: fmt.Errorf("--columns: %w", err)}
+	}
+	for role := range columns {
+		if !slices.Contains([]string{"prompt", "id", "system", "tools"}, role) {
+			return nil, usagef("--columns: role %s is not read from prompts (want prompt, id, system, tools)", role)
+		}
+	}
+	return columns, nil
 }
 
 func describeSampling(c sample.Config) string {
@@ -341,6 +334,34 @@ type promptEncoder struct {
 	tmpl   *chat.Template
 	render chat.RenderOptions
 	bosID  int32
+}
+
+// newPromptEncoder loads the tokenizer spec and the chat template (see
+// --chat-template) and encodes prompts with them as dpo-tokenize does.
+func newPromptEncoder(ctx context.Context, spec, chatTmpl string) (promptEncoder, error) {
+	tok, tcfg, err := loadTokenizer(spec)
+	if err != nil {
+		return promptEncoder{}, err
+	}
+	tmpl, err := loadChatTemplate(chatTmpl, spec, tcfg)
+	if err != nil {
+		return promptEncoder{}, err
+	}
+	if tmpl != nil {
+		tmpl = tmpl.WithContext(ctx)
+	}
+	enc := promptEncoder{tok: tok, tmpl: tmpl, bosID: -1}
+	if tcfg != nil {
+		enc.render = tcfg.RenderOptions()
+		enc.render.BOSToken, enc.render.EOSToken = tcfg.BOSToken, tcfg.EOSToken
+		if id, ok := tok.TokenToID(tcfg.BOSToken); ok && tcfg.BOSToken != "" {
+			enc.bosID = id
+		}
+	}
+	if tok.Name() == "builtin:bytes" {
+		enc.bosID = 256
+	}
+	return enc, nil
 }
 
 func (e promptEncoder) text(s string) []int32 {

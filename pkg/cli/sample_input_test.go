@@ -1,0 +1,297 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/ipc"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet"
+	"github.com/apache/arrow-go/v18/parquet/pqarrow"
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/dpo-go/dpo/internal/testrefs"
+)
+
+// sampleChatTemplate is a small template with a generation prompt.
+const sampleChatTemplate = "{% for m in messages %}<{{ m.role }}>{{ m.content }}\n{% endfor %}{% if add_generation_prompt %}<assistant>{% endif %}"
+
+var sampleHFMessages = arrow.ListOf(arrow.StructOf(
+	arrow.Field{Name: "content", Type: arrow.BinaryTypes.String, Nullable: true},
+	arrow.Field{Name: "role", Type: arrow.BinaryTypes.String, Nullable: true},
+))
+
+// promptDataset is a prompt dataset in the shape a Hub dataset has: rows as
+// JSON objects and the Arrow schema datasets would give them.
+type promptDataset struct {
+	name     string
+	schema   *arrow.Schema
+	rows     []string // JSON objects
+	columns  string   // --columns
+	chosen   string   // completions (JSON) for dpo-tokenize's reference pairs
+	rejected string
+}
+
+var promptDatasets = []promptDataset{
+	{
+		name: "orca text with system column",
+		schema: arrow.NewSchema([]arrow.Field{
+			{Name: "id", Type: arrow.BinaryTypes.String, Nullable: true},
+			{Name: "system", Type: arrow.BinaryTypes.String, Nullable: true},
+			{Name: "question", Type: arrow.BinaryTypes.LargeString, Nullable: true},
+		}, nil),
+		rows: []string{
+			`{"id": "a", "system": "Be brief.", "question": "Sky color?"}`,
+			`{"id": "b", "system": "", "question": "Grass color?"}`,
+			`{"id": null, "system": "Use French.", "question": "Hello there"}`,
+		},
+		columns: "prompt=question,system=system",
+		chosen:  `" Blue."`, rejected: `" Green."`,
+	},
+	{
+		name: "conversations in a messages column",
+		schema: arrow.NewSchema([]arrow.Field{
+			{Name: "messages", Type: sampleHFMessages, Nullable: true},
+			{Name: "id", Type: arrow.PrimitiveTypes.Int64, Nullable: true},
+		}, nil),
+		rows: []string{
+			`{"messages": [{"content": "Sort: cba", "role": "user"}], "id": 7}`,
+			`{"messages": [{"content": "Terse.", "role": "system"}, {"content": "Hi", "role": "user"}, {"content": "Hello.", "role": "assistant"}, {"content": "Bye", "role": "user"}], "id": 8}`,
+			`{"messages": [{"content": "Again", "role": "user"}], "id": null}`,
+		},
+		columns: "prompt=messages",
+		chosen:  `[{"role": "assistant", "content": "OK."}]`, rejected: `[{"role": "assistant", "content": "No."}]`,
+	},
+	{
+		name: "conversations with a system column",
+		schema: arrow.NewSchema([]arrow.Field{
+			{Name: "prompt", Type: sampleHFMessages, Nullable: true},
+			{Name: "sys", Type: arrow.BinaryTypes.String, Nullable: true},
+		}, nil),
+		rows: []string{
+			`{"prompt": [{"content": "Sort: cba", "role": "user"}], "sys": "Be exact."}`,
+			`{"prompt": [{"content": "Hi", "role": "user"}], "sys": ""}`,
+		},
+		columns: "system=sys",
+		chosen:  `[{"role": "assistant", "content": "OK."}]`, rejected: `[{"role": "assistant", "content": "No."}]`,
+	},
+}
+
+// promptFormat writes a dataset's rows to dir in one format and returns the
+// inputs to pass.
+type promptFormat struct {
+	name  string
+	write func(t *testing.T, dir string, d promptDataset) []string
+}
+
+func writePromptRecords(t *testing.T, d promptDataset, rows []string) arrow.RecordBatch {
+	t.Helper()
+	rec, _, err := array.RecordFromJSON(memory.DefaultAllocator, d.schema, strings.NewReader("["+strings.Join(rows, ",")+"]"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+func writePromptParquet(t *testing.T, path string, d promptDataset, rows []string) {
+	t.Helper()
+	rec := writePromptRecords(t, d, rows)
+	defer rec.Release()
+	var buf bytes.Buffer
+	w, err := pqarrow.NewFileWriter(d.schema, &buf, parquet.NewWriterProperties(parquet.WithMaxRowGroupLength(2)), pqarrow.NewArrowWriterProperties(pqarrow.WithStoreSchema()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Write(rec); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writePromptArrow(t *testing.T, path string, d promptDataset, rows []string, file bool) {
+	t.Helper()
+	var buf bytes.Buffer
+	var w interface {
+		Write(arrow.RecordBatch) error
+		Close() error
+	}
+	if file {
+		fw, err := ipc.NewFileWriter(&buf, ipc.WithSchema(d.schema))
+		if err != nil {
+			t.Fatal(err)
+		}
+		w = fw
+	} else {
+		w = ipc.NewWriter(&buf, ipc.WithSchema(d.schema), ipc.WithZstd())
+	}
+	for _, part := range [][]string{rows[:1], rows[1:]} { // two batches
+		rec := writePromptRecords(t, d, part)
+		if err := w.Write(rec); err != nil {
+			t.Fatal(err)
+		}
+		rec.Release()
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func writePromptText(t *testing.T, path, s string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(s), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+var promptFormats = []promptFormat{
+	{"jsonl", func(t *testing.T, dir string, d promptDataset) []string {
+		p := filepath.Join(dir, "p.jsonl")
+		writePromptText(t, p, strings.Join(d.rows, "\n")+"\n")
+		return []string{p}
+	}},
+	{"json array", func(t *testing.T, dir string, d promptDataset) []string {
+		p := filepath.Join(dir, "p.json")
+		writePromptText(t, p, "[\n"+strings.Join(d.rows, ",\n")+"\n]")
+		return []string{p}
+	}},
+	{"jsonl.gz", func(t *testing.T, dir string, d promptDataset) []string {
+		var buf bytes.Buffer
+		zw := gzip.NewWriter(&buf)
+		zw.Write([]byte(strings.Join(d.rows, "\n") + "\n"))
+		zw.Close()
+		p := filepath.Join(dir, "p.jsonl.gz")
+		writePromptText(t, p, buf.String())
+		return []string{p}
+	}},
+	{"parquet", func(t *testing.T, dir string, d promptDataset) []string {
+		p := filepath.Join(dir, "p.parquet")
+		writePromptParquet(t, p, d, d.rows)
+		return []string{p}
+	}},
+	{"arrow file", func(t *testing.T, dir string, d promptDataset) []string {
+		p := filepath.Join(dir, "p.arrow")
+		writePromptArrow(t, p, d, d.rows, true)
+		return []string{p}
+	}},
+	{"arrow stream", func(t *testing.T, dir string, d promptDataset) []string {
+		p := filepath.Join(dir, "p.arrows")
+		writePromptArrow(t, p, d, d.rows, false)
+		return []string{p}
+	}},
+	{"shards: parquet then jsonl, by glob", func(t *testing.T, dir string, d promptDataset) []string {
+		writePromptParquet(t, filepath.Join(dir, "train-00000-of-00002"), d, d.rows[:1])
+		writePromptText(t, filepath.Join(dir, "train-00001-of-00002"), strings.Join(d.rows[1:], "\n")+"\n")
+		in, err := expandInputs([]string{filepath.Join(dir, "train-*-of-00002")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return in
+	}},
+}
+
+// tokenizePrompts runs dpo-tokenize on the rows made pairs (chosen and
+// rejected added) and returns its ids and prompt ids, the reference.
+func tokenizePrompts(t *testing.T, d promptDataset, tokArgs []string) (ids []string, prompts [][]int32) {
+	t.Helper()
+	var lines []string
+	for _, r := range d.rows {
+		var m map[string]json.RawMessage
+		if err := json.Unmarshal([]byte(r), &m); err != nil {
+			t.Fatal(err)
+		}
+		m["chosen"], m["rejected"] = json.RawMessage(d.chosen), json.RawMessage(d.rejected)
+		b, err := json.Marshal(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines = append(lines, string(b))
+	}
+	in := writeFile(t, "pairs.jsonl", strings.Join(lines, "\n")+"\n")
+	stdout, stderr, err := runTokenize(t, append(append([]string{"--strict", "--columns", d.columns}, tokArgs...), in)...)
+	if err != nil {
+		t.Fatalf("dpo-tokenize: %v\n%s", err, stderr)
+	}
+	rows, _ := readPairsStream(t, stdout.Bytes())
+	for _, r := range rows {
+		ids, prompts = append(ids, r.ID), append(prompts, r.Prompt)
+	}
+	return ids, prompts
+}
+
+// TestSamplePromptInputs: dpo-sample reads the same prompts from JSONL, JSON
+// arrays, gzip, Parquet, Arrow IPC files and streams and several inputs,
+// with --columns and a system column, and encodes each as dpo-tokenize
+// encodes the prompt of the same row made a pair (the reference: prompt
+// ids and ids equal), for the byte tokenizer with a small chat template
+// and for Qwen3's tokenizer and chat template.
+func TestSamplePromptInputs(t *testing.T) {
+	type tokCase struct {
+		name     string
+		spec     func(t *testing.T) (spec, tmpl string)
+		tokFlags func(spec, tmpl string) []string
+	}
+	for _, tc := range []tokCase{
+		{"bytes", func(t *testing.T) (string, string) {
+			return "builtin:bytes", writeFile(t, "t.jinja", sampleChatTemplate)
+		}, func(spec, tmpl string) []string { return []string{"--tokenizer", spec, "--chat-template", tmpl} }},
+		{"bytes without template", func(t *testing.T) (string, string) { return "builtin:bytes", "none" },
+			func(spec, tmpl string) []string { return []string{"--tokenizer", spec, "--chat-template", tmpl} }},
+		{"qwen3", func(t *testing.T) (string, string) {
+			return filepath.Dir(testrefs.Tokenizer(t, "qwen3")), "auto"
+		}, func(spec, tmpl string) []string { return []string{"--tokenizer", spec} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			spec, tmpl := tc.spec(t)
+			enc, err := newPromptEncoder(context.Background(), spec, tmpl)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range promptDatasets {
+				if tmpl == "none" && strings.HasPrefix(d.chosen, "[") {
+					continue // conversations need a template (see TestSamplePromptErrors)
+				}
+				wantIDs, want := tokenizePrompts(t, d, tc.tokFlags(spec, tmpl))
+				if len(want) != len(d.rows) {
+					t.Fatalf("%s: dpo-tokenize wrote %d rows of %d", d.name, len(want), len(d.rows))
+				}
+				columns, err := parseSampleColumns(d.columns)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, f := range promptFormats {
+					inputs := f.write(t, t.TempDir(), d)
+					_, got, err := readPrompts(inputs, nil, columns, enc)
+					if err != nil {
+						t.Errorf("%s, %s: %v", d.name, f.name, err)
+						continue
+					}
+					if len(got) != len(want) {
+						t.Errorf("%s, %s: %d prompts, want %d", d.name, f.name, len(got), len(want))
+						continue
+					}
+					for i, p := range got {
+						if p.id != wantIDs[i] || !slices.Equal(p.ids, want[i]) {
+							t.Errorf("%s, %s: row %d: id %q ids %v\nwant id %q ids %v (dpo-tokenize's prompt)", d.name, f.name, i, p.id, p.ids, wantIDs[i], want[i])
+						}
+					}
+				}
+			}
+		})
+	}
+}
