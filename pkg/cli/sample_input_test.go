@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -294,4 +295,106 @@ func TestSamplePromptInputs(t *testing.T) {
 			}
 		})
 	}
+}
+
+// TestSamplePromptErrors: a row without a usable prompt is an error naming
+// the file, the row and the field; --columns misuse is a usage error.
+func TestSamplePromptErrors(t *testing.T) {
+	withTmpl, err := newPromptEncoder(context.Background(), "builtin:bytes", writeFile(t, "t.jinja", sampleChatTemplate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	noTmpl, err := newPromptEncoder(context.Background(), "builtin:bytes", "none")
+	if err != nil {
+		t.Fatal(err)
+	}
+	textSchema := promptDatasets[0]
+	for _, c := range []struct {
+		name    string
+		file    func(t *testing.T, dir string) string
+		columns string
+		enc     promptEncoder
+		want    []string
+	}{
+		{"jsonl row without prompt", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "p.jsonl")
+			writePromptText(t, p, `{"prompt": "a"}`+"\n"+`{"question": "b"}`+"\n")
+			return p
+		}, "", withTmpl, []string{"p.jsonl:2:", `field "prompt": missing`}},
+		{"jsonl null prompt", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "p.jsonl")
+			writePromptText(t, p, `{"question": "a"}`+"\n"+`{"question": null}`+"\n")
+			return p
+		}, "prompt=question", withTmpl, []string{"p.jsonl:2:", `field "question": is null`}},
+		{"empty message list", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "p.json")
+			writePromptText(t, p, `[{"prompt": []}]`)
+			return p
+		}, "", withTmpl, []string{"p.json: row 0:", `field "prompt": empty list of messages`}},
+		{"image content part", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "p.jsonl")
+			writePromptText(t, p, `{"prompt": [{"role": "user", "content": [{"type": "image_url", "image_url": {"url": "x"}}]}]}`+"\n")
+			return p
+		}, "", withTmpl, []string{"p.jsonl:1:", `field "prompt[0].content[0].type"`}},
+		{"parquet null prompt", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "p.parquet")
+			writePromptParquet(t, p, textSchema, []string{`{"id": "a", "system": "", "question": "q"}`, `{"id": "b", "system": "", "question": null}`})
+			return p
+		}, "prompt=question", withTmpl, []string{"p.parquet: row 1:", `field "question": is null`}},
+		{"arrow without the prompt column", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "p.arrow")
+			writePromptArrow(t, p, textSchema, textSchema.rows, true)
+			return p
+		}, "", withTmpl, []string{"p.arrow", `missing column "prompt" (columns: id, system, question)`}},
+		{"conversation without a chat template", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "p.jsonl")
+			writePromptText(t, p, `{"id": "x", "prompt": [{"role": "user", "content": "q"}]}`+"\n")
+			return p
+		}, "", noTmpl, []string{"p.jsonl: row 0 (id \"x\"):", "field prompt: conversational prompt but no chat template"}},
+		{"system column and a system message", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "p.jsonl")
+			writePromptText(t, p, `{"s": "a", "prompt": [{"role": "system", "content": "b"}, {"role": "user", "content": "q"}]}`+"\n")
+			return p
+		}, "system=s", withTmpl, []string{"p.jsonl: row 0 (id \"0\"):", "field system: the prompt already starts with a system message"}},
+		{"tools on a text prompt", func(t *testing.T, dir string) string {
+			p := filepath.Join(dir, "p.jsonl")
+			writePromptText(t, p, `{"prompt": "q", "tools": [{"type": "function", "function": {"name": "f"}}]}`+"\n")
+			return p
+		}, "", withTmpl, []string{"p.jsonl: row 0", "field tools: tool schemas on a text prompt are not representable"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			columns, err := parseSampleColumns(c.columns)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _, err = readPrompts([]string{c.file(t, t.TempDir())}, nil, columns, c.enc)
+			for _, w := range c.want {
+				if err == nil || !strings.Contains(err.Error(), w) {
+					t.Errorf("error %v, want it to contain %q", err, w)
+				}
+			}
+		})
+	}
+
+	t.Run("usage", func(t *testing.T) {
+		pairsStream := writeFile(t, "pairs.arrow", string(tokenizeExample(t, 2)))
+		other := writeFile(t, "p.jsonl", `{"prompt": "a"}`+"\n")
+		for _, c := range []struct {
+			args []string
+			want string
+		}{
+			{[]string{"--columns", "chosen=a"}, "role chosen is not read from prompts"},
+			{[]string{"--columns", "completions=a"}, "role completions is not read from prompts"},
+			{[]string{"--columns", "prompt"}, "is not role=column"},
+			{[]string{"--columns", "prompt=a,id=a"}, "mapped to both"},
+			{[]string{pairsStream, other}, "is a dpo pairs stream: it must be the only input"},
+			{[]string{"--columns", "prompt=q", pairsStream}, "is a dpo pairs stream (its prompt_input_ids are used as they are)"},
+		} {
+			args := append([]string{"--model", "x", "--tokenizer", "builtin:bytes"}, c.args...)
+			err := Sample(context.Background(), args, strings.NewReader(""), io.Discard, io.Discard)
+			if ExitCode(err) != 2 || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("%v: exit %d (%v), want 2 (%s)", c.args, ExitCode(err), err, c.want)
+			}
+		}
+	})
 }
