@@ -398,3 +398,51 @@ func TestSamplePromptErrors(t *testing.T) {
 		}
 	})
 }
+
+// TestSamplePromptInputsEndToEnd: dpo-sample with --columns on a Parquet
+// file, on the same rows as an Arrow stream on stdin, and on a dpo pairs
+// stream on stdin (its prompt_input_ids used as they are) writes the prompt
+// ids readPrompts gives for the JSONL rows, and dpo-tokenize's.
+func TestSamplePromptInputsEndToEnd(t *testing.T) {
+	dir := randomModel(t, 6)
+	d := promptDatasets[0]
+	tmpl := writeFile(t, "t.jinja", sampleChatTemplate)
+	pq := filepath.Join(t.TempDir(), "p.parquet")
+	writePromptParquet(t, pq, d, d.rows)
+	stream := filepath.Join(t.TempDir(), "p.arrows")
+	writePromptArrow(t, stream, d, d.rows, false)
+	streamBytes, err := os.ReadFile(stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantIDs, want := tokenizePrompts(t, d, []string{"--tokenizer", "builtin:bytes", "--chat-template", tmpl})
+	args := []string{"--model", dir, "--chat-template", tmpl, "--columns", d.columns, "--max-new-tokens", "2", "--format", "jsonl"}
+	check := func(name string, out []byte, ids []string, prompts [][]int32) {
+		t.Helper()
+		var n int
+		for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
+			var r completionJSON
+			if err := json.Unmarshal([]byte(line), &r); err != nil {
+				t.Fatal(err)
+			}
+			if n >= len(prompts) || r.ID != ids[n] || !slices.Equal(r.PromptIDs, prompts[n]) {
+				t.Errorf("%s: row %d: id %q prompt ids %v, want dpo-tokenize's", name, n, r.ID, r.PromptIDs)
+			}
+			n++
+		}
+		if n != len(prompts) {
+			t.Errorf("%s: %d rows, want %d", name, n, len(prompts))
+		}
+	}
+	check("parquet", runSample(t, "", append(args, pq)...), wantIDs, want)
+	check("arrow stream on stdin", runSample(t, string(streamBytes), args...), wantIDs, want)
+
+	pairs := tokenizeExample(t, 3)
+	got, _ := readPairsStream(t, pairs)
+	var ids []string
+	var prompts [][]int32
+	for _, p := range got {
+		ids, prompts = append(ids, p.ID), append(prompts, p.Prompt)
+	}
+	check("dpo pairs stream on stdin", runSample(t, string(pairs), "--model", dir, "--max-new-tokens", "2", "--format", "jsonl"), ids, prompts)
+}
