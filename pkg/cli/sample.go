@@ -29,7 +29,7 @@ import (
 	"github.com/dpo-go/dpo/pkg/tokenizer"
 )
 
-const sampleUsage = `Usage: dpo-sample --model DIR [flags] [prompts.jsonl|pairs.arrow|-] > completions.arrow
+const sampleUsage = `Usage: dpo-sample --model DIR [flags] [prompts...|pairs.arrow|-] > completions.arrow
 
 Generates --n completions per prompt with a causal LM (a Hugging Face
 checkpoint, or a PEFT LoRA adapter directory with its base), batched with a
@@ -41,11 +41,16 @@ the model: what dpo-reflogp computes for the same tokens) and finish_reason
 (eos, stop or length), as a zstd Arrow stream (dpo.kind=completions) or
 JSONL (--format jsonl).
 
-Prompts are JSONL rows {"id": ..., "prompt": "text" | [messages]} (id
-optional: the row number), rendered as dpo-tokenize renders a pair's prompt
-(text with the tokenizer's special tokens; messages with the chat template
-and its generation prompt), or a dpo pairs stream, whose prompt_input_ids
-are used as they are.
+Prompts are read as dpo-tokenize reads the prompt side of pairs: JSONL,
+JSON arrays, Parquet, Arrow IPC files or streams (gzip/zstd detected),
+several inputs or glob patterns in order; stdin when none. The prompt
+column ("prompt", or --columns prompt=NAME) holds text (encoded with the
+tokenizer's special tokens) or a conversation (rendered with the chat
+template and its generation prompt); "id" (optional: the row number),
+"system" (--columns system=NAME: merged into the first turn) and "tools"
+are read as dpo-tokenize reads them; other columns are ignored. A dpo
+pairs stream is read instead as it is, its prompt_input_ids used
+unchanged (then it must be the only input).
 
 Decoding: --temperature 0 is greedy (transformers' do_sample=False);
 otherwise the logits are divided by the temperature, then top-k, top-p and
@@ -58,6 +63,7 @@ transformers' stop_strings), or after --max-new-tokens.
 
 Examples:
   dpo-sample --model ./policy --temperature 0 --max-new-tokens 64 prompts.jsonl > greedy.arrow
+  dpo-sample --model ./policy --columns prompt=question,system=system 'train-*.parquet' > samples.arrow
   dpo-sample --model ./policy --n 4 --temperature 0.8 --top-p 0.95 --format jsonl prompts.jsonl \
     | ./judge | dpo-tokenize --tokenizer ./policy > pairs.arrow    (judges: docs/judges.md)
 
