@@ -531,11 +531,9 @@ func (e promptEncoder) example(ex pairs.Example, systemColumn bool) (samplePromp
 	}
 	var err error
 	if prompt.IsChat() {
-		b, merr := json.Marshal(prompt.Messages)
-		if merr != nil {
-			return p, fmt.Errorf("field prompt: %w", merr)
+		if p.text, err = messagesJSON(prompt.Messages); err != nil {
+			return p, fmt.Errorf("field prompt: %w", err)
 		}
-		p.text = string(b)
 		if p.ids, err = e.messages(prompt.Messages, ex.Tools); err != nil {
 			return p, fmt.Errorf("field prompt: %w", err)
 		}
@@ -547,6 +545,45 @@ func (e promptEncoder) example(ex pairs.Example, systemColumn bool) (samplePromp
 		return p, errors.New("field prompt: no tokens (the first token needs a prompt token to follow)")
 	}
 	return p, nil
+}
+
+// messagesJSON is the JSON of a conversation with each message's other
+// keys (Message.Extra: tool_calls, a null content...) kept.
+func messagesJSON(msgs []chat.Message) (string, error) {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, m := range msgs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		var extra map[string]json.RawMessage
+		if m.Extra != "" {
+			if err := json.Unmarshal([]byte(m.Extra), &extra); err != nil {
+				return "", err
+			}
+		}
+		b.WriteByte('{')
+		sep := ""
+		for _, kv := range []struct{ k, v string }{{"role", m.Role}, {"content", m.Content}} {
+			if _, ok := extra[kv.k]; ok {
+				continue // Extra overrides it
+			}
+			v, err := json.Marshal(kv.v)
+			if err != nil {
+				return "", err
+			}
+			fmt.Fprintf(&b, "%s%q:%s", sep, kv.k, v)
+			sep = ","
+		}
+		if inner := strings.TrimSpace(m.Extra); len(inner) > 2 {
+			if inner = strings.TrimSpace(inner[1 : len(inner)-1]); inner != "" {
+				b.WriteString(sep + inner)
+			}
+		}
+		b.WriteByte('}')
+	}
+	b.WriteByte(']')
+	return b.String(), nil
 }
 
 // sampleHasTools reports whether a tools column holds at least one tool.

@@ -446,3 +446,23 @@ func TestSamplePromptInputsEndToEnd(t *testing.T) {
 	}
 	check("dpo pairs stream on stdin", runSample(t, string(pairs), "--model", dir, "--max-new-tokens", "2", "--format", "jsonl"), ids, prompts)
 }
+
+// TestSamplePromptText: the prompt column of a conversation is the JSON of
+// its messages with their other keys kept; a text prompt is its text.
+func TestSamplePromptText(t *testing.T) {
+	enc, err := newPromptEncoder(context.Background(), "builtin:bytes", writeFile(t, "t.jinja", sampleChatTemplate))
+	if err != nil {
+		t.Fatal(err)
+	}
+	conv := `[{"role":"user","content":"q"},{"role":"assistant","content":"a","tool_calls":[{"type":"function","function":{"name":"f","arguments":{}}}]},{"role":"tool","content":"1","name":"f"}]`
+	in := writeFile(t, "p.jsonl", `{"prompt": `+conv+"}\n"+`{"prompt": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]}`+"\n"+`{"prompt": "plain"}`+"\n")
+	_, got, err := readPrompts([]string{in}, nil, nil, enc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []string{conv, `[{"role":"user","content":"ab"}]`, "plain"} {
+		if got[i].text != want {
+			t.Errorf("row %d: prompt %s\nwant %s", i, got[i].text, want)
+		}
+	}
+}
