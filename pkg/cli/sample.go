@@ -472,7 +472,9 @@ func inputsName(inputs []string) string {
 
 // isPairsStream reports whether input is an Arrow IPC stream or file whose
 // schema (read from its first bytes, which stay unread) has dpo's
-// prompt_input_ids column. stdin must be a *bufio.Reader for "-".
+// prompt_input_ids column. stdin must be a *bufio.Reader for "-". Files
+// that are not regular (named pipes) are not peeked: a dpo pairs stream
+// comes on stdin or in a regular file.
 func isPairsStream(input string, stdin io.Reader) (bool, error) {
 	var br *bufio.Reader
 	if input == "-" {
@@ -481,6 +483,9 @@ func isPairsStream(input string, stdin io.Reader) (bool, error) {
 			return false, nil
 		}
 	} else {
+		if st, err := os.Stat(input); err != nil || !st.Mode().IsRegular() {
+			return false, nil // not peeked: a pipe's bytes would be lost (pkg/pairs reads it, or says what is wrong)
+		}
 		f, err := os.Open(input)
 		if err != nil {
 			return false, fmt.Errorf("%s: %w", input, err)
