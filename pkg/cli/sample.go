@@ -2,11 +2,13 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -14,6 +16,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/dpo-go/dpo/pkg/arrowio"
@@ -26,7 +29,7 @@ import (
 	"github.com/dpo-go/dpo/pkg/tokenizer"
 )
 
-const sampleUsage = `Usage: dpo-sample --model DIR [flags] [prompts.jsonl|pairs.arrow|-] > completions.arrow
+const sampleUsage = `Usage: dpo-sample --model DIR [flags] [prompts...|pairs.arrow|-] > completions.arrow
 
 Generates --n completions per prompt with a causal LM (a Hugging Face
 checkpoint, or a PEFT LoRA adapter directory with its base), batched with a
@@ -38,11 +41,16 @@ the model: what dpo-reflogp computes for the same tokens) and finish_reason
 (eos, stop or length), as a zstd Arrow stream (dpo.kind=completions) or
 JSONL (--format jsonl).
 
-Prompts are JSONL rows {"id": ..., "prompt": "text" | [messages]} (id
-optional: the row number), rendered as dpo-tokenize renders a pair's prompt
-(text with the tokenizer's special tokens; messages with the chat template
-and its generation prompt), or a dpo pairs stream, whose prompt_input_ids
-are used as they are.
+Prompts are read as dpo-tokenize reads the prompt side of pairs: JSONL,
+JSON arrays, Parquet, Arrow IPC files or streams (gzip/zstd detected),
+several inputs or glob patterns in order; stdin when none. The prompt
+column ("prompt", or --columns prompt=NAME) holds text (encoded with the
+tokenizer's special tokens) or a conversation (rendered with the chat
+template and its generation prompt); "id" (optional: the row number),
+"system" (--columns system=NAME: merged into the first turn) and "tools"
+are read as dpo-tokenize reads them; other columns are ignored. A dpo
+pairs stream is read instead as it is, its prompt_input_ids used
+unchanged (then it must be the only input).
 
 Decoding: --temperature 0 is greedy (transformers' do_sample=False);
 otherwise the logits are divided by the temperature, then top-k, top-p and
@@ -55,6 +63,7 @@ transformers' stop_strings), or after --max-new-tokens.
 
 Examples:
   dpo-sample --model ./policy --temperature 0 --max-new-tokens 64 prompts.jsonl > greedy.arrow
+  dpo-sample --model ./policy --columns prompt=question,system=system 'train-*.parquet' > samples.arrow
   dpo-sample --model ./policy --n 4 --temperature 0.8 --top-p 0.95 --format jsonl prompts.jsonl \
     | ./judge | dpo-tokenize --tokenizer ./policy > pairs.arrow    (judges: docs/judges.md)
 
@@ -115,10 +124,15 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	seed := fs.Uint64("seed", 0, "random seed (with the prompt id and sample index: one stream per completion)")
 	var stops stringList
 	fs.Var(&stops, "stop", "stop a completion when its text contains this `STRING` (repeatable; the string is kept)")
+	columnsSpec := fs.String("columns", "", "prompt dataset column names as role=column pairs, roles prompt, id, system, tools (e.g. prompt=question,system=system), as dpo-tokenize's")
 	mf := addModelFlags(fs)
 	std := addStdFlags(fs)
-	input, done, err := std.parseInput(fs, args, stdout)
+	inputs, done, err := std.parseInputs(fs, args, stdout)
 	if done || err != nil {
+		return err
+	}
+	columns, err := parseSampleColumns(*columnsSpec)
+	if err != nil {
 		return err
 	}
 	switch {
@@ -148,7 +162,7 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return err
 	}
 	log := std.log(stderr)
-	outs, err := openOutputs(stdin, stdout, inputArgs([]string{input}), []pathArg{{"-o", *out}})
+	outs, err := openOutputs(stdin, stdout, inputArgs(inputs), []pathArg{{"-o", *out}})
 	if err != nil {
 		return err
 	}
@@ -165,35 +179,18 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 			return err
 		}
 	}
-	tok, tcfg, err := loadTokenizer(spec)
+	enc, err := newPromptEncoder(ctx, spec, *chatTmpl)
 	if err != nil {
 		return err
 	}
-	tmpl, err := loadChatTemplate(*chatTmpl, spec, tcfg)
-	if err != nil {
-		return err
-	}
-	if tmpl != nil {
-		tmpl = tmpl.WithContext(ctx)
-	}
-	enc := promptEncoder{tok: tok, tmpl: tmpl, bosID: -1}
-	if tcfg != nil {
-		enc.render = tcfg.RenderOptions()
-		enc.render.BOSToken, enc.render.EOSToken = tcfg.BOSToken, tcfg.EOSToken
-		if id, ok := tok.TokenToID(tcfg.BOSToken); ok && tcfg.BOSToken != "" {
-			enc.bosID = id
-		}
-	}
-	if tok.Name() == "builtin:bytes" {
-		enc.bosID = 256
-	}
+	tok, tmpl := enc.tok, enc.tmpl
 
-	meta, prompts, err := readPrompts(input, stdin, enc)
+	meta, prompts, err := readPrompts(inputs, stdin, columns, enc)
 	if err != nil {
 		return err
 	}
 	if len(prompts) == 0 {
-		return fmt.Errorf("%s: %w", arrowio.InputName(input), errNoRows)
+		return fmt.Errorf("%s: %w", inputsName(inputs), errNoRows)
 	}
 	if meta.Len() == 0 {
 		meta = arrowio.NewMetadata("dpo-sample", Version)
@@ -254,6 +251,21 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	secs := time.Since(start).Seconds()
 	fmt.Fprintf(log, "%d completions, %d new tokens in %.1fs (%.0f tok/s)\n", len(rows), newTokens, secs, float64(newTokens)/secs)
 	return nil
+}
+
+// parseSampleColumns parses --columns: dpo-tokenize's roles of the
+// prompt side (prompt, id, system, tools).
+func parseSampleColumns(spec string) (map[string]string, error) {
+	columns, err := pairs.ParseColumns(spec)
+	if err != nil {
+		return nil, &UsageError{Err: fmt.Errorf("--columns: %w", err)}
+	}
+	for role := range columns {
+		if !slices.Contains([]string{"prompt", "id", "system", "tools"}, role) {
+			return nil, usagef("--columns: role %s is not read from prompts (want prompt, id, system, tools)", role)
+		}
+	}
+	return columns, nil
 }
 
 func describeSampling(c sample.Config) string {
@@ -330,6 +342,34 @@ type promptEncoder struct {
 	bosID  int32
 }
 
+// newPromptEncoder loads the tokenizer spec and the chat template (see
+// --chat-template) and encodes prompts with them as dpo-tokenize does.
+func newPromptEncoder(ctx context.Context, spec, chatTmpl string) (promptEncoder, error) {
+	tok, tcfg, err := loadTokenizer(spec)
+	if err != nil {
+		return promptEncoder{}, err
+	}
+	tmpl, err := loadChatTemplate(chatTmpl, spec, tcfg)
+	if err != nil {
+		return promptEncoder{}, err
+	}
+	if tmpl != nil {
+		tmpl = tmpl.WithContext(ctx)
+	}
+	enc := promptEncoder{tok: tok, tmpl: tmpl, bosID: -1}
+	if tcfg != nil {
+		enc.render = tcfg.RenderOptions()
+		enc.render.BOSToken, enc.render.EOSToken = tcfg.BOSToken, tcfg.EOSToken
+		if id, ok := tok.TokenToID(tcfg.BOSToken); ok && tcfg.BOSToken != "" {
+			enc.bosID = id
+		}
+	}
+	if tok.Name() == "builtin:bytes" {
+		enc.bosID = 256
+	}
+	return enc, nil
+}
+
 func (e promptEncoder) text(s string) []int32 {
 	ids := e.tok.Encode(s, true)
 	if e.bosID >= 0 && len(ids) >= 2 && ids[0] == e.bosID && ids[1] == e.bosID {
@@ -338,12 +378,19 @@ func (e promptEncoder) text(s string) []int32 {
 	return ids
 }
 
-func (e promptEncoder) messages(msgs []chat.Message) ([]int32, error) {
+func (e promptEncoder) messages(msgs []chat.Message, tools json.RawMessage) ([]int32, error) {
 	if e.tmpl == nil {
 		return nil, errors.New("conversational prompt but no chat template (the tokenizer has none; pass --chat-template FILE)")
 	}
 	opts := e.render
 	opts.AddGenerationPrompt = true
+	if len(tools) > 0 {
+		opts.Extra = maps.Clone(opts.Extra)
+		if opts.Extra == nil {
+			opts.Extra = map[string]any{}
+		}
+		opts.Extra["tools"] = tools
+	}
 	text, err := e.tmpl.Render(msgs, opts)
 	if err != nil {
 		return nil, fmt.Errorf("chat template: %w", err)
@@ -351,98 +398,206 @@ func (e promptEncoder) messages(msgs []chat.Message) ([]int32, error) {
 	return e.tok.Encode(text, false), nil
 }
 
-// readPrompts reads JSONL prompts or a dpo pairs stream. meta is the
-// stream's metadata (empty for JSONL).
-func readPrompts(input string, stdin io.Reader, enc promptEncoder) (arrowio.Metadata, []samplePrompt, error) {
-	name := arrowio.InputName(input)
-	var src io.Reader = stdin
-	if input != "-" {
-		f, err := os.Open(input)
+// readPrompts reads the prompts of inputs: one dpo pairs stream (its
+// prompt_input_ids used as they are; meta is its metadata), or datasets
+// read by pkg/pairs as dpo-tokenize reads them (JSONL, JSON arrays,
+// Parquet, Arrow IPC files and streams, compressed or not, in order) with
+// only the prompt side: columns maps prompt, id, system and tools, and
+// meta is empty. A row without a usable prompt is an error naming the
+// file, row and field.
+func readPrompts(inputs []string, stdin io.Reader, columns map[string]string, enc promptEncoder) (arrowio.Metadata, []samplePrompt, error) {
+	if len(inputs) == 0 {
+		inputs = []string{"-"}
+	}
+	if stdin != nil {
+		stdin = bufio.NewReaderSize(stdin, 1<<16)
+	}
+	for _, in := range inputs {
+		ok, err := isPairsStream(in, stdin)
 		if err != nil {
 			return arrowio.Metadata{}, nil, err
 		}
-		defer f.Close()
-		src = f
-	}
-	br := bufio.NewReaderSize(src, 1<<16)
-	head, _ := br.Peek(512)
-	switch pairs.Sniff(head) {
-	case "arrow":
-		return readStreamPrompts(input, br, enc)
-	case "jsonl":
-		ps, err := readJSONLPrompts(name, br, enc)
-		return arrowio.Metadata{}, ps, err
-	}
-	return arrowio.Metadata{}, nil, fmt.Errorf("%s: not JSONL prompts or a dpo pairs stream (Parquet, JSON arrays and compressed input are not read by dpo-sample)", name)
-}
-
-func readJSONLPrompts(name string, r *bufio.Reader, enc promptEncoder) ([]samplePrompt, error) {
-	var out []samplePrompt
-	for line := 1; ; line++ {
-		raw, err := r.ReadBytes('\n')
-		if len(strings.TrimSpace(string(raw))) > 0 {
-			p, perr := jsonPrompt(raw, line, enc)
-			if perr != nil {
-				return nil, fmt.Errorf("%s: line %d: %w", name, line, perr)
-			}
-			out = append(out, p)
+		if !ok {
+			continue
 		}
+		if len(inputs) > 1 {
+			return arrowio.Metadata{}, nil, usagef("%s is a dpo pairs stream: it must be the only input", arrowio.InputName(in))
+		}
+		if len(columns) > 0 {
+			return arrowio.Metadata{}, nil, usagef("--columns: %s is a dpo pairs stream (its prompt_input_ids are used as they are)", arrowio.InputName(in))
+		}
+		var src io.Reader = stdin
+		if in != "-" {
+			f, err := os.Open(in)
+			if err != nil {
+				return arrowio.Metadata{}, nil, err
+			}
+			defer f.Close()
+			src = f
+		}
+		return readStreamPrompts(in, src, enc)
+	}
+	r, err := pairs.OpenAll(inputs, stdin, pairs.Options{Columns: columns, PromptOnly: true})
+	if err != nil {
+		return arrowio.Metadata{}, nil, err
+	}
+	defer r.Close()
+	name := inputsName(inputs)
+	_, systemColumn := columns["system"]
+	var out []samplePrompt
+	for {
+		ex, err := r.Next()
 		if err == io.EOF {
-			return out, nil
+			return arrowio.Metadata{}, out, nil
 		}
 		if err != nil {
-			return nil, fmt.Errorf("%s: %w", name, err)
+			return arrowio.Metadata{}, nil, err
 		}
+		p, err := enc.example(ex, systemColumn)
+		if err != nil {
+			return arrowio.Metadata{}, nil, fmt.Errorf("%s: row %d (id %q): %w", name, ex.Row, ex.ID, err)
+		}
+		out = append(out, p)
 	}
 }
 
-// jsonPrompt decodes one JSONL prompt row.
-func jsonPrompt(raw []byte, line int, enc promptEncoder) (samplePrompt, error) {
-	var row struct {
-		ID     json.RawMessage `json:"id"`
-		Prompt json.RawMessage `json:"prompt"`
+// inputsName names inputs in messages.
+func inputsName(inputs []string) string {
+	names := make([]string, len(inputs))
+	for i, in := range inputs {
+		names[i] = arrowio.InputName(in)
 	}
-	if err := json.Unmarshal(raw, &row); err != nil {
-		return samplePrompt{}, err
-	}
-	p := samplePrompt{id: fmt.Sprint(line - 1)}
-	if len(row.ID) > 0 && string(row.ID) != "null" {
-		var s string
-		var i int64
-		switch {
-		case json.Unmarshal(row.ID, &s) == nil:
-			p.id = s
-		case json.Unmarshal(row.ID, &i) == nil:
-			p.id = fmt.Sprint(i)
-		default:
-			return p, fmt.Errorf("field id: want a string or an integer, got %s", row.ID)
+	return strings.Join(names, " + ")
+}
+
+// isPairsStream reports whether input is an Arrow IPC stream or file whose
+// schema (read from its first bytes, which stay unread) has dpo's
+// prompt_input_ids column. stdin must be a *bufio.Reader for "-". Files
+// that are not regular (named pipes) are not peeked: a dpo pairs stream
+// comes on stdin or in a regular file.
+func isPairsStream(input string, stdin io.Reader) (bool, error) {
+	var br *bufio.Reader
+	if input == "-" {
+		var ok bool
+		if br, ok = stdin.(*bufio.Reader); !ok {
+			return false, nil
 		}
+	} else {
+		if st, err := os.Stat(input); err != nil || !st.Mode().IsRegular() {
+			return false, nil // not peeked: a pipe's bytes would be lost (pkg/pairs reads it, or says what is wrong)
+		}
+		f, err := os.Open(input)
+		if err != nil {
+			return false, fmt.Errorf("%s: %w", input, err)
+		}
+		defer f.Close()
+		br = bufio.NewReaderSize(f, 1<<16)
+	}
+	head, _ := br.Peek(1 << 16)
+	if pairs.Sniff(head) != "arrow" {
+		return false, nil
+	}
+	if bytes.HasPrefix(head, []byte("ARROW1")) {
+		head = head[min(8, len(head)):] // the magic, padded; the stream format follows
+	}
+	rd, err := ipc.NewReader(bytes.NewReader(head))
+	if err != nil {
+		return false, nil // pkg/pairs reports what is wrong with it
+	}
+	defer rd.Release()
+	return len(rd.Schema().FieldIndices(arrowio.ColPromptInputIDs)) > 0, nil
+}
+
+// example encodes the prompt side of ex as dpo-tokenize encodes a pair's
+// prompt, the system column merged into the first turn the same way: a
+// text prompt read with a system column and a chat template becomes a
+// conversation [system (when not empty), user]; without a template the
+// text is System, a blank line, then the prompt; a conversation gets a
+// system message first.
+func (e promptEncoder) example(ex pairs.Example, systemColumn bool) (samplePrompt, error) {
+	p := samplePrompt{id: ex.ID}
+	prompt := ex.Prompt
+	switch {
+	case !prompt.IsChat() && systemColumn && e.tmpl != nil:
+		var msgs []chat.Message
+		if ex.System != "" {
+			msgs = append(msgs, chat.Message{Role: "system", Content: ex.System})
+		}
+		prompt = pairs.Text{Messages: append(msgs, chat.Message{Role: "user", Content: prompt.Str})}
+	case !prompt.IsChat() && sampleHasTools(ex.Tools):
+		return p, errors.New("field tools: tool schemas on a text prompt are not representable (only conversations, or text prompts with --columns system=... and a chat template, are rendered with the template)")
+	case ex.System == "":
+	case !prompt.IsChat():
+		prompt.Str = ex.System + "\n\n" + prompt.Str
+	case len(prompt.Messages) > 0 && prompt.Messages[0].Role == "system":
+		return p, errors.New("field system: the prompt already starts with a system message; a second one from the system column is not representable")
+	default:
+		prompt.Messages = slices.Concat([]chat.Message{{Role: "system", Content: ex.System}}, prompt.Messages)
 	}
 	var err error
-	switch t := strings.TrimSpace(string(row.Prompt)); {
-	case t == "" || t == "null":
-		return p, errors.New("field prompt: missing")
-	case t[0] == '"':
-		if err := json.Unmarshal(row.Prompt, &p.text); err != nil {
+	if prompt.IsChat() {
+		if p.text, err = messagesJSON(prompt.Messages); err != nil {
 			return p, fmt.Errorf("field prompt: %w", err)
 		}
-		p.ids = enc.text(p.text)
-	case t[0] == '[':
-		var msgs []chat.Message
-		if err := json.Unmarshal(row.Prompt, &msgs); err != nil {
-			return p, fmt.Errorf("field prompt: want a string or a list of {role, content} messages with string content: %w", err)
-		}
-		p.text = t
-		if p.ids, err = enc.messages(msgs); err != nil {
+		if p.ids, err = e.messages(prompt.Messages, ex.Tools); err != nil {
 			return p, fmt.Errorf("field prompt: %w", err)
 		}
-	default:
-		return p, fmt.Errorf("field prompt: want a string or a list of messages, got %.20s", t)
+	} else {
+		p.text = prompt.Str
+		p.ids = e.text(prompt.Str)
 	}
 	if len(p.ids) == 0 {
 		return p, errors.New("field prompt: no tokens (the first token needs a prompt token to follow)")
 	}
 	return p, nil
+}
+
+// messagesJSON is the JSON of a conversation with each message's other
+// keys (Message.Extra: tool_calls, a null content...) kept.
+func messagesJSON(msgs []chat.Message) (string, error) {
+	var b strings.Builder
+	b.WriteByte('[')
+	for i, m := range msgs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		var extra map[string]json.RawMessage
+		if m.Extra != "" {
+			if err := json.Unmarshal([]byte(m.Extra), &extra); err != nil {
+				return "", err
+			}
+		}
+		b.WriteByte('{')
+		sep := ""
+		for _, kv := range []struct{ k, v string }{{"role", m.Role}, {"content", m.Content}} {
+			if _, ok := extra[kv.k]; ok {
+				continue // Extra overrides it
+			}
+			v, err := json.Marshal(kv.v)
+			if err != nil {
+				return "", err
+			}
+			fmt.Fprintf(&b, "%s%q:%s", sep, kv.k, v)
+			sep = ","
+		}
+		if inner := strings.TrimSpace(m.Extra); len(inner) > 2 {
+			if inner = strings.TrimSpace(inner[1 : len(inner)-1]); inner != "" {
+				b.WriteString(sep + inner)
+			}
+		}
+		b.WriteByte('}')
+	}
+	b.WriteByte(']')
+	return b.String(), nil
+}
+
+// sampleHasTools reports whether a tools column holds at least one tool.
+func sampleHasTools(t json.RawMessage) bool {
+	var b bytes.Buffer
+	if len(t) == 0 || json.Compact(&b, t) != nil {
+		return false
+	}
+	return b.String() != "[]"
 }
 
 // readStreamPrompts reads the prompts of a dpo pairs stream (one per row,

@@ -28,7 +28,7 @@ func columnIndices(name string, sc *arrow.Schema, names columns) ([numCols]int, 
 		switch {
 		case len(is) == 0:
 			idx[k] = -1
-			if k == colChosen || k == colRejected {
+			if k == colChosen || k == colRejected || (k == colPrompt && names.promptOnly()) {
 				var have []string
 				for _, f := range sc.Fields() {
 					have = append(have, f.Name)
@@ -318,7 +318,7 @@ func (r *arrowReader) Next() (ex Example, err error) {
 	rec := &record{}
 	fe := r.decode(rec, i)
 	if fe == nil {
-		if ex, fe = build(rec, row); fe == nil {
+		if ex, fe = build(rec, row, r.names); fe == nil {
 			return ex, nil
 		}
 	}

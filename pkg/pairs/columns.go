@@ -59,15 +59,24 @@ func ParseColumns(spec string) (map[string]string, error) {
 		}
 		m[k] = v
 	}
-	if _, err := resolveColumns(m); err != nil {
+	if _, err := resolveColumns(m, false); err != nil {
 		return nil, err
 	}
 	return m, nil
 }
 
-// resolveColumns applies Options.Columns to the defaults.
-func resolveColumns(m map[string]string) (columns, error) {
+// resolveColumns applies Options.Columns to the defaults. With promptOnly
+// the chosen and rejected roles are not read (and may not be mapped).
+func resolveColumns(m map[string]string, promptOnly bool) (columns, error) {
 	c := defaultColumns
+	if promptOnly {
+		c[colChosen], c[colRejected] = "", ""
+		for _, role := range []string{"chosen", "rejected"} {
+			if _, ok := m[role]; ok {
+				return c, fmt.Errorf("pairs: columns: role %q is not read from prompts", role)
+			}
+		}
+	}
 	used := map[string]string{}
 	for role, name := range m {
 		if slices.Contains(RatedRoles, role) {
@@ -93,3 +102,7 @@ func resolveColumns(m map[string]string) (columns, error) {
 	}
 	return c, nil
 }
+
+// promptOnly reports whether c reads prompts only (no chosen or rejected
+// column: resolveColumns never leaves them empty otherwise).
+func (c columns) promptOnly() bool { return c[colChosen] == "" && c[colRejected] == "" }

@@ -96,7 +96,7 @@ func exampleFromJSON(raw []byte, row int64, name string, line int64, copyRaw boo
 	rec, fe := decodeJSONRecord(raw, names)
 	if fe == nil {
 		var ex Example
-		if ex, fe = build(rec, row); fe == nil {
+		if ex, fe = build(rec, row, names); fe == nil {
 			return ex, nil
 		}
 	}

@@ -50,9 +50,12 @@ func Open(path string, stdin io.Reader, opts Options) (Reader, error) {
 	if mem == nil {
 		mem = memory.DefaultAllocator
 	}
-	names, err := resolveColumns(opts.Columns)
+	names, err := resolveColumns(opts.Columns, opts.PromptOnly)
 	if err != nil {
 		return nil, err
+	}
+	if opts.PromptOnly && opts.Rated != nil {
+		return nil, errors.New("pairs: PromptOnly cannot read rated completions")
 	}
 
 	var closers []func() error

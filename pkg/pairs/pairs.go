@@ -60,6 +60,13 @@ type Options struct {
 	// which are binarized into pairs with these settings; inputs of pairs
 	// are read as before. Arrow and Parquet inputs are always read as pairs.
 	Rated *Binarize
+	// PromptOnly reads prompts without completions (dpo-sample's input):
+	// the chosen and rejected columns are not read (nor may they be
+	// mapped), and each Example has only ID, Row, Prompt, System and
+	// Tools. A row needs a prompt (a string, possibly empty, or a non-empty
+	// list of messages); without one Next returns a *RowError naming the
+	// prompt column. It cannot be combined with Rated.
+	PromptOnly bool
 }
 
 // Reader yields the examples of a dataset in input order.

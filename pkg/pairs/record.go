@@ -55,10 +55,25 @@ type record struct {
 
 // build validates rec and turns it into an Example (see the package
 // documentation for the rules).
-func build(rec *record, row int64) (Example, *fieldError) {
+func build(rec *record, row int64, names columns) (Example, *fieldError) {
 	ex := Example{Row: row, ID: rec.id, System: rec.system, Tools: rec.tools}
 	if !rec.hasID {
 		ex.ID = strconv.FormatInt(row, 10)
+	}
+	if names.promptOnly() {
+		col := names[colPrompt]
+		switch rec.prompt.kind {
+		case absent:
+			return ex, ferr(col, ErrMissing, "missing (the prompt column is mapped with --columns prompt=NAME)")
+		case null:
+			return ex, ferr(col, ErrMissing, "is null")
+		case messages:
+			if len(rec.prompt.msgs) == 0 {
+				return ex, ferr(col, ErrEmpty, "empty list of messages")
+			}
+		}
+		ex.Prompt = rec.prompt.text()
+		return ex, nil
 	}
 	for _, f := range []struct {
 		name string
