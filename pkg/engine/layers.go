@@ -81,7 +81,7 @@ func activation(name, def string) (func(*Node) *Node, error) {
 	}
 	switch name {
 	case "silu", "swish":
-		return func(x *Node) *Node { return Mul(x, Sigmoid(x)) }, nil
+		return func(x *Node) *Node { return Mul(x, sigmoidNode(x)) }, nil
 	case "gelu_new", "gelu_pytorch_tanh", "gelu_fast":
 		// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
 		return func(x *Node) *Node {
