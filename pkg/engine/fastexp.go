@@ -65,3 +65,17 @@ func sigmoidNode(x *Node) *Node {
 	y := ConvertDType(s, dtypes.Float32)
 	return withGradient(x, y, StopGradient(ConvertDType(Mul(s, OneMinus(s)), dtypes.Float32)))
 }
+
+// softmaxNode is Softmax(x, axis) built on expNode. GoMLX's Softmax runs
+// the backend's fused softmax (fast float32 exp) only where no gradient is
+// needed; training graphs get its decomposition, whose Exp op is the slow
+// one. Inputs must be finite (masked scores use -MaxFloat32): a -Inf input
+// gives NaN on the Expm1 route.
+func softmaxNode(x *Node, axis int) *Node {
+	if x.DType() != dtypes.Float32 || !useExpm1() {
+		return Softmax(x, axis)
+	}
+	m := StopGradient(ReduceAndKeep(x, ReduceMax, axis))
+	num := expNode(Sub(x, m))
+	return Div(num, ReduceAndKeep(num, ReduceSum, axis))
+}
