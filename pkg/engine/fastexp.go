@@ -10,7 +10,7 @@ import (
 // The Go backend evaluates the Exp and Logistic ops with one math.Exp call
 // per element. On amd64 math.Exp is assembly whose FMA branch
 // (VFNMADD231SD, taken when the CPU reports AVX+FMA) costs ~0.7-1 µs per
-// call on some virtual machines, 70-90x the pure-Go cost (see "Backend hot
+// call on some virtual machines, 60-90x its non-FMA branch (see "Backend hot
 // spots" in docs/benchmarks.md). The backend's Expm1 op is pure Go
 // (math.Expm1 has no amd64 assembly) and unaffected, so for float32
 // expNode and sigmoidNode compute their values from Expm1 in float64:
