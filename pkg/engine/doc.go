@@ -17,6 +17,12 @@
 // on machines with few cores. The XLA backend is only compiled in with the
 // build tag "xla" (it needs CGO and the PJRT plugins).
 //
+// The Go backend's Exp and Logistic ops call math.Exp per element, whose
+// amd64 FMA branch costs up to ~1 µs per call on some virtual machines; in
+// float32 the engine's exp, sigmoid (SiLU) and softmax (attention, MoE
+// router, log-softmax) therefore go through the backend's pure-Go Expm1 in
+// float64 instead (fastexp.go; docs/benchmarks.md, "Backend hot spots").
+//
 // # Parameters
 //
 // Every weight lives as a GoMLX variable whose path is "/" followed by the

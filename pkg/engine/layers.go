@@ -81,7 +81,7 @@ func activation(name, def string) (func(*Node) *Node, error) {
 	}
 	switch name {
 	case "silu", "swish":
-		return func(x *Node) *Node { return Mul(x, Sigmoid(x)) }, nil
+		return func(x *Node) *Node { return Mul(x, sigmoidNode(x)) }, nil
 	case "gelu_new", "gelu_pytorch_tanh", "gelu_fast":
 		// 0.5·x·(1 + tanh(√(2/π)·(x + 0.044715·x³)))
 		return func(x *Node) *Node {
@@ -157,7 +157,7 @@ func (n net) attentionCapped(q, k, v, mask *Node, scale, softcap float64) *Node 
 	// of NaN, and no NaN reaches real rows through probs·v (0·NaN is NaN).
 	// For every other row exp(lowest - max) is exactly 0, as with -inf.
 	scores = Where(full, scores, Scalar(q.Graph(), scores.DType(), -math.MaxFloat32))
-	probs := Softmax(scores, -1)                  // [B, nKV, G, Tq, Ts]
+	probs := softmaxNode(scores, -1)              // [B, nKV, G, Tq, Ts]
 	out := n.dot(probs, v, "bkgqs,"+kv+"->bqkgd") // [B, Tq, nKV, G, D]
 	return Reshape(out, B, T, nH*D)
 }

@@ -77,13 +77,13 @@ func (n net) chunkedLogSoftmaxEach(h, head, targets *Node, each func(start int, 
 			}
 		}
 		mc := StopGradient(ReduceMax(logits, 1)) // [N]
-		sc := ReduceSum(Exp(Sub(logits, ExpandAxes(mc, 1))), 1)
+		sc := ReduceSum(expNode(Sub(logits, ExpandAxes(mc, 1))), 1)
 		if m == nil {
 			m, s = mc, sc
 			continue
 		}
 		mNew := Max(m, mc)
-		s = Add(Mul(s, Exp(Sub(m, mNew))), Mul(sc, Exp(Sub(mc, mNew))))
+		s = Add(Mul(s, expNode(Sub(m, mNew))), Mul(sc, expNode(Sub(mc, mNew))))
 		m = mNew
 	}
 	lse := Add(m, Log(s)) // [N]

@@ -59,7 +59,7 @@ func (n net) moeMLP(cfg *model.Config, p string, h *Node, act func(*Node) *Node)
 	E, I, K := cfg.MoE.NumExperts, cfg.MoE.IntermediateSize, cfg.MoE.TopK
 	x := Reshape(h, B*T, H) // [N, H]
 	logits := n.dot(x, n.w(model.RouterName(p)), "nh,eh->ne")
-	probs := Softmax(logits, 1)                  // [N, E] float32
+	probs := softmaxNode(logits, 1)              // [N, E] float32
 	selected := topKMask(StopGradient(probs), K) // [N, E] bool
 	weights := Where(selected, probs, ZerosLike(probs))
 	if cfg.MoE.NormTopKProb {

@@ -88,8 +88,8 @@ func (n net) headStats(h, head, targets *Node) TokenStats {
 		ac := AddScalar(ArgMax(logits, 1, dtypes.Int32), float64(start))
 		mc := ReduceMax(logits, 1)
 		d := Sub(logits, ExpandAxes(mc, 1))
-		ex := Exp(d)
-		sc, s2c, ec := ReduceSum(ex, 1), ReduceSum(Exp(MulScalar(d, 2)), 1), ReduceSum(Mul(ex, logits), 1)
+		ex := expNode(d)
+		sc, s2c, ec := ReduceSum(ex, 1), ReduceSum(expNode(MulScalar(d, 2)), 1), ReduceSum(Mul(ex, logits), 1)
 		sumc := ReduceSum(logits, 1)
 		if m == nil {
 			m, s, s2, e, sum, arg = mc, sc, s2c, ec, sumc, ac
@@ -97,7 +97,7 @@ func (n net) headStats(h, head, targets *Node) TokenStats {
 		}
 		arg = Where(GreaterThan(mc, m), ac, arg) // an earlier chunk keeps ties
 		mNew := Max(m, mc)
-		a, b := Exp(Sub(m, mNew)), Exp(Sub(mc, mNew))
+		a, b := expNode(Sub(m, mNew)), expNode(Sub(mc, mNew))
 		s = Add(Mul(s, a), Mul(sc, b))
 		s2 = Add(Mul(s2, Square(a)), Mul(s2c, Square(b)))
 		e = Add(Mul(e, a), Mul(ec, b))
