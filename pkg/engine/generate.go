@@ -376,13 +376,3 @@ func (m *Model) generateBatch(ctx context.Context, prompts [][]int32, b genBatch
 	}
 	return nil
 }
-
-// closeGenerate releases Generate's compiled graphs (m.mu held).
-func (m *Model) closeGenerate() {
-	for _, e := range []*gmodel.Exec{m.prefillExec, m.decodeExec} {
-		if e != nil {
-			e.Finalize()
-		}
-	}
-	m.prefillExec, m.decodeExec = nil, nil
-}

@@ -3,11 +3,9 @@ package engine
 import (
 	"context"
 	"fmt"
-	"maps"
 	"sort"
 
 	"github.com/gomlx/gomlx/core/graph"
-	"github.com/gomlx/gomlx/core/tensors"
 	gmodel "github.com/gomlx/gomlx/ml/model"
 )
 
@@ -174,10 +172,6 @@ func (m *Model) runLayout(l *Layout) ([]float32, error) {
 	}
 	var out []float32
 	err := catch(func() error {
-		if m.layoutExec != nil && !maps.Equal(m.layoutLoRA, m.lora) {
-			m.layoutExec.Finalize() // compiled with another adapter
-			m.layoutExec = nil
-		}
 		if m.layoutExec == nil {
 			cfg, gopts := m.cfg, m.eng.graphOptions()
 			gopts.LoRA = m.lora
@@ -190,18 +184,14 @@ func (m *Model) runLayout(l *Layout) ([]float32, error) {
 				return err
 			}
 			exec.SetMaxCache(256)
-			m.layoutExec, m.layoutLoRA = exec, m.lora
+			m.layoutExec = exec
 		}
-		res, err := m.layoutExec.Call(l.Tensors()[:6])
-		if err != nil {
-			return err
+		args := make([]any, 6)
+		for i, t := range l.Tensors()[:6] {
+			args[i] = t
 		}
-		defer func() {
-			for _, t := range res {
-				_ = t.FinalizeAll()
-			}
-		}()
-		out, err = tensors.CopyFlatData[float32](res[0])
+		var err error
+		out, err = callFlat(m.layoutExec, args...)
 		return err
 	})
 	if err != nil {

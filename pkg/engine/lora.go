@@ -138,12 +138,7 @@ func (m *Model) AttachAdapter(a *adapter.Adapter) error {
 	ac := *a
 	ac.Weights, ac.Saved = nil, nil
 	m.adapter = &ac
-	if m.exec != nil { // compiled without the adapter
-		_ = catch(func() error { m.exec.Finalize(); return nil })
-		m.exec = nil
-		clear(m.shapes)
-	}
-	_ = catch(func() error { m.closeGenerate(); return nil }) // compiled without the adapter
+	_ = catch(func() error { m.dropExecs(); return nil }) // compiled without the adapter
 	return nil
 }
 

@@ -34,7 +34,6 @@ type Model struct {
 	shapes map[[3]int]bool // (rows, length, scored positions) of every graph compiled
 	// layoutExec scores layouts (layout.go); built on first use.
 	layoutExec *gmodel.Exec
-	layoutLoRA map[string]float64 // the adapter layoutExec was built with
 
 	// prefillExec and decodeExec run Generate (generate.go).
 	prefillExec, decodeExec *gmodel.Exec
@@ -294,19 +293,11 @@ func (m *Model) runBatch(seqs []Sequence, b batch) ([]float32, error) {
 			exec.SetMaxCache(256)
 			m.exec = exec
 		}
-		res, err := m.exec.Call(
+		var err error
+		out, err = callFlat(m.exec,
 			tensors.FromFlatDataAndDimensions(tokens, b.size, b.length),
 			tensors.FromFlatDataAndDimensions(lengths, b.size),
 			tensors.FromFlatDataAndDimensions(prompts, b.size))
-		if err != nil {
-			return err
-		}
-		defer func() {
-			for _, t := range res {
-				_ = t.FinalizeAll()
-			}
-		}()
-		out, err = tensors.CopyFlatData[float32](res[0])
 		return err
 	})
 	if err != nil {
@@ -316,21 +307,39 @@ func (m *Model) runBatch(seqs []Sequence, b batch) ([]float32, error) {
 	return out, nil
 }
 
+// dropExecs releases every compiled graph (m.mu held): on Close, and when
+// an adapter is attached (they were compiled without it).
+func (m *Model) dropExecs() {
+	for _, e := range []*gmodel.Exec{m.exec, m.layoutExec, m.prefillExec, m.decodeExec} {
+		if e != nil {
+			e.Finalize()
+		}
+	}
+	m.exec, m.layoutExec, m.prefillExec, m.decodeExec = nil, nil, nil, nil
+	clear(m.shapes)
+}
+
+// callFlat runs exec on args and returns its first output's values.
+func callFlat(exec *gmodel.Exec, args ...any) ([]float32, error) {
+	res, err := exec.Call(args...)
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		for _, t := range res {
+			_ = t.FinalizeAll()
+		}
+	}()
+	return tensors.CopyFlatData[float32](res[0])
+}
+
 // Close releases the compiled graphs and the weights' device memory. The
 // model must not be used afterwards.
 func (m *Model) Close() {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	_ = catch(func() error {
-		if m.exec != nil {
-			m.exec.Finalize()
-			m.exec = nil
-		}
-		if m.layoutExec != nil {
-			m.layoutExec.Finalize()
-			m.layoutExec = nil
-		}
-		m.closeGenerate()
+		m.dropExecs()
 		if m.store != nil {
 			m.store.Finalize()
 			m.store = nil
