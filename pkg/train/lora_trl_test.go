@@ -2,14 +2,10 @@ package train_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/dpo-go/dpo/internal/testrefs"
 	"github.com/dpo-go/dpo/pkg/adapter"
@@ -33,7 +29,6 @@ func TestLoRATrainAgainstTRL(t *testing.T) {
 		t.Skip("trains with TRL")
 	}
 	py := testrefs.Python(t, "torch", "transformers", "trl", "datasets", "peft")
-	start := time.Now()
 	dir := t.TempDir()
 	const nPairs, seed, steps = 16, 42, 3
 	ps := synthPairs(nPairs, 7)
@@ -52,49 +47,12 @@ func TestLoRATrainAgainstTRL(t *testing.T) {
 	cases[0].Name = "lora_all_linear"
 	cases[1].Name = "lora_qv_rslora_lm_head_clip"
 	cases[1].MaxGradNorm = 0.05
-	var pyPairs []map[string][]int32
-	for _, i := range perm {
-		p := ps[i]
-		pyPairs = append(pyPairs, map[string][]int32{"prompt_ids": p.prompt, "chosen_ids": p.chosen, "rejected_ids": p.rejected})
-	}
-	spec := map[string]any{
-		"model_config": map[string]any{
-			"model_type": "llama", "vocab_size": 259, "hidden_size": 32, "intermediate_size": 64,
-			"num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-			"max_position_embeddings": 256, "rms_norm_eps": 1e-6, "rope_theta": 10000.0,
-			"hidden_act": "silu", "tie_word_embeddings": false, "initializer_range": 0.2,
-			"bos_token_id": 256, "eos_token_id": 257,
-		},
-		"init_seed": 5,
-		"pairs":     pyPairs,
-		"cases":     cases,
-	}
-	specPath := filepath.Join(dir, "spec.json")
-	b, _ := json.Marshal(spec)
-	if err := os.WriteFile(specPath, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	trlDir := filepath.Join(dir, "trl")
-	cmd := exec.Command(py, testrefs.OracleScript("trl_train.py"), specPath, trlDir)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("trl_train.py: %v\n%s", err, out)
-	}
-	t.Logf("TRL + PEFT: %d runs in %v", len(cases), time.Since(start).Round(time.Second))
-	modelDir := filepath.Join(trlDir, "model")
+	trlDir, modelDir := runTRL(t, py, dir, tinyLlamaConfig(), 5, ps, perm, cases)
 
 	for _, tc := range cases {
 		t.Run(tc.Name, func(t *testing.T) {
 			cdir := filepath.Join(trlDir, tc.Name)
-			var trl struct {
-				History []map[string]any `json:"log_history"`
-				RefC    []float64        `json:"ref_chosen_logps"`
-				RefR    []float64        `json:"ref_rejected_logps"`
-			}
-			readJSON(t, filepath.Join(cdir, "log.json"), &trl)
-			refs := make([][2]float64, nPairs)
-			for k, i := range perm {
-				refs[i] = [2]float64{trl.RefC[k], trl.RefR[k]}
-			}
+			trl, refs := readTRLLog(t, trlDir, tc.Name, perm)
 			stream := filepath.Join(dir, tc.Name+".arrow")
 			writeStream(t, stream, ps, refs, "")
 			out := filepath.Join(dir, "go-"+tc.Name)
@@ -154,12 +112,7 @@ func TestLoRATrainAgainstTRL(t *testing.T) {
 
 			// Logged loss and grad_norm per step.
 			ours := readMetrics(t, filepath.Join(out, train.MetricsFile))
-			var theirs []map[string]any
-			for _, h := range trl.History {
-				if _, ok := h["loss"]; ok {
-					theirs = append(theirs, h)
-				}
-			}
+			theirs := trl.trainLogs()
 			if len(ours) != steps || len(theirs) != steps {
 				t.Fatalf("steps: dpo-train logged %d, TRL %d", len(ours), len(theirs))
 			}

@@ -2,14 +2,10 @@ package train_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"math"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/dpo-go/dpo/internal/testrefs"
 	"github.com/dpo-go/dpo/pkg/train"
@@ -28,7 +24,6 @@ func TestTrainMoEAgainstTRL(t *testing.T) {
 		t.Skip("trains 2 runs with TRL and dpo-train")
 	}
 	py := testrefs.Python(t, "torch", "transformers", "trl", "datasets")
-	start := time.Now()
 	dir := t.TempDir()
 	const nPairs, seed = 32, 42
 	ps := synthPairs(nPairs, 7)
@@ -40,46 +35,17 @@ func TestTrainMoEAgainstTRL(t *testing.T) {
 	cases[0].Name = "moe_config_coef"
 	cases[1].Name, cases[1].RouterAuxCoef, cases[1].BatchSize, cases[1].GradAccum = "moe_coef_flag", &coef, 8, 1
 
-	var pyPairs []map[string][]int32
-	for _, i := range perm {
-		p := ps[i]
-		pyPairs = append(pyPairs, map[string][]int32{"prompt_ids": p.prompt, "chosen_ids": p.chosen, "rejected_ids": p.rejected})
+	modelConfig := map[string]any{
+		"model_type": "qwen3_moe", "vocab_size": 259, "hidden_size": 32, "intermediate_size": 64,
+		"moe_intermediate_size": 16, "num_experts": 4, "num_experts_per_tok": 2, "norm_topk_prob": true,
+		"router_aux_loss_coef": 0.05, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
+		"head_dim": 8, "max_position_embeddings": 256, "rms_norm_eps": 1e-6, "hidden_act": "silu",
+		"tie_word_embeddings": false, "initializer_range": 0.2, "bos_token_id": 256, "eos_token_id": 257,
 	}
-	spec := map[string]any{
-		"model_config": map[string]any{
-			"model_type": "qwen3_moe", "vocab_size": 259, "hidden_size": 32, "intermediate_size": 64,
-			"moe_intermediate_size": 16, "num_experts": 4, "num_experts_per_tok": 2, "norm_topk_prob": true,
-			"router_aux_loss_coef": 0.05, "num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-			"head_dim": 8, "max_position_embeddings": 256, "rms_norm_eps": 1e-6, "hidden_act": "silu",
-			"tie_word_embeddings": false, "initializer_range": 0.2, "bos_token_id": 256, "eos_token_id": 257,
-		},
-		"init_seed": 3,
-		"pairs":     pyPairs,
-		"cases":     cases,
-	}
-	specPath := filepath.Join(dir, "spec.json")
-	b, _ := json.Marshal(spec)
-	if err := os.WriteFile(specPath, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	trlDir := filepath.Join(dir, "trl")
-	if out, err := exec.Command(py, testrefs.OracleScript("trl_train.py"), specPath, trlDir).CombinedOutput(); err != nil {
-		t.Fatalf("trl_train.py: %v\n%s", err, out)
-	}
-	t.Logf("TRL: %d runs in %v", len(cases), time.Since(start).Round(time.Second))
-	modelDir := filepath.Join(trlDir, "model")
+	trlDir, modelDir := runTRL(t, py, dir, modelConfig, 3, ps, perm, cases)
 	for _, tc := range cases {
 		t.Run(tc.Name, func(t *testing.T) {
-			var trl struct {
-				History []map[string]any `json:"log_history"`
-				RefC    []float64        `json:"ref_chosen_logps"`
-				RefR    []float64        `json:"ref_rejected_logps"`
-			}
-			readJSON(t, filepath.Join(trlDir, tc.Name, "log.json"), &trl)
-			refs := make([][2]float64, nPairs)
-			for k, i := range perm {
-				refs[i] = [2]float64{trl.RefC[k], trl.RefR[k]}
-			}
+			trl, refs := readTRLLog(t, trlDir, tc.Name, perm)
 			stream := filepath.Join(dir, tc.Name+".arrow")
 			writeStream(t, stream, ps, refs, "")
 			out := filepath.Join(dir, "go-"+tc.Name)
@@ -87,12 +53,7 @@ func TestTrainMoEAgainstTRL(t *testing.T) {
 				t.Fatal(err)
 			}
 			ours := readMetrics(t, filepath.Join(out, train.MetricsFile))
-			var theirs []map[string]any
-			for _, h := range trl.History {
-				if _, ok := h["loss"]; ok {
-					theirs = append(theirs, h)
-				}
-			}
+			theirs := trl.trainLogs()
 			if len(ours) != tc.MaxSteps || len(theirs) != tc.MaxSteps {
 				t.Fatalf("steps: dpo-train logged %d, TRL %d, want %d", len(ours), len(theirs), tc.MaxSteps)
 			}
@@ -126,5 +87,4 @@ func TestTrainMoEAgainstTRL(t *testing.T) {
 				filepath.Join(trlDir, tc.Name, "trainer_state.json"), tc.MaxSteps)
 		})
 	}
-	t.Logf("total %v", time.Since(start).Round(time.Second))
 }

@@ -7,12 +7,10 @@ import (
 	"fmt"
 	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/dpo-go/dpo/internal/testrefs"
 	"github.com/dpo-go/dpo/pkg/safetensors"
@@ -89,7 +87,6 @@ func TestTrainAgainstTRL(t *testing.T) {
 		t.Skip("trains 13 runs with TRL and dpo-train")
 	}
 	py := testrefs.Python(t, "torch", "transformers", "trl", "datasets")
-	start := time.Now()
 	dir := t.TempDir()
 	const nPairs, seed = 80, 42
 	ps := synthPairs(nPairs, 5)
@@ -157,49 +154,11 @@ func TestTrainAgainstTRL(t *testing.T) {
 	}
 
 	// The oracle: one Python process for every case.
-	var pyPairs []map[string][]int32
-	for _, i := range perm {
-		p := ps[i]
-		pyPairs = append(pyPairs, map[string][]int32{"prompt_ids": p.prompt, "chosen_ids": p.chosen, "rejected_ids": p.rejected})
-	}
-	spec := map[string]any{
-		"model_config": map[string]any{
-			"model_type": "llama", "vocab_size": 259, "hidden_size": 32, "intermediate_size": 64,
-			"num_hidden_layers": 2, "num_attention_heads": 4, "num_key_value_heads": 2,
-			"max_position_embeddings": 256, "rms_norm_eps": 1e-6, "rope_theta": 10000.0,
-			"hidden_act": "silu", "tie_word_embeddings": false, "initializer_range": 0.2,
-			"bos_token_id": 256, "eos_token_id": 257,
-		},
-		"init_seed": 3,
-		"pairs":     pyPairs,
-		"cases":     cases,
-	}
-	specPath := filepath.Join(dir, "spec.json")
-	b, _ := json.Marshal(spec)
-	if err := os.WriteFile(specPath, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	trlDir := filepath.Join(dir, "trl")
-	cmd := exec.Command(py, testrefs.OracleScript("trl_train.py"), specPath, trlDir)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("trl_train.py: %v\n%s", err, out)
-	}
-	t.Logf("TRL: %d runs in %v", len(cases), time.Since(start).Round(time.Second))
-	modelDir := filepath.Join(trlDir, "model")
+	trlDir, modelDir := runTRL(t, py, dir, tinyLlamaConfig(), 3, ps, perm, cases)
 
 	for _, tc := range cases {
 		t.Run(tc.Name, func(t *testing.T) {
-			var trl struct {
-				History []map[string]any `json:"log_history"`
-				RefC    []float64        `json:"ref_chosen_logps"`
-				RefR    []float64        `json:"ref_rejected_logps"`
-				Eval    map[string]any   `json:"eval"`
-			}
-			readJSON(t, filepath.Join(trlDir, tc.Name, "log.json"), &trl)
-			refs := make([][2]float64, nPairs)
-			for k, i := range perm {
-				refs[i] = [2]float64{trl.RefC[k], trl.RefR[k]}
-			}
+			trl, refs := readTRLLog(t, trlDir, tc.Name, perm)
 			var extra [][2]string
 			if tc.LDAlpha != nil {
 				extra = append(extra, [2]string{"dpo." + train.RefStage + ".options",
@@ -216,12 +175,7 @@ func TestTrainAgainstTRL(t *testing.T) {
 				t.Fatal(err)
 			}
 			ours := readMetrics(t, filepath.Join(out, train.MetricsFile))
-			var theirs []map[string]any
-			for _, h := range trl.History {
-				if _, ok := h["loss"]; ok {
-					theirs = append(theirs, h)
-				}
-			}
+			theirs := trl.trainLogs()
 			if len(ours) != tc.MaxSteps || len(theirs) != tc.MaxSteps {
 				t.Fatalf("steps: dpo-train logged %d, TRL %d, want %d", len(ours), len(theirs), tc.MaxSteps)
 			}
@@ -286,7 +240,6 @@ func TestTrainAgainstTRL(t *testing.T) {
 				filepath.Join(trlDir, tc.Name, "trainer_state.json"), tc.MaxSteps)
 		})
 	}
-	t.Logf("total %v", time.Since(start).Round(time.Second))
 }
 
 // trlConfig is dpo-train's configuration of a TRL case.
