@@ -4,7 +4,10 @@
 // and of a dpo-train step's forward and backward (the training graph,
 // engine.LayoutTokenStatsGraph or CompletionTokenStatsGraph, and its
 // gradient with respect to every weight; the AdamW update is left out),
-// for the plain path and with each change added in turn, in one run.
+// for the plain path and with each change added in turn, in one run: each
+// setting in a child process of its own (so that its peak RSS is its own),
+// each timed on a second call, after a first that compiles the graphs
+// (-cold times the first).
 //
 //	go run ./bench/throughput -model qwen -dist hh -pairs 8
 //
@@ -30,6 +33,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"os/exec"
 	"runtime/pprof"
 	"strings"
 	"syscall"
@@ -274,7 +278,9 @@ func main() {
 	skipTrain := flag.Bool("no-train", false, "measure dpo-reflogp only")
 	only := flag.String("only", "", "run only the setting whose name starts with this (e.g. plain, +)")
 	cpuprofile := flag.String("cpuprofile", "", "write a CPU profile of the measured settings to this file")
-	warm := flag.Bool("warm", false, "time a second call, after one that compiles the graphs (default: the first, compilation included)")
+	cold := flag.Bool("cold", false, "time the first calls, graph compilation included (default: a second call, after one that compiles and warms up)")
+	child := flag.Bool("child", false, "internal: measure the one setting -only names and print it as one RESULT line")
+	shared := flag.Bool("one-process", false, "measure every setting in this process (peak RSS then only grows down the table) instead of one child process each")
 	dump := flag.String("dump", "", "write the model shape and the train step's pairs as JSON to this file (for torch_step.py) and exit")
 	flag.Parse()
 	set := map[string]bool{}
@@ -282,16 +288,25 @@ func main() {
 	if *name == "llama" && !set["layers"] {
 		*layers = 12
 	}
+	warm := !*cold
 	cfg := modelConfig(*name, *layers)
 	ps := makePairs(*dist, *nPairs, cfg.VocabSize, 7)
 	if *dump != "" {
 		writeDump(*dump, *name, *layers, ps[:min(*trainPairs, len(ps))])
 		return
 	}
+	if !*child && !*shared && *cpuprofile == "" {
+		runChildren(*only, *name, *layers, *dist, len(ps), realTokens(ps), *trainPairs)
+		return
+	}
 	ts := randomWeights(cfg)
-	fmt.Printf("model %s (%d layers, vocab %d), dist %s, %d pairs (%d real tokens) for reflogp, %d for the train step, GOMAXPROCS default\n",
-		*name, *layers, cfg.VocabSize, *dist, len(ps), realTokens(ps), *trainPairs)
-	fmt.Printf("%-24s %14s %14s %10s %10s %10s\n", "setting", "reflogp tok/s", "train tok/s", "padding", "dup.prompt", "RSS MiB")
+	if *child {
+		log.SetPrefix("throughput child: ")
+	} else {
+		fmt.Printf("model %s (%d layers, vocab %d), dist %s, %d pairs (%d real tokens) for reflogp, %d for the train step, GOMAXPROCS default\n",
+			*name, *layers, cfg.VocabSize, *dist, len(ps), realTokens(ps), *trainPairs)
+		fmt.Printf("%-24s %14s %14s %10s %10s %10s\n", "setting", "reflogp tok/s", "train tok/s", "padding", "dup.prompt", "RSS MiB")
+	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
 		if err != nil {
@@ -321,7 +336,7 @@ func main() {
 				seqs = append(seqs, engine.Sequence{Tokens: append(append([]int32(nil), p.prompt...), c...), PromptLen: len(p.prompt)})
 			}
 		}
-		if *warm { // a first pass compiles the graphs; the second is timed
+		if warm { // a first pass compiles the graphs; the second is timed
 			if _, err := m.SequenceLogProbs(context.Background(), seqs, nil); err != nil {
 				log.Fatal(err)
 			}
@@ -334,8 +349,14 @@ func main() {
 		train, counts := 0.0, [3]int{}
 		if !*skipTrain {
 			tp := ps[:min(*trainPairs, len(ps))]
-			sec, c := trainStep(e.Backend(), m, tp, s.sw, *reps, *warm)
+			sec, c := trainStep(e.Backend(), m, tp, s.sw, *reps, warm)
 			train, counts = float64(realTokens(tp))/sec, c
+		}
+		if *child {
+			fmt.Printf("RESULT %g %g %d %d %d %g\n", ref, train, counts[0], counts[1], counts[2], peakRSSMiB())
+			m.Close()
+			e.Close()
+			continue
 		}
 		if k == 0 || base[0] == 0 {
 			base = [2]float64{ref, train}
@@ -344,5 +365,47 @@ func main() {
 			100*float64(counts[1])/math.Max(1, float64(counts[0])), 100*float64(counts[2])/math.Max(1, float64(counts[0])), peakRSSMiB())
 		m.Close()
 		e.Close()
+	}
+}
+
+// runChildren measures each setting (those starting with only) in a child
+// process of its own, so that each peak RSS is that setting's, and prints
+// the table with the ratios to the first setting measured.
+func runChildren(only, name string, layers int, dist string, pairs, real, trainPairs int) {
+	self, err := os.Executable()
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Printf("model %s (%d layers), dist %s, %d pairs (%d real tokens) for reflogp, %d for the train step, one process per setting\n",
+		name, layers, dist, pairs, real, trainPairs)
+	fmt.Printf("%-24s %14s %14s %10s %10s %10s\n", "setting", "reflogp tok/s", "train tok/s", "padding", "dup.prompt", "RSS MiB")
+	var base [2]float64
+	for _, s := range settings {
+		if only != "" && !strings.HasPrefix(s.name, only) {
+			continue
+		}
+		var args []string
+		flag.Visit(func(f *flag.Flag) {
+			if f.Name != "only" {
+				args = append(args, "-"+f.Name+"="+f.Value.String())
+			}
+		})
+		cmd := exec.Command(self, append(args, "-child", "-only="+s.name)...)
+		cmd.Stderr = os.Stderr
+		out, err := cmd.Output()
+		if err != nil {
+			log.Fatalf("%s: %v", s.name, err)
+		}
+		var ref, train, rss float64
+		var computed, padding, dup int
+		line := string(out[strings.LastIndex(string(out), "RESULT "):])
+		if _, err := fmt.Sscanf(line, "RESULT %g %g %d %d %d %g", &ref, &train, &computed, &padding, &dup, &rss); err != nil {
+			log.Fatalf("%s: reading %q: %v", s.name, out, err)
+		}
+		if base[0] == 0 {
+			base = [2]float64{ref, max(train, 1e-9)}
+		}
+		fmt.Printf("%-24s %8.0f (%.2fx) %8.0f (%.2fx) %9.1f%% %9.1f%% %10.0f\n", s.name, ref, ref/base[0], train, train/base[1],
+			100*float64(padding)/math.Max(1, float64(computed)), 100*float64(dup)/math.Max(1, float64(computed)), rss)
 	}
 }

@@ -66,16 +66,58 @@ func sigmoidNode(x *Node) *Node {
 	return withGradient(x, y, StopGradient(ConvertDType(Mul(s, OneMinus(s)), dtypes.Float32)))
 }
 
-// softmaxNode is Softmax(x, axis) built on expNode. GoMLX's Softmax runs
-// the backend's fused softmax (fast float32 exp) only where no gradient is
-// needed; training graphs get its decomposition, whose Exp op is the slow
-// one. Inputs must be finite (masked scores use -MaxFloat32): a -Inf input
-// gives NaN on the Expm1 route.
+// softmaxNode is Softmax(x, axis) for attention and MoE routing.
+//
+// Where the backend has a fused softmax (the Go backend's: one pass per
+// row with a float32 polynomial exp, relative error < 1e-7, not the slow
+// math.Exp), float32 values come from it and the gradient is the analytic
+// one, x̄ = y ⊙ (ȳ − Σ ȳ ⊙ y), written as the fused op's alternate VJP: a
+// custom-gradient identity of x whose value is never computed. GoMLX's own
+// Softmax also runs the fused op, but its gradient goes through the
+// decomposed softmax, so a training graph evaluates both and the decomposed
+// Exp is the slow op. Elsewhere (no fused op, other dtypes) it is the
+// decomposition on expNode. Inputs must be finite (masked scores use
+// -MaxFloat32): a -Inf input gives NaN on the Expm1 route.
 func softmaxNode(x *Node, axis int) *Node {
 	if x.DType() != dtypes.Float32 || !useExpm1() {
 		return Softmax(x, axis)
 	}
+	if axis < 0 {
+		axis += x.Rank()
+	}
+	if useFusedSoftmax {
+		var y *Node
+		gradient := func() *Node {
+			return IdentityWithCustomGradient(x, func(_, v *Node) *Node {
+				return Mul(y, Sub(v, ReduceAndKeep(Mul(v, y), ReduceSum, axis)))
+			})
+		}
+		var fused bool
+		y, fused = InternalFusedOpCaller(func() *Node { return BackendFusedSoftmax(x, axis) }, gradient, true)
+		if fused {
+			return y
+		}
+	}
 	m := StopGradient(ReduceAndKeep(x, ReduceMax, axis))
 	num := expNode(Sub(x, m))
 	return Div(num, ReduceAndKeep(num, ReduceSum, axis))
+}
+
+// useFusedSoftmax lets tests compare softmaxNode's fused route with the
+// decomposition.
+var useFusedSoftmax = true
+
+// fusedSoftmaxValue is softmax(x) along axis from the backend's fused op,
+// without gradient, or nil where the backend has none (or x is not
+// float32, or a test turned the route off).
+func fusedSoftmaxValue(x *Node, axis int) *Node {
+	if x.DType() != dtypes.Float32 || !useExpm1() || !useFusedSoftmax {
+		return nil
+	}
+	x = StopGradient(x)
+	y, fused := InternalFusedOpCaller(func() *Node { return BackendFusedSoftmax(x, axis) }, func() *Node { return x }, false)
+	if !fused {
+		return nil
+	}
+	return y
 }

@@ -135,18 +135,36 @@ func (n net) attentionCapped(q, k, v, mask *Node, scale, softcap float64) *Node 
 	B, T, nH, D := q.Shape().Dimensions[0], q.Shape().Dimensions[1], q.Shape().Dimensions[2], q.Shape().Dimensions[3]
 	nKV, Tk := k.Shape().Dimensions[2], k.Shape().Dimensions[1]
 	G := nH / nKV
-	qg := Reshape(q, B, T, nKV, G, D) // [B, Tq, nKV, G, D]
-	kv := "bskd"                      // key/value axes: [B, Ts, nKV, D]
+	// Heads-major operands ([B, nKV, G, T, D] queries, [B, nKV, Tk, D]
+	// keys and values) put the batch axes first and the contracted axis
+	// last or next to last, so the Go backend's matmul takes both products
+	// (and their gradients) without transposing its operands: three
+	// transposes in, one out, instead of several per product.
+	if n.scaleQueries(scale) {
+		q = MulScalar(q, scale)
+	}
+	qg := TransposeAllDims(Reshape(q, B, T, nKV, G, D), 0, 2, 3, 1, 4) // [B, nKV, G, T, D]
+	k = TransposeAllDims(k, 0, 2, 1, 3)                                // [B, nKV, Tk, D]
+	v = TransposeAllDims(v, 0, 2, 1, 3)                                // [B, nKV, Tk, D]
+	kv := "bksd"
 	if n.opts.BF16 && G > 1 {
 		// As transformers' repeat_kv: every query head gets its own copy of
 		// its key/value head, so the bf16 rounding of their gradients is
 		// per query head, summed afterwards in float32.
-		k = BroadcastToDims(Reshape(k, B, Tk, nKV, 1, D), B, Tk, nKV, G, D)
-		v = BroadcastToDims(Reshape(v, B, Tk, nKV, 1, D), B, Tk, nKV, G, D)
-		kv = "bskgd"
+		k = BroadcastToDims(Reshape(k, B, nKV, 1, Tk, D), B, nKV, G, Tk, D)
+		v = BroadcastToDims(Reshape(v, B, nKV, 1, Tk, D), B, nKV, G, Tk, D)
+		kv = "bkgsd"
 	}
-	scores := n.dot(qg, k, "bqkgd,"+kv+"->bkgqs") // [B, nKV, G, Tq, Ts]
-	scores = MulScalar(scores, scale)
+	var scores *Node
+	if !n.opts.BF16 && useMatmulGradient { // batched over B·nKV, queries (G, T) as rows
+		scores = matmulNode(Reshape(qg, B*nKV, G*T, D), Reshape(k, B*nKV, Tk, D), 1)
+		scores = Reshape(scores, B, nKV, G, T, Tk)
+	} else {
+		scores = n.dot(qg, k, "bkgqd,"+kv+"->bkgqs") // [B, nKV, G, Tq, Ts]
+	}
+	if !n.scaleQueries(scale) {
+		scores = MulScalar(scores, scale)
+	}
 	if softcap > 0 {
 		scores = softCap(scores, softcap)
 	}
@@ -157,9 +175,27 @@ func (n net) attentionCapped(q, k, v, mask *Node, scale, softcap float64) *Node 
 	// of NaN, and no NaN reaches real rows through probs·v (0·NaN is NaN).
 	// For every other row exp(lowest - max) is exactly 0, as with -inf.
 	scores = Where(full, scores, Scalar(q.Graph(), scores.DType(), -math.MaxFloat32))
-	probs := softmaxNode(scores, -1)              // [B, nKV, G, Tq, Ts]
-	out := n.dot(probs, v, "bkgqs,"+kv+"->bqkgd") // [B, Tq, nKV, G, D]
-	return Reshape(out, B, T, nH*D)
+	probs := softmaxNode(scores, -1) // [B, nKV, G, Tq, Ts]
+	var out *Node
+	if !n.opts.BF16 && useMatmulGradient {
+		out = matmulNode(Reshape(probs, B*nKV, G*T, Tk), Reshape(v, B*nKV, Tk, D), 0)
+		out = Reshape(out, B, nKV, G, T, D)
+	} else {
+		out = n.dot(probs, v, "bkgqs,"+kv+"->bkgqd") // [B, nKV, G, Tq, D]
+	}
+	return Reshape(TransposeAllDims(out, 0, 3, 1, 2, 4), B, T, nH*D)
+}
+
+// scaleQueries reports whether attention scales the queries before the
+// product instead of the scores after it: fewer values to scale (T·D per
+// head instead of T·Tk). Exact for a power-of-two scale (1/8 for head_dim
+// 64); otherwise the scores differ from transformers' (q·kᵀ)·scale by about
+// an ulp, which float32 tolerates but a bf16 product would round to a
+// visible difference, so --bf16 keeps the order of transformers' eager
+// attention there.
+func (n net) scaleQueries(scale float64) bool {
+	frac, _ := math.Frexp(scale)
+	return !n.opts.BF16 || frac == 0.5
 }
 
 // softCap is cap·tanh(x/cap).

@@ -47,11 +47,30 @@ func (n net) chunkedLogSoftmaxAt(h, head, targets *Node) *Node {
 	return n.chunkedLogSoftmaxEach(h, head, targets, nil)
 }
 
+// vocabChunk is what chunkedLogSoftmaxEach hands to its callback for one
+// vocabulary chunk: the chunk's first column, its logits [N, C]
+// (soft-capped, as the model outputs them), their row max M [N] and
+// S = Σ e^(logits-M) [N], both without gradient, and, where the backend
+// has a fused softmax, P = softmax(logits) [N, C] without gradient (nil
+// otherwise).
+type vocabChunk struct {
+	start    int
+	logits   *Node
+	max, sum *Node
+	softmax  *Node
+}
+
 // chunkedLogSoftmaxEach is chunkedLogSoftmaxAt that also hands each
-// vocabulary chunk's logits [N, C] (soft-capped, as the model outputs
-// them) and the chunk's first column to each, so statistics over the
-// vocabulary reuse the head's product instead of computing it again.
-func (n net) chunkedLogSoftmaxEach(h, head, targets *Node, each func(start int, logits *Node)) *Node {
+// vocabulary chunk to each (see vocabChunk), so statistics over the
+// vocabulary reuse the head's product and exponentials instead of
+// computing them again.
+//
+// A chunk's S comes from the backend's fused softmax where it has one
+// (float32, no bf16): S = 1/max(P), since P's largest entry is
+// e^0/S. Its value is then one fast pass instead of an element-wise exp
+// (the Go backend's Exp op is slow, see fastexp.go), and its gradient,
+// ∂S/∂logits = S·P, is attached with a custom-gradient identity.
+func (n net) chunkedLogSoftmaxEach(h, head, targets *Node, each func(c vocabChunk)) *Node {
 	V, chunk := head.Shape().Dimensions[0], n.opts.VocabChunk
 	N := h.Shape().Dimensions[0]
 	var m, s *Node   // [N] running max and sum of exp(logit - m)
@@ -63,9 +82,6 @@ func (n net) chunkedLogSoftmaxEach(h, head, targets *Node, each func(start int, 
 		if n.logitCap > 0 {
 			logits = softCap(logits, n.logitCap)
 		}
-		if each != nil {
-			each(start, logits)
-		}
 		if n.opts.BF16 {
 			col := AddScalar(Iota(h.Graph(), shapeOf(dtypes.Int32, N, end-start), 1), float64(start))
 			hit := Equal(col, BroadcastToDims(ExpandAxes(targets, 1), N, end-start)) // [N, C]
@@ -76,8 +92,25 @@ func (n net) chunkedLogSoftmaxEach(h, head, targets *Node, each func(start int, 
 				picked = Add(picked, pc)
 			}
 		}
-		mc := StopGradient(ReduceMax(logits, 1)) // [N]
-		sc := ReduceSum(expNode(Sub(logits, ExpandAxes(mc, 1))), 1)
+		c := vocabChunk{start: start, logits: logits, max: StopGradient(ReduceMax(logits, 1))}
+		var sc *Node // [N] Σ e^(logits-mc), with gradient
+		if !n.opts.BF16 {
+			c.softmax = fusedSoftmaxValue(logits, 1)
+		}
+		if c.softmax != nil {
+			c.sum = Reciprocal(ReduceMax(c.softmax, 1))
+			p := c.softmax
+			li := IdentityWithCustomGradient(logits, func(_, v *Node) *Node { return Mul(v, p) })
+			z := ReduceSum(li, 1) // value unused: its gradient is P·v
+			sc = Add(c.sum, Mul(c.sum, Sub(z, StopGradient(z))))
+		} else {
+			sc = ReduceSum(expNode(Sub(logits, ExpandAxes(c.max, 1))), 1)
+			c.sum = StopGradient(sc)
+		}
+		if each != nil {
+			each(c)
+		}
+		mc := c.max
 		if m == nil {
 			m, s = mc, sc
 			continue

@@ -83,13 +83,18 @@ func (n net) headStats(h, head, targets *Node) TokenStats {
 	// e = Σ e^(l-m)·l and the sum of the logits.
 	V := head.Shape().Dimensions[0]
 	var m, s, s2, e, sum, arg *Node
-	lp := n.chunkedLogSoftmaxEach(h, head, targets, func(start int, logits *Node) { // [N]
-		logits = StopGradient(logits)
-		ac := AddScalar(ArgMax(logits, 1, dtypes.Int32), float64(start))
-		mc := ReduceMax(logits, 1)
-		d := Sub(logits, ExpandAxes(mc, 1))
-		ex := expNode(d)
-		sc, s2c, ec := ReduceSum(ex, 1), ReduceSum(expNode(MulScalar(d, 2)), 1), ReduceSum(Mul(ex, logits), 1)
+	lp := n.chunkedLogSoftmaxEach(h, head, targets, func(c vocabChunk) { // [N]
+		logits := StopGradient(c.logits)
+		ac := AddScalar(ArgMax(logits, 1, dtypes.Int32), float64(c.start))
+		mc, sc := c.max, c.sum
+		var s2c, ec *Node
+		if p := c.softmax; p != nil { // s2 = S²·Σ P², e = S·Σ P·l
+			s2c = Mul(Square(sc), ReduceSum(Square(p), 1))
+			ec = Mul(sc, ReduceSum(Mul(p, logits), 1))
+		} else {
+			ex := expNode(Sub(logits, ExpandAxes(mc, 1)))
+			s2c, ec = ReduceSum(Square(ex), 1), ReduceSum(Mul(ex, logits), 1)
+		}
 		sumc := ReduceSum(logits, 1)
 		if m == nil {
 			m, s, s2, e, sum, arg = mc, sc, s2c, ec, sumc, ac
