@@ -19,9 +19,20 @@
 //
 // The Go backend's Exp and Logistic ops call math.Exp per element, whose
 // amd64 FMA branch costs up to ~1 µs per call on some virtual machines; in
-// float32 the engine's exp, sigmoid (SiLU) and softmax (attention, MoE
-// router, log-softmax) therefore go through the backend's pure-Go Expm1 in
-// float64 instead (fastexp.go; docs/benchmarks.md, "Backend hot spots").
+// float32 the engine's exp and sigmoid (SiLU) therefore go through the
+// backend's pure-Go Expm1 in float64 instead, and attention's softmax and
+// each vocabulary chunk of the log-softmax take the backend's fused softmax
+// (one pass, a float32 polynomial exp) with their analytic gradients
+// attached (fastexp.go, logprobs.go; docs/benchmarks.md, "Backend hot
+// spots").
+//
+// The backend's matmul takes [M, K]·[K, N] and [M, K]·[N, K] as they are
+// and transposes (element by element, on one core) for any other layout;
+// GoMLX's generic DotGeneral gradient needs such transposes for every
+// weight gradient and ends each gradient with a copy. The products of the
+// linear layers, the LM head and attention (heads-major, batched over
+// heads) therefore carry their own gradient (matmul.go), laid out for the
+// backend, with at most one transpose of the smaller operand.
 //
 // # Parameters
 //
