@@ -16,7 +16,7 @@ pairs' token ids) and times, on the CPU with torch.set_num_threads(THREADS):
 Prints one line per measurement: name, seconds per step, real tokens/s
 (prompts counted twice, as dpo-train's tokens_per_second).
 
-    .oracle-venv/bin/python bench/throughput/torch_step.py FILE [reps] [threads] [--trl]
+    .oracle-venv/bin/python bench/throughput/torch_step.py FILE [reps] [threads] [--trl] [--cold]
 """
 import json
 import os
@@ -75,7 +75,8 @@ def main():
         loss = -torch.nn.functional.logsigmoid(z).mean()
         loss.backward()
 
-    step()  # warm-up
+    if "--cold" not in sys.argv:
+        step()  # warm-up (--cold: time the first step, for cases whose steps take minutes)
     t = time.perf_counter()
     for _ in range(reps):
         step()
