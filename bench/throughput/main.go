@@ -305,7 +305,7 @@ func main() {
 	} else {
 		fmt.Printf("model %s (%d layers, vocab %d), dist %s, %d pairs (%d real tokens) for reflogp, %d for the train step, GOMAXPROCS default\n",
 			*name, *layers, cfg.VocabSize, *dist, len(ps), realTokens(ps), *trainPairs)
-		fmt.Printf("%-24s %14s %14s %10s %10s %10s\n", "setting", "reflogp tok/s", "train tok/s", "padding", "dup.prompt", "RSS MiB")
+		printHeader()
 	}
 	if *cpuprofile != "" {
 		f, err := os.Create(*cpuprofile)
@@ -361,8 +361,7 @@ func main() {
 		if k == 0 || base[0] == 0 {
 			base = [2]float64{ref, train}
 		}
-		fmt.Printf("%-24s %8.0f (%.2fx) %8.0f (%.2fx) %9.1f%% %9.1f%% %10.0f\n", s.name, ref, ref/base[0], train, train/max(base[1], 1e-9),
-			100*float64(counts[1])/math.Max(1, float64(counts[0])), 100*float64(counts[2])/math.Max(1, float64(counts[0])), peakRSSMiB())
+		printRow(s.name, ref, train, base, counts, peakRSSMiB())
 		m.Close()
 		e.Close()
 	}
@@ -378,7 +377,7 @@ func runChildren(only, name string, layers int, dist string, pairs, real, trainP
 	}
 	fmt.Printf("model %s (%d layers), dist %s, %d pairs (%d real tokens) for reflogp, %d for the train step, one process per setting\n",
 		name, layers, dist, pairs, real, trainPairs)
-	fmt.Printf("%-24s %14s %14s %10s %10s %10s\n", "setting", "reflogp tok/s", "train tok/s", "padding", "dup.prompt", "RSS MiB")
+	printHeader()
 	var base [2]float64
 	for _, s := range settings {
 		if only != "" && !strings.HasPrefix(s.name, only) {
@@ -405,7 +404,19 @@ func runChildren(only, name string, layers int, dist string, pairs, real, trainP
 		if base[0] == 0 {
 			base = [2]float64{ref, max(train, 1e-9)}
 		}
-		fmt.Printf("%-24s %8.0f (%.2fx) %8.0f (%.2fx) %9.1f%% %9.1f%% %10.0f\n", s.name, ref, ref/base[0], train, train/base[1],
-			100*float64(padding)/math.Max(1, float64(computed)), 100*float64(dup)/math.Max(1, float64(computed)), rss)
+		printRow(s.name, ref, train, base, [3]int{computed, padding, dup}, rss)
 	}
+}
+
+func printHeader() {
+	fmt.Printf("%-24s %14s %14s %10s %10s %10s\n", "setting", "reflogp tok/s", "train tok/s", "padding", "dup.prompt", "RSS MiB")
+}
+
+// printRow prints one setting: tokens/s with their ratios to base (the
+// first setting's), the padding and repeated-prompt shares of counts
+// (computed, padding, duplicate positions) and the peak RSS.
+func printRow(name string, ref, train float64, base [2]float64, counts [3]int, rssMiB float64) {
+	share := func(n int) float64 { return 100 * float64(n) / math.Max(1, float64(counts[0])) }
+	fmt.Printf("%-24s %8.0f (%.2fx) %8.0f (%.2fx) %9.1f%% %9.1f%% %10.0f\n", name, ref, ref/base[0], train, train/max(base[1], 1e-9),
+		share(counts[1]), share(counts[2]), rssMiB)
 }

@@ -155,13 +155,7 @@ func (n net) attentionCapped(q, k, v, mask *Node, scale, softcap float64) *Node 
 		v = BroadcastToDims(Reshape(v, B, nKV, 1, Tk, D), B, nKV, G, Tk, D)
 		kv = "bkgsd"
 	}
-	var scores *Node
-	if !n.opts.BF16 && useMatmulGradient { // batched over B·nKV, queries (G, T) as rows
-		scores = matmulNode(Reshape(qg, B*nKV, G*T, D), Reshape(k, B*nKV, Tk, D), 1)
-		scores = Reshape(scores, B, nKV, G, T, Tk)
-	} else {
-		scores = n.dot(qg, k, "bkgqd,"+kv+"->bkgqs") // [B, nKV, G, Tq, Ts]
-	}
+	scores := n.headsDot(qg, k, "bkgqd,"+kv+"->bkgqs", 1) // [B, nKV, G, Tq, Ts]
 	if !n.scaleQueries(scale) {
 		scores = MulScalar(scores, scale)
 	}
@@ -175,15 +169,22 @@ func (n net) attentionCapped(q, k, v, mask *Node, scale, softcap float64) *Node 
 	// of NaN, and no NaN reaches real rows through probs·v (0·NaN is NaN).
 	// For every other row exp(lowest - max) is exactly 0, as with -inf.
 	scores = Where(full, scores, Scalar(q.Graph(), scores.DType(), -math.MaxFloat32))
-	probs := softmaxNode(scores, -1) // [B, nKV, G, Tq, Ts]
-	var out *Node
-	if !n.opts.BF16 && useMatmulGradient {
-		out = matmulNode(Reshape(probs, B*nKV, G*T, Tk), Reshape(v, B*nKV, Tk, D), 0)
-		out = Reshape(out, B, nKV, G, T, D)
-	} else {
-		out = n.dot(probs, v, "bkgqs,"+kv+"->bkgqd") // [B, nKV, G, Tq, D]
-	}
+	probs := softmaxNode(scores, -1)                      // [B, nKV, G, Tq, Ts]
+	out := n.headsDot(probs, v, "bkgqs,"+kv+"->bkgqd", 0) // [B, nKV, G, Tq, D]
 	return Reshape(TransposeAllDims(out, 0, 3, 1, 2, 4), B, T, nH*D)
+}
+
+// headsDot is n.dot(x, y, eq) for attention's two products, x
+// [B, nKV, G, T, ·] and y [B, nKV, Tk, D] (eq's batch axes B and nKV, x's
+// rows G·T), contracting y's axis 2+wAxis: in float32 a matmulNode batched
+// over B·nKV (its gradient laid out for the backend); with bf16, n.dot.
+func (n net) headsDot(x, y *Node, eq string, wAxis int) *Node {
+	if n.opts.BF16 {
+		return n.dot(x, y, eq)
+	}
+	xd, yd := x.Shape().Dimensions, y.Shape().Dimensions
+	out := matmulNode(Reshape(x, xd[0]*xd[1], xd[2]*xd[3], xd[4]), Reshape(y, yd[0]*yd[1], yd[2], yd[3]), wAxis)
+	return Reshape(out, xd[0], xd[1], xd[2], xd[3], out.Shape().Dimensions[2])
 }
 
 // scaleQueries reports whether attention scales the queries before the

@@ -32,9 +32,6 @@ var matmulEquations = map[string]int{
 	"ni,io->no": 0, // GPT-2's Conv1D: x [N, in], weight [in, out]
 }
 
-// useMatmulGradient lets tests compare matmulNode with GoMLX's gradient.
-var useMatmulGradient = true
-
 // matmulNode is x [N, K] times w, contracting w's axis wAxis (1: w [M, K];
 // 0: w [K, M]), giving [N, M], with the gradient described above. With a
 // leading batch axis (x [B, N, K], w [B, M, K] or [B, K, M]; wAxis counts

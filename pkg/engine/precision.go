@@ -59,7 +59,7 @@ type net struct {
 // dot is Dot(x, y).Einsum(eq) in the net's precision; the result is float32.
 func (n net) dot(x, y *Node, eq string) *Node {
 	if !n.opts.BF16 {
-		if axis, ok := matmulEquations[eq]; ok && useMatmulGradient {
+		if axis, ok := matmulEquations[eq]; ok {
 			return matmulNode(x, y, axis)
 		}
 		return Dot(x, y).Einsum(eq)
