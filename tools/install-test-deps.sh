@@ -40,6 +40,6 @@ if [ ! -f "$venv/.installed" ] || [ "$req" -nt "$venv/.installed" ]; then
     echo "install-test-deps: python3 -m venv failed (Debian: apt-get install python3-venv)" >&2; exit 1; }
   "$venv/bin/python" -m pip install -q --disable-pip-version-check --upgrade pip
   "$venv/bin/python" -m pip install -q --disable-pip-version-check -r "$req"
-  "$venv/bin/python" -c "import torch, transformers, trl, peft, datasets, pyarrow, polars, safetensors, tensorboard, jinja2"
+  "$venv/bin/python" -c "import torch, transformers, trl, peft, datasets, pyarrow, polars, safetensors, tensorboard, jinja2, xla_plugins.xla_cpu_pjrt"
   touch "$venv/.installed"
 fi
