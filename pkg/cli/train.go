@@ -123,7 +123,7 @@ func parseTrain(args []string, stdout, stderr io.Writer) (c train.Config, done b
 	fs.IntVar(&c.SaveTotalLimit, "save-total-limit", 0, "keep only the last K checkpoints (0: all)")
 	fs.IntVar(&c.LoggingSteps, "logging-steps", c.LoggingSteps, "log a line on stderr every N steps")
 	fs.IntVar(&c.EvalSteps, "eval-steps", 0, "evaluate every N steps (and at the end) with --eval")
-	fs.StringVar(&c.Backend, "backend", "", "GoMLX backend (default $GOMLX_BACKEND or go:ops_sequential)")
+	fs.StringVar(&c.Backend, "backend", "", backendUsage)
 	fs.IntVar(&c.VocabChunk, "vocab-chunk", 0, "vocabulary columns whose logits exist at once (0: engine default)")
 	fs.BoolVar(&c.BF16, "bf16", false, "bf16 mixed precision: matrix products in bfloat16 with float32 accumulation, float32 master weights")
 	fs.BoolVar(&c.GradCheckpointing, "gradient-checkpointing", false, "recompute each layer's activations in the backward pass (less memory, ~1/3 more compute; same results)")

@@ -218,6 +218,15 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 	if r.eng, err = engine.New(engine.Options{Backend: c.Backend, VocabChunk: c.VocabChunk, BF16: c.BF16, Layout: c.Layout}); err != nil {
 		return nil, 0, err
 	}
+	if note := r.eng.BackendNote(); note != "" {
+		fmt.Fprintf(log, "backend %s (%s)\n", r.eng.BackendKind(), note)
+	}
+	r.ident.Backend = r.eng.BackendKind()
+	if resumeStep > 0 {
+		if err := r.noteBackendChange(checkpointDir(c.Out, resumeStep)); err != nil {
+			return nil, 0, fmt.Errorf("--resume: %w", err)
+		}
+	}
 	if c.BF16 && strings.HasPrefix(r.eng.BackendName(), "go") {
 		fmt.Fprintf(log, "note: --bf16 on the pure-Go backend is slower than float32 and saves no memory (it is meant for GPUs)\n")
 	}
@@ -260,16 +269,6 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 		return nil, 0, err
 	}
 	return r, resumeStep, nil
-}
-
-func backendName(b string) string {
-	if b == "" {
-		if b = os.Getenv("GOMLX_BACKEND"); b == "" {
-			b = engine.DefaultBackend
-		}
-	}
-	name, _, _ := strings.Cut(b, ":")
-	return name
 }
 
 func dtypeOf(cfg *model.Config) safetensors.DType {
