@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -210,6 +211,9 @@ const backendUsage = "compute backend: auto (CUDA when a GPU and JAX's plugin ar
 func logBackend(log io.Writer, e *engine.Engine) {
 	if note := e.BackendNote(); note != "" {
 		fmt.Fprintf(log, "backend %s (%s)\n", e.BackendKind(), note)
+	}
+	if strings.HasPrefix(e.BackendKind(), "xla") {
+		fmt.Fprintf(log, "backend: %s\n", e.BackendDescription())
 	}
 }
 

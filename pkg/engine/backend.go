@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"regexp"
+	"strconv"
 	"strings"
 )
 
@@ -179,4 +181,27 @@ func joinOpts(name, opts string) string {
 		return name
 	}
 	return name + "," + opts
+}
+
+// pjrtAPIMajor and pjrtAPIMinor are the PJRT C API version go-xla v0.4.1 is
+// built against (its pjrt_c_api.h). A plugin of another major version
+// cannot be used; a newer minor version can.
+const pjrtAPIMajor, pjrtAPIMinor = 0, 104
+
+var pjrtVersionRE = regexp.MustCompile(`PJRT (?:"[^"]*" )?plugin \([^)]*\) v(\d+)\.(\d+)`)
+
+// checkPJRTVersion reads the plugin's PJRT C API version from the XLA
+// backend's description and refuses a major version go-xla cannot speak,
+// naming both.
+func checkPJRTVersion(config, description string) error {
+	m := pjrtVersionRE.FindStringSubmatch(description)
+	if m == nil {
+		return nil
+	}
+	major, _ := strconv.Atoi(m[1])
+	if major != pjrtAPIMajor {
+		return fmt.Errorf("engine: backend %q: the plugin speaks PJRT C API v%s.%s, this build (go-xla v0.4.1) speaks v%d.%d: install a plugin of API major version %d (pip install xla-cpu-pjrt==0.0.1 for the CPU plugin)",
+			config, m[1], m[2], pjrtAPIMajor, pjrtAPIMinor, pjrtAPIMajor)
+	}
+	return nil
 }

@@ -172,3 +172,22 @@ func TestXLACPUDevices(t *testing.T) {
 		}
 	}
 }
+
+func TestCheckPJRTVersion(t *testing.T) {
+	ok := "xla:/p/xla_cpu_pjrt.so - PJRT plugin (/p/xla_cpu_pjrt.so) v0.90 [StableHLO] [4 device(s)]"
+	if err := checkPJRTVersion("xla:cpu", ok); err != nil {
+		t.Errorf("v0.90: %v", err)
+	}
+	bad := "xla:/p/new.so - PJRT plugin (/p/new.so) v1.3 [4 device(s)]"
+	err := checkPJRTVersion("xla:/p/new.so", bad)
+	if err == nil || !strings.Contains(err.Error(), "v1.3") || !strings.Contains(err.Error(), "v0.104") {
+		t.Errorf("v1.3: %v; want both versions named", err)
+	}
+}
+
+func TestCheckPJRTVersionNamedPlugin(t *testing.T) {
+	bad := `xla:cuda - PJRT "cuda" plugin (/p/xla_cuda_plugin.so) v2.0 [1 device(s)]`
+	if err := checkPJRTVersion("cuda", bad); err == nil || !strings.Contains(err.Error(), "v2.0") {
+		t.Errorf("named plugin v2.0: %v", err)
+	}
+}

@@ -128,6 +128,12 @@ func New(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: creating backend %q: %w%s", config, err, hint)
 	}
+	if name == "xla" {
+		if err := checkPJRTVersion(config, backend.Description()); err != nil {
+			_ = catch(func() error { backend.Finalize(); return nil })
+			return nil, err
+		}
+	}
 	return &Engine{opts: opts, config: config, kind: choice.kind, note: choice.note, backend: backend}, nil
 }
 
@@ -153,6 +159,10 @@ func (e *Engine) BackendKind() string { return e.kind }
 // NumDevices returns the number of devices the backend offers (the XLA CPU
 // plugin reports several on one machine; pure Go one).
 func (e *Engine) NumDevices() int { return e.backend.NumDevices() }
+
+// BackendDescription describes the backend as it reports itself (for XLA:
+// the plugin's path, PJRT C API version and device count).
+func (e *Engine) BackendDescription() string { return e.backend.Description() }
 
 // BackendNote says why the backend was chosen when it was chosen by
 // "auto" (empty otherwise), for the log.

@@ -221,6 +221,9 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 	if note := r.eng.BackendNote(); note != "" {
 		fmt.Fprintf(log, "backend %s (%s)\n", r.eng.BackendKind(), note)
 	}
+	if strings.HasPrefix(r.eng.BackendKind(), "xla") {
+		fmt.Fprintf(log, "backend: %s\n", r.eng.BackendDescription())
+	}
 	r.ident.Backend = r.eng.BackendKind()
 	if resumeStep > 0 {
 		if err := r.noteBackendChange(checkpointDir(c.Out, resumeStep)); err != nil {
