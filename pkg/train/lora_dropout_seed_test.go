@@ -44,18 +44,14 @@ func TestLoRADropoutStateFormula(t *testing.T) {
 	}
 }
 
-// TestLoRADropoutReseeded: a LoRA run with dropout 0.5 (an adapter with
-// non-zero B, so the masks change the forward) on eight copies of one pair,
-// two micro-batches of two pairs per step: with no optimizer update, the
-// per-pair rewards of a micro-batch are a function of its masks only. They
-// differ between the micro-batches of a step and between steps (the masks
-// are reseeded before every micro-batch), are the same in a second run
-// (reproducible from the seed), and are all equal with dropout 0 (so it is
-// the masks that differ). After each step the dropout state is the
-// formula's for (seed, step, last micro-batch).
-func TestLoRADropoutReseeded(t *testing.T) {
+// adapterCopies writes a tiny Llama base, an all-linear LoRA adapter with
+// non-zero B (so the adapter, and dropout on its inputs, change the
+// forward) and a stream of eight copies of one pair; it returns their
+// paths.
+func adapterCopies(t *testing.T) (base, adDir, in string) {
+	t.Helper()
 	dir := t.TempDir()
-	base := newBase(t, dir, 32, 1, 5)
+	base = newBase(t, dir, 32, 1, 5)
 	cfg, err := model.LoadConfig(base)
 	if err != nil {
 		t.Fatal(err)
@@ -70,7 +66,7 @@ func TestLoRADropoutReseeded(t *testing.T) {
 			a.Weights[m.Name].B[j] = float32(0.2 * rng.NormFloat64())
 		}
 	}
-	adDir := filepath.Join(dir, "adapter")
+	adDir = filepath.Join(dir, "adapter")
 	if err := adapter.Save(adDir, a, safetensors.F32); err != nil {
 		t.Fatal(err)
 	}
@@ -83,8 +79,23 @@ func TestLoRADropoutReseeded(t *testing.T) {
 		ps = append(ps, p)
 		refs = append(refs, [2]float64{-20, -21})
 	}
-	in := filepath.Join(dir, "ref.arrow")
+	in = filepath.Join(dir, "ref.arrow")
 	writeStream(t, in, ps, refs, "")
+	return base, adDir, in
+}
+
+// TestLoRADropoutReseeded: a LoRA run with dropout 0.5 (an adapter with
+// non-zero B, so the masks change the forward) on eight copies of one pair,
+// two micro-batches of two pairs per step: with no optimizer update, the
+// per-pair rewards of a micro-batch are a function of its masks only. They
+// differ between the micro-batches of a step and between steps (the masks
+// are reseeded before every micro-batch), are the same in a second run
+// (reproducible from the seed), and are all equal with dropout 0 (so it is
+// the masks that differ). After each step the dropout state is the
+// formula's for (seed, step, last micro-batch).
+func TestLoRADropoutReseeded(t *testing.T) {
+	base, adDir, in := adapterCopies(t)
+	dir := t.TempDir()
 	const seed, steps = 11, 3
 	run := func(p float64) []train.AccumulatedStep {
 		t.Helper()
