@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"golang.org/x/term"
 )
 
 // Version is set at build time with -ldflags "-X github.com/dpo-go/dpo/pkg/cli.Version=v1.2.3";
@@ -131,15 +133,12 @@ func parseArgs(fs *flag.FlagSet, args []string) error {
 	return fs.Parse(append([]string{"--"}, pos...))
 }
 
-// isTerminal reports whether w is a character device (a terminal). Tests
-// replace it.
+// isTerminal reports whether w is a terminal (golang.org/x/term: a tty,
+// not merely a character device, so that > /dev/null is no terminal).
+// Tests replace it.
 var isTerminal = func(w any) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // stdFlags are the flags every tool has, and its single optional input.
