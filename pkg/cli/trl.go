@@ -67,8 +67,8 @@ var trlKeys = sync.OnceValue(func() map[string]*trlKey {
 		"output_dir":                  "out",
 		"lora_target_modules":         "lora-target",
 		// train_config.json's lora section (train.LoRAConfig's names).
-		"lora.r":              "lora-r",
-		"lora.target_modules": "lora-target",
+		"lora.r":               "lora-r",
+		"lora.target_modules":  "lora-target",
 		"lora.modules_to_save": "lora-modules-to-save",
 	} {
 		train(name, flag)

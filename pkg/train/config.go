@@ -60,25 +60,25 @@ type Config struct {
 	// model config's (see moe.go).
 	RouterAuxLossCoef *float64 `json:"router_aux_loss_coef,omitempty"`
 
-	LR          float64 `json:"learning_rate"`
-	Scheduler   string  `json:"lr_scheduler_type"`
+	LR        float64 `json:"learning_rate"`
+	Scheduler string  `json:"lr_scheduler_type"`
 	// SchedulerKwargs are transformers' lr_scheduler_kwargs: min_lr or
 	// min_lr_rate (cosine_with_min_lr), num_cycles (the cosines).
 	SchedulerKwargs SchedulerKwargs `json:"lr_scheduler_kwargs,omitzero"`
-	WarmupSteps int     `json:"warmup_steps"`
-	WarmupRatio float64 `json:"warmup_ratio"`
-	WeightDecay float64 `json:"weight_decay"`
-	AdamBeta1   float64 `json:"adam_beta1"`
-	AdamBeta2   float64 `json:"adam_beta2"`
-	AdamEps     float64 `json:"adam_epsilon"`
-	MaxGradNorm float64 `json:"max_grad_norm"`
+	WarmupSteps     int             `json:"warmup_steps"`
+	WarmupRatio     float64         `json:"warmup_ratio"`
+	WeightDecay     float64         `json:"weight_decay"`
+	AdamBeta1       float64         `json:"adam_beta1"`
+	AdamBeta2       float64         `json:"adam_beta2"`
+	AdamEps         float64         `json:"adam_epsilon"`
+	MaxGradNorm     float64         `json:"max_grad_norm"`
 
-	BatchSize   int   `json:"per_device_train_batch_size"`
-	BatchTokens int   `json:"batch_tokens"` // 0: no cap
-	GradAccum   int   `json:"gradient_accumulation_steps"`
+	BatchSize   int     `json:"per_device_train_batch_size"`
+	BatchTokens int     `json:"batch_tokens"` // 0: no cap
+	GradAccum   int     `json:"gradient_accumulation_steps"`
 	Epochs      float64 `json:"num_train_epochs"` // a fraction stops after ceil(Epochs × steps per epoch) steps
-	MaxSteps    int   `json:"max_steps"` // > 0 stops after this many steps
-	Seed        int64 `json:"seed"`
+	MaxSteps    int     `json:"max_steps"`        // > 0 stops after this many steps
+	Seed        int64   `json:"seed"`
 
 	SaveSteps      int `json:"save_steps"` // 0: only at the end
 	SaveTotalLimit int `json:"save_total_limit"`
