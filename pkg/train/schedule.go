@@ -81,10 +81,13 @@ func (s SchedulerKwargs) numCycles() float64 {
 	return 0
 }
 
-// learningRate returns c's learning rate at step k of total:
+// Warmup returns the warmup steps of a run of total steps.
+func (c *Config) Warmup(total int) int { return c.warmupSteps(total) }
+
+// LearningRate returns c's learning rate at step k (0-based) of total:
 // learningRate's, and transformers' _get_cosine_schedule_with_warmup_lr_lambda
 // for cosine with num_cycles and for cosine_with_min_lr.
-func (c *Config) learningRate(k, warmup, total int) float64 {
+func (c *Config) LearningRate(k, warmup, total int) float64 {
 	kw := c.SchedulerKwargs
 	if k < warmup || c.Scheduler != SchedCosineMinLR && (c.Scheduler != SchedCosine || kw.NumCycles == nil) {
 		return learningRate(c.Scheduler, c.LR, k, warmup, total)

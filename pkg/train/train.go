@@ -439,7 +439,7 @@ func (r *runner) step(k int) (map[string]float64, error) {
 	c := r.c
 	sp := r.plan[k]
 	start := time.Now()
-	lr := c.learningRate(k, r.warmup, len(r.plan))
+	lr := c.LearningRate(k, r.warmup, len(r.plan))
 	res, tok, tokens, err := r.accumulate(k)
 	if err != nil {
 		return nil, err
