@@ -1,6 +1,7 @@
 package train
 
 import (
+	"math"
 	"math/rand/v2"
 
 	"github.com/dpo-go/dpo/pkg/engine"
@@ -46,7 +47,8 @@ func seqLen(p pair) int {
 // BatchSize pairs (and, with BatchTokens, at most that many padded tokens
 // in the 2×rows×length forward; a single pair always fits) and groups
 // GradAccum of them into a step. An epoch's last step may be short. The
-// plan is truncated to MaxSteps.
+// plan is truncated to MaxSteps, and a fractional Epochs to
+// ceil(Epochs × the first epoch's steps), as transformers counts max_steps.
 func planSteps(d *dataset, c *Config) []stepPlan {
 	n := d.len()
 	lens := make([]int, n)
@@ -54,7 +56,12 @@ func planSteps(d *dataset, c *Config) []stepPlan {
 		lens[i] = seqLen(d.pair(i))
 	}
 	var steps []stepPlan
-	for e := 0; e < c.Epochs; e++ {
+	epochs := int(math.Ceil(c.Epochs))
+	perEpoch := 0
+	for e := 0; e < epochs; e++ {
+		if e == 1 {
+			perEpoch = len(steps)
+		}
 		perm := permutation(n, c.Seed, e)
 		var cur *stepPlan
 		for i := 0; i < n; {
@@ -79,6 +86,12 @@ func planSteps(d *dataset, c *Config) []stepPlan {
 				cur = nil
 			}
 		}
+	}
+	if epochs == 1 {
+		perEpoch = len(steps)
+	}
+	if frac := int(math.Ceil(c.Epochs * float64(perEpoch))); float64(epochs) != c.Epochs && len(steps) > frac {
+		steps = steps[:frac]
 	}
 	if c.MaxSteps > 0 && len(steps) > c.MaxSteps {
 		steps = steps[:c.MaxSteps]

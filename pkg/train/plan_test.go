@@ -53,7 +53,7 @@ func TestPlanSteps(t *testing.T) {
 	for _, tt := range []struct {
 		bs, tokens, accum, epochs int
 	}{{4, 0, 1, 1}, {3, 0, 2, 2}, {4, 96, 1, 2}, {1, 0, 3, 1}, {16, 200, 1, 1}} {
-		c := &Config{BatchSize: tt.bs, BatchTokens: tt.tokens, GradAccum: tt.accum, Epochs: tt.epochs, Seed: 7}
+		c := &Config{BatchSize: tt.bs, BatchTokens: tt.tokens, GradAccum: tt.accum, Epochs: float64(tt.epochs), Seed: 7}
 		d := testDataset(lens)
 		steps := planSteps(d, c)
 		seen := make([]int, len(lens))
@@ -101,4 +101,27 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return len(a) == len(b)
+}
+
+// TestPlanFractionalEpochs: num_train_epochs 1.5 runs ceil(1.5 × steps per
+// epoch) steps, as transformers sets max_steps; max_steps still caps it.
+func TestPlanFractionalEpochs(t *testing.T) {
+	lens := []int{3, 10, 20, 40, 5, 7, 30, 12, 9, 17, 25} // 11 rows
+	for _, tt := range []struct {
+		bs, accum, maxSteps int
+		epochs              float64
+		want                int
+	}{
+		{4, 1, 0, 1.5, 5},  // 3 steps per epoch: ceil(4.5)
+		{4, 1, 0, 0.5, 2},  // ceil(1.5)
+		{2, 2, 0, 2.25, 7}, // 6 micro-batches, 3 steps per epoch: ceil(6.75)
+		{4, 1, 0, 2, 6},
+		{4, 1, 4, 1.5, 4},
+		{1, 1, 0, 0.01, 1},
+	} {
+		c := &Config{BatchSize: tt.bs, GradAccum: tt.accum, Epochs: tt.epochs, MaxSteps: tt.maxSteps, Seed: 7}
+		if got := len(planSteps(testDataset(lens), c)); got != tt.want {
+			t.Errorf("%+v: %d steps, want %d", tt, got, tt.want)
+		}
+	}
 }

@@ -211,7 +211,7 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 	for _, n := range trlNotes(&c, r.obj) {
 		fmt.Fprintln(log, n)
 	}
-	fmt.Fprintf(log, "%d pairs, %d steps (%d epochs, %d micro-batches of <= %d pairs per step), objective %s\n",
+	fmt.Fprintf(log, "%d pairs, %d steps (%v epochs, %d micro-batches of <= %d pairs per step), objective %s\n",
 		r.train.len(), len(r.plan), c.Epochs, c.GradAccum, c.BatchSize, r.obj)
 
 	// Model.
@@ -441,7 +441,7 @@ func (r *runner) step(k int) (map[string]float64, error) {
 	c := r.c
 	sp := r.plan[k]
 	start := time.Now()
-	lr := learningRate(c.Scheduler, c.LR, k, r.warmup, len(r.plan))
+	lr := c.LearningRate(k, r.warmup, len(r.plan))
 	res, tok, tokens, err := r.accumulate(k)
 	if err != nil {
 		return nil, err

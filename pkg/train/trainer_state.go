@@ -2,6 +2,7 @@ package train
 
 import (
 	"encoding/json"
+	"math"
 
 	"github.com/dpo-go/dpo/pkg/dpo"
 )
@@ -121,5 +122,5 @@ func (r *runner) trainerState(step int) trainerState {
 		NumRows: r.train.len(), BCO: r.bco, DType: string(r.dtype), Objective: r.obj.String(), NumTokens: r.numTokens,
 		epochFloat: float64(sp.epoch) + float64(sp.end)/float64(r.train.len()),
 		history:    hist, logging: r.c.LoggingSteps, save: r.c.SaveSteps, eval: r.c.EvalSteps,
-		epochs: r.c.Epochs, batchSize: r.c.BatchSize}
+		epochs: int(math.Ceil(r.c.Epochs)), batchSize: r.c.BatchSize}
 }
