@@ -205,3 +205,18 @@ func checkPJRTVersion(config, description string) error {
 	}
 	return nil
 }
+
+// ResolveBackendKind returns the kind of backend ("go", "xla:cpu",
+// "xla:cuda", "xla") that New would open for config ("" means
+// $GOMLX_BACKEND, else DefaultBackend), without opening it.
+func ResolveBackendKind(config string) (string, error) {
+	if config == "" {
+		config = os.Getenv("GOMLX_BACKEND")
+	}
+	if config == "" {
+		config = DefaultBackend
+	}
+	home, _ := os.UserHomeDir()
+	c, err := chooseBackend(config, os.Getenv, home, "")
+	return c.kind, err
+}

@@ -2,7 +2,6 @@ package engine
 
 import (
 	"math/rand/v2"
-	"os"
 	"strings"
 	"testing"
 
@@ -85,13 +84,9 @@ func randomSeqs(rng *rand.Rand, n, vocab, minLen, maxLen int) []Sequence {
 // comparisons take the per-backend tolerances of docs/oracles.md.
 func isXLA(t testing.TB) bool {
 	t.Helper()
-	config := os.Getenv("GOMLX_BACKEND")
-	if config == "" {
-		config = DefaultBackend
-	}
-	c, err := chooseBackend(config, os.Getenv, "", "")
+	kind, err := ResolveBackendKind("")
 	if err != nil {
 		t.Fatal(err)
 	}
-	return strings.HasPrefix(c.kind, "xla")
+	return strings.HasPrefix(kind, "xla")
 }
