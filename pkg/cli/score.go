@@ -179,6 +179,7 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return err
 	}
 	defer r.Release()
+	r.SetWarnings(log)
 	if err := shard.apply(r, inputs, mem); err != nil {
 		return err
 	}

@@ -117,6 +117,7 @@ func scoreRank(ctx context.Context, cfg rankConfig, stdin io.Reader, stdout, std
 		return err
 	}
 	defer r.Release()
+	r.SetWarnings(log)
 	meta := r.Metadata()
 	if !meta.IsCompletions() {
 		return fmt.Errorf("%s is not a completions stream (no %s=%s in its metadata): --rank ranks dpo-sample's completions; score pairs without --rank", r.Name(), arrowio.KeyKind, arrowio.KindCompletions)
