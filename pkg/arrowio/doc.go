@@ -26,6 +26,8 @@
 //     row per sampled completion);
 //   - [OpenInput] and [CreateOutput]: "-" for stdin/stdout, atomic file output
 //     (temp file, fsync, rename on Commit);
+//   - [LineWriter] and [WriteLines]: JSON Lines outputs written in whole
+//     lines, a partial write into a regular file cut back to a line boundary;
 //   - [Spill]: writes a stream once to an uncompressed Arrow IPC file and
 //     memory-maps it for random access by consumers that need several passes.
 package arrowio

@@ -245,7 +245,7 @@ func scoreRank(ctx context.Context, cfg rankConfig, stdin io.Reader, stdout, std
 
 	var sink scoredSink
 	if cfg.format == "jsonl" {
-		sink = &jsonlSink{w: o, schema: schema}
+		sink = &jsonlSink{w: arrowio.NewLineWriter(o), schema: schema}
 	} else {
 		w, err := arrowio.NewWriter(o, schema, arrowio.WriterOptions{Mem: mem})
 		if err != nil {
