@@ -537,6 +537,7 @@ func (r *ratedReader) readFlat() {
 		ex    Example
 		rec   *record
 		cands []candidate
+		where map[string]string // label -> where its row is ("line 3", "row 2")
 	}
 	var order []*group
 	byID := map[string]*group{}
@@ -588,9 +589,26 @@ func (r *ratedReader) readFlat() {
 			rowErr(id, ferr(r.names[colPrompt], ErrType, "differs from the prompt of the first row with id %q (row %d)", id, g.ex.Row))
 			continue
 		}
-		if label == "" {
+		explicit := label != ""
+		if !explicit {
 			label = strconv.Itoa(len(g.cands))
 		}
+		here := fmt.Sprintf("row %d", fr.row)
+		if fr.line > 0 {
+			here = fmt.Sprintf("line %d", fr.line)
+		}
+		if other, dup := g.where[label]; dup {
+			if explicit {
+				rowErr(id, ferr(r.rn.sampleIndex, ErrDuplicate, "id %q %s %s is also on %s", id, r.rn.sampleIndex, label, other))
+			} else {
+				rowErr(id, ferr(r.rn.sampleIndex, ErrDuplicate, "id %q: this row without %s is its group's completion %s, whose %s is also on %s", id, r.rn.sampleIndex, label, r.rn.sampleIndex, other))
+			}
+			continue
+		}
+		if g.where == nil {
+			g.where = map[string]string{}
+		}
+		g.where[label] = here
 		g.cands = append(g.cands, candidate{text: text, score: score, label: label})
 	}
 	r.flatRows = nil
