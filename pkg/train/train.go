@@ -712,7 +712,7 @@ func (r *runner) appendMetrics(rec map[string]any) error {
 	}
 	b, err := json.Marshal(rec)
 	if err == nil {
-		_, err = f.Write(append(b, '\n'))
+		err = arrowio.WriteLines(f, append(b, '\n')) // a full disk leaves no half line
 	}
 	if err1 := f.Close(); err == nil {
 		err = err1
