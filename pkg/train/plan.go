@@ -20,6 +20,18 @@ type stepPlan struct {
 	start  int // index into the epoch's permutation of the first row
 	end    int // index after the last row
 	micros []micro
+	// done counts the epoch's micro-batches up to and including this
+	// step's, of perEpoch in the whole epoch (before any truncation).
+	done, perEpoch int
+}
+
+// epochFloat is the epoch transformers' Trainer logs after this step:
+// epoch + (micro-batches done in it) / (micro-batches in it), its
+// `epoch + (step + 1) / steps_in_epoch` where steps_in_epoch is the
+// dataloader's length (e.g. 0.25 after one micro-batch of 8 of 30 pairs,
+// not 8/30).
+func (sp stepPlan) epochFloat() float64 {
+	return float64(sp.epoch) + float64(sp.done)/float64(sp.perEpoch)
 }
 
 // permutation returns epoch's visiting order of n rows: a Fisher-Yates
@@ -64,6 +76,7 @@ func planSteps(d *dataset, c *Config) []stepPlan {
 		}
 		perm := permutation(n, c.Seed, e)
 		var cur *stepPlan
+		first, done := len(steps), 0
 		for i := 0; i < n; {
 			m := micro{}
 			start := i
@@ -82,9 +95,14 @@ func planSteps(d *dataset, c *Config) []stepPlan {
 			}
 			cur.micros = append(cur.micros, m)
 			cur.end = i
+			done++
+			cur.done = done
 			if len(cur.micros) == c.GradAccum {
 				cur = nil
 			}
+		}
+		for k := first; k < len(steps); k++ {
+			steps[k].perEpoch = done
 		}
 	}
 	if epochs == 1 {

@@ -466,7 +466,7 @@ func (r *runner) step(k int) (map[string]float64, error) {
 	m["grad_norm"] = norm
 	m["learning_rate"] = lr
 	m["step"] = float64(k + 1)
-	m["epoch"] = float64(sp.epoch) + float64(sp.end)/float64(r.train.len())
+	m["epoch"] = sp.epochFloat()
 	m["tokens_per_second"] = float64(tokens) / max(time.Since(start).Seconds(), 1e-9)
 	return m, nil
 }
