@@ -75,6 +75,7 @@ func parseTrain(args []string, stdout, stderr io.Writer) (c train.Config, done b
 	fs.Int64Var(&c.InitSeed, "init-seed", 0, "seed of the random initialisation (--init-config); default: --seed")
 	fs.StringVar(&c.Tokenizer, "tokenizer", "", "copy tokenizer files from this `DIR` into the checkpoints (default: --model's, when they match the stream)")
 	fs.BoolVar(&c.IgnoreTokenizerMismatch, "ignore-tokenizer-mismatch", false, "train even if the stream's tokenizer differs from the model's")
+	addAllowPartialShardsFlag(fs, &c.AllowPartialShards)
 	fs.StringVar(&c.Eval, "eval", "", "evaluation reference stream `FILE` (metrics with the eval_ prefix)")
 	fs.StringVar(&c.Loss, "loss", c.Loss, "objective: sigmoid, ipo, simpo, sft, ... or weighted terms such as sigmoid=1,sft=0.2")
 	fs.Func("loss-weights", "comma-separated `WEIGHTS` of the --loss terms in order (TRL's loss_weights; default 1 each), e.g. --loss sigmoid,sft --loss-weights 1,0.5", func(v string) error {

@@ -25,6 +25,9 @@ type Config struct {
 
 	// Inputs are further streams read after Input, in order (shards).
 	Inputs []string `json:"inputs,omitempty"`
+	// AllowPartialShards accepts inputs that are an incomplete shard set
+	// (arrowio.CheckInputs refuses one otherwise).
+	AllowPartialShards bool `json:"allow_partial_shards,omitempty"`
 
 	Model      string `json:"model,omitempty"`       // HF checkpoint directory to start from
 	InitConfig string `json:"init_config,omitempty"` // config.json for a random initialisation

@@ -169,6 +169,9 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 
 	// Data, checked completely before any compute.
 	mem := memory.DefaultAllocator
+	if err := arrowio.CheckInputs(append([]string{c.Input}, c.Inputs...), arrowio.MixOptions{AllowPartialShards: c.AllowPartialShards, IgnoreTokenizer: c.IgnoreTokenizerMismatch, Warn: log}); err != nil {
+		return nil, 0, err
+	}
 	if r.train, err = openDataset(append([]string{c.Input}, c.Inputs...), stdin, mem, r.cfg, r.obj.NeedsReference(), r.obj.NeedsLengths()); err != nil {
 		return nil, 0, err
 	}
