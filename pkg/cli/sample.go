@@ -659,16 +659,31 @@ func generateCompletions(ctx context.Context, m *engine.Model, tok *tokenizer.To
 	rngs := make(map[int]*rand.Rand) // streams of the rows being generated
 	s := sample.New(cfg)
 	total := 0
+	// A non-finite log-prob (NaN weights or adapter, an overflow) is an
+	// error naming the row, never data: generation stops at the first.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var badErr error
 	next := func(row int, logits []float32) (int32, bool) {
 		r := &rows[row]
+		if badErr != nil {
+			return 0, true
+		}
 		rng, ok := rngs[row]
 		if !ok {
 			rng = sample.RNG(seed, prompts[r.prompt].id, r.index)
 			rngs[row] = rng
 		}
 		t := s.Draw(logits, rng)
+		lp := sample.LogProb(logits, t)
+		if err := arrowio.CheckLogProb(lp); err != nil {
+			badErr = fmt.Errorf("prompt %d (id %q), sample %d: completion token %d: logp = %w (are the model's weights finite?)", r.prompt, prompts[r.prompt].id, r.index, len(r.ids), err)
+			delete(rngs, row)
+			cancel()
+			return 0, true
+		}
 		r.ids = append(r.ids, t)
-		r.logp += sample.LogProb(logits, t)
+		r.logp += lp
 		total++
 		if slices.Contains(eos, t) {
 			r.finish = arrowio.FinishEOS
@@ -690,7 +705,11 @@ func generateCompletions(ctx context.Context, m *engine.Model, tok *tokenizer.To
 		}
 		return t, false
 	}
-	if _, err := m.Generate(ctx, ids, maxNew, next, func(done, total int) { prog.m.SetTotal(int64(total)); prog.update(int64(done)) }); err != nil {
+	_, err := m.Generate(ctx, ids, maxNew, next, func(done, total int) { prog.m.SetTotal(int64(total)); prog.update(int64(done)) })
+	if badErr != nil {
+		return nil, 0, badErr
+	}
+	if err != nil {
 		return nil, 0, err
 	}
 	prog.done()
