@@ -21,10 +21,17 @@ type jsonlReader struct {
 	buf    []byte
 	err    error // sticky fatal error or io.EOF
 	names  columns
+	max    int // bytes of a line (Options.MaxLineBytes resolved); 0: none
 }
 
-func newJSONLReader(name string, br *bufio.Reader, closer func() error, names columns) *jsonlReader {
-	return &jsonlReader{name: name, br: br, closer: closer, names: names}
+func newJSONLReader(name string, br *bufio.Reader, closer func() error, names columns, maxLine int) *jsonlReader {
+	switch {
+	case maxLine == 0:
+		maxLine = DefaultMaxLineBytes
+	case maxLine < 0:
+		maxLine = 0
+	}
+	return &jsonlReader{name: name, br: br, closer: closer, names: names, max: maxLine}
 }
 
 // readLine returns the next line without its terminator, valid until the
@@ -33,6 +40,11 @@ func (r *jsonlReader) readLine() ([]byte, error) {
 	r.buf = r.buf[:0]
 	for {
 		chunk, err := r.br.ReadSlice('\n')
+		if r.max > 0 && len(r.buf)+len(bytes.TrimSuffix(bytes.TrimSuffix(chunk, []byte{'\n'}), []byte{'\r'})) > r.max {
+			// Refuse before holding more of it: the limit plus one buffer.
+			r.buf = r.buf[:0]
+			return nil, fmt.Errorf("pairs: %s:%d: %w: more than %d bytes (the limit on one JSON Lines record)", r.name, r.line+1, ErrLineTooLong, r.max)
+		}
 		if err == bufio.ErrBufferFull {
 			r.buf = append(r.buf, chunk...)
 			continue
@@ -70,7 +82,7 @@ func (r *jsonlReader) nextRaw() ([]byte, int64, int64, error) {
 	for {
 		line, err := r.readLine()
 		if err != nil {
-			if err != io.EOF {
+			if err != io.EOF && !errors.Is(err, ErrLineTooLong) {
 				err = fmt.Errorf("pairs: reading %s after line %d: %w", r.name, r.line, err)
 			}
 			r.err = err

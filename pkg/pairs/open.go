@@ -140,14 +140,14 @@ func Open(path string, stdin io.Reader, opts Options) (Reader, error) {
 			}
 			var src rawRecords
 			if format == "jsonl" {
-				src = newJSONLReader(name, br, closeAll, names)
+				src = newJSONLReader(name, br, closeAll, names, opts.MaxLineBytes)
 			} else {
 				src = newJSONArrayReader(name, br, closeAll, names)
 			}
 			return newRatedReader(name, src, names, resolveRatedNames(opts.Columns), *opts.Rated), nil
 		}
 		if format == "jsonl" {
-			return newJSONLReader(name, br, closeAll, names), nil
+			return newJSONLReader(name, br, closeAll, names, opts.MaxLineBytes), nil
 		}
 		return newJSONArrayReader(name, br, closeAll, names), nil
 	case "arrow":

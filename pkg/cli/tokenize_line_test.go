@@ -1,0 +1,76 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/dpo-go/dpo/pkg/pairs"
+)
+
+// endless is an unending line of 'a's; it counts the bytes read.
+type endless struct{ n int64 }
+
+func (e *endless) Read(p []byte) (int, error) {
+	for i := range p {
+		p[i] = 'a'
+	}
+	e.n += int64(len(p))
+	return len(p), nil
+}
+
+// dpo-tokenize refuses a JSON Lines record longer than --max-line-bytes
+// (default pairs.DefaultMaxLineBytes) with file:line, having read little
+// more than the limit: an endless line ends with an error, not an OOM.
+func TestTokenizeLineLimit(t *testing.T) {
+	good := `{"prompt": "a", "chosen": "b", "rejected": "c"}` + "\n"
+	for _, c := range []struct {
+		name  string
+		args  []string
+		limit int64
+	}{
+		{"flag", []string{"--max-line-bytes", "1MiB"}, 1 << 20},
+		{"default", nil, pairs.DefaultMaxLineBytes},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			src := &endless{}
+			in := io.MultiReader(strings.NewReader(good+`{"prompt": "`), src)
+			done := make(chan error, 1)
+			go func() {
+				done <- Tokenize(context.Background(), append([]string{"--tokenizer", "builtin:bytes", "-q"}, c.args...), in, io.Discard, io.Discard)
+			}()
+			var err error
+			select {
+			case err = <-done:
+			case <-time.After(60 * time.Second):
+				t.Fatal("still reading the endless line after 60 s")
+			}
+			if err == nil || ExitCode(err) != 1 || !errors.Is(err, pairs.ErrLineTooLong) {
+				t.Fatalf("err %v (exit %d), want exit 1 with ErrLineTooLong", err, ExitCode(err))
+			}
+			for _, w := range []string{"<stdin>:2", "--max-line-bytes"} {
+				if !strings.Contains(err.Error(), w) {
+					t.Errorf("error %q does not name %q", err, w)
+				}
+			}
+			if src.n > c.limit+1<<20 {
+				t.Errorf("read %d bytes of the line, limit %d", src.n, c.limit)
+			}
+		})
+	}
+	// Under the limit, with no limit, and with the limit raised, a long line is read.
+	long := `{"prompt": "` + strings.Repeat("x", 3<<20) + `", "chosen": "b", "rejected": "c"}` + "\n"
+	for _, args := range [][]string{{"--max-line-bytes", "0"}, {"--max-line-bytes", "4MiB"}, nil} {
+		var out bytes.Buffer
+		if err := Tokenize(context.Background(), append([]string{"--tokenizer", "builtin:bytes", "-q", "--max-length", "0"}, args...), strings.NewReader(long), &out, io.Discard); err != nil {
+			t.Errorf("%v: %v", args, err)
+		}
+	}
+	if err := Tokenize(context.Background(), []string{"--tokenizer", "builtin:bytes", "-q", "--max-line-bytes", "1MiB"}, strings.NewReader(long), io.Discard, io.Discard); !errors.Is(err, pairs.ErrLineTooLong) {
+		t.Errorf("3 MiB line under --max-line-bytes 1MiB: %v", err)
+	}
+}
