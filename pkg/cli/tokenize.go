@@ -330,7 +330,7 @@ func loadChatTemplate(spec, tokSpec string, cfg *chat.Config) (*chat.Template, e
 	if err != nil {
 		return nil, fmt.Errorf("chat template from %s: %w", from, err)
 	}
-	return t, nil
+	return t.WithName(from), nil
 }
 
 func exists(p string) bool { _, err := os.Stat(p); return err == nil }

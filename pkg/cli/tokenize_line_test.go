@@ -74,3 +74,18 @@ func TestTokenizeLineLimit(t *testing.T) {
 		t.Errorf("3 MiB line under --max-line-bytes 1MiB: %v", err)
 	}
 }
+
+// A runaway chat template (a 1e10-step double loop) fails within the
+// render budgets with an error naming the template file.
+func TestTokenizeTemplateBudget(t *testing.T) {
+	tmpl := writeBytes(t, t.TempDir(), "evil.jinja", []byte("{% for m in messages %}{% for i in range(100000) %}{% for j in range(100000) %}{% endfor %}{% endfor %}{{ m.content }}{% endfor %}"))
+	in := `{"prompt": [{"role": "user", "content": "a"}], "chosen": [{"role": "assistant", "content": "b"}], "rejected": [{"role": "assistant", "content": "c"}]}` + "\n"
+	start := time.Now()
+	err := Tokenize(context.Background(), []string{"--tokenizer", "builtin:bytes", "--chat-template", tmpl, "-q"}, strings.NewReader(in), io.Discard, io.Discard)
+	if err == nil || ExitCode(err) != 1 || !strings.Contains(err.Error(), "evil.jinja") || !strings.Contains(err.Error(), "limit") {
+		t.Fatalf("err %v (exit %d), want exit 1 naming evil.jinja and the limit", err, ExitCode(err))
+	}
+	if el := time.Since(start); el > 30*time.Second {
+		t.Errorf("took %v", el)
+	}
+}
