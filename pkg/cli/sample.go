@@ -209,6 +209,9 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	defer lm.Close()
 	mcfg := lm.ck.Config
+	if err := checkGenerateBounds(mf, lm, prompts, *n, *maxNew); err != nil {
+		return err
+	}
 	eos, err := eosTokenIDs(baseDir, mcfg)
 	if err != nil {
 		return err
@@ -250,6 +253,35 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	secs := time.Since(start).Seconds()
 	fmt.Fprintf(log, "%d completions, %d new tokens in %.1fs (%.0f tok/s)\n", len(rows), newTokens, secs, float64(newTokens)/secs)
+	return nil
+}
+
+// checkGenerateBounds refuses, before any compute, --max-new-tokens beyond
+// the model's positions and a generation whose prefill and KV cache would
+// need more memory than --max-batch-memory allows, naming the longest
+// prompt.
+func checkGenerateBounds(mf *modelFlags, lm *loadedModel, prompts []samplePrompt, n, maxNew int) error {
+	cfg := lm.ck.Config
+	if maxNew > cfg.MaxPositions {
+		return fmt.Errorf("--max-new-tokens %d exceeds the model's max_position_embeddings %d (%s)", maxNew, cfg.MaxPositions, lm.base)
+	}
+	longest := 0
+	for i, p := range prompts {
+		if len(p.ids) > len(prompts[longest].ids) {
+			longest = i
+		}
+	}
+	p := prompts[longest]
+	if err := cfg.CheckSeqLen(len(p.ids) + maxNew); err != nil {
+		return fmt.Errorf("prompt %d (id %q): %d tokens + --max-new-tokens %d: %w", longest, p.id, len(p.ids), maxNew, err)
+	}
+	budget, err := mf.budget(lm)
+	if err != nil {
+		return err
+	}
+	if err := budget.checkGenerate(len(p.ids), maxNew, n*len(prompts)); err != nil {
+		return fmt.Errorf("prompt %d (id %q), the longest: %w", longest, p.id, err)
+	}
 	return nil
 }
 
