@@ -1,14 +1,13 @@
 package cli
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
 	"github.com/dpo-go/dpo/pkg/engine"
 	"github.com/dpo-go/dpo/pkg/model"
+	"github.com/dpo-go/dpo/pkg/train"
 )
 
 // memBudget refuses, before a batch is built, a row whose forward pass
@@ -97,28 +96,9 @@ func parseBytes(s string) (int64, error) {
 	return int64(v * float64(mult)), nil
 }
 
-// availableMemory reads MemAvailable from /proc/meminfo (Linux); 0 when
-// unknown.
-func availableMemory() int64 {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "MemAvailable:"); ok {
-			fs := strings.Fields(rest)
-			if len(fs) >= 1 {
-				kb, err := strconv.ParseInt(fs[0], 10, 64)
-				if err == nil {
-					return kb << 10
-				}
-			}
-		}
-	}
-	return 0
-}
+// availableMemory is the memory this process may still use (the cgroup's
+// headroom or MemAvailable, see train.AvailableMemory); 0 when unknown.
+func availableMemory() int64 { return train.AvailableMemory() }
 
 // newMemBudget resolves --max-batch-memory ("auto": 80% of the memory
 // available now; 0: no check).

@@ -95,6 +95,11 @@ type Config struct {
 
 	LoRA LoRAConfig `json:"lora,omitzero"`
 
+	// MaxMemory bounds the estimated peak memory of the run, checked
+	// before step 1 (checkMemory): 0 means 90% of AvailableMemory, < 0 no
+	// check. It shapes no result, so it is not stored.
+	MaxMemory int64 `json:"-"`
+
 	Resume bool `json:"-"`
 	// Overwrite lets a fresh run replace an earlier run's files in Out.
 	Overwrite bool `json:"-"`

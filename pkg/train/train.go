@@ -192,6 +192,9 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 		}
 	}
 	r.plan = planSteps(r.train, &c)
+	if err := r.checkMemory(c.memoryLimit()); err != nil {
+		return nil, 0, err
+	}
 	r.warmup = c.warmupSteps(len(r.plan))
 	if resumeStep > 0 {
 		if resumeState.NumRows != r.train.len() || resumeStep > len(r.plan) ||
