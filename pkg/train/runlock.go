@@ -56,9 +56,6 @@ func prepareOut(c *Config) (_ *outDir, err error) {
 			o.release(false)
 		}
 	}()
-	if err := checkWritable(c.Out); err != nil {
-		return nil, err
-	}
 	if o.lock, err = lockDir(c.Out); errors.Is(err, errNoLocks) {
 		o.warning, err = "warning: --out "+err.Error(), nil
 	}
@@ -66,6 +63,11 @@ func prepareOut(c *Config) (_ *outDir, err error) {
 		return nil, err // another run holds it: touch nothing
 	}
 	o.owned = true
+	// Only the lock holder writes: a loser's probe file would make the
+	// winner see a non-empty --out.
+	if err := checkWritable(c.Out); err != nil {
+		return nil, err
+	}
 	if c.Resume {
 		return o, nil
 	}
