@@ -89,3 +89,32 @@ func TestTokenizeTemplateBudget(t *testing.T) {
 		t.Errorf("took %v", el)
 	}
 }
+
+// The same bound holds for one element of a JSON array (--format json).
+func TestTokenizeJSONArrayRecordLimit(t *testing.T) {
+	src := &endless{}
+	in := io.MultiReader(strings.NewReader(`[{"prompt": "a", "chosen": "b", "rejected": "c"}, {"prompt": "`), src)
+	done := make(chan error, 1)
+	go func() {
+		done <- Tokenize(context.Background(), []string{"--tokenizer", "builtin:bytes", "-q", "--format", "json", "--max-line-bytes", "1MiB"}, in, io.Discard, io.Discard)
+	}()
+	var err error
+	select {
+	case err = <-done:
+	case <-time.After(60 * time.Second):
+		t.Fatal("still reading the endless element after 60 s")
+	}
+	if !errors.Is(err, pairs.ErrLineTooLong) || !strings.Contains(err.Error(), "row 1") {
+		t.Fatalf("err %v, want ErrLineTooLong naming row 1", err)
+	}
+	if src.n > 5<<20 { // the decoder reads ahead by its buffer: a few times the limit
+		t.Errorf("read %d bytes of the element, limit 1 MiB", src.n)
+	}
+	long := `[{"prompt": "` + strings.Repeat("x", 3<<20) + `", "chosen": "b", "rejected": "c"}, {"prompt": "a", "chosen": "b", "rejected": "c"}]`
+	if err := Tokenize(context.Background(), []string{"--tokenizer", "builtin:bytes", "-q", "--format", "json", "--max-length", "0"}, strings.NewReader(long), io.Discard, io.Discard); err != nil {
+		t.Errorf("3 MiB element under the default limit: %v", err)
+	}
+	if err := Tokenize(context.Background(), []string{"--tokenizer", "builtin:bytes", "-q", "--format", "json", "--max-line-bytes", "2MiB"}, strings.NewReader(long), io.Discard, io.Discard); !errors.Is(err, pairs.ErrLineTooLong) {
+		t.Errorf("3 MiB element under --max-line-bytes 2MiB: %v", err)
+	}
+}

@@ -70,6 +70,8 @@ type Options struct {
 	// MaxLineBytes bounds a JSON Lines record (one line, without its
 	// terminator): a longer line fails with ErrLineTooLong naming
 	// file:line before more than MaxLineBytes of it is held in memory.
+	// It bounds one element of a JSON array too (the decoder holds a few
+	// times the bound before failing, naming the row).
 	// 0 means DefaultMaxLineBytes; < 0 means no limit.
 	MaxLineBytes int
 }
