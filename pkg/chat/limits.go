@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/ardanlabs/jinja"
 )
@@ -25,6 +26,12 @@ const (
 	// MinRenderBytes is the smallest cap on a render's output; the cap is
 	// this plus 8 bytes per byte of message content and extra variables.
 	MinRenderBytes = 64 << 20
+	// MaxSteps bounds a render's loop iterations and macro calls together
+	// (a double loop over range(100000) is 1e10 of them): far above what
+	// a chat template does per conversation (a few per message).
+	MaxSteps = 5_000_000
+	// MaxRenderTime bounds a render's wall-clock time.
+	MaxRenderTime = 10 * time.Second
 )
 
 // Names of the per-render callables rewritten templates call.
@@ -44,6 +51,11 @@ type limiter struct {
 	cap      int64
 	alloc    int64         // bytes of values built (see charge)
 	operands []jinja.Value // left operands awaiting their right guard
+
+	name     string    // the template, as errors name it
+	steps    int64     // loop iterations and macro calls so far
+	maxSteps int64     // MaxSteps unless the Template sets another
+	deadline time.Time // start + MaxRenderTime unless the Template sets another
 }
 
 func (l *limiter) cancelled() error {
@@ -51,6 +63,19 @@ func (l *limiter) cancelled() error {
 		return fmt.Errorf("rendering cancelled: %w", err)
 	}
 	return nil
+}
+
+// step counts a loop iteration or macro call against the step and time
+// budgets, and checks for cancellation.
+func (l *limiter) step() error {
+	l.steps++
+	if l.steps > l.maxSteps {
+		return fmt.Errorf("template %s: more than %d loop iterations and macro calls in one render (the step limit): a runaway template?", l.name, l.maxSteps)
+	}
+	if l.steps%256 == 0 && time.Now().After(l.deadline) {
+		return fmt.Errorf("template %s: one render ran longer than the time limit, after %d loop iterations and macro calls: a runaway template?", l.name, l.steps)
+	}
+	return l.cancelled()
 }
 
 func (l *limiter) add(n int) error {
@@ -69,7 +94,7 @@ func (l *limiter) install(data map[string]jinja.Value) {
 	l.installListLimits(data)
 	data[rangeFunc] = jinja.NewCallable("range", l.rangeFn)
 	data[tickFunc] = jinja.NewCallable(tickFunc, func([]jinja.Value, map[string]jinja.Value) (jinja.Value, error) {
-		if err := l.cancelled(); err != nil {
+		if err := l.step(); err != nil {
 			return jinja.Undefined(), err
 		}
 		return emptyString, nil
@@ -90,7 +115,7 @@ func (l *limiter) install(data map[string]jinja.Value) {
 		if l.depth > MaxMacroDepth {
 			return jinja.Undefined(), fmt.Errorf("RecursionError: macro calls nested deeper than %d", MaxMacroDepth)
 		}
-		if err := l.cancelled(); err != nil {
+		if err := l.step(); err != nil {
 			return jinja.Undefined(), err
 		}
 		return emptyString, nil

@@ -85,7 +85,15 @@ func TestTemplateLimits(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			done := make(chan error, 1)
-			go func() { _, err := renderSrc(t, nil, tc.src); done <- err }()
+			go func() {
+				// The value limits are what these templates must hit; on a
+				// loaded machine the time budget could stop them first.
+				tm, err := Compile(tc.src)
+				if err == nil {
+					_, err = tm.WithLimits(0, 5*time.Minute).Render([]Message{{Role: "user", Content: "hi"}}, RenderOptions{})
+				}
+				done <- err
+			}()
 			select {
 			case err := <-done:
 				if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -152,7 +160,15 @@ func TestValueLimits(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			done := make(chan error, 1)
-			go func() { _, err := renderSrc(t, nil, tc.src); done <- err }()
+			go func() {
+				// The value limits are what these templates must hit; on a
+				// loaded machine the time budget could stop them first.
+				tm, err := Compile(tc.src)
+				if err == nil {
+					_, err = tm.WithLimits(0, 5*time.Minute).Render([]Message{{Role: "user", Content: "hi"}}, RenderOptions{})
+				}
+				done <- err
+			}()
 			select {
 			case err := <-done:
 				if err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "limit") && !strings.Contains(err.Error(), "nested deeper") {

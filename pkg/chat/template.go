@@ -20,6 +20,39 @@ type Template struct {
 	tmpl   *jinja.Template
 	now    func() time.Time // strftime_now's clock; time.Now unless a test sets it
 	ctx    context.Context  // nil: never cancelled (see WithContext)
+	name   string           // where it came from, for errors (see WithName)
+	// Budgets of one render (WithLimits); zero: MaxSteps, MaxRenderTime.
+	maxSteps int64
+	maxTime  time.Duration
+}
+
+// WithName returns a copy of t that errors name as name (the file or
+// model directory it came from); unnamed, errors give its sha256.
+func (t *Template) WithName(name string) *Template {
+	c := *t
+	c.name = name
+	return &c
+}
+
+// WithLimits returns a copy of t whose renders may run at most steps loop
+// iterations and macro calls and last at most d (0 keeps MaxSteps and
+// MaxRenderTime).
+func (t *Template) WithLimits(steps int64, d time.Duration) *Template {
+	c := *t
+	c.maxSteps, c.maxTime = steps, d
+	return &c
+}
+
+// describe names t in errors.
+func (t *Template) describe() string {
+	sum := t.sum
+	if len(sum) > 12 {
+		sum = sum[:12] + "…"
+	}
+	if t.name != "" {
+		return fmt.Sprintf("%s (sha256 %s)", t.name, sum)
+	}
+	return "sha256 " + sum
 }
 
 // WithContext returns a copy of t whose renders stop with an error soon
@@ -145,7 +178,15 @@ func (t *Template) Render(messages []Message, opts RenderOptions) (out string, e
 	if err := ctx.Err(); err != nil {
 		return "", fmt.Errorf("chat: rendering cancelled: %w", err)
 	}
-	lim := &limiter{ctx: ctx, cap: renderCap(messages, opts)}
+	lim := &limiter{ctx: ctx, cap: renderCap(messages, opts), name: t.describe(), maxSteps: MaxSteps}
+	if t.maxSteps > 0 {
+		lim.maxSteps = t.maxSteps
+	}
+	maxTime := MaxRenderTime
+	if t.maxTime > 0 {
+		maxTime = t.maxTime
+	}
+	lim.deadline = time.Now().Add(maxTime)
 	lim.install(data)
 
 	defer func() {

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"golang.org/x/term"
 )
@@ -53,7 +54,42 @@ func Main(name string, run RunFunc) int {
 	log.SetFlags(0)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	return runMain(ctx, run, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	if name == "dpo-train" {
+		// An interrupted run saves a checkpoint (atomically) before it
+		// returns; it is waited for.
+		return runMain(ctx, run, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	}
+	return runInterruptible(ctx, interruptGrace, func() int {
+		return runMain(ctx, run, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+	}, os.Stderr)
+}
+
+// interruptGrace is how long Main waits, after SIGINT or SIGTERM, for the
+// run to notice the cancelled context and return (it checks between
+// batches; one compiled graph over a batch of a real model can run for
+// minutes and cannot be interrupted).
+const interruptGrace = 2 * time.Second
+
+// runInterruptible runs main in a goroutine and returns its exit code, or,
+// once ctx is cancelled and main has not returned within grace, discards
+// every uncommitted output (abortLive: no partial file is left) and
+// returns 1 without waiting; the caller exits, ending main's goroutine.
+func runInterruptible(ctx context.Context, grace time.Duration, main func() int, stderr io.Writer) int {
+	done := make(chan int, 1)
+	go func() { done <- main() }()
+	select {
+	case code := <-done:
+		return code
+	case <-ctx.Done():
+	}
+	select {
+	case code := <-done:
+		return code
+	case <-time.After(grace):
+		abortLive()
+		log.New(stderr, log.Prefix(), 0).Printf("interrupted: stopped without waiting for the current batch; no output file written")
+		return 1
+	}
 }
 
 // runMain runs a command and returns its exit code: -h's text goes to

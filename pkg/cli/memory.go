@@ -1,14 +1,13 @@
 package cli
 
 import (
-	"bufio"
 	"fmt"
-	"os"
 	"strconv"
 	"strings"
 
 	"github.com/dpo-go/dpo/pkg/engine"
 	"github.com/dpo-go/dpo/pkg/model"
+	"github.com/dpo-go/dpo/pkg/train"
 )
 
 // memBudget refuses, before a batch is built, a row whose forward pass
@@ -97,28 +96,9 @@ func parseBytes(s string) (int64, error) {
 	return int64(v * float64(mult)), nil
 }
 
-// availableMemory reads MemAvailable from /proc/meminfo (Linux); 0 when
-// unknown.
-func availableMemory() int64 {
-	f, err := os.Open("/proc/meminfo")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if rest, ok := strings.CutPrefix(sc.Text(), "MemAvailable:"); ok {
-			fs := strings.Fields(rest)
-			if len(fs) >= 1 {
-				kb, err := strconv.ParseInt(fs[0], 10, 64)
-				if err == nil {
-					return kb << 10
-				}
-			}
-		}
-	}
-	return 0
-}
+// availableMemory is the memory this process may still use (the cgroup's
+// headroom or MemAvailable, see train.AvailableMemory); 0 when unknown.
+func availableMemory() int64 { return train.AvailableMemory() }
 
 // newMemBudget resolves --max-batch-memory ("auto": 80% of the memory
 // available now; 0: no check).
@@ -135,4 +115,44 @@ func newMemBudget(flag string, cfg *model.Config, batchTokens, vocabChunk int) (
 	}
 	b.limit, b.source = v, "as given"
 	return b, nil
+}
+
+// generateEstimate is the float32 working memory of engine.Generate over
+// prompts of at most maxPrompt tokens (nPrompts rows in all) with maxNew
+// new tokens: the KV cache of a batch (2 x layers x rows x capacity x kv
+// heads x head_dim), plus the larger of the prompt prefill (every prompt
+// token's activations and its attention over the capacity) and one decode
+// step. It returns the capacity C and the rows R of a batch as
+// engine.Generate plans them.
+func (b *memBudget) generateEstimate(maxPrompt, maxNew, nPrompts int) (bytes float64, C, R int) {
+	C = engine.GenerateCapacity(maxPrompt, maxNew)
+	R = 1
+	for R*2 <= max(1, b.batchTokens/C) && R < nPrompts {
+		R *= 2
+	}
+	Tp := engine.BucketLen(maxPrompt)
+	chunk := b.vocabChunk
+	if chunk <= 0 {
+		chunk = defaultVocabChunk
+	}
+	chunk = min(chunk, b.cfg.VocabSize)
+	perTok := 4 * float64(6*b.cfg.HiddenSize+3*b.cfg.MLPWidth()+2*chunk)
+	cache := 2 * 4 * float64(b.cfg.NumLayers) * float64(R) * float64(C) * float64(b.cfg.NumKVHeads) * float64(b.cfg.HeadDim)
+	prefill := float64(R) * (float64(Tp)*perTok + 12*float64(b.cfg.NumHeads)*float64(Tp)*float64(C))
+	decode := float64(R) * (perTok + 4*float64(b.cfg.VocabSize) + 12*float64(b.cfg.NumHeads)*float64(C))
+	return cache + max(prefill, decode), C, R
+}
+
+// checkGenerate refuses a generation whose estimate exceeds the limit; the
+// caller names the longest prompt.
+func (b *memBudget) checkGenerate(maxPrompt, maxNew, nPrompts int) error {
+	if b == nil || b.limit <= 0 {
+		return nil
+	}
+	need, C, R := b.generateEstimate(maxPrompt, maxNew, nPrompts)
+	if need <= float64(b.limit) {
+		return nil
+	}
+	return fmt.Errorf("its %d tokens + --max-new-tokens %d (a KV cache of %d positions, %d row(s) per batch) need about %s for the prefill and the cache, more than the %s allowed (--max-batch-memory, %s); lower --max-new-tokens or --batch-tokens, or shorten the prompt",
+		maxPrompt, maxNew, C, R, formatBytes(need), formatBytes(float64(b.limit)), b.source)
 }

@@ -2,10 +2,12 @@ package cli
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/dpo-go/dpo/pkg/arrowio"
 )
@@ -105,7 +107,33 @@ func checkOutputs(stdin io.Reader, stdout io.Writer, inputs, outputs []pathArg) 
 // creates every file output up front, so that an unwritable one fails
 // before any work. outs[i] is nil for an empty path; "-" is stdout.
 type outputs struct {
-	files []*arrowio.Output
+	mu      sync.Mutex // serialises commit and abort with abortLive
+	files   []*arrowio.Output
+	stopped bool // abortLive discarded them: commit fails
+}
+
+// live are the outputs neither committed nor aborted yet: what Main
+// discards when an interrupted run does not return in time.
+var live = struct {
+	sync.Mutex
+	set map[*outputs]bool
+}{set: map[*outputs]bool{}}
+
+// abortLive aborts every live output; a later commit of one fails.
+func abortLive() {
+	live.Lock()
+	defer live.Unlock()
+	for o := range live.set {
+		o.mu.Lock()
+		o.stopped = true
+		for _, f := range o.files {
+			if f != nil {
+				f.Abort()
+			}
+		}
+		o.mu.Unlock()
+		delete(live.set, o)
+	}
 }
 
 func openOutputs(stdin io.Reader, stdout io.Writer, inputs, args []pathArg) (*outputs, error) {
@@ -124,11 +152,24 @@ func openOutputs(stdin io.Reader, stdout io.Writer, inputs, args []pathArg) (*ou
 		}
 		o.files[i] = f
 	}
+	live.Lock()
+	live.set[o] = true
+	live.Unlock()
 	return o, nil
+}
+
+// forget removes o from the live outputs.
+func (o *outputs) forget() {
+	live.Lock()
+	delete(live.set, o)
+	live.Unlock()
 }
 
 // abort discards every output not committed (deferred; a no-op after commit).
 func (o *outputs) abort() {
+	o.forget()
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	for _, f := range o.files {
 		if f != nil {
 			f.Abort()
@@ -139,7 +180,13 @@ func (o *outputs) abort() {
 // commit commits the outputs in order (the caller puts the main output
 // last), returning the first error; the rest are aborted after an error.
 func (o *outputs) commit() error {
+	o.forget()
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	var err error
+	if o.stopped {
+		err = errors.New("interrupted: the outputs were discarded")
+	}
 	for _, f := range o.files {
 		if f == nil {
 			continue

@@ -86,6 +86,9 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	log := std.log(stderr)
+	if err := shard.checkInputs(inputs, mf.ignore, log); err != nil {
+		return err
+	}
 	if err := refuseBinaryToTerminal("dpo-reflogp", *out, stdout); err != nil {
 		return err
 	}

@@ -209,6 +209,9 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	defer lm.Close()
 	mcfg := lm.ck.Config
+	if err := checkGenerateBounds(mf, lm, prompts, *n, *maxNew); err != nil {
+		return err
+	}
 	eos, err := eosTokenIDs(baseDir, mcfg)
 	if err != nil {
 		return err
@@ -250,6 +253,35 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	secs := time.Since(start).Seconds()
 	fmt.Fprintf(log, "%d completions, %d new tokens in %.1fs (%.0f tok/s)\n", len(rows), newTokens, secs, float64(newTokens)/secs)
+	return nil
+}
+
+// checkGenerateBounds refuses, before any compute, --max-new-tokens beyond
+// the model's positions and a generation whose prefill and KV cache would
+// need more memory than --max-batch-memory allows, naming the longest
+// prompt.
+func checkGenerateBounds(mf *modelFlags, lm *loadedModel, prompts []samplePrompt, n, maxNew int) error {
+	cfg := lm.ck.Config
+	if maxNew > cfg.MaxPositions {
+		return fmt.Errorf("--max-new-tokens %d exceeds the model's max_position_embeddings %d (%s)", maxNew, cfg.MaxPositions, lm.base)
+	}
+	longest := 0
+	for i, p := range prompts {
+		if len(p.ids) > len(prompts[longest].ids) {
+			longest = i
+		}
+	}
+	p := prompts[longest]
+	if err := cfg.CheckSeqLen(len(p.ids) + maxNew); err != nil {
+		return fmt.Errorf("prompt %d (id %q): %d tokens + --max-new-tokens %d: %w", longest, p.id, len(p.ids), maxNew, err)
+	}
+	budget, err := mf.budget(lm)
+	if err != nil {
+		return err
+	}
+	if err := budget.checkGenerate(len(p.ids), maxNew, n*len(prompts)); err != nil {
+		return fmt.Errorf("prompt %d (id %q), the longest: %w", longest, p.id, err)
+	}
 	return nil
 }
 
@@ -659,16 +691,31 @@ func generateCompletions(ctx context.Context, m *engine.Model, tok *tokenizer.To
 	rngs := make(map[int]*rand.Rand) // streams of the rows being generated
 	s := sample.New(cfg)
 	total := 0
+	// A non-finite log-prob (NaN weights or adapter, an overflow) is an
+	// error naming the row, never data: generation stops at the first.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var badErr error
 	next := func(row int, logits []float32) (int32, bool) {
 		r := &rows[row]
+		if badErr != nil {
+			return 0, true
+		}
 		rng, ok := rngs[row]
 		if !ok {
 			rng = sample.RNG(seed, prompts[r.prompt].id, r.index)
 			rngs[row] = rng
 		}
 		t := s.Draw(logits, rng)
+		lp := sample.LogProb(logits, t)
+		if err := arrowio.CheckLogProb(lp); err != nil {
+			badErr = fmt.Errorf("prompt %d (id %q), sample %d: completion token %d: logp = %w (are the model's weights finite?)", r.prompt, prompts[r.prompt].id, r.index, len(r.ids), err)
+			delete(rngs, row)
+			cancel()
+			return 0, true
+		}
 		r.ids = append(r.ids, t)
-		r.logp += sample.LogProb(logits, t)
+		r.logp += lp
 		total++
 		if slices.Contains(eos, t) {
 			r.finish = arrowio.FinishEOS
@@ -690,7 +737,11 @@ func generateCompletions(ctx context.Context, m *engine.Model, tok *tokenizer.To
 		}
 		return t, false
 	}
-	if _, err := m.Generate(ctx, ids, maxNew, next, func(done, total int) { prog.m.SetTotal(int64(total)); prog.update(int64(done)) }); err != nil {
+	_, err := m.Generate(ctx, ids, maxNew, next, func(done, total int) { prog.m.SetTotal(int64(total)); prog.update(int64(done)) })
+	if badErr != nil {
+		return nil, 0, badErr
+	}
+	if err != nil {
 		return nil, 0, err
 	}
 	prog.done()

@@ -135,6 +135,9 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return usagef("--beta must be a finite number > 0")
 	}
 	log := std.log(stderr)
+	if err := shard.checkInputs(inputs, mf.ignore, log); err != nil {
+		return err
+	}
 	meta, hasMeta, err := ckpt.Read(*policy)
 	if err != nil {
 		return err

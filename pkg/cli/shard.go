@@ -3,6 +3,7 @@ package cli
 import (
 	"flag"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 
@@ -17,6 +18,9 @@ import (
 // hold every row once, in input order.
 type shardSpec struct {
 	I, N int
+	// allowPartial is --allow-partial-shards: inputs that are an
+	// incomplete shard set are meant (see arrowio.CheckInputs).
+	allowPartial bool
 }
 
 func (s *shardSpec) String() string {
@@ -41,7 +45,20 @@ func (s *shardSpec) Set(v string) error {
 func addShardFlag(fs *flag.FlagSet) *shardSpec {
 	s := &shardSpec{}
 	fs.Var(s, "shard", "process only shard `I/N` (0-based I) of the input rows: a contiguous slice, so the N outputs in order 0..N-1 are the unsharded output (inputs must be files, read twice)")
+	addAllowPartialShardsFlag(fs, &s.allowPartial)
 	return s
+}
+
+// addAllowPartialShardsFlag registers --allow-partial-shards on fs.
+func addAllowPartialShardsFlag(fs *flag.FlagSet, p *bool) {
+	fs.BoolVar(p, "allow-partial-shards", false, "accept inputs that are shards (--shard I/N outputs) but not a complete set, each shard once (e.g. 0/3 and 2/3 only); a shard given twice is refused all the same")
+}
+
+// checkInputs refuses inputs that were not made alike (tokenizer, chat
+// template, reference model and options) or an incomplete or repeated
+// shard set (arrowio.CheckInputs).
+func (s *shardSpec) checkInputs(inputs []string, ignoreTokenizer bool, log io.Writer) error {
+	return arrowio.CheckInputs(inputs, arrowio.MixOptions{AllowPartialShards: s.allowPartial, IgnoreTokenizer: ignoreTokenizer, Warn: log})
 }
 
 // bounds returns the shard's rows [lo, hi) of total rows.

@@ -69,6 +69,7 @@ type tokenizeFlags struct {
 	summary      string
 	codec        string
 	batchRows    int
+	maxLine      int // pairs.Options.MaxLineBytes
 	quiet        bool
 	version      bool
 	rated        pairs.Binarize
@@ -100,6 +101,16 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs.StringVar(&f.summary, "summary", "", "also write the summary as JSON to this `FILE`")
 	fs.StringVar(&f.codec, "codec", arrowio.CodecZstd, "stream buffer compression: zstd, lz4, none")
 	fs.IntVar(&f.batchRows, "batch-rows", 0, "rows per record batch (0: default)")
+	fs.Func("max-line-bytes", fmt.Sprintf("refuse a JSON Lines record (or JSON array element) longer than this `SIZE` (file:line in the error) before reading it all: a number of bytes or one such as 64MiB, 0 for no limit (default %s)", formatBytes(pairs.DefaultMaxLineBytes)), func(v string) error {
+		n, err := parseBytes(v)
+		if err != nil {
+			return fmt.Errorf("%q: want a size such as 64MiB, or 0 for no limit", v)
+		}
+		if f.maxLine = int(n); n == 0 {
+			f.maxLine = -1
+		}
+		return nil
+	})
 	fs.BoolVar(&f.quiet, "q", false, "no summary or progress on stderr")
 	fs.BoolVar(&f.version, "version", false, "print the version and exit")
 	if err := parse(fs, args); err != nil {
@@ -191,7 +202,7 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 
 	mem := memory.DefaultAllocator
-	in, err := pairs.OpenAll(inputs, stdin, pairs.Options{Format: f.format, Mem: mem, Columns: columns, Rated: &f.rated})
+	in, err := pairs.OpenAll(inputs, stdin, pairs.Options{Format: f.format, Mem: mem, Columns: columns, Rated: &f.rated, MaxLineBytes: f.maxLine})
 	if err != nil {
 		return err
 	}
@@ -242,6 +253,9 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	if runErr != nil {
 		// The output is aborted by the deferred cleanup: no end marker, no file.
+		if errors.Is(runErr, pairs.ErrLineTooLong) {
+			return fmt.Errorf("%w; raise the limit with --max-line-bytes if the line is meant", runErr)
+		}
 		return runErr
 	}
 	if sum.Written == 0 {
@@ -316,7 +330,7 @@ func loadChatTemplate(spec, tokSpec string, cfg *chat.Config) (*chat.Template, e
 	if err != nil {
 		return nil, fmt.Errorf("chat template from %s: %w", from, err)
 	}
-	return t, nil
+	return t.WithName(from), nil
 }
 
 func exists(p string) bool { _, err := os.Stat(p); return err == nil }

@@ -76,6 +76,7 @@ func parseTrain(args []string, stdout, stderr io.Writer) (c train.Config, done b
 	fs.Int64Var(&c.InitSeed, "init-seed", 0, "seed of the random initialisation (--init-config); default: --seed")
 	fs.StringVar(&c.Tokenizer, "tokenizer", "", "copy tokenizer files from this `DIR` into the checkpoints (default: --model's, when they match the stream)")
 	fs.BoolVar(&c.IgnoreTokenizerMismatch, "ignore-tokenizer-mismatch", false, "train even if the stream's tokenizer differs from the model's")
+	addAllowPartialShardsFlag(fs, &c.AllowPartialShards)
 	fs.StringVar(&c.Eval, "eval", "", "evaluation reference stream `FILE` (metrics with the eval_ prefix)")
 	fs.StringVar(&c.Loss, "loss", c.Loss, "objective: sigmoid, ipo, simpo, sft, ... or weighted terms such as sigmoid=1,sft=0.2")
 	fs.Func("loss-weights", "comma-separated `WEIGHTS` of the --loss terms in order (TRL's loss_weights; default 1 each), e.g. --loss sigmoid,sft --loss-weights 1,0.5", func(v string) error {
@@ -147,6 +148,20 @@ func parseTrain(args []string, stdout, stderr io.Writer) (c train.Config, done b
 	fs.StringVar(&c.Backend, "backend", "", backendUsage)
 	fs.IntVar(&c.VocabChunk, "vocab-chunk", 0, "vocabulary columns whose logits exist at once (0: engine default)")
 	fs.BoolVar(&c.BF16, "bf16", false, "bf16 mixed precision: matrix products in bfloat16 with float32 accumulation, float32 master weights")
+	fs.Func("max-memory", "refuse, before step 1, a run whose estimated peak memory (weights, gradients, optimizer state, activations, logits) or one row's exceeds this `SIZE`: auto (90% of the available memory: cgroup limit or MemAvailable), 0 (no check), or a size such as 64GiB", func(v string) error {
+		if strings.EqualFold(strings.TrimSpace(v), "auto") {
+			c.MaxMemory = 0
+			return nil
+		}
+		n, err := parseBytes(v)
+		if err != nil {
+			return err
+		}
+		if c.MaxMemory = n; n == 0 {
+			c.MaxMemory = -1
+		}
+		return nil
+	})
 	fs.BoolVar(&c.GradCheckpointing, "gradient-checkpointing", false, "recompute each layer's activations in the backward pass (less memory, ~1/3 more compute; same results)")
 	fs.StringVar(&c.ReportTo, "report-to", "jsonl", "where metrics go: jsonl (metrics.jsonl, always written), tensorboard (event files under --out/runs), none; comma-separated")
 	loraFlags(fs, &c.LoRA)

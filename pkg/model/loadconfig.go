@@ -46,6 +46,9 @@ func ParseConfig(data []byte) (*Config, error) {
 	if raw == nil {
 		return nil, fmt.Errorf("config is not a JSON object")
 	}
+	if err := checkRawSizes(raw); err != nil {
+		return nil, err
+	}
 	r := rawConfig{m: raw}
 	arch, err := r.arch()
 	if err != nil {
@@ -112,7 +115,10 @@ func (c *Config) Validate() error {
 			return fmt.Errorf("field %q: rotary embeddings need an even head_dim, got %d", "head_dim", c.HeadDim)
 		}
 	}
-	return c.MoE.validate(c.NumLayers)
+	if err := c.MoE.validate(c.NumLayers); err != nil {
+		return err
+	}
+	return c.checkSizes()
 }
 
 // CheckSeqLen reports whether sequences of n tokens are computed exactly by

@@ -22,10 +22,17 @@ type jsonlReader struct {
 	err    error // sticky fatal error or io.EOF
 	names  columns
 	seen   jsonSeen
+	max    int // bytes of a line (Options.MaxLineBytes resolved); 0: none
 }
 
-func newJSONLReader(name string, br *bufio.Reader, closer func() error, names columns) *jsonlReader {
-	return &jsonlReader{name: name, br: br, closer: closer, names: names}
+func newJSONLReader(name string, br *bufio.Reader, closer func() error, names columns, maxLine int) *jsonlReader {
+	switch {
+	case maxLine == 0:
+		maxLine = DefaultMaxLineBytes
+	case maxLine < 0:
+		maxLine = 0
+	}
+	return &jsonlReader{name: name, br: br, closer: closer, names: names, max: maxLine}
 }
 
 // readLine returns the next line without its terminator, valid until the
@@ -34,6 +41,11 @@ func (r *jsonlReader) readLine() ([]byte, error) {
 	r.buf = r.buf[:0]
 	for {
 		chunk, err := r.br.ReadSlice('\n')
+		if r.max > 0 && len(r.buf)+len(bytes.TrimSuffix(bytes.TrimSuffix(chunk, []byte{'\n'}), []byte{'\r'})) > r.max {
+			// Refuse before holding more of it: the limit plus one buffer.
+			r.buf = r.buf[:0]
+			return nil, fmt.Errorf("pairs: %s:%d: %w: more than %d bytes (the limit on one JSON Lines record)", r.name, r.line+1, ErrLineTooLong, r.max)
+		}
 		if err == bufio.ErrBufferFull {
 			r.buf = append(r.buf, chunk...)
 			continue
@@ -77,7 +89,7 @@ func (r *jsonlReader) nextRaw() ([]byte, int64, int64, error) {
 	for {
 		line, err := r.readLine()
 		if err != nil {
-			if err != io.EOF {
+			if err != io.EOF && !errors.Is(err, ErrLineTooLong) {
 				err = fmt.Errorf("pairs: reading %s after line %d: %w", r.name, r.line, err)
 			}
 			r.err = err
@@ -147,10 +159,43 @@ type jsonArrayReader struct {
 	err     error
 	names   columns
 	seen    jsonSeen
+	cr      *countingReader
+	max     int64 // bytes of one element (Options.MaxLineBytes resolved); 0: none
 }
 
-func newJSONArrayReader(name string, r io.Reader, closer func() error, names columns) *jsonArrayReader {
-	return &jsonArrayReader{name: name, dec: json.NewDecoder(r), closer: closer, names: names}
+func newJSONArrayReader(name string, r io.Reader, closer func() error, names columns, maxRecord int) *jsonArrayReader {
+	switch {
+	case maxRecord == 0:
+		maxRecord = DefaultMaxLineBytes
+	case maxRecord < 0:
+		maxRecord = 0
+	}
+	cr := &countingReader{r: r}
+	return &jsonArrayReader{name: name, dec: json.NewDecoder(cr), closer: closer, names: names, cr: cr, max: int64(maxRecord)}
+}
+
+// countingReader counts the bytes read and fails once more than limit
+// bytes were read past mark (limit 0: no bound), so that the decoder never
+// buffers a whole oversized element.
+type countingReader struct {
+	r           io.Reader
+	n           int64
+	mark, limit int64
+}
+
+// slack is what the decoder may read ahead of the element it decodes.
+const slack = 1 << 16
+
+// Read fails past twice the limit: the decoder's buffer may hold up to
+// about one previous element read ahead of mark; the exact bound is
+// checked on the decoded element.
+func (c *countingReader) Read(p []byte) (int, error) {
+	if c.limit > 0 && c.n-c.mark > 2*c.limit+slack {
+		return 0, ErrLineTooLong
+	}
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
 }
 
 func (r *jsonArrayReader) fail(format string, args ...any) ([]byte, int64, int64, error) {
@@ -209,8 +254,14 @@ func (r *jsonArrayReader) nextRaw() ([]byte, int64, int64, error) {
 		return nil, 0, 0, io.EOF
 	}
 	start := r.dec.InputOffset()
+	r.cr.mark, r.cr.limit = start, r.max
 	var raw json.RawMessage
-	if err := r.dec.Decode(&raw); err != nil {
+	err := r.dec.Decode(&raw)
+	r.cr.limit = 0
+	if errors.Is(err, ErrLineTooLong) || err == nil && r.max > 0 && int64(len(raw)) > r.max {
+		return r.fail("row %d (the element after byte %d): %w: more than %d bytes (the limit on one JSON record)", r.row, start, ErrLineTooLong, r.max)
+	}
+	if err != nil {
 		return r.fail("malformed JSON in row %d (the element after byte %d); cannot resynchronise after a syntax error: %v", r.row, start, noEOF(err))
 	}
 	row := r.row

@@ -67,7 +67,25 @@ type Options struct {
 	// list of messages); without one Next returns a *RowError naming the
 	// prompt column. It cannot be combined with Rated.
 	PromptOnly bool
+	// MaxLineBytes bounds a JSON Lines record (one line, without its
+	// terminator): a longer line fails with ErrLineTooLong naming
+	// file:line before more than MaxLineBytes of it is held in memory.
+	// It bounds one element of a JSON array too (the decoder holds a few
+	// times the bound before failing, naming the row).
+	// 0 means DefaultMaxLineBytes; < 0 means no limit.
+	MaxLineBytes int
 }
+
+// DefaultMaxLineBytes is the default bound on a JSON Lines record (see
+// Options.MaxLineBytes): far above any real preference pair (a 128k-token
+// conversation is a few MiB), far below what decoding the line costs in
+// memory (some 30 times its size).
+const DefaultMaxLineBytes = 16 << 20
+
+// ErrLineTooLong is wrapped by the error of a JSON Lines record longer than
+// Options.MaxLineBytes. It ends reading: the line is not a row that can be
+// skipped, it is a limit to raise.
+var ErrLineTooLong = errors.New("line too long")
 
 // Reader yields the examples of a dataset in input order.
 type Reader interface {

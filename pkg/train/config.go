@@ -28,6 +28,9 @@ type Config struct {
 
 	// Inputs are further streams read after Input, in order (shards).
 	Inputs []string `json:"inputs,omitempty"`
+	// AllowPartialShards accepts inputs that are an incomplete shard set
+	// (arrowio.CheckInputs refuses one otherwise).
+	AllowPartialShards bool `json:"allow_partial_shards,omitempty"`
 
 	Model      string `json:"model,omitempty"`       // HF checkpoint directory to start from
 	InitConfig string `json:"init_config,omitempty"` // config.json for a random initialisation
@@ -97,6 +100,11 @@ type Config struct {
 	ReportTo string `json:"report_to,omitempty"`
 
 	LoRA LoRAConfig `json:"lora,omitzero"`
+
+	// MaxMemory bounds the estimated peak memory of the run, checked
+	// before step 1 (checkMemory): 0 means 90% of AvailableMemory, < 0 no
+	// check. It shapes no result, so it is not stored.
+	MaxMemory int64 `json:"-"`
 
 	Resume bool `json:"-"`
 	// Overwrite lets a fresh run replace an earlier run's files in Out.

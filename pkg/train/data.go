@@ -52,6 +52,9 @@ func (d *dataset) pair(i int) pair {
 }
 
 func (d *dataset) id(i int) string {
+	if d.synthetic != nil {
+		return ""
+	}
 	r := d.rows[i]
 	if ids := d.pairs[r.batch].ID; ids != nil {
 		return ids.Value(int(r.index))

@@ -20,7 +20,8 @@ const LockFile = ".dpo-train.lock"
 type outDir struct {
 	path    string
 	lock    *os.File
-	created bool   // the directory did not exist before this run
+	created bool   // this run made the directory (os.Mkdir succeeded)
+	owned   bool   // this run holds the lock, or runs unlocked (errNoLocks)
 	warning string // for the log: the directory could not be locked
 }
 
@@ -34,10 +35,20 @@ var ownedFiles = append([]string{MetricsFile, PlotFile, TrainConfigFile, "config
 // checkpoints of an earlier run (only those: any other file is an error).
 func prepareOut(c *Config) (_ *outDir, err error) {
 	o := &outDir{path: c.Out}
-	if _, err := os.Stat(c.Out); errors.Is(err, os.ErrNotExist) {
-		o.created = true
+	// Of two runs started together into a new --out, exactly one creates
+	// it: os.Mkdir is atomic, where a Stat then MkdirAll let both think
+	// they made it, and the loser's cleanup removed the winner's.
+	if err := os.MkdirAll(filepath.Dir(filepath.Clean(c.Out)), 0o755); err != nil {
+		return nil, fmt.Errorf("--out %s: %w", c.Out, err)
 	}
-	if err := os.MkdirAll(c.Out, 0o755); err != nil {
+	switch err := os.Mkdir(c.Out, 0o755); {
+	case err == nil:
+		o.created = true
+	case errors.Is(err, os.ErrExist):
+		if st, err := os.Stat(c.Out); err != nil || !st.IsDir() {
+			return nil, fmt.Errorf("--out %s exists and is not a directory", c.Out)
+		}
+	default:
 		return nil, fmt.Errorf("--out %s: %w", c.Out, err)
 	}
 	defer func() {
@@ -45,13 +56,16 @@ func prepareOut(c *Config) (_ *outDir, err error) {
 			o.release(false)
 		}
 	}()
-	if err := checkWritable(c.Out); err != nil {
-		return nil, err
-	}
 	if o.lock, err = lockDir(c.Out); errors.Is(err, errNoLocks) {
 		o.warning, err = "warning: --out "+err.Error(), nil
 	}
 	if err != nil {
+		return nil, err // another run holds it: touch nothing
+	}
+	o.owned = true
+	// Only the lock holder writes: a loser's probe file would make the
+	// winner see a non-empty --out.
+	if err := checkWritable(c.Out); err != nil {
 		return nil, err
 	}
 	if c.Resume {
@@ -109,23 +123,26 @@ func listNames(ns []string) string {
 // release unlocks the directory. After a failed run (ok false) that
 // created --out and wrote nothing into it, the directory is removed, so
 // a failure leaves no empty --out behind.
+// Only a run that holds the lock cleans up: one that lost the race for
+// the lock leaves the directory to the winner.
 func (o *outDir) release(ok bool) {
 	if o == nil {
 		return
 	}
-	if o.lock == nil && !ok && o.created {
+	cleanup := !ok && o.created && o.owned
+	if cleanup {
+		// Removed while still locked, so no other run can have locked
+		// the file about to be removed.
 		os.Remove(filepath.Join(o.path, LockFile))
 	}
 	if o.lock != nil {
-		if !ok && o.created {
-			os.Remove(filepath.Join(o.path, LockFile))
-		}
 		unlockDir(o.lock)
 		o.lock = nil
 	}
-	if !ok && o.created {
+	if cleanup {
 		os.Remove(o.path) // fails, as wanted, unless it is empty
 	}
+	o.owned = false
 }
 
 // lockInfo is written into the lock file for the message of a second run.

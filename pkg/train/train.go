@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -39,6 +40,8 @@ var tokenizerFiles = []string{"tokenizer.json", "tokenizer_config.json", "specia
 
 // runner is one training run.
 type runner struct {
+	// ctx is loop's: accumulate checks it between micro-batches.
+	ctx      context.Context
 	c        *Config
 	version  string
 	log      io.Writer
@@ -169,6 +172,9 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 
 	// Data, checked completely before any compute.
 	mem := memory.DefaultAllocator
+	if err := arrowio.CheckInputs(append([]string{c.Input}, c.Inputs...), arrowio.MixOptions{AllowPartialShards: c.AllowPartialShards, IgnoreTokenizer: c.IgnoreTokenizerMismatch, Warn: log}); err != nil {
+		return nil, 0, err
+	}
 	if r.train, err = openDataset(append([]string{c.Input}, c.Inputs...), stdin, mem, r.cfg, r.obj.NeedsReference(), r.obj.NeedsLengths()); err != nil {
 		return nil, 0, err
 	}
@@ -189,6 +195,9 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 		}
 	}
 	r.plan = planSteps(r.train, &c)
+	if err := r.checkMemory(c.memoryLimit()); err != nil {
+		return nil, 0, err
+	}
 	r.warmup = c.warmupSteps(len(r.plan))
 	if resumeStep > 0 {
 		if resumeState.NumRows != r.train.len() || resumeStep > len(r.plan) ||
@@ -374,19 +383,29 @@ func (r *runner) loop(ctx context.Context, start int) (*Result, error) {
 	}
 	prog := r.newProgress(start, total)
 	defer prog.Done()
+	r.ctx = ctx
+	// interrupted saves the steps done before step k and returns the error.
+	interrupted := func(k int, err error) (*Result, error) {
+		if k > lastSaved {
+			if err := r.save(k); err != nil {
+				return nil, fmt.Errorf("saving after interruption: %w", err)
+			}
+		}
+		if k == 0 { // e.g. a SIGTERM while the input was being read
+			return nil, fmt.Errorf("interrupted before the first step: nothing to save, no checkpoint written: %w", err)
+		}
+		return nil, fmt.Errorf("interrupted at step %d, checkpoint in %s: %w", k, checkpointDir(c.Out, k), ErrStopped)
+	}
 	for k := start; k < total; k++ {
 		if err := ctx.Err(); err != nil || (c.StopAfterSteps > 0 && k == c.StopAfterSteps) {
-			if k > lastSaved {
-				if err := r.save(k); err != nil {
-					return nil, fmt.Errorf("saving after interruption: %w", err)
-				}
-			}
-			if k == 0 { // e.g. a SIGTERM while the input was being read
-				return nil, fmt.Errorf("interrupted before the first step: nothing to save, no checkpoint written: %w", err)
-			}
-			return nil, fmt.Errorf("interrupted at step %d, checkpoint in %s: %w", k, checkpointDir(c.Out, k), ErrStopped)
+			return interrupted(k, err)
 		}
 		m, err := r.step(k)
+		if errors.Is(err, errStepInterrupted) {
+			// Cancelled between micro-batches: step k is dropped (its
+			// partial gradient is not saved) and redone on --resume.
+			return interrupted(k, ctx.Err())
+		}
 		if err != nil {
 			return nil, err
 		}
@@ -435,6 +454,10 @@ func (r *runner) loop(ctx context.Context, start int) (*Result, error) {
 	res.Steps, res.Final, res.Eval = total, last, r.lastEval
 	return res, nil
 }
+
+// errStepInterrupted: the run's context was cancelled between two
+// micro-batches of a step, which is abandoned.
+var errStepInterrupted = errors.New("step interrupted between micro-batches")
 
 // step runs optimizer step k (0-based) and returns its metrics.
 func (r *runner) step(k int) (map[string]float64, error) {
@@ -493,6 +516,9 @@ func (r *runner) accumulate(k int) (dpo.ResultF64, map[string]float64, int, erro
 	loss := 0.0
 	tok := map[string]float64{}
 	for u, m := range sp.micros {
+		if u > 0 && r.ctx != nil && r.ctx.Err() != nil {
+			return dpo.ResultF64{}, nil, 0, errStepInterrupted
+		}
 		if err := r.seedLoRADropout(k, u); err != nil {
 			return dpo.ResultF64{}, nil, 0, err
 		}
