@@ -707,7 +707,7 @@ func generateCompletions(ctx context.Context, m *engine.Model, tok *tokenizer.To
 func writeCompletionsArrow(o io.Writer, meta arrowio.Metadata, rows []arrowio.Completion, codec string) error {
 	mem := memory.DefaultAllocator
 	schema := arrowio.CompletionsSchema(meta)
-	w, err := arrowio.NewWriter(o, schema, arrowio.WriterOptions{Codec: codec, Mem: mem})
+	w, err := arrowio.NewWriter(o, schema, arrowio.WriterOptions{Codec: codec, Mem: mem, File: arrowio.WantsIPCFile(o)})
 	if err != nil {
 		return &UsageError{Err: err}
 	}

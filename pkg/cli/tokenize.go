@@ -217,7 +217,7 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 
 	schema := arrowio.PairsSchema(meta)
-	w, err := arrowio.NewWriter(out, schema, arrowio.WriterOptions{Codec: f.codec, BatchRows: f.batchRows, Mem: mem})
+	w, err := arrowio.NewWriter(out, schema, arrowio.WriterOptions{Codec: f.codec, BatchRows: f.batchRows, Mem: mem, File: arrowio.WantsIPCFile(out)})
 	if err != nil {
 		return &UsageError{Err: err}
 	}
