@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -26,10 +27,11 @@ import (
 type arrowFilesResponse struct {
 	Versions map[string]string `json:"versions"`
 	Read     map[string]struct {
-		Schema   [][2]string      `json:"schema"`
-		PyArrow  map[string][]any `json:"pyarrow"`
-		Polars   map[string][]any `json:"polars"`
-		Datasets map[string][]any `json:"datasets"`
+		Schema    [][2]string                 `json:"schema"`
+		Format    string                      `json:"format"` // "file" or "stream"
+		Batches   int                         `json:"batches"`
+		EndMarker map[string]string           `json:"end_marker"`
+		Libs      map[string]map[string][]any `json:"libs"`
 	} `json:"read"`
 	Written []struct {
 		Set    string      `json:"set"`
@@ -45,10 +47,13 @@ const chatTemplate = "{% for m in messages %}{{ m.role }}: {{ m.content }}\n{% e
 // TestArrowEcosystem checks dpo's files against pyarrow, polars and
 // Hugging Face datasets, in one Python process:
 //
-//   - every stage's output stream (dpo-tokenize, dpo-reflogp, dpo-score), in
-//     each codec (zstd, lz4, none), several batches, read by
+//   - every stage's output (dpo-tokenize, dpo-reflogp, dpo-score), in each
+//     codec (zstd, lz4, none), several batches: as written to FILE.arrow, an
+//     Arrow IPC file, read by pyarrow.ipc.open_file, polars.read_ipc,
+//     polars.scan_ipc and pandas.read_feather; as a stream (FILE.arrows), by
 //     pyarrow.ipc.open_stream, polars.read_ipc_stream and
-//     datasets.Dataset.from_file: every value equals what dpo wrote;
+//     datasets.Dataset.from_file: every value equals what dpo wrote, and
+//     the last batch, in both formats, is the end marker;
 //   - preference pairs written by pyarrow, polars and datasets as Parquet and
 //     as Arrow IPC files and streams (string, large_string, string_view,
 //     dictionary, list and large_list columns, compressed or not) read by
@@ -102,7 +107,19 @@ func TestArrowEcosystem(t *testing.T) {
 		}
 	}
 
-	// One Python process reads our streams and writes its own files.
+	// Every output as a stream too: dpo-tokenize writes one to a .arrows
+	// name, dpo's writer re-encodes the others.
+	tokStream := filepath.Join(dir, "tokenize_zstd.arrows")
+	run(t, tokenize, "--tokenizer", "builtin:bytes", "-q", "--batch-rows", "7", "-o", tokStream, filepath.Join(dir, "standard.jsonl"))
+	for _, p := range slices.Clone(streams) {
+		if s := p + "s"; s != tokStream {
+			codec := strings.TrimSuffix(filepath.Base(p), ".arrow")
+			recode(t, p, s, codec[strings.LastIndex(codec, "_")+1:])
+		}
+		streams = append(streams, p+"s")
+	}
+
+	// One Python process reads our outputs and writes its own files.
 	req := map[string]any{"read": streams, "out_dir": dir, "sets": []map[string]any{
 		{"name": "standard", "rows": sets["standard"]},
 		{"name": "conversational", "rows": sets["conversational"]},
@@ -125,7 +142,20 @@ func TestArrowEcosystem(t *testing.T) {
 			if !slices.Equal(pyNames, names) {
 				t.Errorf("pyarrow sees columns %v, want %v", pyNames, names)
 			}
-			for lib, cols := range map[string]map[string][]any{"pyarrow": got.PyArrow, "polars": got.Polars, "datasets": got.Datasets} {
+			wantFormat, wantLibs := "file", []string{"pandas.read_feather", "polars.read_ipc", "polars.scan_ipc", "pyarrow.ipc.open_file"}
+			if strings.HasSuffix(path, ".arrows") {
+				wantFormat, wantLibs = "stream", []string{"datasets.Dataset.from_file", "polars.read_ipc_stream", "pyarrow.ipc.open_stream"}
+			}
+			if got.Format != wantFormat {
+				t.Errorf("written as an Arrow IPC %s, want a %s", got.Format, wantFormat)
+			}
+			if libs := slices.Sorted(maps.Keys(got.Libs)); !slices.Equal(libs, wantLibs) {
+				t.Errorf("read by %v, want %v", libs, wantLibs)
+			}
+			if rows := len(want[names[0]]); got.EndMarker[arrowio.KeyEndMarker] != "1" || got.EndMarker[arrowio.KeyTotalRows] != fmt.Sprint(rows) {
+				t.Errorf("last of %d batches has custom metadata %v, want the end marker of %d rows", got.Batches, got.EndMarker, rows)
+			}
+			for lib, cols := range got.Libs {
 				if len(cols) != len(names) {
 					t.Errorf("%s: %d columns, want %d", lib, len(cols), len(names))
 				}
@@ -244,7 +274,8 @@ func writeJSONL(t *testing.T, path string, rows []map[string]any) {
 	}
 }
 
-// recode rewrites a dpo stream with dpo's writer in another codec.
+// recode rewrites a dpo output with dpo's writer in another codec, as an
+// Arrow IPC file or stream as the tools choose by out's name.
 func recode(t *testing.T, in, out, codec string) {
 	t.Helper()
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
@@ -254,12 +285,12 @@ func recode(t *testing.T, in, out, codec string) {
 		t.Fatal(err)
 	}
 	defer r.Release()
-	f, err := os.Create(out)
+	f, err := arrowio.CreateOutput(out, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer f.Close()
-	w, err := arrowio.NewWriter(f, r.Schema(), arrowio.WriterOptions{Codec: codec, BatchRows: 7, Mem: mem})
+	defer f.Abort()
+	w, err := arrowio.NewWriter(f, r.Schema(), arrowio.WriterOptions{Codec: codec, BatchRows: 7, Mem: mem, File: arrowio.WantsIPCFile(f)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -272,6 +303,9 @@ func recode(t *testing.T, in, out, codec string) {
 		t.Fatal(err)
 	}
 	if err := w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Commit(); err != nil {
 		t.Fatal(err)
 	}
 }

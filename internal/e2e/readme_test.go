@@ -88,7 +88,7 @@ func TestReadmeExamples(t *testing.T) {
 		}
 	}
 	// arrow-cat: a stand-in that checks its input is an Arrow stream or file.
-	if err := os.WriteFile(filepath.Join(binDir, "arrow-cat"), []byte("#!/bin/sh\nhead -c 6 | grep -q -e ARROW1 -e \"$(printf '\\377\\377\\377\\377')\"\n"), 0o755); err != nil {
+	if err := os.WriteFile(filepath.Join(binDir, "arrow-cat"), []byte("#!/bin/sh\nhead -c 6 \"${1:-/dev/stdin}\" | grep -q -e ARROW1 -e \"$(printf '\\377\\377\\377\\377')\"\n"), 0o755); err != nil {
 		t.Fatal(err)
 	}
 	dir := t.TempDir()
@@ -118,7 +118,8 @@ func TestReadmeExamples(t *testing.T) {
 	// The model the examples name: a tiny SFT model with the byte tokenizer.
 	sh(t, dir, `dpo-tokenize --tokenizer builtin:bytes -q pairs.jsonl \
 		| dpo-train --init-config examples/sort/model/config.json --seed 1 --loss sft --lr 1e-2 --epochs 1 --batch-size 16 -q --out tiny-model -
-		dpo-tokenize --tokenizer builtin:bytes -q pairs.jsonl | dpo-reflogp --model tiny-model -q > ref.arrow
+		dpo-tokenize --tokenizer builtin:bytes -q pairs.jsonl | dpo-reflogp --model tiny-model -q -o ref.arrow
+		dpo-tokenize --tokenizer builtin:bytes -q pairs.jsonl | dpo-reflogp --model tiny-model -q > ref.arrows
 		cp -r tiny-model out`)
 
 	blocks, lines := readmeBlocks(t)
@@ -134,7 +135,7 @@ func TestReadmeExamples(t *testing.T) {
 		}
 		t.Run(fmt.Sprintf("%s@line%d", strings.Fields(b)[0], lines[i]), func(t *testing.T) {
 			if strings.Contains(script, "python3 -c") {
-				script = strings.ReplaceAll(script, "python3 -c", testrefs.Python(t, "pyarrow")+" -c")
+				script = strings.ReplaceAll(script, "python3 -c", testrefs.Python(t, "pyarrow", "polars")+" -c")
 			}
 			sh(t, dir, script)
 		})

@@ -7,14 +7,19 @@
 //     of about [WriterOptions].BatchRows rows, compresses their buffers (zstd by
 //     default, lz4 or none) and, on Close, appends the end marker: a zero-row
 //     batch whose IPC message custom_metadata carries the total row count;
+//     with [WriterOptions].File it writes the same messages as an Arrow IPC
+//     file (footer), as the tools do for outputs named .arrow, .feather or
+//     .ipc ([Output.IPCFile], [WantsIPCFile]);
 //   - [Reader]: a stream reader that validates every batch, converts
 //     arrow-go panics on corrupt input into errors naming the input and batch,
 //     and fails on a stream that ends without the end marker, whose row count
 //     disagrees with it, or whose batches are lost, repeated or out of order
 //     (each carries its index, row offset and the previous batch's checksum,
 //     format version 3); [Open] also reads Arrow IPC files (their stream
-//     part, the footer's blocks checked to be in file order; the footer
-//     vouches for completeness when the end marker is missing), [OpenAll] reads several inputs in order as one stream, and
+//     part, the footer's blocks checked to be in file order; a file whose
+//     batches carry the order keys, as dpo writes it, is checked as a
+//     stream, end marker included; for other writers' files the footer
+//     vouches for completeness), [OpenAll] reads several inputs in order as one stream, and
 //     [Reader.SetRange] with [CountRows] restricts it to a row range (shards);
 //   - [Metadata]: the versioned schema metadata (format version, producing
 //     tool, tokenizer identity, chat template hash, the options of every stage)

@@ -8,6 +8,8 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
+	"strings"
 )
 
 const ioBufferSize = 1 << 20
@@ -151,6 +153,32 @@ func CreateOutput(path string, stdout io.Writer) (*Output, error) {
 		return nil, fmt.Errorf("arrowio: creating %s: %w", path, err)
 	}
 	return &Output{name: path, bw: bufio.NewWriterSize(wholeWriter{f}, ioBufferSize), f: f, tmp: f.Name(), target: target}, nil
+}
+
+// IPCFileExts are the output name extensions (compared case-insensitively)
+// for which the tools write the Arrow IPC file format rather than a stream:
+// the names Polars' read_ipc, pandas' read_feather and pyarrow's
+// ipc.open_file users give files. Every other name (".arrows" by
+// convention), stdout, pipes and devices get a stream.
+var IPCFileExts = []string{".arrow", ".feather", ".ipc"}
+
+// IPCFile reports whether the output is a regular file whose name asks for
+// the Arrow IPC file format (see IPCFileExts). Stdout, devices, FIFOs and
+// descriptor aliases (/dev/stdout) are streamed: a reader of a pipe cannot
+// seek to a footer.
+func (o *Output) IPCFile() bool {
+	if o.f == nil || o.direct {
+		return false
+	}
+	// The name given, not a symlink's target: it says what the user asked for.
+	return slices.Contains(IPCFileExts, strings.ToLower(filepath.Ext(o.name)))
+}
+
+// WantsIPCFile reports whether w is an [Output] that wants the Arrow IPC
+// file format ([Output.IPCFile]); the tools set [WriterOptions].File from it.
+func WantsIPCFile(w io.Writer) bool {
+	o, ok := w.(*Output)
+	return ok && o.IPCFile()
 }
 
 // Name returns the output's name for messages ("stdout" or the path).

@@ -25,18 +25,13 @@ var (
 	magicParquet = []byte("PAR1")
 )
 
-// openSource opens path ("-" or "" for stdin) as OpenInput does and returns
-// a reader over its IPC stream: for an Arrow IPC file, its batches read
-// through the footer and re-written as a stream (stdin is first copied to a
-// temporary file, which close removes). Inputs that are plainly not Arrow
+// openSource returns a reader over the IPC stream of in (named name in
+// errors), which it owns: for an Arrow IPC file, its batches read through
+// the footer and re-written as a stream (a pipe or stdin is first copied to
+// a temporary file, which close removes). Inputs that are plainly not Arrow
 // IPC (JSON, Parquet, whole-file compression) get an error saying what they
 // are and what to do.
-func openSource(path string, stdin io.Reader) (src io.Reader, closer io.Closer, ipcFile bool, err error) {
-	name := InputName(path)
-	in, err := OpenInput(path, stdin)
-	if err != nil {
-		return nil, nil, false, err
-	}
+func openSource(name string, in io.ReadCloser) (src io.Reader, closer io.Closer, ipcFile bool, err error) {
 	br := bufio.NewReaderSize(in, ioBufferSize)
 	head, err := br.Peek(8)
 	if err != nil && err != io.EOF {

@@ -8,12 +8,15 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
 
 // toIPCFile rewrites a dpo stream as an Arrow IPC file with arrow-go's own
-// file writer, as a third-party tool would (no end-marker batch).
+// file writer, as a third-party tool would (pyarrow's read_all then
+// new_file): batch metadata dropped, no end-marker batch. (A file that
+// keeps the batch metadata must keep the end marker: TestIPCFileBlockOrder.)
 func toIPCFile(t *testing.T, stream []byte, path string) {
 	t.Helper()
 	rd, err := ipc.NewReader(bytes.NewReader(stream))
@@ -31,10 +34,14 @@ func toIPCFile(t *testing.T, stream []byte, path string) {
 		t.Fatal(err)
 	}
 	for rd.Next() {
-		if rd.RecordBatch().NumRows() == 0 {
-			continue // the end marker: plain tools drop its metadata
+		rec := rd.RecordBatch()
+		if rec.NumRows() == 0 {
+			continue // the end marker
 		}
-		if err := w.Write(rd.RecordBatch()); err != nil {
+		plain := array.NewRecordBatch(rec.Schema(), rec.Columns(), rec.NumRows())
+		err := w.Write(plain)
+		plain.Release()
+		if err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -2,6 +2,7 @@ package arrowio
 
 import (
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -30,6 +31,7 @@ type orderState struct {
 	// first batch has no KeyBatchIndex), orderOn, or orderUnknown (an IPC
 	// file before its first batch).
 	mode    int
+	file    bool   // an Arrow IPC file: the first batch decided the mode
 	next    int    // index the next data batch must carry
 	rows    int64  // data rows of the batches read (zero-row ones included)
 	prevSum string // KeyChecksum of the previous batch
@@ -48,7 +50,7 @@ func newOrderState(version string, ipcFile bool) orderState {
 	case ipcFile:
 		// A file is usually another tool's rewrite, which may have dropped
 		// batch metadata: the first batch decides.
-		s.mode = orderUnknown
+		s.mode, s.file = orderUnknown, true
 	case err == nil && n >= orderVersion:
 		s.mode = orderOn
 	}
@@ -80,6 +82,11 @@ func (s *orderState) checkOrder(md arrow.Metadata, rows int64, end bool) error {
 		}
 	}
 	if s.mode == orderOff {
+		if s.file && has {
+			// The first batch had no order keys but this one does: a
+			// dpo file whose first batch's metadata was lost.
+			return errors.New("dpo batch order keys on a batch of an Arrow IPC file whose first batch has none: corrupt data")
+		}
 		return nil
 	}
 	get := func(key string) (int64, error) {

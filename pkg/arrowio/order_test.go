@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 )
@@ -139,6 +140,14 @@ func TestBatchOrderOldVersions(t *testing.T) {
 // file writer.
 func ipcFileBytes(tb testing.TB, stream []byte) []byte {
 	tb.Helper()
+	return ipcFileRewrite(tb, stream, true, false)
+}
+
+// ipcFileRewrite rewrites stream as an Arrow IPC file with arrow-go's file
+// writer, batch metadata kept (but the first batch's when stripFirst); the
+// end marker too when keepEnd.
+func ipcFileRewrite(tb testing.TB, stream []byte, keepEnd, stripFirst bool) []byte {
+	tb.Helper()
 	rd, err := ipc.NewReader(bytes.NewReader(stream))
 	if err != nil {
 		tb.Fatal(err)
@@ -150,10 +159,16 @@ func ipcFileBytes(tb testing.TB, stream []byte) []byte {
 		tb.Fatal(err)
 	}
 	for rd.Next() {
-		if rd.RecordBatch().NumRows() == 0 {
+		if rd.RecordBatch().NumRows() == 0 && !keepEnd {
 			continue
 		}
-		if err := w.Write(rd.RecordBatch()); err != nil {
+		rec := rd.RecordBatch()
+		if stripFirst {
+			stripFirst = false
+			rec = array.NewRecordBatch(rec.Schema(), rec.Columns(), rec.NumRows())
+			defer rec.Release()
+		}
+		if err := w.Write(rec); err != nil {
 			tb.Fatal(err)
 		}
 	}
@@ -205,8 +220,8 @@ func TestIPCFileBlockOrder(t *testing.T) {
 	defer mem.AssertSize(t, 0)
 	m := orderStream(t, mem, WriterOptions{}, 2)
 	file := ipcFileBytes(t, slices.Concat(m...))
-	if n := len(footerBlocks(t, file)); n != 4 {
-		t.Fatalf("%d footer blocks, want 4", n)
+	if n := len(footerBlocks(t, file)); n != 5 {
+		t.Fatalf("%d footer blocks, want 5 (4 batches, the end marker)", n)
 	}
 	plain := ipcFileBytes(t, slices.Concat(orderStream(t, mem, WriterOptions{version2: true}, 2)...)) // no order keys
 	dir := t.TempDir()
@@ -217,6 +232,10 @@ func TestIPCFileBlockOrder(t *testing.T) {
 	}{
 		{"intact", file, ""},
 		{"intact, no order keys", plain, ""},
+		{"end marker not copied", ipcFileRewrite(t, slices.Concat(m...), false, false), "Arrow IPC file ends without the end marker after 40 rows in 4 batches"},
+		{"end marker and last batch not copied", ipcFileRewrite(t, slices.Concat(m[0], m[1], m[2], m[3], m[6]), false, false), "ends without the end marker after 30 rows in 3 batches"},
+		{"last batch not listed", patchFooter(t, file, []int{0, 1, 2, 4, 4}), "record batch 4: the footer lists the block at offset"},
+		{"order keys lost on the first batch", ipcFileRewrite(t, slices.Concat(m...), true, true), "batch 1: dpo batch order keys on a batch of an Arrow IPC file whose first batch has none"},
 		{"block listed twice", patchFooter(t, file, []int{0, 1, 1, 3}), "record batch 2: the footer lists the block at offset"},
 		{"block listed twice, no order keys", patchFooter(t, plain, []int{0, 1, 1, 3}), "twice (also as record batch 1)"},
 		{"blocks swapped in the footer", patchFooter(t, plain, []int{0, 2, 1, 3}), "record batch 2: footer block at offset"},

@@ -48,8 +48,47 @@ type Reader struct {
 
 // NewReader reads the schema of the stream r and checks its format version.
 // name names the input in errors (a file name, or "stdin"). mem nil means
-// memory.DefaultAllocator.
-func NewReader(r io.Reader, name string, mem memory.Allocator) (rd *Reader, err error) {
+// memory.DefaultAllocator. r may also hold an Arrow IPC file, which is
+// copied to a temporary file (removed by Release) to reach its footer;
+// [Open] reads a regular file in place.
+func NewReader(r io.Reader, name string, mem memory.Allocator) (*Reader, error) {
+	return newReaderFrom(struct {
+		io.Reader
+		io.Closer
+	}{r, io.NopCloser(nil)}, name, mem)
+}
+
+// newReaderFrom reads the stream or Arrow IPC file in, which it owns
+// (Release closes it; so does an error).
+func newReaderFrom(in io.ReadCloser, name string, mem memory.Allocator) (*Reader, error) {
+	src, closer, ipcFile, err := openSource(name, in)
+	if err != nil {
+		return nil, err
+	}
+	r, err := newStreamReader(src, name, mem)
+	if err != nil {
+		closer.Close()
+		return nil, err
+	}
+	r.closer = closer
+	r.ipcFile = ipcFile
+	if ipcFile {
+		// An Arrow IPC file is either written by dpo (-o x.arrow), with
+		// the batch metadata and end marker of a stream, or another tool's
+		// rewrite of a stream: pyarrow and datasets keep the schema
+		// metadata but drop batch metadata. The first batch decides: when
+		// it carries its index, every batch's checksum and order keys and
+		// the end marker are required as in a stream; when not, checksums
+		// that are present are verified and the footer vouches for
+		// completeness.
+		r.needChecksums = false
+		r.order = newOrderState(r.meta.FormatVersion(), true)
+	}
+	return r, nil
+}
+
+// newStreamReader reads the schema of the IPC stream r.
+func newStreamReader(r io.Reader, name string, mem memory.Allocator) (rd *Reader, err error) {
 	if mem == nil {
 		mem = memory.DefaultAllocator
 	}
@@ -77,31 +116,14 @@ func NewReader(r io.Reader, name string, mem memory.Allocator) (rd *Reader, err 
 }
 
 // Open opens path ("-" or "" for stdin) with OpenInput and returns a Reader
-// over it; Release closes the file.
-// An Arrow IPC file is read as well as a stream (see openSource).
+// over it; Release closes the file. An Arrow IPC file is read as well as a
+// stream (see openSource).
 func Open(path string, stdin io.Reader, mem memory.Allocator) (*Reader, error) {
-	src, closer, ipcFile, err := openSource(path, stdin)
+	in, err := OpenInput(path, stdin)
 	if err != nil {
 		return nil, err
 	}
-	r, err := NewReader(src, InputName(path), mem)
-	if err != nil {
-		closer.Close()
-		return nil, err
-	}
-	r.closer = closer
-	r.ipcFile = ipcFile
-	if ipcFile {
-		// An Arrow IPC file is another tool's rewrite of a stream (dpo
-		// writes streams): pyarrow and datasets keep the schema metadata
-		// but drop batch metadata. As for the end marker, checksums that
-		// are present are verified and absent ones are accepted.
-		// Batch order is checked when the file's first batch carries
-		// its index (a dpo stream rewritten with batch metadata kept).
-		r.needChecksums = false
-		r.order = newOrderState(r.meta.FormatVersion(), true)
-	}
-	return r, nil
+	return newReaderFrom(in, InputName(path), mem)
 }
 
 // Name returns the input's name as used in errors.
@@ -156,8 +178,17 @@ func (r *Reader) nextMessage() (rec arrow.RecordBatch, ok bool) {
 			r.fail(err)
 			return nil, false
 		}
-		if r.ipcFile { // the footer vouches for completeness
+		if r.ipcFile && r.order.mode != orderOn {
+			// Another tool's rewrite without dpo batch metadata: the
+			// footer vouches for completeness.
 			r.sawEnd = true
+			return nil, false
+		}
+		if r.ipcFile {
+			// A file whose batches carry the order keys (written by dpo,
+			// or rewritten with batch metadata kept) has the end marker
+			// as its last batch, as a stream does.
+			r.err = fmt.Errorf("arrowio: %s: Arrow IPC file ends without the end marker after %d rows in %d batches: batches missing from the footer: %w", r.name, r.rows, r.batch+1, ErrTruncated)
 			return nil, false
 		}
 		r.err = fmt.Errorf("arrowio: %s: stream ends without the end marker after %d rows in %d batches: %w", r.name, r.rows, r.batch+1, ErrTruncated)

@@ -339,8 +339,9 @@ func TestBadInput(t *testing.T) {
 		name, in, want string
 	}{
 		{"empty", "", "not a readable Arrow IPC stream"},
-		{"jsonl", `{"prompt": "a", "chosen": "b", "rejected": "c"}` + "\n", "not a readable Arrow IPC stream"},
-		{"arrow file magic", "ARROW1\x00\x00garbage", "not a readable Arrow IPC stream"},
+		{"jsonl", `{"prompt": "a", "chosen": "b", "rejected": "c"}` + "\n", "looks like JSON or JSON Lines, not an Arrow IPC stream: run dpo-tokenize on it first"},
+		{"arrow file magic", "ARROW1\x00\x00garbage", "Arrow IPC file too short (truncated?)"},
+		{"arrow file, no trailing magic", "ARROW1\x00\x00" + strings.Repeat("garbage", 4), "Arrow IPC file without its trailing \"ARROW1\" magic: truncated"},
 		{"foreign stream", foreign.String(), "not a dpo stream: schema metadata has no dpo.format_version"},
 		{"newer format", string(future("4")), "stream has format version 4 but this tool reads version 3"},
 		{"bad format", string(future("x")), `unsupported format version "x"`},

@@ -41,6 +41,12 @@ type WriterOptions struct {
 	BatchRows   int              // rows per batch; <= 0: DefaultBatchRows
 	Concurrency int              // compression goroutines; <= 0: GOMAXPROCS
 	Mem         memory.Allocator // nil: memory.DefaultAllocator
+	// File writes the Arrow IPC file format ("ARROW1", the same messages
+	// as a stream, then a footer indexing the batches) instead of a stream:
+	// for regular files that Polars' read_ipc and pandas' read_feather
+	// must open (see [WantsIPCFile]). The batches, their metadata and the
+	// end marker are those of a stream.
+	File bool
 
 	version1 bool // tests only: write a version-1 stream (no checksums)
 	version2 bool // tests only: write a version-2 stream (checksums, no batch order keys)
@@ -60,10 +66,17 @@ func (o WriterOptions) ipcOptions(schema *arrow.Schema) ([]ipc.Option, error) {
 	return append(opts, ipc.WithCompressConcurrency(o.Concurrency)), nil
 }
 
+// ipcWriter is arrow-go's stream writer or its file writer.
+type ipcWriter interface {
+	Write(arrow.RecordBatch) error
+	Close() error
+}
+
 // Writer writes a dpo stream: the schema, record batches of about BatchRows
-// rows, the end marker and the IPC end-of-stream. One goroutine owns it.
+// rows, the end marker and the IPC end-of-stream (with WriterOptions.File,
+// then the file footer). One goroutine owns it.
 type Writer struct {
-	w      *ipc.Writer
+	w      ipcWriter
 	schema *arrow.Schema
 	opts   WriterOptions
 
@@ -110,7 +123,15 @@ func NewWriter(w io.Writer, schema *arrow.Schema, opts WriterOptions) (*Writer, 
 	if err != nil {
 		return nil, err
 	}
-	return &Writer{w: ipc.NewWriter(w, iopts...), schema: schema, opts: opts, maxBytes: maxBatchBytes, schemaPart: schemaDigestInput(schema), checksums: !opts.version1,
+	var iw ipcWriter
+	if opts.File {
+		if iw, err = ipc.NewFileWriter(w, iopts...); err != nil {
+			return nil, fmt.Errorf("arrowio: %w", err)
+		}
+	} else {
+		iw = ipc.NewWriter(w, iopts...)
+	}
+	return &Writer{w: iw, schema: schema, opts: opts, maxBytes: maxBatchBytes, schemaPart: schemaDigestInput(schema), checksums: !opts.version1,
 		order: !opts.version1 && !opts.version2, prevSum: noPrevChecksum}, nil
 }
 
@@ -270,10 +291,11 @@ func (w *Writer) flush() error {
 	return w.emit(array.NewRecordBatch(w.schema, cols, rows))
 }
 
-// Close writes the pending rows, the end marker and the IPC end-of-stream.
+// Close writes the pending rows, the end marker and the IPC end-of-stream
+// (and, for a file, the footer and trailing magic).
 // It does not close the underlying io.Writer. It returns the first error of
 // the writer's life; after an error it still releases everything it holds
-// but writes no end marker, so the output reads as truncated.
+// but writes no end marker (nor footer), so the output reads as truncated.
 func (w *Writer) Close() error {
 	if w.closed {
 		return w.err

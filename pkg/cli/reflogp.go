@@ -159,7 +159,7 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	if err != nil {
 		return err
 	}
-	w, err := arrowio.NewWriter(o, schema, arrowio.WriterOptions{Codec: *codec, Mem: mem})
+	w, err := arrowio.NewWriter(o, schema, arrowio.WriterOptions{Codec: *codec, Mem: mem, File: arrowio.WantsIPCFile(o)})
 	if err != nil {
 		return &UsageError{Err: err}
 	}

@@ -39,11 +39,14 @@ completion_input_ids (the eos token included when the model ended with it),
 logp (the summed, untempered log-probability of the completion tokens under
 the model: what dpo-reflogp computes for the same tokens) and finish_reason
 (eos, stop or length), as a zstd Arrow stream (dpo.kind=completions) or
-JSONL (--format jsonl).
+JSONL (--format jsonl). --jsonl-copy FILE writes the same rows as JSONL
+too, in the same pass: the Arrow output for dpo-reflogp and dpo-score
+--rank, the JSONL for a judge.
 
 Prompts are read as dpo-tokenize reads the prompt side of pairs: JSONL,
 JSON arrays, Parquet, Arrow IPC files or streams (gzip/zstd detected),
-several inputs or glob patterns in order; stdin when none. The prompt
+Hugging Face datasets save_to_disk directories (--split), several inputs
+or glob patterns in order; stdin when none. The prompt
 column ("prompt", or --columns prompt=NAME) holds text (encoded with the
 tokenizer's special tokens) or a conversation (rendered with the chat
 template and its generation prompt); "id" (optional: the row number),
@@ -66,6 +69,9 @@ Examples:
   dpo-sample --model ./policy --columns prompt=question,system=system 'train-*.parquet' > samples.arrow
   dpo-sample --model ./policy --n 4 --temperature 0.8 --top-p 0.95 --format jsonl prompts.jsonl \
     | ./judge | dpo-tokenize --tokenizer ./policy > pairs.arrow    (judges: docs/judges.md)
+  dpo-sample --model ./policy --n 4 --temperature 0.8 --jsonl-copy samples.jsonl -o samples.arrow prompts.jsonl
+  ./judge < samples.jsonl > judged.jsonl
+  dpo-reflogp --model ./ref samples.arrow | dpo-score --policy ./policy --rank --scores judged.jsonl > ranked.arrow
 
 Exit status: 0 success, 1 failure, 2 usage error.
 `
@@ -112,7 +118,8 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	tokSpec := fs.String("tokenizer", "", "tokenizer: a model `DIR`, a tokenizer.json FILE or builtin:bytes (default: the model directory's tokenizer.json, or the builtin tokenizer its dpo.json names)")
 	chatTmpl := fs.String("chat-template", "auto", "chat template for conversational prompts: auto (tokenizer_config.json / chat_template.jinja), none, or a Jinja `FILE`")
 	out := fs.String("o", "-", "output `FILE` (- for stdout), written atomically")
-	format := fs.String("format", "arrow", "output format: arrow (zstd Arrow IPC stream) or jsonl")
+	format := fs.String("format", "arrow", "output format: arrow (zstd Arrow IPC stream; an Arrow IPC file for -o NAME.arrow) or jsonl")
+	jsonlCopy := fs.String("jsonl-copy", "", "also write the completions as JSON Lines to `FILE` (for a judge), from the same samples; with --format arrow")
 	codec := fs.String("codec", arrowio.CodecZstd, "stream buffer compression: zstd, lz4, none")
 	n := fs.Int("n", 1, "completions per prompt")
 	maxNew := fs.Int("max-new-tokens", 256, "most tokens generated per completion")
@@ -124,6 +131,7 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	seed := fs.Uint64("seed", 0, "random seed (with the prompt id and sample index: one stream per completion)")
 	var stops stringList
 	fs.Var(&stops, "stop", "stop a completion when its text contains this `STRING` (repeatable; the string is kept)")
+	split := fs.String("split", pairs.DefaultSplit, "`SPLIT` read from an input directory of a Hugging Face DatasetDict (save_to_disk)")
 	columnsSpec := fs.String("columns", "", "prompt dataset column names as role=column pairs, roles prompt, id, system, tools (e.g. prompt=question,system=system), as dpo-tokenize's")
 	mf := addModelFlags(fs)
 	std := addStdFlags(fs)
@@ -144,6 +152,10 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return usagef("--max-new-tokens %d: must be >= 1", *maxNew)
 	case *format != "arrow" && *format != "jsonl":
 		return usagef("--format %q: want arrow or jsonl", *format)
+	case *jsonlCopy != "" && *format != "arrow":
+		return usagef("--jsonl-copy: the output is JSON Lines already (--format %s)", *format)
+	case *jsonlCopy == "-" && (*out == "-" || *out == ""):
+		return usagef("--jsonl-copy -: stdout already carries the Arrow output; name a file for one of them")
 	}
 	if *format == "arrow" {
 		if err := refuseBinaryToTerminal("dpo-sample", *out, stdout); err != nil {
@@ -162,12 +174,15 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return err
 	}
 	log := std.log(stderr)
-	outs, err := openOutputs(stdin, stdout, inputArgs(inputs), []pathArg{{"-o", *out}})
+	if inputs, err = pairs.ExpandDatasetDirs(inputs, *split); err != nil { // save_to_disk directories
+		return err
+	}
+	outs, err := openOutputs(stdin, stdout, inputArgs(inputs), []pathArg{{"--jsonl-copy", *jsonlCopy}, {"-o", *out}})
 	if err != nil {
 		return err
 	}
 	defer outs.abort()
-	o := outs.files[0]
+	jsonlOut, o := outs.files[0], outs.files[1]
 
 	baseDir, adapterDir, err := resolveModelDir(*modelDir, mf.base)
 	if err != nil {
@@ -244,6 +259,9 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		err = writeCompletionsJSONL(o, rows)
 	} else {
 		err = writeCompletionsArrow(o, meta, rows, *codec)
+	}
+	if err == nil && jsonlOut != nil {
+		err = writeCompletionsJSONL(jsonlOut, rows)
 	}
 	if err != nil {
 		return err
@@ -758,7 +776,7 @@ func generateCompletions(ctx context.Context, m *engine.Model, tok *tokenizer.To
 func writeCompletionsArrow(o io.Writer, meta arrowio.Metadata, rows []arrowio.Completion, codec string) error {
 	mem := memory.DefaultAllocator
 	schema := arrowio.CompletionsSchema(meta)
-	w, err := arrowio.NewWriter(o, schema, arrowio.WriterOptions{Codec: codec, Mem: mem})
+	w, err := arrowio.NewWriter(o, schema, arrowio.WriterOptions{Codec: codec, Mem: mem, File: arrowio.WantsIPCFile(o)})
 	if err != nil {
 		return &UsageError{Err: err}
 	}

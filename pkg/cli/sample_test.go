@@ -5,11 +5,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
 	"os"
 	"path/filepath"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -355,5 +357,45 @@ func TestSampleGreedyMatchesTransformers(t *testing.T) {
 		if r.FinishReason != wantFinish {
 			t.Errorf("row %s: finish %s, want %s", r.ID, r.FinishReason, wantFinish)
 		}
+	}
+}
+
+// TestSampleJSONLCopy: --jsonl-copy writes, in the same pass, the JSON Lines
+// a judge reads beside the Arrow output (an Arrow IPC file for -o
+// NAME.arrow): the same rows, and the same bytes --format jsonl writes with
+// the same seed. With --format jsonl it is a usage error.
+func TestSampleJSONLCopy(t *testing.T) {
+	dir := randomModel(t, 4)
+	in := heldoutPrompts(t, 3)
+	tmp := t.TempDir()
+	arrowPath, jsonlPath := filepath.Join(tmp, "samples.arrow"), filepath.Join(tmp, "samples.jsonl")
+	args := []string{"--model", dir, "--n", "2", "--max-new-tokens", "5", "--temperature", "0.9", "--seed", "3"}
+	runSample(t, in, append(args, "--jsonl-copy", jsonlPath, "-o", arrowPath)...)
+	arrowBytes, jsonlBytes := mustRead(t, arrowPath), mustRead(t, jsonlPath)
+	if !bytes.HasPrefix(arrowBytes, []byte("ARROW1")) {
+		t.Errorf("-o samples.arrow is not an Arrow IPC file: starts %q", arrowBytes[:8])
+	}
+	if want := runSample(t, in, append(args, "--format", "jsonl")...); !bytes.Equal(jsonlBytes, want) {
+		t.Errorf("--jsonl-copy differs from --format jsonl:\n%s\nwant\n%s", jsonlBytes, want)
+	}
+	rows := readSampleStream(t, arrowBytes)
+	lines := strings.Split(strings.TrimSpace(string(jsonlBytes)), "\n")
+	if len(rows) != 6 || len(lines) != len(rows) {
+		t.Fatalf("%d Arrow rows, %d JSON lines, want 6 each", len(rows), len(lines))
+	}
+	for i, l := range lines {
+		var j completionJSON
+		if err := json.Unmarshal([]byte(l), &j); err != nil {
+			t.Fatal(err)
+		}
+		j.Prompt = "" // readSampleStream does not read the prompt column
+		if !reflect.DeepEqual(j, rows[i].completionJSON) {
+			t.Errorf("row %d: JSONL %+v, Arrow %+v", i, j, rows[i].completionJSON)
+		}
+	}
+	err := Sample(context.Background(), append(args, "--format", "jsonl", "--jsonl-copy", jsonlPath, "-q"), strings.NewReader(in), io.Discard, io.Discard)
+	var ue *UsageError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "--jsonl-copy") {
+		t.Errorf("--format jsonl --jsonl-copy: %v, want a usage error", err)
 	}
 }

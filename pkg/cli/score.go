@@ -235,7 +235,7 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		}
 		sink = js
 	} else {
-		w, err := arrowio.NewWriter(o, schema, arrowio.WriterOptions{Mem: mem})
+		w, err := arrowio.NewWriter(o, schema, arrowio.WriterOptions{Mem: mem, File: arrowio.WantsIPCFile(o)})
 		if err != nil {
 			return err
 		}

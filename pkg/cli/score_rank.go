@@ -254,7 +254,7 @@ func scoreRank(ctx context.Context, cfg rankConfig, stdin io.Reader, stdout, std
 	if cfg.format == "jsonl" {
 		sink = &jsonlSink{w: arrowio.NewLineWriter(o), schema: schema}
 	} else {
-		w, err := arrowio.NewWriter(o, schema, arrowio.WriterOptions{Mem: mem})
+		w, err := arrowio.NewWriter(o, schema, arrowio.WriterOptions{Mem: mem, File: arrowio.WantsIPCFile(o)})
 		if err != nil {
 			return err
 		}

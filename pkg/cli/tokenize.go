@@ -30,15 +30,19 @@ chosen_input_ids, rejected_input_ids. Completions exclude the prompt.
 The ids and the truncation defaults (--max-length 1024, keep_start, no
 prompt or completion cap) are those of TRL 1.16's DPOTrainer.
 Several inputs, or glob patterns (expanded in lexical order, e.g.
-'train-0000*-of-00008.parquet'), are read in order as one dataset.
+'train-0000*-of-00008.parquet'), are read in order as one dataset. A
+directory written by Hugging Face datasets' save_to_disk is read as its
+data files (a DatasetDict's --split, default train).
 Columns with other names are mapped with --columns, e.g. for orca-style data:
   --columns prompt=question,system=system
 A system column becomes a system message before the first turn (text pairs
 are then rendered with the chat template as system/user/assistant turns;
 without a template the system text and a blank line precede the prompt).
 
-Rated completions are binarized into pairs (JSON inputs; each file's first
-record tells its shape): rows {prompt, completions: [...], scores: [...]}
+Rated completions are binarized into pairs (JSON, or Parquet and Arrow
+with list<string> completions and list<double> scores, or flat completion
+and score columns; each file's first record, or schema, tells its shape):
+rows {prompt, completions: [...], scores: [...]}
 (completions are strings or message lists; raw UltraFeedback's objects with
 --columns prompt=instruction,completion=response,score=overall_score), or a
 judge's rows {id, prompt, completion, score} grouped by id. --pairs picks
@@ -61,6 +65,7 @@ type tokenizeFlags struct {
 	eosToken     string
 	out          string
 	format       string
+	split        string
 	columns      string
 	workers      int
 	strict       bool
@@ -93,6 +98,7 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	fs.StringVar(&f.rejects, "rejects", "", "write rejected and dropped rows with their reasons to this JSONL `FILE`")
 	fs.StringVar(&f.out, "o", "-", "output `FILE` (- for stdout), written atomically")
 	fs.StringVar(&f.format, "format", "auto", "input format: auto, jsonl, json, parquet, arrow")
+	fs.StringVar(&f.split, "split", pairs.DefaultSplit, "`SPLIT` read from an input directory of a Hugging Face DatasetDict (save_to_disk)")
 	fs.StringVar(&f.columns, "columns", "", "dataset column names as role=column pairs, roles chosen, rejected, prompt, id, system, tools (e.g. prompt=question,system=system); default: TRL's names, no system column")
 	fs.StringVar(&f.rated.Mode, "pairs", pairs.BestWorst, "rated completions (rows {prompt, completions, scores}, or a judge's {id, prompt, completion, score} rows) become pairs: best-worst, best-random (UltraFeedback's binarization, seeded by --seed) or all (every ordered pair with a score gap above --min-score-gap)")
 	fs.Float64Var(&f.rated.MinScoreGap, "min-score-gap", 0, "rated completions: a pair needs chosen's score minus rejected's above this (0: any strictly better); prompts without such a pair are counted and skipped")
@@ -202,7 +208,7 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 
 	mem := memory.DefaultAllocator
-	in, err := pairs.OpenAll(inputs, stdin, pairs.Options{Format: f.format, Mem: mem, Columns: columns, Rated: &f.rated, MaxLineBytes: f.maxLine})
+	in, err := pairs.OpenAll(inputs, stdin, pairs.Options{Format: f.format, Mem: mem, Columns: columns, Rated: &f.rated, MaxLineBytes: f.maxLine, Split: f.split})
 	if err != nil {
 		return err
 	}
@@ -228,7 +234,7 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 
 	schema := arrowio.PairsSchema(meta)
-	w, err := arrowio.NewWriter(out, schema, arrowio.WriterOptions{Codec: f.codec, BatchRows: f.batchRows, Mem: mem})
+	w, err := arrowio.NewWriter(out, schema, arrowio.WriterOptions{Codec: f.codec, BatchRows: f.batchRows, Mem: mem, File: arrowio.WantsIPCFile(out)})
 	if err != nil {
 		return &UsageError{Err: err}
 	}

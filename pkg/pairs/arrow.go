@@ -35,7 +35,7 @@ func columnIndices(name string, sc *arrow.Schema, names columns) ([numCols]int, 
 				}
 				hint := ""
 				if len(sc.FieldIndices("completions")) > 0 || len(sc.FieldIndices("completion")) > 0 {
-					hint = "; rated completions are read from JSON inputs only (JSON Lines or a JSON array)"
+					hint = "; rated completions are read by dpo-tokenize only"
 				}
 				return idx, fmt.Errorf("pairs: %s: %s%s", name, names.missingColumn(k, "columns", have), hint)
 			}

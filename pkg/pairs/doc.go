@@ -46,11 +46,13 @@
 //
 // # Rated completions
 //
-// With [Options].Rated set, a JSON input may instead hold rated completions
+// With [Options].Rated set, an input may instead hold rated completions
 // — grouped rows {prompt, completions, scores} (raw UltraFeedback's
 // completion objects through Columns) or a judge's flat rows {id, prompt,
-// completion, score}, grouped by id — told apart by the input's first
-// record. They are binarized into Examples with the rules of [Binarize];
+// completion, score}, grouped by id — told apart by a JSON input's first
+// record, or an Arrow or Parquet input's columns (whose rows are then read
+// as the JSON objects of their values: list<string> completions,
+// list<double> scores). They are binarized into Examples with the rules of [Binarize];
 // pair ids are "<id>/<i>-<j>". A prompt that yields no pair is returned as
 // a recoverable *[SkipError] carrying its id and row, so that callers count
 // and report it.

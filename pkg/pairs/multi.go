@@ -10,10 +10,16 @@ import (
 // numbered over all inputs, so a row's default ID is unique; errors name the
 // current file. Each file is opened when the previous one ends, with the
 // same options (its format detected on its own with "auto"). No paths means
-// stdin; "-" may only be the only input.
+// stdin; "-" may only be the only input. A directory that Hugging Face
+// datasets' save_to_disk wrote stands for its data files (DatasetDirFiles,
+// opts.Split).
 func OpenAll(paths []string, stdin io.Reader, opts Options) (Reader, error) {
 	if len(paths) == 0 {
 		paths = []string{"-"}
+	}
+	paths, err := ExpandDatasetDirs(paths, opts.Split)
+	if err != nil {
+		return nil, err
 	}
 	if len(paths) == 1 {
 		return Open(paths[0], stdin, opts)

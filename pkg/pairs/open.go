@@ -81,6 +81,10 @@ func Open(path string, stdin io.Reader, opts Options) (Reader, error) {
 		}
 		src = stdin
 	} else {
+		if st, err := os.Stat(path); err == nil && st.IsDir() {
+			// A Hugging Face datasets save_to_disk directory.
+			return OpenAll([]string{path}, nil, opts)
+		}
 		var err error
 		if f, err = os.Open(path); err != nil {
 			return nil, fmt.Errorf("pairs: %w", err)
@@ -156,7 +160,7 @@ func Open(path string, stdin io.Reader, opts Options) (Reader, error) {
 			if err != nil {
 				return fail(fmt.Errorf("pairs: %s: reading Arrow IPC stream: %w", name, err))
 			}
-			r, err := newArrowReader(name, rd.Schema(), &streamSource{rd}, closeAll, names)
+			r, err := arrowOrRated(name, rd.Schema(), &streamSource{rd}, closeAll, names, opts)
 			if err != nil {
 				rd.Release()
 				return fail(err)
@@ -186,17 +190,36 @@ func Open(path string, stdin io.Reader, opts Options) (Reader, error) {
 		if err != nil {
 			return fail(fmt.Errorf("pairs: %s: reading Arrow IPC file: %w", name, err))
 		}
-		r, err := newArrowReader(name, fr.Schema(), &fileSource{fr: fr}, closeAll, names)
+		r, err := arrowOrRated(name, fr.Schema(), &fileSource{fr: fr}, closeAll, names, opts)
 		if err != nil {
 			fr.Close()
 			return fail(err)
 		}
 		return r, nil
 	}
-	return openParquet(name, ras, mem, closeAll, fail, names)
+	return openParquet(name, ras, mem, closeAll, fail, names, opts)
 }
 
-func openParquet(name string, ras *os.File, mem memory.Allocator, closeAll func() error, fail func(error) (Reader, error), names columns) (r Reader, err error) {
+// arrowOrRated returns a reader of the Arrow record batches of src: rated
+// completions (opts.Rated set and the schema has their columns, see
+// ratedSchema), read as JSON records are, or pairs and prompts.
+func arrowOrRated(name string, sc *arrow.Schema, src batchSource, closeAll func() error, names columns, opts Options) (Reader, error) {
+	if opts.Rated != nil {
+		if err := opts.Rated.Validate(); err != nil {
+			return nil, err
+		}
+		if rn := resolveRatedNames(opts.Columns); ratedSchema(sc, names, rn) {
+			return newRatedReader(name, newArrowRecords(name, src, ratedColumns(names, rn), closeAll), names, rn, *opts.Rated), nil
+		}
+	}
+	r, err := newArrowReader(name, sc, src, closeAll, names)
+	if err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+func openParquet(name string, ras *os.File, mem memory.Allocator, closeAll func() error, fail func(error) (Reader, error), names columns, opts Options) (r Reader, err error) {
 	defer func() {
 		if p := recover(); p != nil {
 			r, err = fail(fmt.Errorf("pairs: %s: reading Parquet file: %v", name, p))
@@ -217,9 +240,22 @@ func openParquet(name string, ras *os.File, mem memory.Allocator, closeAll func(
 		pf.Close()
 		return fail(fmt.Errorf("pairs: %s: reading Parquet schema: %w", name, err))
 	}
-	if _, err := columnIndices(name, sc, names); err != nil {
-		pf.Close()
-		return fail(err)
+	keep := map[string]bool{}
+	for _, c := range names {
+		keep[c] = c != ""
+	}
+	var rated bool
+	if opts.Rated != nil {
+		rn := resolveRatedNames(opts.Columns)
+		if rated = ratedSchema(sc, names, rn); rated {
+			keep = ratedColumns(names, rn)
+		}
+	}
+	if !rated {
+		if _, err := columnIndices(name, sc, names); err != nil {
+			pf.Close()
+			return fail(err)
+		}
 	}
 	if pf.NumRows() == 0 {
 		pf.Close()
@@ -237,11 +273,8 @@ func openParquet(name string, ras *os.File, mem memory.Allocator, closeAll func(
 		}
 	}
 	for i := range fr.Manifest.Fields {
-		fld := &fr.Manifest.Fields[i]
-		for _, c := range names {
-			if c != "" && fld.Field.Name == c {
-				walk(fld)
-			}
+		if fld := &fr.Manifest.Fields[i]; keep[fld.Field.Name] {
+			walk(fld)
 		}
 	}
 	rr, err := fr.GetRecordReader(context.Background(), leaves, nil)
@@ -250,7 +283,7 @@ func openParquet(name string, ras *os.File, mem memory.Allocator, closeAll func(
 		return fail(fmt.Errorf("pairs: %s: reading Parquet file: %w", name, err))
 	}
 	src := &parquetSource{rr: rr, pf: pf}
-	ar, err := newArrowReader(name, rr.Schema(), src, closeAll, names)
+	ar, err := arrowOrRated(name, rr.Schema(), src, closeAll, names, opts)
 	if err != nil {
 		src.close()
 		return fail(err)

@@ -54,11 +54,11 @@ type Options struct {
 	// "system"}; unmapped roles use their own name, except system, which is
 	// read only when mapped. See ParseColumns.
 	Columns map[string]string
-	// Rated, when not nil, lets JSON inputs hold rated completions
-	// (grouped {prompt, completions, scores} rows or flat {id, prompt,
-	// completion, score} rows, told apart by each input's first record),
-	// which are binarized into pairs with these settings; inputs of pairs
-	// are read as before. Arrow and Parquet inputs are always read as pairs.
+	// Rated, when not nil, lets inputs hold rated completions (grouped
+	// {prompt, completions, scores} rows or flat {id, prompt, completion,
+	// score} rows, told apart by a JSON input's first record or an Arrow
+	// or Parquet input's columns), which are binarized into pairs with
+	// these settings; inputs of pairs are read as before.
 	Rated *Binarize
 	// PromptOnly reads prompts without completions (dpo-sample's input):
 	// the chosen and rejected columns are not read (nor may they be
@@ -74,6 +74,9 @@ type Options struct {
 	// times the bound before failing, naming the row).
 	// 0 means DefaultMaxLineBytes; < 0 means no limit.
 	MaxLineBytes int
+	// Split is the split read from a Hugging Face DatasetDict directory
+	// (save_to_disk); "" means DefaultSplit. See DatasetDirFiles.
+	Split string
 }
 
 // DefaultMaxLineBytes is the default bound on a JSON Lines record (see

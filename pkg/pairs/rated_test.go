@@ -1,7 +1,6 @@
 package pairs
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -14,10 +13,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-
-	"github.com/apache/arrow-go/v18/arrow"
-	"github.com/apache/arrow-go/v18/arrow/array"
-	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/dpo-go/dpo/internal/testrefs"
 )
@@ -490,33 +485,5 @@ func TestBestWorstMatchesPolars(t *testing.T) {
 		if p.Row != w.Row || p.Prompt != w.Prompt || p.Chosen != w.Chosen || p.Rejected != w.Rejected {
 			t.Errorf("pair %d: got row %d %v: %v > %v; polars row %d %q: %q > %q", i, p.Row, p.Prompt, p.Chosen, p.Rejected, w.Row, w.Prompt, w.Chosen, w.Rejected)
 		}
-	}
-}
-
-// TestRatedArrowHint: an Arrow stream of a judge's rows is not read as rated
-// completions (JSON only); the error says so.
-func TestRatedArrowHint(t *testing.T) {
-	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
-	defer mem.AssertSize(t, 0)
-	sc := arrow.NewSchema([]arrow.Field{
-		{Name: "id", Type: arrow.BinaryTypes.String}, {Name: "prompt", Type: arrow.BinaryTypes.String},
-		{Name: "completion", Type: arrow.BinaryTypes.String}, {Name: "score", Type: arrow.PrimitiveTypes.Float64},
-	}, nil)
-	b := array.NewRecordBuilder(mem, sc)
-	defer b.Release()
-	b.Field(0).(*array.StringBuilder).Append("a")
-	b.Field(1).(*array.StringBuilder).Append("p")
-	b.Field(2).(*array.StringBuilder).Append("c")
-	b.Field(3).(*array.Float64Builder).Append(1)
-	rec := b.NewRecordBatch()
-	defer rec.Release()
-	data := writeArrowStream(t, mem, sc, []arrow.RecordBatch{rec})
-	r, err := Open("-", bytes.NewReader(data), Options{Mem: mem, Rated: &Binarize{}})
-	if err == nil {
-		_, err = r.Next()
-		r.Close()
-	}
-	if err == nil || !strings.Contains(err.Error(), "rated completions are read from JSON inputs only") {
-		t.Errorf("%v, want the JSON-only hint", err)
 	}
 }

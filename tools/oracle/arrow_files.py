@@ -2,7 +2,7 @@
 
 Reads one JSON request on stdin:
 
-    {"read": ["PATH.arrow", ...],               # dpo streams (any codec)
+    {"read": ["PATH.arrow", "PATH.arrows", ...], # dpo outputs (any codec): files and streams
      "out_dir": "DIR",                           # where to write the files below
      "sets": [{"name": "standard", "rows": [{...}, ...]}, ...]}
 
@@ -10,13 +10,18 @@ and writes one JSON answer on stdout:
 
     {"versions": {"pyarrow": ..., "polars": ..., "datasets": ...},
      "read": {PATH: {"schema": [[name, type], ...],
-                     "pyarrow": {column: [values]},     # pa.ipc.open_stream(...).read_all()
-                     "polars": {column: [values]},      # pl.read_ipc_stream(...)
-                     "datasets": {column: [values]}}},  # datasets.Dataset.from_file(...)
+                     "format": "file" or "stream",      # by its first bytes
+                     "batches": N,                      # record batches, the end marker included
+                     "end_marker": {key: value},        # the last batch's custom metadata
+                     "libs": {READER: {column: [values]}}}},
      "written": [{"set": NAME, "writer": WHAT, "path": PATH, "schema": [[name, type], ...]}, ...]}
 
-"read": every dpo stream is read by the three libraries independently; the
-caller compares each column with what it wrote.
+"read": every dpo output is read by each library independently, and the
+caller compares each column with what it wrote. Arrow IPC files (what the
+tools write to FILE.arrow) by pyarrow.ipc.open_file, polars.read_ipc,
+polars.scan_ipc and pandas.read_feather; streams (stdout, FILE.arrows) by
+pyarrow.ipc.open_stream, polars.read_ipc_stream and datasets.Dataset.from_file
+(which reads streams only).
 
 "written": every set of preference rows is written by pyarrow (Parquet with
 default and large types and several row groups; Arrow IPC file and stream,
@@ -38,6 +43,7 @@ import json
 import sys
 
 import datasets
+import pandas as pd
 import polars as pl
 import pyarrow as pa
 import pyarrow.ipc as ipc
@@ -49,13 +55,45 @@ def schema_of(s):
     return [[f.name, str(f.type)] for f in s]
 
 
-def read_stream(path):
+def plain(v):
+    """numpy arrays and scalars (pandas' values) as JSON values."""
+    if hasattr(v, "tolist"):
+        return v.tolist()
+    if isinstance(v, (list, tuple)):
+        return [plain(x) for x in v]
+    return v
+
+
+def custom(md):
+    return {k.decode(): v.decode() for k, v in (md or {}).items()}
+
+
+def read_dpo(path):
     with open(path, "rb") as f:
-        table = ipc.open_stream(f).read_all()
-    out = {"schema": schema_of(table.schema), "pyarrow": table.to_pydict()}
-    out["polars"] = pl.read_ipc_stream(path).to_dict(as_series=False)
-    out["datasets"] = Dataset.from_file(path).to_dict()
-    return out
+        is_file = f.read(6) == b"ARROW1"
+    libs = {}
+    if is_file:
+        r = ipc.open_file(path)
+        table = r.read_all()
+        n = r.num_record_batches
+        end = custom(r.get_batch_with_custom_metadata(n - 1).custom_metadata) if n else {}
+        libs["pyarrow.ipc.open_file"] = table.to_pydict()
+        libs["polars.read_ipc"] = pl.read_ipc(path).to_dict(as_series=False)
+        libs["polars.scan_ipc"] = pl.scan_ipc(path).collect().to_dict(as_series=False)
+        df = pd.read_feather(path)
+        libs["pandas.read_feather"] = {c: [plain(v) for v in df[c]] for c in df.columns}
+    else:
+        with open(path, "rb") as f:
+            r = ipc.open_stream(f)
+            batches = list(r.iter_batches_with_custom_metadata())
+        table = pa.Table.from_batches([b for b, _ in batches], schema=r.schema)
+        n = len(batches)
+        end = custom(batches[-1][1]) if n else {}
+        libs["pyarrow.ipc.open_stream"] = table.to_pydict()
+        libs["polars.read_ipc_stream"] = pl.read_ipc_stream(path).to_dict(as_series=False)
+        libs["datasets.Dataset.from_file"] = Dataset.from_file(path).to_dict()
+    return {"schema": schema_of(table.schema), "format": "file" if is_file else "stream",
+            "batches": n, "end_marker": end, "libs": libs}
 
 
 def large(t):
@@ -168,8 +206,9 @@ def main():
     datasets.disable_progress_bars()
     datasets.disable_caching()
     out = {
-        "versions": {"pyarrow": pa.__version__, "polars": pl.__version__, "datasets": datasets.__version__},
-        "read": {path: read_stream(path) for path in req.get("read", [])},
+        "versions": {"pyarrow": pa.__version__, "polars": pl.__version__, "pandas": pd.__version__,
+                     "datasets": datasets.__version__},
+        "read": {path: read_dpo(path) for path in req.get("read", [])},
         "written": write_sets(req["out_dir"], req.get("sets", [])) if req.get("sets") else [],
     }
     json.dump(out, sys.stdout)
