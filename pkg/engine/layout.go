@@ -1,6 +1,7 @@
 package engine
 
 import (
+	"fmt"
 	"sort"
 
 	"github.com/dpo-go/dpo/pkg/model"
@@ -240,27 +241,79 @@ func int32Bytes(x []int32) []byte {
 	return b
 }
 
-// Tensors returns the layout's graph inputs in the order of
-// [LayoutInputs]: tokens, positions, doc, branch [B, T]; pred, target [N];
-// grid [Seqs, T].
-func (l *Layout) Tensors() []*tensors.Tensor {
+// LayoutOf is a layout's inputs by name: *graph.Node inside a graph
+// ([LayoutInputs]) and *tensors.Tensor outside ([Layout.Inputs]). Fields
+// lists them in the one order in which they are fed to and read from a
+// graph; Flat and Take use it, so no caller counts positions.
+type LayoutOf[T any] struct {
+	Tokens, Positions, Doc, Branch T // [B, T] int32
+	Pred, Target                   T // [N] int32
+	// Grid [S, T] int32 maps output slots to scored positions; absent
+	// (NoGrid) where the caller reads the scored positions directly.
+	Grid   T
+	NoGrid bool
+}
+
+// Fields returns pointers to the inputs in feeding order: tokens,
+// positions, doc, branch [B, T]; pred, target [N]; grid [S, T] unless
+// NoGrid.
+func (l *LayoutOf[T]) Fields() []*T {
+	f := []*T{&l.Tokens, &l.Positions, &l.Doc, &l.Branch, &l.Pred, &l.Target}
+	if !l.NoGrid {
+		f = append(f, &l.Grid)
+	}
+	return f
+}
+
+// Flat returns the inputs in the order of Fields.
+func (l LayoutOf[T]) Flat() []T { return flatFields(l.Fields()) }
+
+// Take sets the inputs from the head of in, in the order of Fields, and
+// returns the rest of in.
+func (l *LayoutOf[T]) Take(in []T) []T { return takeFields(l.Fields(), in) }
+
+// flatFields returns the values fs point to.
+func flatFields[T any](fs []*T) []T {
+	out := make([]T, len(fs))
+	for i, f := range fs {
+		out[i] = *f
+	}
+	return out
+}
+
+// takeFields sets fs from the head of in and returns the rest.
+func takeFields[T any](fs []*T, in []T) []T {
+	if len(in) < len(fs) {
+		panic(fmt.Errorf("engine: %d graph inputs, want at least %d", len(in), len(fs)))
+	}
+	for i, f := range fs {
+		*f = in[i]
+	}
+	return in[len(fs):]
+}
+
+// Inputs returns the layout's tensors (no Grid when the layout has no
+// output slots).
+func (l *Layout) Inputs() LayoutOf[*tensors.Tensor] {
 	bt := func(x []int32) *tensors.Tensor { return tensors.FromFlatDataAndDimensions(x, l.Rows, l.Len) }
-	return []*tensors.Tensor{bt(l.Tokens), bt(l.Positions), bt(l.Doc), bt(l.Branch),
-		tensors.FromFlatDataAndDimensions(l.Pred, l.N), tensors.FromFlatDataAndDimensions(l.Target, l.N),
-		tensors.FromFlatDataAndDimensions(l.Grid, l.Seqs, l.Len)}
+	in := LayoutOf[*tensors.Tensor]{Tokens: bt(l.Tokens), Positions: bt(l.Positions), Doc: bt(l.Doc), Branch: bt(l.Branch),
+		Pred: tensors.FromFlatDataAndDimensions(l.Pred, l.N), Target: tensors.FromFlatDataAndDimensions(l.Target, l.N),
+		NoGrid: l.Seqs == 0}
+	if !in.NoGrid {
+		in.Grid = tensors.FromFlatDataAndDimensions(l.Grid, l.Seqs, l.Len)
+	}
+	return in
 }
 
-// LayoutInputs are a layout's tensors inside a graph (see [Layout.Tensors]).
-type LayoutInputs struct {
-	Tokens, Positions, Doc, Branch *Node // [B, T] int32
-	Pred, Target                   *Node // [N] int32
-	Grid                           *Node // [S, T] int32
-}
+// LayoutInputs are a layout's tensors inside a graph (see [LayoutOf]).
+type LayoutInputs = LayoutOf[*Node]
 
-// NewLayoutInputs names the first 7 graph inputs in the order of
-// [Layout.Tensors].
+// NewLayoutInputs names the first graph inputs in the order of
+// [LayoutOf.Fields], Grid included.
 func NewLayoutInputs(in []*Node) LayoutInputs {
-	return LayoutInputs{Tokens: in[0], Positions: in[1], Doc: in[2], Branch: in[3], Pred: in[4], Target: in[5], Grid: in[6]}
+	var li LayoutInputs
+	li.Take(in)
+	return li
 }
 
 // layoutInputs is the forward's view of a layout: its tokens, positions
@@ -290,10 +343,9 @@ func layoutInputs(li LayoutInputs) *inputs {
 }
 
 // layoutHidden runs the forward over the layout and returns the hidden
-// states of the scored positions [N, H], the head [V, H] and the targets.
-func layoutHidden(n *net, cfg *model.Config, li LayoutInputs) (h, head *Node) {
-	hidden, head := forward(*n, cfg, layoutInputs(li)) // [B, T, H]
-	n.logitCap = cfg.FinalSoftcap
+// states of the scored positions [N, H] and the LM head.
+func layoutHidden(n net, cfg *model.Config, li LayoutInputs) (h *Node, head lmHead) {
+	hidden, head := forward(n, cfg, layoutInputs(li)) // [B, T, H]
 	B, T, H := hidden.Shape().Dimensions[0], hidden.Shape().Dimensions[1], hidden.Shape().Dimensions[2]
 	h = Gather(Reshape(hidden, B*T, H), ExpandAxes(li.Pred, -1)) // [N, H]
 	return h, head
@@ -302,8 +354,8 @@ func layoutHidden(n *net, cfg *model.Config, li LayoutInputs) (h, head *Node) {
 // layoutLogProbs returns log p(target | context) of every scored position
 // [N] (padding entries hold a value of no meaning).
 func layoutLogProbs(n net, cfg *model.Config, li LayoutInputs) *Node {
-	h, head := layoutHidden(&n, cfg, li)
-	return n.chunkedLogSoftmaxAt(h, head, li.Target)
+	h, head := layoutHidden(n, cfg, li)
+	return head.chunkedLogSoftmaxAt(h, li.Target)
 }
 
 // toGrid scatters compact per-position values x [N] into [S, T]: entry
@@ -323,8 +375,8 @@ func toGrid(x, grid *Node) *Node {
 func LayoutTokenStatsGraph(store *gmodel.Store, cfg *model.Config, li LayoutInputs, opts GraphOptions) TokenStats {
 	n := net{w: storeWeights(store, li.Tokens.Graph()), opts: opts.withDefaults()}
 	n.moe = newLayoutMoERouting(cfg, li) // MoE router statistics (moe.go)
-	h, head := layoutHidden(&n, cfg, li)
-	st := n.headStats(h, head, li.Target)
+	h, head := layoutHidden(n, cfg, li)
+	st := head.stats(h, li.Target)
 	grid := func(x *Node) *Node { return toGrid(x, li.Grid) }
 	ones := OnesLike(ConvertDType(li.Target, dtypes.Float32))
 	return TokenStats{

@@ -190,7 +190,7 @@ func layoutLossAndGrads(t *testing.T, e *Engine, m *Model, seqs []Sequence, sw S
 			lens = append(lens, g.len())
 		}
 		l := NewLayout(groups, S, PackedLen(lens, 64), 1, o)
-		args = l.Tensors()
+		args = l.Inputs().Flat()
 	}
 	var lp []float32
 	grads := map[string][]float32{}

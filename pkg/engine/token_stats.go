@@ -52,13 +52,12 @@ func CompletionTokenStatsGraph(store *gmodel.Store, cfg *model.Config, tokens, l
 	if T < 2 {
 		return TokenStats{LogProbs: zerosBT, MeanLogits: zerosBT, IsTop1: zerosBT, LogSumSqProbs: zerosBT, Entropy: zerosBT, Mask: mask}
 	}
-	n.moe = newMoERouting(cfg, tokens, lengths)            // MoE router statistics (moe.go)
-	hidden, head := hiddenAndHead(n, cfg, tokens, lengths) // [B, T, H], [V, H]
-	n.logitCap = cfg.FinalSoftcap                          // Gemma 2's final_logit_softcapping, as tokenLogProbsGraph
+	n.moe = newMoERouting(cfg, tokens, lengths)                   // MoE router statistics (moe.go)
+	hidden, head := forward(n, cfg, plainInputs(tokens, lengths)) // [B, T, H]
 	H := hidden.Shape().Dimensions[2]
 	h := Reshape(Slice(hidden, AxisRange(), AxisRange(0, T-1), AxisRange()), B*(T-1), H) // [N, H]
 	targets := Reshape(Slice(tokens, AxisRange(), AxisRange(1, T)), B*(T-1))             // [N]
-	st := n.headStats(h, head, targets)
+	st := head.stats(h, targets)
 	perTok := func(x *Node) *Node { // [N] -> [B, T], 0 outside the completion
 		x = Concatenate([]*Node{Zeros(g, shapeOf(dtypes.Float32, B, 1)), Reshape(x, B, T-1)}, 1)
 		return Where(inCompletion, x, ZerosLike(x))
@@ -71,50 +70,5 @@ func CompletionTokenStatsGraph(store *gmodel.Store, cfg *model.Config, tokens, l
 		Entropy:       perTok(st.Entropy),
 		Mask:          mask,
 		AuxLoss:       n.moe.auxLoss(),
-	}
-}
-
-// headStats returns, for hidden states h [N, H] and targets [N], the
-// log-probabilities and TRL's statistics of each row [N] (Mask unset).
-func (n net) headStats(h, head, targets *Node) TokenStats {
-	// Statistics: an online pass over the head's vocabulary chunks (the
-	// same products the log-softmax uses, without gradient) with running
-	// max m and its first index, s = Σ e^(l-m), s2 = Σ e^(2(l-m)),
-	// e = Σ e^(l-m)·l and the sum of the logits.
-	V := head.Shape().Dimensions[0]
-	var m, s, s2, e, sum, arg *Node
-	lp := n.chunkedLogSoftmaxEach(h, head, targets, func(c vocabChunk) { // [N]
-		logits := StopGradient(c.logits)
-		ac := AddScalar(ArgMax(logits, 1, dtypes.Int32), float64(c.start))
-		mc, sc := c.max, c.sum
-		var s2c, ec *Node
-		if p := c.softmax; p != nil { // s2 = S²·Σ P², e = S·Σ P·l
-			s2c = Mul(Square(sc), ReduceSum(Square(p), 1))
-			ec = Mul(sc, ReduceSum(Mul(p, logits), 1))
-		} else {
-			ex := expNode(Sub(logits, ExpandAxes(mc, 1)))
-			s2c, ec = ReduceSum(Square(ex), 1), ReduceSum(Mul(ex, logits), 1)
-		}
-		sumc := ReduceSum(logits, 1)
-		if m == nil {
-			m, s, s2, e, sum, arg = mc, sc, s2c, ec, sumc, ac
-			return
-		}
-		arg = Where(GreaterThan(mc, m), ac, arg) // an earlier chunk keeps ties
-		mNew := Max(m, mc)
-		a, b := expNode(Sub(m, mNew)), expNode(Sub(mc, mNew))
-		s = Add(Mul(s, a), Mul(sc, b))
-		s2 = Add(Mul(s2, Square(a)), Mul(s2c, Square(b)))
-		e = Add(Mul(e, a), Mul(ec, b))
-		sum, m = Add(sum, sumc), mNew
-	})
-	lse := Add(m, Log(s))
-	top1 := Equal(arg, targets)
-	return TokenStats{
-		LogProbs:      lp,
-		MeanLogits:    DivScalar(sum, float64(V)),
-		IsTop1:        Where(top1, OnesLike(m), ZerosLike(m)),
-		LogSumSqProbs: Sub(Log(s2), MulScalar(Log(s), 2)),
-		Entropy:       Sub(lse, Div(e, s)),
 	}
 }
