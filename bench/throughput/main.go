@@ -2,7 +2,7 @@
 // "Throughput layouts") on synthetic preference data and random models:
 // real tokens per second of dpo-reflogp's forward (Model.SequenceLogProbs)
 // and of a dpo-train step's forward and backward (the training graph,
-// engine.LayoutTokenStatsGraph or CompletionTokenStatsGraph, and its
+// engine.LayoutTokenStatsGraph over a layout or engine.PlainLayoutInputs, and its
 // gradient with respect to every weight; the AdamW update is left out),
 // for the plain path and with each change added in turn, in one run: each
 // setting in a child process of its own (so that its peak RSS is its own),
@@ -188,7 +188,7 @@ func trainStep(be gmodel.Backend, m *engine.Model, ps []pair, sw engine.Switches
 		var st engine.TokenStats
 		opts := engine.GraphOptions{}
 		if sw.Plain {
-			st = engine.CompletionTokenStatsGraph(scope.Store(), cfg, in[0], in[1], in[2], opts)
+			st = engine.LayoutTokenStatsGraph(scope.Store(), cfg, engine.PlainLayoutInputs(in[0], in[1], in[2]), opts)
 		} else {
 			st = engine.LayoutTokenStatsGraph(scope.Store(), cfg, engine.NewLayoutInputs(in), opts)
 		}

@@ -4,11 +4,9 @@ import (
 	"fmt"
 	"sort"
 
-	"github.com/dpo-go/dpo/pkg/model"
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck
 	"github.com/gomlx/gomlx/core/tensors"
-	gmodel "github.com/gomlx/gomlx/ml/model"
 )
 
 // This file lays sequences out in rows so that a forward computes only what
@@ -57,7 +55,8 @@ func (g Group) len() int {
 }
 
 // LayoutOptions selects the layout's savings. The completion-only head is
-// always on in a layout; today's plain path is the engine's other graph.
+// always on in a layout built here; plain rows, every position scored, are
+// the layout of [PlainLayoutInputs].
 type LayoutOptions struct {
 	// SharedPrompt computes a group's prompt once for all its completions;
 	// off, each completion is a segment of its own, prompt repeated.
@@ -316,6 +315,39 @@ func NewLayoutInputs(in []*Node) LayoutInputs {
 	return li
 }
 
+// PlainLayoutInputs is the layout of right-padded rows, built inside the
+// graph: one sequence per row, token t at position t, and every position
+// scored (N = B·(T-1): position t of row b, at b·(T-1)+t, predicts token
+// t+1). Its output grid is in row coordinates ([B, T]: entry t of slot b is
+// token t of row b, 0 outside prompts[b] <= t < lengths[b]), so the
+// builders return what the path before the layouts did, value for value.
+//
+//	tokens  [B, T] int32, right padded
+//	lengths [B]    int32, 1 <= lengths[b] <= T
+//	prompts [B]    int32, 1 <= prompts[b] <= lengths[b]
+func PlainLayoutInputs(tokens, lengths, prompts *Node) LayoutInputs {
+	g := tokens.Graph()
+	B, T := tokens.Shape().Dimensions[0], tokens.Shape().Dimensions[1]
+	N := B * (T - 1)
+	pos := Iota(g, shapeOf(dtypes.Int32, B, T), 1)
+	bcast := func(x *Node) *Node { return BroadcastToDims(ExpandAxes(x, 1), B, T) }
+	real := LessThan(pos, bcast(lengths))
+	minus1 := Scalar(g, dtypes.Int32, -1)
+	row := Iota(g, shapeOf(dtypes.Int32, B, T), 0)
+	// Scored position of token t of row b: b·(T-1) + t-1.
+	n := Add(MulScalar(row, float64(T-1)), AddScalar(pos, -1))
+	inCompletion := And(GreaterOrEqual(pos, bcast(prompts)), real)
+	return LayoutInputs{
+		Tokens:    tokens,
+		Positions: pos,
+		Doc:       Where(real, ZerosLike(pos), BroadcastToDims(minus1, B, T)),
+		Branch:    ZerosLike(pos),
+		Pred:      Reshape(Add(MulScalar(Iota(g, shapeOf(dtypes.Int32, B, T-1), 0), float64(T)), Iota(g, shapeOf(dtypes.Int32, B, T-1), 1)), N),
+		Target:    Reshape(Slice(tokens, AxisRange(), AxisRange(1, T)), N),
+		Grid:      Where(inCompletion, n, BroadcastToDims(Scalar(g, dtypes.Int32, N), B, T)),
+	}
+}
+
 // layoutInputs is the forward's view of a layout: its tokens, positions
 // and the segment mask.
 func layoutInputs(li LayoutInputs) *inputs {
@@ -340,61 +372,6 @@ func layoutInputs(li LayoutInputs) *inputs {
 			return Reshape(m, B, 1, 1, T, T)
 		},
 	}
-}
-
-// layoutHidden runs the forward over the layout and returns the hidden
-// states of the scored positions [N, H] and the LM head.
-func layoutHidden(n net, cfg *model.Config, li LayoutInputs) (h *Node, head lmHead) {
-	hidden, head := forward(n, cfg, layoutInputs(li)) // [B, T, H]
-	B, T, H := hidden.Shape().Dimensions[0], hidden.Shape().Dimensions[1], hidden.Shape().Dimensions[2]
-	h = Gather(Reshape(hidden, B*T, H), ExpandAxes(li.Pred, -1)) // [N, H]
-	return h, head
-}
-
-// layoutLogProbs returns log p(target | context) of every scored position
-// [N] (padding entries hold a value of no meaning).
-func layoutLogProbs(n net, cfg *model.Config, li LayoutInputs) *Node {
-	h, head := layoutHidden(n, cfg, li)
-	return head.chunkedLogSoftmaxAt(h, li.Target)
-}
-
-// toGrid scatters compact per-position values x [N] into [S, T]: entry
-// (s, j) is completion token j of slot s, 0 where there is none. The
-// gradient flows back to x.
-func toGrid(x, grid *Node) *Node {
-	S, T := grid.Shape().Dimensions[0], grid.Shape().Dimensions[1]
-	padded := Concatenate([]*Node{x, Zeros(x.Graph(), shapeOf(x.DType(), 1))}, 0) // [N+1]
-	return Reshape(Gather(padded, ExpandAxes(Reshape(grid, S*T), -1)), S, T)
-}
-
-// LayoutTokenStatsGraph is [CompletionTokenStatsGraph] over a layout: the
-// forward runs once over its rows and the head only over its scored
-// positions. Every field is [S, T]: entry (s, j) describes completion token
-// j of output slot s (there is no prompt offset: a prompt length of 0 in
-// the per-token formulas), 0 beyond the completion.
-func LayoutTokenStatsGraph(store *gmodel.Store, cfg *model.Config, li LayoutInputs, opts GraphOptions) TokenStats {
-	n := net{w: storeWeights(store, li.Tokens.Graph()), opts: opts.withDefaults()}
-	n.moe = newLayoutMoERouting(cfg, li) // MoE router statistics (moe.go)
-	h, head := layoutHidden(n, cfg, li)
-	st := head.stats(h, li.Target)
-	grid := func(x *Node) *Node { return toGrid(x, li.Grid) }
-	ones := OnesLike(ConvertDType(li.Target, dtypes.Float32))
-	return TokenStats{
-		LogProbs:      grid(st.LogProbs),
-		MeanLogits:    grid(st.MeanLogits),
-		IsTop1:        grid(st.IsTop1),
-		LogSumSqProbs: grid(st.LogSumSqProbs),
-		Entropy:       grid(st.Entropy),
-		Mask:          grid(ones),
-		AuxLoss:       n.moe.auxLoss(),
-	}
-}
-
-// LayoutLogProbsGraph is [CompletionLogProbsGraph] over a layout: the
-// summed completion log-probability of each output slot [S].
-func LayoutLogProbsGraph(store *gmodel.Store, cfg *model.Config, li LayoutInputs, opts GraphOptions) *Node {
-	n := net{w: storeWeights(store, li.Tokens.Graph()), opts: opts.withDefaults()}
-	return ReduceSum(toGrid(layoutLogProbs(n, cfg, li), li.Grid), 1)
 }
 
 // PackedLen is the row length packing chooses for segments of lens (see

@@ -39,7 +39,7 @@ type Model struct {
 
 // modelGraphs are the graphs the engine runs itself.
 type modelGraphs struct {
-	rows    *GraphKind // per-token log-probs of plain rows (logprobs.go)
+	rows    *GraphKind // per-token log-probs [B, T] of plain rows (PlainLayoutInputs)
 	layout  *GraphKind // log-probs of a layout's scored positions (layout.go)
 	prefill *GraphKind // generation (generate.go)
 	decode  *GraphKind
@@ -60,7 +60,8 @@ func (m *Model) engineGraphs() *modelGraphs {
 		rows: &GraphKind{Name: "log-probs of rows", Build: func(scope *gmodel.Scope, nodes []*graph.Node) []*graph.Node {
 			var in rowsIn[*graph.Node]
 			takeFields(in.fields(), nodes)
-			return []*graph.Node{tokenLogProbsGraph(netOf(scope, in.Tokens.Graph()), &cfg, in.Tokens, in.Lengths, in.Prompts)}
+			li := PlainLayoutInputs(in.Tokens, in.Lengths, in.Prompts)
+			return []*graph.Node{toGrid(layoutLogProbs(netOf(scope, li.Tokens.Graph()), &cfg, li), li.Grid)} // [B, T]
 		}},
 		layout: &GraphKind{Name: "log-probs of a layout", Build: func(scope *gmodel.Scope, nodes []*graph.Node) []*graph.Node {
 			li := LayoutInputs{NoGrid: true}
@@ -157,7 +158,7 @@ func (m *Model) Config() *model.Config { c := m.cfg; return &c }
 
 // Store returns the GoMLX store holding the weights, one variable per HF
 // tensor at path "/<hf name>". It is for the training stage, which builds
-// its graphs with [CompletionLogProbsGraph].
+// its graphs with [LayoutTokenStatsGraph].
 func (m *Model) Store() *gmodel.Store { return m.store }
 
 // NumCompiledGraphs returns how many distinct input shapes (hence compiled

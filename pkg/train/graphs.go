@@ -142,7 +142,7 @@ func (p *plainRows[T]) fields() []*T { return []*T{&p.Tokens, &p.Lengths, &p.Pro
 // gradIn are gradGraph's inputs by name. fields is the one order in which
 // they are fed and read.
 type gradIn[T any] struct {
-	plain bool // Layout.Plain: Rows, else Layout and CompLen
+	plain bool // Layout.Plain: Rows (engine.PlainLayoutInputs), else Layout and CompLen
 	Rows  plainRows[T]
 	// Layout is the micro-batch's layout (see layoutMicro) and CompLen
 	// [R] int32 the completion lengths of its output slots.
@@ -202,7 +202,7 @@ func (o *optimizer) gradGraph(scope *gmodel.Scope, nodes []*graph.Node) []*graph
 	if in.plain {
 		rows := in.Rows
 		prompts = rows.Prompts
-		st = engine.CompletionTokenStatsGraph(store, o.cfg, rows.Tokens, rows.Lengths, prompts, gopts)
+		st = engine.LayoutTokenStatsGraph(store, o.cfg, engine.PlainLayoutInputs(rows.Tokens, rows.Lengths, prompts), gopts)
 		compLen = graph.Sub(rows.Lengths, prompts)
 	} else {
 		st = engine.LayoutTokenStatsGraph(store, o.cfg, in.Layout, gopts)

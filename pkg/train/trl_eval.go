@@ -19,7 +19,7 @@ func (o *optimizer) evalGraph(scope *gmodel.Scope, nodes []*graph.Node) []*graph
 	var in plainRows[*graph.Node]
 	take(in.fields(), nodes)
 	tokens, lengths, prompts := in.Tokens, in.Lengths, in.Prompts
-	st := engine.CompletionTokenStatsGraph(scope.Store(), o.cfg, tokens, lengths, prompts, engine.GraphOptions{
+	st := engine.LayoutTokenStatsGraph(scope.Store(), o.cfg, engine.PlainLayoutInputs(tokens, lengths, prompts), engine.GraphOptions{
 		VocabChunk: o.tc.VocabChunk, BF16: o.tc.BF16, LoRA: o.lora})
 	R := st.LogProbs.Shape().Dimensions[0]
 	B := R / 2
