@@ -2,7 +2,7 @@
 // "Throughput layouts") on synthetic preference data and random models:
 // real tokens per second of dpo-reflogp's forward (Model.SequenceLogProbs)
 // and of a dpo-train step's forward and backward (the training graph,
-// engine.LayoutTokenStatsGraph or CompletionTokenStatsGraph, and its
+// engine.LayoutTokenStatsGraph over a layout or engine.PlainLayoutInputs, and its
 // gradient with respect to every weight; the AdamW update is left out),
 // for the plain path and with each change added in turn, in one run: each
 // setting in a child process of its own (so that its peak RSS is its own),
@@ -175,26 +175,12 @@ func trainStep(be gmodel.Backend, m *engine.Model, ps []pair, sw engine.Switches
 	} else {
 		o := engine.LayoutOptions{SharedPrompt: !sw.NoSharedPrompt, Pack: !sw.NoPacking}
 		var groups []engine.Group
-		var lens []int
-		longest := 0
 		for j, p := range ps {
 			groups = append(groups, engine.Group{Prompt: p.prompt, Completions: [][]int32{p.chosen, p.rejected}, Out: []int{j, B + j}})
-			if o.SharedPrompt {
-				lens = append(lens, len(p.prompt)+len(p.chosen)+len(p.rejected))
-			} else {
-				lens = append(lens, len(p.prompt)+len(p.chosen), len(p.prompt)+len(p.rejected))
-			}
 		}
-		for _, l := range lens {
-			longest = max(longest, l)
-		}
-		T := engine.BucketLen(longest)
-		if o.Pack {
-			T = engine.PackedLen(lens, 1024)
-		}
-		l := engine.NewLayout(groups, S, T, 1, o)
+		l := engine.NewLayout(groups, S, engine.RowLen(groups, o), 1, o)
 		counts = [3]int{l.Rows * l.Len, l.Rows*l.Len - l.Computed, l.Duplicate}
-		for _, t := range l.Tensors() {
+		for _, t := range l.Inputs().Flat() {
 			args = append(args, t)
 		}
 	}
@@ -202,7 +188,7 @@ func trainStep(be gmodel.Backend, m *engine.Model, ps []pair, sw engine.Switches
 		var st engine.TokenStats
 		opts := engine.GraphOptions{}
 		if sw.Plain {
-			st = engine.CompletionTokenStatsGraph(scope.Store(), cfg, in[0], in[1], in[2], opts)
+			st = engine.LayoutTokenStatsGraph(scope.Store(), cfg, engine.PlainLayoutInputs(in[0], in[1], in[2]), opts)
 		} else {
 			st = engine.LayoutTokenStatsGraph(scope.Store(), cfg, engine.NewLayoutInputs(in), opts)
 		}

@@ -31,7 +31,7 @@ import (
 //	hidden = norm(x)
 //
 // Every RMSNorm scale is (NormOffset + w): Gemma's (1 + w). The final
-// logits' soft-capping is in chunkedLogSoftmaxAt (net.logitCap).
+// logits' soft-capping is the LM head's (lmHead.capped, head.go).
 
 // layerRopeConfig returns cfg with layer l's rotary base and scaling (Gemma
 // 3's sliding layers have their own), for ropeInvFreq.

@@ -1,13 +1,70 @@
-// Package engine runs causal language models (Llama family and GPT-2) on
-// GoMLX and computes summed completion log-probabilities, the quantity DPO
-// needs from both the policy and the frozen reference model.
+// Package engine runs causal language models on GoMLX: it scores
+// sequences (summed and per-token completion log-probabilities, the
+// quantity DPO needs from both the policy and the frozen reference model),
+// generates with a KV cache, and builds the graphs the training stage
+// differentiates.
 //
-// GoMLX is wrapped entirely inside this package for the inference path:
-// callers use [New], [Engine.LoadModel] and [Model.SequenceLogProbs] and
+// GoMLX is wrapped entirely inside this package for scoring and
+// generation: callers use [New], [Engine.LoadModel],
+// [Model.SequenceLogProbs], [Model.TokenLogProbs] and [Model.Generate] and
 // never see a GoMLX type. The training stage, which needs gradients, uses
-// the exported graph builders ([CompletionLogProbsGraph]) together with the
-// variables held in [Model.Store]; those are the only places GoMLX types
+// the exported graph builders ([LayoutTokenStatsGraph],
+// [LayoutLogProbsGraph]) over the variables held in [Model.Store], and runs
+// its graphs through [Model.Run]; those are the only places GoMLX types
 // appear in the API.
+//
+// # One forward, many options
+//
+// The forward is one function (forward, logprobs.go) over one input type
+// (inputs.go): token ids, a position per token and an attention mask
+// builder, plus an optional KV cache. Everything else is an option of it,
+// entering through a seam (docs: shared/ENGINE.md):
+//
+//	concern                 seam
+//	where a weight is from  net.w(name) over the store; LoRA in net.linear (lora.go)
+//	what a row contains     a layout: tokens, positions, segment and branch ids (layout.go)
+//	attention               mask = causal ∧ same segment ∧ (prompt ∨ same branch) ∧ window
+//	the head                lmHead (head.go): soft-cap and chunked log-softmax, on scored positions only
+//	a family                a block function and a tensor-name map (decoder.go, llama.go, gpt2.go)
+//	generation              the same block with a KV cache in its inputs (generate.go)
+//
+// Families: the Llama family (Llama, Mistral, Qwen2, Qwen3) and the
+// generic decoder block (Gemma 2 and 3, OLMo 2, Phi-3, Qwen3-MoE) share
+// decoderHidden, whose norms, soft-capping, qk-norm, sliding windows and
+// MoE routing are options of the block; GPT-2 has its own block
+// (gpt2Hidden). Qwen3-MoE's routed experts (moe.go) also collect the
+// router's load-balancing statistics for the training stage's aux loss.
+//
+// LoRA ([Model.AttachAdapter], [GraphOptions.LoRA]): an adapted linear
+// module adds s·(x·Aᵀ)·Bᵀ to its frozen base product; the adapter's A and B
+// are variables next to the weights, and a merged export is W + s·B·A.
+//
+// # Layouts
+//
+// A forward batch is a [Layout]: rows of segments, each a prompt and the
+// completions that continue it ([Group]), with per-token positions, so
+// that a pair's chosen and rejected completions can share one computation
+// of their prompt ([LayoutOptions.SharedPrompt]) and several segments can
+// share a row ([LayoutOptions.Pack]). The head runs only on the positions
+// whose next token is a completion token. Plain right-padded rows (the
+// path before layouts, [Switches.Plain]) are the layout of one sequence
+// per row with every position scored ([PlainLayoutInputs]); their values
+// are those of that path, bit for bit.
+//
+// # Planning, running, compiling
+//
+// One planner (batch.go) cuts a call's sequences into forward batches
+// (bucketed lengths and row counts, so that a run meets few shapes; see
+// below), one typed input struct per graph flattens into and rebuilds from
+// the graph's inputs ([LayoutOf.Fields]), and one runner (runner.go) keeps
+// one executable per (graph, input shapes) and counts compilations and
+// their time ([Model.CompileStats]).
+//
+// Generation ([Model.Generate]) left-pads a batch's prompts to one bucket,
+// runs the forward over them once (prefill, filling the cache) and then
+// one token per row per step (decode, reading and writing the cache), with
+// the same block code: greedy output equals the argmax of the training
+// forward.
 //
 // # Backends
 //
@@ -97,6 +154,7 @@
 // 1.5 times powers of two, so at most a third is padding) and the number of
 // rows per batch is a power of two chosen from [Options.BatchTokens], so a
 // whole dataset compiles only a handful of graphs. Sequences are sorted by
-// length, padded on the right, and results are returned in input order;
-// padding and batch composition do not change any sequence's result.
+// length (or packed, with layouts), and results are returned in input
+// order; on the plain path padding and batch composition do not change any
+// sequence's result.
 package engine

@@ -51,9 +51,9 @@ type Options struct {
 
 // Switches turn off the throughput layouts (see [LayoutOptions]).
 type Switches struct {
-	// Plain scores right-padded rows with the head over every position:
-	// the path before the layouts (NoSharedPrompt and NoPacking then do
-	// nothing).
+	// Plain scores right-padded rows: the layout of one sequence per row
+	// with every position scored ([PlainLayoutInputs]), the path before the
+	// throughput layouts (NoSharedPrompt and NoPacking then do nothing).
 	Plain bool
 	// NoSharedPrompt computes a prompt once per completion.
 	NoSharedPrompt bool

@@ -153,6 +153,17 @@ func TestBucketing(t *testing.T) {
 	} else {
 		t.Logf("%d batches, %d compiled graphs", calls, n)
 	}
+	// The runner counts every compilation, once per (graph, shapes).
+	st := m.CompileStats()
+	if st.Count != m.NumCompiledGraphs() || st.Seconds <= 0 {
+		t.Errorf("CompileStats %+v, want Count %d and Seconds > 0", st, m.NumCompiledGraphs())
+	}
+	if _, err := m.SequenceLogProbs(context.Background(), seqs, nil); err != nil {
+		t.Fatal(err)
+	}
+	if st2 := m.CompileStats(); st2 != st {
+		t.Errorf("CompileStats %+v after scoring the same sequences again, want %+v (no new compilation)", st2, st)
+	}
 }
 
 func TestPlanBatches(t *testing.T) {

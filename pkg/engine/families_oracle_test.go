@@ -301,7 +301,7 @@ func compareLogps(t *testing.T, m *Model, seqs []Sequence, want []float64, wantT
 	return got
 }
 
-// checkDPOGrads builds the training graph (CompletionTokenStatsGraph and the
+// checkDPOGrads builds the training graph (LayoutTokenStatsGraph and the
 // dpo package's sigmoid loss, plus auxCoef times the MoE router's aux loss
 // when auxCoef != 0) for one batch, compares the loss (and aux loss) and
 // every weight's gradient with torch's, then applies an SGD step (lr 0.05)
@@ -346,7 +346,7 @@ func checkDPOGrads(t *testing.T, e *Engine, m *Model, b dpoBatch, beta, auxCoef 
 			g := tokens.Graph()
 			// The graph dpo-train builds (pkg/train): per-token log-probs
 			// with TRL's token statistics, summed per row.
-			st := CompletionTokenStatsGraph(scope.Store(), m.Config(), tokens, lengths, prompts, GraphOptions{VocabChunk: 128})
+			st := LayoutTokenStatsGraph(scope.Store(), m.Config(), PlainLayoutInputs(tokens, lengths, prompts), GraphOptions{VocabChunk: 128})
 			lp := graph.ReduceSum(st.LogProbs, 1)
 			out, err := obj.Loss(dpo.Inputs{
 				PolicyChosen:   graph.Slice(lp, graph.AxisRange(0, P)),

@@ -8,7 +8,6 @@ import (
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck
 	"github.com/gomlx/gomlx/core/tensors"
-	gmodel "github.com/gomlx/gomlx/ml/model"
 )
 
 // Generation runs the same forward (decoderHidden / gpt2Hidden) with a KV
@@ -120,13 +119,10 @@ func generateGraph(n net, cfg *model.Config, tokens, pad, start *Node, capacity 
 			c.inK[l], c.inV[l] = cacheIn[2*l], cacheIn[2*l+1]
 		}
 	}
-	hidden, head := forward(n, cfg, cachedInputs(tokens, pad, start, c)) // [B, T, H], [V, H]
+	hidden, head := forward(n, cfg, cachedInputs(tokens, pad, start, c)) // [B, T, H]
 	B, T, H := hidden.Shape().Dimensions[0], hidden.Shape().Dimensions[1], hidden.Shape().Dimensions[2]
 	last := Reshape(Slice(hidden, AxisRange(), AxisRange(T-1, T), AxisRange()), B, H) // [B, H]
-	logits := n.dot(last, head, "nh,vh->nv")                                          // [B, V]
-	if cfg.FinalSoftcap > 0 {
-		logits = softCap(logits, cfg.FinalSoftcap)
-	}
+	logits := head.logits(last)                                                       // [B, V]
 	out := []*Node{logits}
 	for l := range L {
 		out = append(out, c.k[l], c.v[l])
@@ -143,49 +139,6 @@ type NextFunc func(row int, logits []float32) (token int32, stop bool)
 // GenerateStats counts what a Generate call ran.
 type GenerateStats struct {
 	Batches, PrefillTokens, DecodeSteps int
-}
-
-// genBatch is a group of rows of one prompt bucket.
-type genBatch struct {
-	rows   []int
-	size   int // rows in the compiled shape
-	prompt int // prompt bucket Tp
-}
-
-// planGenerate groups rows by prompt bucket (input order within one) and
-// cuts them into batches of one row count: floorPow2(batchTokens /
-// capacity), or fewer for a small call (the power of two >= the number of
-// rows). As planBatches does for scoring, every batch has that shape, so a
-// row's numbers depend on its own prompt, the call's capacity and row
-// count, not on which rows share its batch.
-func planGenerate(lens []int, capacity, batchTokens int) []genBatch {
-	byBucket := map[int][]int{}
-	var buckets []int
-	for i, n := range lens {
-		b := bucketLen(n)
-		if _, ok := byBucket[b]; !ok {
-			buckets = append(buckets, b)
-		}
-		byBucket[b] = append(byBucket[b], i)
-	}
-	rowsPer := min(floorPow2(max(1, batchTokens/capacity)), ceilPow2(len(lens)))
-	var out []genBatch
-	for _, b := range buckets {
-		rows := byBucket[b]
-		for s := 0; s < len(rows); s += rowsPer {
-			out = append(out, genBatch{rows: rows[s:min(s+rowsPer, len(rows))], size: rowsPer, prompt: b})
-		}
-	}
-	return out
-}
-
-// ceilPow2 returns the smallest power of two >= n (1 for n < 1).
-func ceilPow2(n int) int {
-	p := 1
-	for p < n {
-		p *= 2
-	}
-	return p
 }
 
 // GenerateCapacity returns the KV cache capacity Generate uses for prompts
@@ -242,43 +195,37 @@ func (m *Model) Generate(ctx context.Context, prompts [][]int32, maxNew int, nex
 	return st, nil
 }
 
-// genExecs returns the prefill and decode executables (built once).
-func (m *Model) genExecs() (prefill, decode *gmodel.Exec, err error) {
-	if m.prefillExec != nil {
-		return m.prefillExec, m.decodeExec, nil
+// genIn are the inputs of a prefill or decode graph by name (*Node inside
+// a graph, *tensors.Tensor outside); fields is the one order in which they
+// are fed and read.
+type genIn[T any] struct {
+	decode bool
+	Tokens T // [R, Tp] prompts (prefill), [R, 1] new tokens (decode), int32
+	Pad    T // [R] int32: row b's first pad[b] slots are padding
+	// Capacity [C] int8 (prefill) carries the cache capacity in its shape.
+	Capacity T
+	// Start (decode) scalar int32: the slot of the new tokens.
+	Start T
+	// Cache (decode): the cache before the step, keys and values by layer
+	// (k0, v0, k1, v1, ...; [R, C, nKV, D] each). Its length must be set
+	// before fields is read (2 per layer).
+	Cache []T
+}
+
+func (g *genIn[T]) fields() []*T {
+	if !g.decode {
+		return []*T{&g.Tokens, &g.Pad, &g.Capacity}
 	}
-	cfg, gopts := m.cfg, m.eng.graphOptions()
-	gopts.LoRA = m.lora
-	netOf := func(scope *gmodel.Scope, g *Graph) net {
-		return net{w: storeWeights(scope.Store(), g), opts: gopts}
+	f := []*T{&g.Tokens, &g.Pad, &g.Start}
+	for i := range g.Cache {
+		f = append(f, &g.Cache[i])
 	}
-	// Inputs: tokens [R, Tp], pad [R], capacity marker [C] (its shape
-	// carries C into the graph).
-	prefill, err = gmodel.NewExec(m.eng.backend, m.store, func(scope *gmodel.Scope, in []*Node) []*Node {
-		C := in[2].Shape().Dimensions[0]
-		return generateGraph(netOf(scope, in[0].Graph()), &cfg, in[0], in[1], nil, C, nil)
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	prefill.SetMaxCache(64)
-	// Inputs: tokens [R, 1], pad [R], start scalar, then the cache.
-	decode, err = gmodel.NewExec(m.eng.backend, m.store, func(scope *gmodel.Scope, in []*Node) []*Node {
-		C := in[3].Shape().Dimensions[1]
-		return generateGraph(netOf(scope, in[0].Graph()), &cfg, in[0], in[1], in[2], C, in[3:])
-	})
-	if err != nil {
-		prefill.Finalize()
-		return nil, nil, err
-	}
-	decode.SetMaxCache(64)
-	m.prefillExec, m.decodeExec = prefill, decode
-	return prefill, decode, nil
+	return f
 }
 
 // generateBatch runs prefill and decode steps for one batch.
-func (m *Model) generateBatch(ctx context.Context, prompts [][]int32, b genBatch, capacity, maxNew int, next NextFunc, st *GenerateStats) error {
-	R, Tp := b.size, b.prompt
+func (m *Model) generateBatch(ctx context.Context, prompts [][]int32, b batch, capacity, maxNew int, next NextFunc, st *GenerateStats) error {
+	R, Tp := b.size, b.length
 	tokens := make([]int32, R*Tp)
 	pad := make([]int32, R)
 	for r := range R {
@@ -292,17 +239,8 @@ func (m *Model) generateBatch(ctx context.Context, prompts [][]int32, b genBatch
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.eng.backend == nil {
-		return fmt.Errorf("engine: the engine was closed")
-	}
-	if m.store == nil {
-		return fmt.Errorf("engine: the model was closed")
-	}
 	err := catch(func() error {
-		prefill, decode, err := m.genExecs()
-		if err != nil {
-			return err
-		}
+		gs := m.engineGraphs()
 		var cache []*tensors.Tensor
 		release := func() {
 			for _, t := range cache {
@@ -311,10 +249,11 @@ func (m *Model) generateBatch(ctx context.Context, prompts [][]int32, b genBatch
 			cache = nil
 		}
 		defer release()
-		res, err := prefill.Call(
-			tensors.FromFlatDataAndDimensions(tokens, R, Tp),
-			tensors.FromFlatDataAndDimensions(pad, R),
-			tensors.FromShape(shapeOf(dtypes.Int8, capacity)))
+		pre := genIn[*tensors.Tensor]{
+			Tokens:   tensors.FromFlatDataAndDimensions(tokens, R, Tp),
+			Pad:      tensors.FromFlatDataAndDimensions(pad, R),
+			Capacity: tensors.FromShape(shapeOf(dtypes.Int8, capacity))}
+		res, err := m.call(gs.prefill, flatFields(pre.fields()))
 		if err != nil {
 			return err
 		}
@@ -356,15 +295,12 @@ func (m *Model) generateBatch(ctx context.Context, prompts [][]int32, b genBatch
 			if err := ctx.Err(); err != nil {
 				return err
 			}
-			args := []any{
-				tensors.FromFlatDataAndDimensions(append([]int32(nil), last...), R, 1),
-				tensors.FromFlatDataAndDimensions(pad, R),
-				tensors.FromScalar(int32(Tp + step)),
-			}
-			for _, t := range cache {
-				args = append(args, t)
-			}
-			res, err = decode.Call(args...)
+			dec := genIn[*tensors.Tensor]{decode: true,
+				Tokens: tensors.FromFlatDataAndDimensions(append([]int32(nil), last...), R, 1),
+				Pad:    tensors.FromFlatDataAndDimensions(pad, R),
+				Start:  tensors.FromScalar(int32(Tp + step)),
+				Cache:  cache}
+			res, err = m.call(gs.decode, flatFields(dec.fields()))
 			if err != nil {
 				return err
 			}

@@ -13,10 +13,10 @@ import (
 	gmodel "github.com/gomlx/gomlx/ml/model"
 )
 
-// TestCompletionLogProbsGraphGradient checks that the graph the trainer
+// TestLogProbsGraphGradient checks that the graph the trainer
 // differentiates gives the same value as SequenceLogProbs and gradients
 // that agree with central finite differences of SequenceLogProbs.
-func TestCompletionLogProbsGraphGradient(t *testing.T) {
+func TestLogProbsGraphGradient(t *testing.T) {
 	for name, cfg := range testConfigs() {
 		t.Run(name, func(t *testing.T) {
 			ts := randomTensors(t, cfg, 5, safetensors.F32)
@@ -32,7 +32,7 @@ func TestCompletionLogProbsGraphGradient(t *testing.T) {
 			var total float32
 			err = catch(func() error {
 				exec, err := gmodel.NewExec(e.backend, m.Store(), func(scope *gmodel.Scope, tokens, lengths, prompts *graph.Node) []*graph.Node {
-					lp := graph.ReduceAllSum(CompletionLogProbsGraph(scope.Store(), m.Config(), tokens, lengths, prompts, GraphOptions{VocabChunk: 16}))
+					lp := graph.ReduceAllSum(LayoutLogProbsGraph(scope.Store(), m.Config(), PlainLayoutInputs(tokens, lengths, prompts), GraphOptions{VocabChunk: 16}))
 					var wrt []*graph.Node
 					for _, p := range probe {
 						wrt = append(wrt, scope.Store().GetVariable("/"+p).NodeValue(tokens.Graph()))
@@ -102,7 +102,7 @@ func TestCompletionLogProbsGraphGradient(t *testing.T) {
 	}
 }
 
-// lossAndGrads evaluates Σ CompletionLogProbsGraph for a fixed batch and
+// lossAndGrads evaluates Σ LayoutLogProbsGraph of plain rows for a fixed batch and
 // its gradient with respect to every weight, built with opts.
 func lossAndGrads(t *testing.T, e *Engine, m *Model, opts GraphOptions) (float32, map[string][]float32, int) {
 	t.Helper()
@@ -111,7 +111,7 @@ func lossAndGrads(t *testing.T, e *Engine, m *Model, opts GraphOptions) (float32
 	grads := map[string][]float32{}
 	err := catch(func() error {
 		exec, err := gmodel.NewExec(e.backend, m.Store(), func(scope *gmodel.Scope, tokens, lengths, prompts *graph.Node) []*graph.Node {
-			lp := graph.ReduceAllSum(CompletionLogProbsGraph(scope.Store(), m.Config(), tokens, lengths, prompts, opts))
+			lp := graph.ReduceAllSum(LayoutLogProbsGraph(scope.Store(), m.Config(), PlainLayoutInputs(tokens, lengths, prompts), opts))
 			var wrt []*graph.Node
 			for _, s := range m.specs {
 				wrt = append(wrt, scope.Store().GetVariable("/"+s.Name).NodeValue(tokens.Graph()))

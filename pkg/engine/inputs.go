@@ -1,16 +1,15 @@
 package engine
 
 import (
-	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck
 )
 
 // inputs is what one forward pass sees: the token ids, each token's
 // position (what RoPE rotates by and GPT-2's learned position table is
-// indexed with) and which keys each query may attend to. Plain right-padded
-// rows are one layout ([plainInputs]); rows that share a prompt between two
-// completions, or pack several sequences, are others: the families'
-// forward code only reads these fields.
+// indexed with) and which keys each query may attend to: a layout
+// (layoutInputs; plain right-padded rows are the layout of
+// PlainLayoutInputs) or generation's cached rows (cachedInputs). The
+// families' forward code only reads these fields.
 type inputs struct {
 	tokens    *Node // [B, T] int32
 	positions *Node // [B, T] int32
@@ -43,18 +42,4 @@ func (in *inputs) mask(window int) *Node {
 func (in *inputs) dims() (B, T int) {
 	d := in.tokens.Shape().Dimensions
 	return d[0], d[1]
-}
-
-// plainInputs is the layout of right-padded rows: token t of a row is at
-// position t, and attends causally to the row's tokens before lengths[b].
-//
-//	tokens  [B, T] int32
-//	lengths [B]    int32
-func plainInputs(tokens, lengths *Node) *inputs {
-	B, T := tokens.Shape().Dimensions[0], tokens.Shape().Dimensions[1]
-	return &inputs{
-		tokens:    tokens,
-		positions: Iota(tokens.Graph(), shapeOf(dtypes.Int32, B, T), 1),
-		maskFn:    func(window int) *Node { return attentionMask(lengths, T, window) },
-	}
 }

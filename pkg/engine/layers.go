@@ -99,26 +99,6 @@ func activation(name, def string) (func(*Node) *Node, error) {
 	return nil, fmt.Errorf("engine: unsupported activation %q", name)
 }
 
-// attentionMask returns [B, 1, 1, T, T] booleans: query q may attend key k
-// when k <= q (causal), k < lengths[b] (right padding) and, with a sliding
-// window w > 0, q - k < w.
-func attentionMask(lengths *Node, T, window int) *Node {
-	g := lengths.Graph()
-	B := lengths.Shape().Dimensions[0]
-	shapeTT := shapeOf(dtypes.Int32, T, T)
-	q := Iota(g, shapeTT, 0) // [T, T]: query index
-	k := Iota(g, shapeTT, 1) // [T, T]: key index
-	allowed := LessOrEqual(k, q)
-	if window > 0 {
-		allowed = And(allowed, LessThan(Sub(q, k), Const(g, int32(window))))
-	}
-	keyIdx := Iota(g, shapeOf(dtypes.Int32, B, T), 1)                        // [B, T]
-	valid := LessThan(keyIdx, BroadcastToDims(ExpandAxes(lengths, 1), B, T)) // [B, T]
-	mask := And(BroadcastToDims(Reshape(allowed, 1, T, T), B, T, T),
-		BroadcastToDims(Reshape(valid, B, 1, T), B, T, T)) // [B, T(q), T(k)]
-	return Reshape(mask, B, 1, 1, T, T)
-}
-
 // attention is grouped-query scaled dot-product attention.
 //
 //	q    [B, T, nH, D]

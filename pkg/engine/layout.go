@@ -1,13 +1,12 @@
 package engine
 
 import (
+	"fmt"
 	"sort"
 
-	"github.com/dpo-go/dpo/pkg/model"
 	"github.com/gomlx/compute/dtypes"
 	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck
 	"github.com/gomlx/gomlx/core/tensors"
-	gmodel "github.com/gomlx/gomlx/ml/model"
 )
 
 // This file lays sequences out in rows so that a forward computes only what
@@ -56,7 +55,8 @@ func (g Group) len() int {
 }
 
 // LayoutOptions selects the layout's savings. The completion-only head is
-// always on in a layout; today's plain path is the engine's other graph.
+// always on in a layout built here; plain rows, every position scored, are
+// the layout of [PlainLayoutInputs].
 type LayoutOptions struct {
 	// SharedPrompt computes a group's prompt once for all its completions;
 	// off, each completion is a segment of its own, prompt repeated.
@@ -240,27 +240,112 @@ func int32Bytes(x []int32) []byte {
 	return b
 }
 
-// Tensors returns the layout's graph inputs in the order of
-// [LayoutInputs]: tokens, positions, doc, branch [B, T]; pred, target [N];
-// grid [Seqs, T].
-func (l *Layout) Tensors() []*tensors.Tensor {
+// LayoutOf is a layout's inputs by name: *graph.Node inside a graph
+// ([LayoutInputs]) and *tensors.Tensor outside ([Layout.Inputs]). Fields
+// lists them in the one order in which they are fed to and read from a
+// graph; Flat and Take use it, so no caller counts positions.
+type LayoutOf[T any] struct {
+	Tokens, Positions, Doc, Branch T // [B, T] int32
+	Pred, Target                   T // [N] int32
+	// Grid [S, T] int32 maps output slots to scored positions; absent
+	// (NoGrid) where the caller reads the scored positions directly.
+	Grid   T
+	NoGrid bool
+}
+
+// Fields returns pointers to the inputs in feeding order: tokens,
+// positions, doc, branch [B, T]; pred, target [N]; grid [S, T] unless
+// NoGrid.
+func (l *LayoutOf[T]) Fields() []*T {
+	f := []*T{&l.Tokens, &l.Positions, &l.Doc, &l.Branch, &l.Pred, &l.Target}
+	if !l.NoGrid {
+		f = append(f, &l.Grid)
+	}
+	return f
+}
+
+// Flat returns the inputs in the order of Fields.
+func (l LayoutOf[T]) Flat() []T { return flatFields(l.Fields()) }
+
+// Take sets the inputs from the head of in, in the order of Fields, and
+// returns the rest of in.
+func (l *LayoutOf[T]) Take(in []T) []T { return takeFields(l.Fields(), in) }
+
+// flatFields returns the values fs point to.
+func flatFields[T any](fs []*T) []T {
+	out := make([]T, len(fs))
+	for i, f := range fs {
+		out[i] = *f
+	}
+	return out
+}
+
+// takeFields sets fs from the head of in and returns the rest.
+func takeFields[T any](fs []*T, in []T) []T {
+	if len(in) < len(fs) {
+		panic(fmt.Errorf("engine: %d graph inputs, want at least %d", len(in), len(fs)))
+	}
+	for i, f := range fs {
+		*f = in[i]
+	}
+	return in[len(fs):]
+}
+
+// Inputs returns the layout's tensors (no Grid when the layout has no
+// output slots).
+func (l *Layout) Inputs() LayoutOf[*tensors.Tensor] {
 	bt := func(x []int32) *tensors.Tensor { return tensors.FromFlatDataAndDimensions(x, l.Rows, l.Len) }
-	return []*tensors.Tensor{bt(l.Tokens), bt(l.Positions), bt(l.Doc), bt(l.Branch),
-		tensors.FromFlatDataAndDimensions(l.Pred, l.N), tensors.FromFlatDataAndDimensions(l.Target, l.N),
-		tensors.FromFlatDataAndDimensions(l.Grid, l.Seqs, l.Len)}
+	in := LayoutOf[*tensors.Tensor]{Tokens: bt(l.Tokens), Positions: bt(l.Positions), Doc: bt(l.Doc), Branch: bt(l.Branch),
+		Pred: tensors.FromFlatDataAndDimensions(l.Pred, l.N), Target: tensors.FromFlatDataAndDimensions(l.Target, l.N),
+		NoGrid: l.Seqs == 0}
+	if !in.NoGrid {
+		in.Grid = tensors.FromFlatDataAndDimensions(l.Grid, l.Seqs, l.Len)
+	}
+	return in
 }
 
-// LayoutInputs are a layout's tensors inside a graph (see [Layout.Tensors]).
-type LayoutInputs struct {
-	Tokens, Positions, Doc, Branch *Node // [B, T] int32
-	Pred, Target                   *Node // [N] int32
-	Grid                           *Node // [S, T] int32
-}
+// LayoutInputs are a layout's tensors inside a graph (see [LayoutOf]).
+type LayoutInputs = LayoutOf[*Node]
 
-// NewLayoutInputs names the first 7 graph inputs in the order of
-// [Layout.Tensors].
+// NewLayoutInputs names the first graph inputs in the order of
+// [LayoutOf.Fields], Grid included.
 func NewLayoutInputs(in []*Node) LayoutInputs {
-	return LayoutInputs{Tokens: in[0], Positions: in[1], Doc: in[2], Branch: in[3], Pred: in[4], Target: in[5], Grid: in[6]}
+	var li LayoutInputs
+	li.Take(in)
+	return li
+}
+
+// PlainLayoutInputs is the layout of right-padded rows, built inside the
+// graph: one sequence per row, token t at position t, and every position
+// scored (N = B·(T-1): position t of row b, at b·(T-1)+t, predicts token
+// t+1). Its output grid is in row coordinates ([B, T]: entry t of slot b is
+// token t of row b, 0 outside prompts[b] <= t < lengths[b]), so the
+// builders return what the path before the layouts did, value for value.
+//
+//	tokens  [B, T] int32, right padded
+//	lengths [B]    int32, 1 <= lengths[b] <= T
+//	prompts [B]    int32, 1 <= prompts[b] <= lengths[b]
+func PlainLayoutInputs(tokens, lengths, prompts *Node) LayoutInputs {
+	g := tokens.Graph()
+	B, T := tokens.Shape().Dimensions[0], tokens.Shape().Dimensions[1]
+	N := B * (T - 1)
+	pos := Iota(g, shapeOf(dtypes.Int32, B, T), 1)
+	bcast := func(x *Node) *Node { return BroadcastToDims(ExpandAxes(x, 1), B, T) }
+	real := LessThan(pos, bcast(lengths))
+	minus1 := Scalar(g, dtypes.Int32, -1)
+	row := Iota(g, shapeOf(dtypes.Int32, B, T), 0)
+	// Scored position of token t of row b: b·(T-1) + t-1.
+	n := Add(MulScalar(row, float64(T-1)), AddScalar(pos, -1))
+	inCompletion := And(GreaterOrEqual(pos, bcast(prompts)), real)
+	return LayoutInputs{
+		Tokens:    tokens,
+		Positions: pos,
+		Doc:       Where(real, ZerosLike(pos), BroadcastToDims(minus1, B, T)),
+		Branch:    ZerosLike(pos),
+		Pred:      Reshape(Add(MulScalar(Iota(g, shapeOf(dtypes.Int32, B, T-1), 0), float64(T)), Iota(g, shapeOf(dtypes.Int32, B, T-1), 1)), N),
+		Target:    Reshape(Slice(tokens, AxisRange(), AxisRange(1, T)), N),
+		Grid:      Where(inCompletion, n, BroadcastToDims(Scalar(g, dtypes.Int32, N), B, T)),
+	}
 }
 
 // layoutInputs is the forward's view of a layout: its tokens, positions
@@ -287,62 +372,6 @@ func layoutInputs(li LayoutInputs) *inputs {
 			return Reshape(m, B, 1, 1, T, T)
 		},
 	}
-}
-
-// layoutHidden runs the forward over the layout and returns the hidden
-// states of the scored positions [N, H], the head [V, H] and the targets.
-func layoutHidden(n *net, cfg *model.Config, li LayoutInputs) (h, head *Node) {
-	hidden, head := forward(*n, cfg, layoutInputs(li)) // [B, T, H]
-	n.logitCap = cfg.FinalSoftcap
-	B, T, H := hidden.Shape().Dimensions[0], hidden.Shape().Dimensions[1], hidden.Shape().Dimensions[2]
-	h = Gather(Reshape(hidden, B*T, H), ExpandAxes(li.Pred, -1)) // [N, H]
-	return h, head
-}
-
-// layoutLogProbs returns log p(target | context) of every scored position
-// [N] (padding entries hold a value of no meaning).
-func layoutLogProbs(n net, cfg *model.Config, li LayoutInputs) *Node {
-	h, head := layoutHidden(&n, cfg, li)
-	return n.chunkedLogSoftmaxAt(h, head, li.Target)
-}
-
-// toGrid scatters compact per-position values x [N] into [S, T]: entry
-// (s, j) is completion token j of slot s, 0 where there is none. The
-// gradient flows back to x.
-func toGrid(x, grid *Node) *Node {
-	S, T := grid.Shape().Dimensions[0], grid.Shape().Dimensions[1]
-	padded := Concatenate([]*Node{x, Zeros(x.Graph(), shapeOf(x.DType(), 1))}, 0) // [N+1]
-	return Reshape(Gather(padded, ExpandAxes(Reshape(grid, S*T), -1)), S, T)
-}
-
-// LayoutTokenStatsGraph is [CompletionTokenStatsGraph] over a layout: the
-// forward runs once over its rows and the head only over its scored
-// positions. Every field is [S, T]: entry (s, j) describes completion token
-// j of output slot s (there is no prompt offset: a prompt length of 0 in
-// the per-token formulas), 0 beyond the completion.
-func LayoutTokenStatsGraph(store *gmodel.Store, cfg *model.Config, li LayoutInputs, opts GraphOptions) TokenStats {
-	n := net{w: storeWeights(store, li.Tokens.Graph()), opts: opts.withDefaults()}
-	n.moe = newLayoutMoERouting(cfg, li) // MoE router statistics (moe.go)
-	h, head := layoutHidden(&n, cfg, li)
-	st := n.headStats(h, head, li.Target)
-	grid := func(x *Node) *Node { return toGrid(x, li.Grid) }
-	ones := OnesLike(ConvertDType(li.Target, dtypes.Float32))
-	return TokenStats{
-		LogProbs:      grid(st.LogProbs),
-		MeanLogits:    grid(st.MeanLogits),
-		IsTop1:        grid(st.IsTop1),
-		LogSumSqProbs: grid(st.LogSumSqProbs),
-		Entropy:       grid(st.Entropy),
-		Mask:          grid(ones),
-		AuxLoss:       n.moe.auxLoss(),
-	}
-}
-
-// LayoutLogProbsGraph is [CompletionLogProbsGraph] over a layout: the
-// summed completion log-probability of each output slot [S].
-func LayoutLogProbsGraph(store *gmodel.Store, cfg *model.Config, li LayoutInputs, opts GraphOptions) *Node {
-	n := net{w: storeWeights(store, li.Tokens.Graph()), opts: opts.withDefaults()}
-	return ReduceSum(toGrid(layoutLogProbs(n, cfg, li), li.Grid), 1)
 }
 
 // PackedLen is the row length packing chooses for segments of lens (see

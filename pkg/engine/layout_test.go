@@ -137,7 +137,7 @@ func TestNewLayout(t *testing.T) {
 
 // layoutLossAndGrads returns per-sequence log-prob sums of pairs and the
 // gradient of Σ_s w_s·lp_s (w_s = 1 + s/10) w.r.t. every weight, through
-// the plain graph (CompletionTokenStatsGraph over padded rows, chosen rows
+// the plain graph (LayoutTokenStatsGraph over PlainLayoutInputs of padded rows, chosen rows
 // then rejected) or a layout of the pairs (LayoutTokenStatsGraph).
 func layoutLossAndGrads(t *testing.T, e *Engine, m *Model, seqs []Sequence, sw Switches, opts GraphOptions) ([]float32, map[string][]float32) {
 	t.Helper()
@@ -147,7 +147,7 @@ func layoutLossAndGrads(t *testing.T, e *Engine, m *Model, seqs []Sequence, sw S
 	build := func(scope *gmodel.Scope, in []*graph.Node) []*graph.Node {
 		var st TokenStats
 		if sw.Plain {
-			st = CompletionTokenStatsGraph(scope.Store(), m.Config(), in[0], in[1], in[2], opts)
+			st = LayoutTokenStatsGraph(scope.Store(), m.Config(), PlainLayoutInputs(in[0], in[1], in[2]), opts)
 		} else {
 			st = LayoutTokenStatsGraph(scope.Store(), m.Config(), NewLayoutInputs(in), opts)
 		}
@@ -190,7 +190,7 @@ func layoutLossAndGrads(t *testing.T, e *Engine, m *Model, seqs []Sequence, sw S
 			lens = append(lens, g.len())
 		}
 		l := NewLayout(groups, S, PackedLen(lens, 64), 1, o)
-		args = l.Tensors()
+		args = l.Inputs().Flat()
 	}
 	var lp []float32
 	grads := map[string][]float32{}

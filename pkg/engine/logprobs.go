@@ -7,171 +7,116 @@ import (
 	gmodel "github.com/gomlx/gomlx/ml/model"
 )
 
-// hiddenAndHead runs the forward pass of cfg's family over right-padded
-// rows and returns the final hidden states [B, T, H] and the output
-// projection [V, H].
-func hiddenAndHead(n net, cfg *model.Config, tokens, lengths *Node) (hidden, head *Node) {
-	return forward(n, cfg, plainInputs(tokens, lengths))
-}
+// This file is the engine's one builder pair over layout inputs
+// ([LayoutInputs]; plain rows are [PlainLayoutInputs]): log-probabilities
+// ([LayoutLogProbsGraph]) and token statistics for the losses
+// ([LayoutTokenStatsGraph]). Both run forward and then the LM head
+// (head.go) on the scored positions only.
 
 // forward runs the forward pass of cfg's family over in and returns the
-// final hidden states [B, T, H] and the output projection [V, H].
-func forward(n net, cfg *model.Config, in *inputs) (hidden, head *Node) {
+// final hidden states [B, T, H] and the LM head (head.go).
+func forward(n net, cfg *model.Config, in *inputs) (hidden *Node, head lmHead) {
 	fam, err := familyOf(cfg)
 	if err != nil {
 		panic(err)
 	}
 	if fam == familyGPT2 {
-		return gpt2Hidden(n, cfg, in), n.w(gpt2HeadName(cfg))
+		hidden = gpt2Hidden(n, cfg, in)
+	} else {
+		hidden = decoderHidden(n, cfg, in)
 	}
-	return decoderHidden(n, cfg, in), n.w(llamaHeadName(cfg))
+	return hidden, newHead(n, cfg)
 }
 
-// chunkedLogSoftmaxAt returns log_softmax(h·headᵀ)[target] for every row,
-// without materialising the [N, V] logits: the log-sum-exp runs over
-// vocabulary chunks of at most opts.VocabChunk columns, merged online
-// (m' = max(m, m_c); s' = s·e^(m-m') + s_c·e^(m_c-m')).
-//
-// In float32 the target logit is the dot product of h with the gathered
-// head row. With bf16 it is picked out of each chunk's (bf16-rounded)
-// logits instead, so that, as with torch's log_softmax + gather, its
-// gradient joins the softmax's before the product's gradient is rounded to
-// bf16 (rounding p and then subtracting 1 is more exact than rounding p-1,
-// but it is not what mixed-precision training computes).
-//
-//	h       [N, H] float32
-//	head    [V, H] float32
-//	targets [N]    int32
-//	returns [N]    float32
-func (n net) chunkedLogSoftmaxAt(h, head, targets *Node) *Node {
-	return n.chunkedLogSoftmaxEach(h, head, targets, nil)
+// TokenStats are per-token quantities of the next-token distributions of a
+// completion forward, as TRL's fused LM head reports them. Every field is
+// [B, T] float32; entry t describes the prediction of tokens[t] and is 0
+// outside the completion (prompts[b] <= t < lengths[b]).
+type TokenStats struct {
+	// LogProbs is log p(tokens[t] | tokens[:t]), differentiable: the same
+	// values and gradient as [LayoutLogProbsGraph] before its sum.
+	LogProbs *Node
+	// MeanLogits is the mean of the logits over the vocabulary.
+	MeanLogits *Node
+	// IsTop1 is 1 where tokens[t] is the argmax of the logits (the first
+	// index of the maximum, as TRL's is_top1).
+	IsTop1 *Node
+	// LogSumSqProbs is log Σ_v p_v² (WPO's normalizer).
+	LogSumSqProbs *Node
+	// Entropy is -Σ_v p_v log p_v.
+	Entropy *Node
+	// Mask is 1 inside the completion, else 0.
+	Mask *Node
+	// AuxLoss is the MoE router's load-balancing loss of this forward
+	// over every real token (prompt and completion) of the rows, as
+	// transformers' outputs.aux_loss with the attention mask: a
+	// differentiable float32 scalar; nil for models without MoE layers.
+	AuxLoss *Node
 }
 
-// vocabChunk is what chunkedLogSoftmaxEach hands to its callback for one
-// vocabulary chunk: the chunk's first column, its logits [N, C]
-// (soft-capped, as the model outputs them), their row max M [N] and
-// S = Σ e^(logits-M) [N], both without gradient, and, where the backend
-// has a fused softmax, P = softmax(logits) [N, C] without gradient (nil
-// otherwise).
-type vocabChunk struct {
-	start    int
-	logits   *Node
-	max, sum *Node
-	softmax  *Node
+// layoutHidden runs the forward over the layout and returns the hidden
+// states of the scored positions [N, H] and the LM head.
+func layoutHidden(n net, cfg *model.Config, li LayoutInputs) (h *Node, head lmHead) {
+	hidden, head := forward(n, cfg, layoutInputs(li)) // [B, T, H]
+	B, T, H := hidden.Shape().Dimensions[0], hidden.Shape().Dimensions[1], hidden.Shape().Dimensions[2]
+	h = Gather(Reshape(hidden, B*T, H), ExpandAxes(li.Pred, -1)) // [N, H]
+	return h, head
 }
 
-// chunkedLogSoftmaxEach is chunkedLogSoftmaxAt that also hands each
-// vocabulary chunk to each (see vocabChunk), so statistics over the
-// vocabulary reuse the head's product and exponentials instead of
-// computing them again.
-//
-// A chunk's S comes from the backend's fused softmax where it has one
-// (float32, no bf16): S = 1/max(P), since P's largest entry is
-// e^0/S. Its value is then one fast pass instead of an element-wise exp
-// (the Go backend's Exp op is slow, see fastexp.go), and its gradient,
-// ∂S/∂logits = S·P, is attached with a custom-gradient identity.
-func (n net) chunkedLogSoftmaxEach(h, head, targets *Node, each func(c vocabChunk)) *Node {
-	V, chunk := head.Shape().Dimensions[0], n.opts.VocabChunk
-	N := h.Shape().Dimensions[0]
-	var m, s *Node   // [N] running max and sum of exp(logit - m)
-	var picked *Node // [N] target logits (bf16 only)
-	for start := 0; start < V; start += chunk {
-		end := min(start+chunk, V)
-		wc := Slice(head, AxisRange(start, end), AxisRange()) // [C, H]
-		logits := n.dot(h, wc, "nh,vh->nv")                   // [N, C]
-		if n.logitCap > 0 {
-			logits = softCap(logits, n.logitCap)
-		}
-		if n.opts.BF16 {
-			col := AddScalar(Iota(h.Graph(), shapeOf(dtypes.Int32, N, end-start), 1), float64(start))
-			hit := Equal(col, BroadcastToDims(ExpandAxes(targets, 1), N, end-start)) // [N, C]
-			pc := ReduceSum(Where(hit, logits, ZerosLike(logits)), 1)
-			if picked == nil {
-				picked = pc
-			} else {
-				picked = Add(picked, pc)
-			}
-		}
-		c := vocabChunk{start: start, logits: logits, max: StopGradient(ReduceMax(logits, 1))}
-		var sc *Node // [N] Σ e^(logits-mc), with gradient
-		if !n.opts.BF16 {
-			c.softmax = fusedSoftmaxValue(logits, 1)
-		}
-		if c.softmax != nil {
-			c.sum = Reciprocal(ReduceMax(c.softmax, 1))
-			p := c.softmax
-			li := IdentityWithCustomGradient(logits, func(_, v *Node) *Node { return Mul(v, p) })
-			z := ReduceSum(li, 1) // value unused: its gradient is P·v
-			sc = Add(c.sum, Mul(c.sum, Sub(z, StopGradient(z))))
-		} else {
-			sc = ReduceSum(expNode(Sub(logits, ExpandAxes(c.max, 1))), 1)
-			c.sum = StopGradient(sc)
-		}
-		if each != nil {
-			each(c)
-		}
-		mc := c.max
-		if m == nil {
-			m, s = mc, sc
-			continue
-		}
-		mNew := Max(m, mc)
-		s = Add(Mul(s, expNode(Sub(m, mNew))), Mul(sc, expNode(Sub(mc, mNew))))
-		m = mNew
-	}
-	lse := Add(m, Log(s)) // [N]
-	if picked != nil {
-		return Sub(picked, lse)
-	}
-	wt := Gather(head, ExpandAxes(targets, -1)) // [N, H]
-	target := ReduceSum(Mul(h, wt), 1)          // [N]
-	if n.logitCap > 0 {
-		target = softCap(target, n.logitCap)
-	}
-	return Sub(target, lse)
+// layoutLogProbs returns log p(target | context) of every scored position
+// [N] (padding entries hold a value of no meaning).
+func layoutLogProbs(n net, cfg *model.Config, li LayoutInputs) *Node {
+	h, head := layoutHidden(n, cfg, li)
+	return head.chunkedLogSoftmaxAt(h, li.Target)
 }
 
-// tokenLogProbsGraph returns per-token completion log-probabilities.
-//
-//	tokens  [B, T] int32, right padded
-//	lengths [B]    int32, 1 <= lengths[b] <= T
-//	prompts [B]    int32, 1 <= prompts[b] <= lengths[b]
-//	returns [B, T] float32: entry t is log p(tokens[t] | tokens[:t]) when
-//	        prompts[b] <= t < lengths[b], else 0.
-func tokenLogProbsGraph(n net, cfg *model.Config, tokens, lengths, prompts *Node) *Node {
-	g := tokens.Graph()
-	B, T := tokens.Shape().Dimensions[0], tokens.Shape().Dimensions[1]
-	hidden, head := hiddenAndHead(n, cfg, tokens, lengths) // [B, T, H], [V, H]
-	n.logitCap = cfg.FinalSoftcap                          // Gemma 2's final_logit_softcapping
-	H := hidden.Shape().Dimensions[2]
-	if T < 2 {
-		return ZerosLike(ConvertDType(tokens, dtypes.Float32))
-	}
-	// Position t predicts token t+1.
-	h := Reshape(Slice(hidden, AxisRange(), AxisRange(0, T-1), AxisRange()), B*(T-1), H) // [N, H]
-	targets := Reshape(Slice(tokens, AxisRange(), AxisRange(1, T)), B*(T-1))             // [N]
-	lp := Reshape(n.chunkedLogSoftmaxAt(h, head, targets), B, T-1)                       // [B, T-1]
-	lp = Concatenate([]*Node{Zeros(g, shapeOf(dtypes.Float32, B, 1)), lp}, 1)            // [B, T]
-	pos := Iota(g, shapeOf(dtypes.Int32, B, T), 1)
-	inCompletion := And(
-		GreaterOrEqual(pos, BroadcastToDims(ExpandAxes(prompts, 1), B, T)),
-		LessThan(pos, BroadcastToDims(ExpandAxes(lengths, 1), B, T)))
-	return Where(inCompletion, lp, ZerosLike(lp))
+// toGrid scatters compact per-position values x [N] into [S, T]: entry
+// (s, j) is completion token j of slot s, 0 where there is none. The
+// gradient flows back to x.
+func toGrid(x, grid *Node) *Node {
+	S, T := grid.Shape().Dimensions[0], grid.Shape().Dimensions[1]
+	padded := Concatenate([]*Node{x, Zeros(x.Graph(), shapeOf(x.DType(), 1))}, 0) // [N+1]
+	return Reshape(Gather(padded, ExpandAxes(Reshape(grid, S*T), -1)), S, T)
 }
 
-// CompletionLogProbsGraph builds, inside a GoMLX graph, the summed
-// completion log-probability of each row for the model whose weights are
-// the variables of store (see [Model.Store]). It is the forward the
-// training stage differentiates.
+// LayoutTokenStatsGraph builds, inside a GoMLX graph, the per-token
+// log-probabilities of the completions of a layout for the model whose
+// weights are the variables of store (see [Model.Store]), and the
+// statistics TRL's DPOTrainer logs (logits/*, mean_token_accuracy,
+// entropy) and weighs by (use_weighting). It is the forward the training
+// stage differentiates. The forward runs once over the layout's rows and
+// the head only over its scored positions; the statistics carry no
+// gradient and reuse the log-softmax's products of the LM head (a few
+// reductions per chunk, no second matmul). Every field is [S, T]: entry
+// (s, j) describes completion token j of output slot s (there is no prompt
+// offset: a prompt length of 0 in the per-token formulas), 0 beyond the
+// completion; with [PlainLayoutInputs], entry (b, t) is token t of row b,
+// 0 outside the completion.
 //
-//	tokens  [B, T] int32, right padded
-//	lengths [B]    int32, 1 <= lengths[b] <= T
-//	prompts [B]    int32, 1 <= prompts[b] <= lengths[b]
-//	returns [B]    float32: Σ_{prompts[b] <= t < lengths[b]} log p(tokens[t] | tokens[:t])
-//
-// opts selects the vocabulary chunk, bf16 mixed precision and gradient
-// checkpointing (see [GraphOptions]).
-func CompletionLogProbsGraph(store *gmodel.Store, cfg *model.Config, tokens, lengths, prompts *Node, opts GraphOptions) *Node {
-	n := net{w: storeWeights(store, tokens.Graph()), opts: opts.withDefaults()}
-	return ReduceSum(tokenLogProbsGraph(n, cfg, tokens, lengths, prompts), 1)
+// opts selects the vocabulary chunk, bf16 mixed precision, gradient
+// checkpointing and the LoRA adapter (see [GraphOptions]).
+func LayoutTokenStatsGraph(store *gmodel.Store, cfg *model.Config, li LayoutInputs, opts GraphOptions) TokenStats {
+	n := net{w: storeWeights(store, li.Tokens.Graph()), opts: opts.withDefaults()}
+	n.moe = newLayoutMoERouting(cfg, li) // MoE router statistics (moe.go)
+	h, head := layoutHidden(n, cfg, li)
+	st := head.stats(h, li.Target)
+	grid := func(x *Node) *Node { return toGrid(x, li.Grid) }
+	ones := OnesLike(ConvertDType(li.Target, dtypes.Float32))
+	return TokenStats{
+		LogProbs:      grid(st.LogProbs),
+		MeanLogits:    grid(st.MeanLogits),
+		IsTop1:        grid(st.IsTop1),
+		LogSumSqProbs: grid(st.LogSumSqProbs),
+		Entropy:       grid(st.Entropy),
+		Mask:          grid(ones),
+		AuxLoss:       n.moe.auxLoss(),
+	}
+}
+
+// LayoutLogProbsGraph is [LayoutTokenStatsGraph]'s log-probabilities
+// summed: the completion log-probability of each output slot [S],
+// Σ_t log p(token t | tokens before it) over its completion tokens.
+func LayoutLogProbsGraph(store *gmodel.Store, cfg *model.Config, li LayoutInputs, opts GraphOptions) *Node {
+	n := net{w: storeWeights(store, li.Tokens.Graph()), opts: opts.withDefaults()}
+	return ReduceSum(toGrid(layoutLogProbs(n, cfg, li), li.Grid), 1)
 }

@@ -69,7 +69,7 @@ func (n net) adapted(x *Node, module string, y *Node) *Node {
 // AttachAdapter adds a's matrices to the model's store (replacing an
 // adapter attached before): from then on the model computes base + adapter
 // in SequenceLogProbs, TokenLogProbs and (with [Model.LoRAScales] in the
-// GraphOptions) CompletionLogProbsGraph. a must have been bound to the
+// GraphOptions) the graph builders (LayoutLogProbsGraph, LayoutTokenStatsGraph). a must have been bound to the
 // model's config (adapter.Load / adapter.New with the same config).
 func (m *Model) AttachAdapter(a *adapter.Adapter) error {
 	m.mu.Lock()

@@ -51,7 +51,7 @@ func dropoutGrads(t *testing.T, e *Engine, m *Model, seqs [][]int32, prompts []i
 				}
 				opts.LoRADropout = &LoRADropout{P: p, State: graph.Const(g, st), Keep: map[string]*graph.Node{}}
 			}
-			lp := graph.ReduceAllSum(CompletionLogProbsGraph(scope.Store(), m.Config(), tokens, lengths, prompts, opts))
+			lp := graph.ReduceAllSum(LayoutLogProbsGraph(scope.Store(), m.Config(), PlainLayoutInputs(tokens, lengths, prompts), opts))
 			var wrt []*graph.Node
 			for _, s := range specs {
 				wrt = append(wrt, scope.Store().GetVariable("/"+s.Name).NodeValue(g))

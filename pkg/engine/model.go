@@ -29,15 +29,70 @@ type Model struct {
 	loraSpecs []model.ParamSpec
 	adapter   *adapter.Adapter
 
-	mu     sync.Mutex
-	exec   *gmodel.Exec
-	shapes map[[3]int]bool // (rows, length, scored positions) of every graph compiled
-	// layoutExec scores layouts (layout.go); built on first use.
-	layoutExec *gmodel.Exec
-
-	// prefillExec and decodeExec run Generate (generate.go).
-	prefillExec, decodeExec *gmodel.Exec
+	mu sync.Mutex
+	// execs is the one executable cache (runner.go), compiles its counts.
+	execs    map[execKey]*gmodel.Exec
+	compiles CompileStats
+	// graphs are the engine's own graphs, made on first use.
+	graphs modelGraphs
 }
+
+// modelGraphs are the graphs the engine runs itself.
+type modelGraphs struct {
+	rows    *GraphKind // per-token log-probs [B, T] of plain rows (PlainLayoutInputs)
+	layout  *GraphKind // log-probs of a layout's scored positions (layout.go)
+	prefill *GraphKind // generation (generate.go)
+	decode  *GraphKind
+}
+
+// engineGraphs returns the engine's graphs (m.mu held), made with the
+// model's graph options and adapter.
+func (m *Model) engineGraphs() *modelGraphs {
+	if m.graphs.rows != nil {
+		return &m.graphs
+	}
+	cfg, gopts := m.cfg, m.eng.graphOptions()
+	gopts.LoRA = m.lora
+	netOf := func(scope *gmodel.Scope, g *graph.Graph) net {
+		return net{w: storeWeights(scope.Store(), g), opts: gopts}
+	}
+	m.graphs = modelGraphs{
+		rows: &GraphKind{Name: "log-probs of rows", Build: func(scope *gmodel.Scope, nodes []*graph.Node) []*graph.Node {
+			var in rowsIn[*graph.Node]
+			takeFields(in.fields(), nodes)
+			li := PlainLayoutInputs(in.Tokens, in.Lengths, in.Prompts)
+			return []*graph.Node{toGrid(layoutLogProbs(netOf(scope, li.Tokens.Graph()), &cfg, li), li.Grid)} // [B, T]
+		}},
+		layout: &GraphKind{Name: "log-probs of a layout", Build: func(scope *gmodel.Scope, nodes []*graph.Node) []*graph.Node {
+			li := LayoutInputs{NoGrid: true}
+			takeFields(li.Fields(), nodes)
+			return []*graph.Node{layoutLogProbs(netOf(scope, li.Tokens.Graph()), &cfg, li)}
+		}},
+		prefill: &GraphKind{Name: "prefill", Build: func(scope *gmodel.Scope, nodes []*graph.Node) []*graph.Node {
+			var in genIn[*graph.Node]
+			takeFields(in.fields(), nodes)
+			n := netOf(scope, in.Tokens.Graph())
+			return generateGraph(n, &cfg, in.Tokens, in.Pad, nil, in.Capacity.Shape().Dimensions[0], nil)
+		}},
+		decode: &GraphKind{Name: "decode", Build: func(scope *gmodel.Scope, nodes []*graph.Node) []*graph.Node {
+			in := genIn[*graph.Node]{decode: true, Cache: make([]*graph.Node, 2*cfg.NumLayers)}
+			takeFields(in.fields(), nodes)
+			n := netOf(scope, in.Tokens.Graph())
+			return generateGraph(n, &cfg, in.Tokens, in.Pad, in.Start, in.Cache[0].Shape().Dimensions[1], in.Cache)
+		}},
+	}
+	return &m.graphs
+}
+
+// rowsIn are plain right-padded rows by name (*graph.Node inside a graph,
+// *tensors.Tensor outside); fields is their order.
+type rowsIn[T any] struct {
+	Tokens  T // [B, T] int32, right padded
+	Lengths T // [B] int32
+	Prompts T // [B] int32
+}
+
+func (r *rowsIn[T]) fields() []*T { return []*T{&r.Tokens, &r.Lengths, &r.Prompts} }
 
 // LoadWeights checks the tensors against cfg (names and shapes from
 // model.ParamSpecs; GPT-2 names with or without "transformer.") and puts
@@ -63,7 +118,7 @@ func (e *Engine) LoadWeights(cfg *model.Config, ts map[string]*safetensors.Tenso
 		names:  make(map[string]string, len(specs)),
 		dtypes: make(map[string]safetensors.DType, len(specs)),
 		store:  gmodel.NewStore(),
-		shapes: make(map[[3]int]bool),
+		execs:  make(map[execKey]*gmodel.Exec),
 	}
 	for _, s := range specs {
 		t, found := lookupTensor(ts, s.Name)
@@ -103,15 +158,16 @@ func (m *Model) Config() *model.Config { c := m.cfg; return &c }
 
 // Store returns the GoMLX store holding the weights, one variable per HF
 // tensor at path "/<hf name>". It is for the training stage, which builds
-// its graphs with [CompletionLogProbsGraph].
+// its graphs with [LayoutTokenStatsGraph].
 func (m *Model) Store() *gmodel.Store { return m.store }
 
 // NumCompiledGraphs returns how many distinct input shapes (hence compiled
-// graphs) SequenceLogProbs has used so far.
+// graphs) SequenceLogProbs has used so far (see [Model.CompileStats] for
+// every graph).
 func (m *Model) NumCompiledGraphs() int {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return len(m.shapes)
+	return m.numExecs(m.graphs.rows, m.graphs.layout)
 }
 
 // ExportWeights returns the current weights as float32, keyed by HF name.
@@ -228,13 +284,10 @@ func (m *Model) run(ctx context.Context, seqs []Sequence, progress func(done, to
 	if !m.eng.opts.Layout.Plain {
 		return m.runLayouts(ctx, seqs, progress, emit)
 	}
-	lens := make([]int, len(seqs))
-	for i, s := range seqs {
-		lens[i] = len(s.Tokens)
-	}
-	batches := planBatches(lens, m.eng.opts.BatchTokens)
+	// Plain rows: the layout of one sequence per row, planned as one.
 	done := 0
-	for _, b := range batches {
+	for _, lb := range plan(seqGroups(seqs, false), m.eng.opts.BatchTokens, LayoutOptions{}) {
+		b := batch{rows: lb.groups, size: lb.rows, length: lb.T}
 		if err := ctx.Err(); err != nil {
 			return err
 		}
@@ -269,68 +322,31 @@ func (m *Model) runBatch(seqs []Sequence, b batch) ([]float32, error) {
 		copy(tokens[r*b.length:], s.Tokens)
 		lengths[r], prompts[r] = int32(len(s.Tokens)), int32(s.PromptLen)
 	}
+	in := rowsIn[*tensors.Tensor]{
+		Tokens:  tensors.FromFlatDataAndDimensions(tokens, b.size, b.length),
+		Lengths: tensors.FromFlatDataAndDimensions(lengths, b.size),
+		Prompts: tensors.FromFlatDataAndDimensions(prompts, b.size)}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if m.eng.backend == nil {
-		return nil, fmt.Errorf("engine: the engine was closed")
-	}
-	if m.store == nil {
-		return nil, fmt.Errorf("engine: the model was closed")
-	}
 	var out []float32
 	err := catch(func() error {
-		if m.exec == nil {
-			cfg, gopts := m.cfg, m.eng.graphOptions()
-			gopts.LoRA = m.lora
-			exec, err := gmodel.NewExec(m.eng.backend, m.store,
-				func(scope *gmodel.Scope, tokens, lengths, prompts *graph.Node) *graph.Node {
-					n := net{w: storeWeights(scope.Store(), tokens.Graph()), opts: gopts}
-					return tokenLogProbsGraph(n, &cfg, tokens, lengths, prompts)
-				})
-			if err != nil {
-				return err
-			}
-			exec.SetMaxCache(256)
-			m.exec = exec
-		}
 		var err error
-		out, err = callFlat(m.exec,
-			tensors.FromFlatDataAndDimensions(tokens, b.size, b.length),
-			tensors.FromFlatDataAndDimensions(lengths, b.size),
-			tensors.FromFlatDataAndDimensions(prompts, b.size))
+		out, err = m.callFlat(m.engineGraphs().rows, flatFields(in.fields())...)
 		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("engine: batch of %d rows x %d tokens (first row %d): %w", b.size, b.length, b.rows[0], err)
 	}
-	m.shapes[[3]int{b.size, b.length, 0}] = true
 	return out, nil
 }
 
-// dropExecs releases every compiled graph (m.mu held): on Close, and when
-// an adapter is attached (they were compiled without it).
-func (m *Model) dropExecs() {
-	for _, e := range []*gmodel.Exec{m.exec, m.layoutExec, m.prefillExec, m.decodeExec} {
-		if e != nil {
-			e.Finalize()
-		}
+// anys converts xs to the []any of an executable's call.
+func anys[T any](xs []T) []any {
+	out := make([]any, len(xs))
+	for i, x := range xs {
+		out[i] = x
 	}
-	m.exec, m.layoutExec, m.prefillExec, m.decodeExec = nil, nil, nil, nil
-	clear(m.shapes)
-}
-
-// callFlat runs exec on args and returns its first output's values.
-func callFlat(exec *gmodel.Exec, args ...any) ([]float32, error) {
-	res, err := exec.Call(args...)
-	if err != nil {
-		return nil, err
-	}
-	defer func() {
-		for _, t := range res {
-			_ = t.FinalizeAll()
-		}
-	}()
-	return tensors.CopyFlatData[float32](res[0])
+	return out
 }
 
 // Close releases the compiled graphs and the weights' device memory. The

@@ -114,20 +114,8 @@ type moeRouting struct {
 	experts int
 }
 
-// newMoERouting returns the accumulator for a forward over right-padded
-// rows (tokens [B, T], lengths [B]), or nil when cfg has no MoE layer.
-func newMoERouting(cfg *model.Config, tokens, lengths *Node) *moeRouting {
-	if !cfg.HasMoE() {
-		return nil
-	}
-	B, T := tokens.Shape().Dimensions[0], tokens.Shape().Dimensions[1]
-	pos := Iota(tokens.Graph(), shapeOf(dtypes.Int32, B, T), 1)
-	valid := LessThan(pos, BroadcastToDims(ExpandAxes(lengths, 1), B, T))
-	return &moeRouting{valid: Reshape(ConvertDType(valid, dtypes.Float32), B*T), experts: cfg.MoE.NumExperts}
-}
-
-// newLayoutMoERouting is newMoERouting for a layout: every token of a
-// segment counts once (padding, doc -1, not at all). That is transformers'
+// newLayoutMoERouting returns the accumulator for a forward over a layout,
+// or nil when cfg has no MoE layer: every token of a segment counts once (padding, doc -1, not at all). That is transformers'
 // count only when no prompt is shared between completions (TRL's
 // concatenated forward sees a pair's prompt twice): training with the aux
 // loss lays MoE pairs out without a shared prompt (pkg/train).

@@ -49,9 +49,6 @@ func (o GraphOptions) withDefaults() GraphOptions {
 type net struct {
 	w    weights
 	opts GraphOptions
-	// logitCap soft-caps the LM head's logits (cap·tanh(logit/cap);
-	// Gemma 2's final_logit_softcapping); 0 means off.
-	logitCap float64
 	// moe accumulates the MoE router statistics of the forward for the
 	// load-balancing loss (moe.go); nil: not collected.
 	moe *moeRouting

@@ -1,6 +1,7 @@
 // Package model knows the Hugging Face causal-LM checkpoints dpo works
 // with: it parses config.json (LoadConfig) into a normalised Config for
-// Llama, Mistral, Qwen2, Qwen3 and GPT-2, lists each architecture's exact
+// Llama, Mistral, Qwen2, Qwen3, GPT-2, Gemma 2, Gemma 3 (text-only), OLMo 2,
+// Phi-3 and Qwen3-MoE (SupportedArchs), lists each architecture's exact
 // tensor names and shapes (ParamSpecs), loads and validates checkpoints
 // (Load), creates HF-style random initialisations (RandomInit) and writes
 // checkpoints transformers can load (Save).
@@ -20,4 +21,13 @@
 // Dynamic rope is exact only up to max_position_embeddings tokens, beyond
 // which transformers' result depends on the batch; Config.CheckSeqLen
 // refuses longer sequences and says why.
+//
+// The newer families are options of one decoder block in the engine, and
+// their Config fields say which: Gemma's (1 + w) norms (NormOffset), its
+// embedding scale, attention and final-logit soft-capping (AttnSoftcap,
+// FinalSoftcap), query_pre_attn_scalar and sandwich norms; Gemma 3's
+// per-layer rope for sliding layers (LayerRope); OLMo 2's post-norms and
+// qk-norm; Phi-3's fused qkv and gate_up projections; Qwen3-MoE's routed
+// experts (Config.MoE, HasMoE). pkg/engine's doc describes how the forward
+// uses them (layouts, LoRA, KV cache, MoE).
 package model

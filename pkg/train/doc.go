@@ -85,7 +85,7 @@
 // Config.LDAlpha (ld_alpha), Config.UseWeighting (use_weighting, WPO),
 // Config.FDivergence/FAlphaCoef and Config.LossWeights are TRL's DPOConfig
 // options. The per-token quantities they and the token metrics need come
-// from engine.CompletionTokenStatsGraph. LD-DPO needs the reference summed
+// from engine.LayoutTokenStatsGraph. LD-DPO needs the reference summed
 // with the same weights, which a plain sum cannot be turned into: the
 // stream must declare it: an "ld_alpha" field in its dpo.reflogp.options.
 // With ld_alpha or use_weighting, evaluation runs the same statistics

@@ -32,10 +32,12 @@ type optimizer struct {
 	// chosenOnly: the objective reads only chosen completions (sft), so
 	// micro-batches carry no rejected rows.
 	chosenOnly bool
-	grad       *gmodel.Exec // per micro-batch: forward, loss, gradient accumulation
-	apply      *gmodel.Exec // per step: norm, clipping, AdamW
-	eval       *gmodel.Exec // evaluation with ld_alpha or use_weighting (built on first use)
-	backend    gmodel.Backend
+	// The graphs, run by the model's runner (engine.Model.Run), which
+	// compiles each once per input shapes.
+	mdl   *engine.Model
+	grad  *engine.GraphKind // per micro-batch: forward, loss, gradient accumulation
+	apply *engine.GraphKind // per step: norm, clipping, AdamW
+	eval  *engine.GraphKind // evaluation with ld_alpha or use_weighting
 	// lora is the scale of each adapted module when training a LoRA
 	// adapter (specs are then the adapter's A and B; see lora.go).
 	lora map[string]float64
@@ -70,10 +72,10 @@ func zerosF32(shape []int) *tensors.Tensor {
 }
 
 // newOptimizer creates the optimizer variables (zero moments and
-// accumulators) next to the model's weights and the two executables.
-func newOptimizer(backend gmodel.Backend, mdl *engine.Model, obj dpo.Objective, tc *Config) (*optimizer, error) {
+// accumulators) next to the model's weights, and the graphs.
+func newOptimizer(mdl *engine.Model, obj dpo.Objective, tc *Config) (*optimizer, error) {
 	cfg, store := mdl.Config(), mdl.Store()
-	o := &optimizer{cfg: cfg, specs: trainableSpecs(mdl), lora: mdl.LoRAScales(), store: store, obj: obj, tc: tc, backend: backend, chosenOnly: true}
+	o := &optimizer{cfg: cfg, specs: trainableSpecs(mdl), lora: mdl.LoRAScales(), store: store, obj: obj, tc: tc, mdl: mdl, chosenOnly: true}
 	for _, t := range obj.Terms {
 		o.chosenOnly = o.chosenOnly && t.Name == dpo.SFT
 	}
@@ -100,46 +102,83 @@ func newOptimizer(backend gmodel.Backend, mdl *engine.Model, obj dpo.Objective, 
 				v.SetTrainable(false)
 			}
 		}
-		var err error
-		o.grad, err = gmodel.NewExec(backend, store, o.gradGraph)
-		if err != nil {
-			return err
-		}
-		o.grad.SetMaxCache(256)
-		o.apply, err = gmodel.NewExec(backend, store, o.applyGraph)
-		return err
+		return nil
 	})
 	if err != nil {
 		return nil, fmt.Errorf("train: building the optimizer: %w", err)
 	}
+	o.grad = &engine.GraphKind{Name: "train gradient", Build: o.gradGraph}
+	o.apply = &engine.GraphKind{Name: "train AdamW step", Build: o.applyGraph}
+	o.eval = &engine.GraphKind{Name: "train evaluation", Build: o.evalGraph}
 	return o, nil
 }
 
-func (o *optimizer) close() {
-	_ = catch(func() error {
-		if o.grad != nil {
-			o.grad.Finalize()
-		}
-		if o.apply != nil {
-			o.apply.Finalize()
-		}
-		if o.eval != nil {
-			o.eval.Finalize()
-		}
-		return nil
-	})
+// run runs graph g on the typed inputs fs (see gradIn.fields).
+func (o *optimizer) run(g *engine.GraphKind, fs []**tensors.Tensor) ([]*tensors.Tensor, error) {
+	args := make([]*tensors.Tensor, len(fs))
+	for i, f := range fs {
+		args[i] = *f
+	}
+	return o.mdl.Run(g, args...)
 }
 
-// gradGraph: inputs
-//
-//	tokens  [2B, T] int32 (chosen rows, then rejected rows; [B, T] of
-//	        chosen rows only when chosenOnly)
-//	lengths [2B] int32, prompts [2B] int32 (or [B])
-//	refC, refR [B] float32
-//	scale []  float32: this micro-batch's weight in the step
-//	bcoMean, bcoCount [] float32
-//
-// adds scale·∇loss to the accumulators and returns
+func (o *optimizer) close() {
+	for _, g := range []*engine.GraphKind{o.grad, o.apply, o.eval} {
+		if g != nil {
+			o.mdl.Release(g)
+		}
+	}
+}
+
+// plainRows are right-padded rows by name: tokens [R, T], lengths [R] and
+// prompt lengths [R] (int32); T is *graph.Node inside a graph,
+// *tensors.Tensor outside.
+type plainRows[T any] struct {
+	Tokens, Lengths, Prompts T
+}
+
+func (p *plainRows[T]) fields() []*T { return []*T{&p.Tokens, &p.Lengths, &p.Prompts} }
+
+// gradIn are gradGraph's inputs by name. fields is the one order in which
+// they are fed and read.
+type gradIn[T any] struct {
+	plain bool // Layout.Plain: Rows (engine.PlainLayoutInputs), else Layout and CompLen
+	Rows  plainRows[T]
+	// Layout is the micro-batch's layout (see layoutMicro) and CompLen
+	// [R] int32 the completion lengths of its output slots.
+	Layout  engine.LayoutOf[T]
+	CompLen T
+	// RefC, RefR [B] float32: the reference log-probs.
+	RefC, RefR T
+	// Scale [] float32: this micro-batch's weight in the step.
+	Scale T
+	// BCOMean, BCOCount [] float32: bco_pair's running reward mean.
+	BCOMean, BCOCount T
+}
+
+func (g *gradIn[T]) fields() []*T {
+	var f []*T
+	if g.plain {
+		f = g.Rows.fields()
+	} else {
+		f = append(g.Layout.Fields(), &g.CompLen)
+	}
+	return append(f, &g.RefC, &g.RefR, &g.Scale, &g.BCOMean, &g.BCOCount)
+}
+
+// take sets fs from in (as many as fs).
+func take[T any](fs []*T, in []T) {
+	if len(in) != len(fs) {
+		panic(fmt.Errorf("train: %d graph inputs, want %d", len(in), len(fs)))
+	}
+	for i, f := range fs {
+		*f = in[i]
+	}
+}
+
+// gradGraph: inputs gradIn (tokens [2B, T]: chosen rows, then rejected
+// rows; [B, T] of chosen rows only when chosenOnly). It adds scale·∇loss
+// to the accumulators and returns
 //
 //	lp      [2B] the policy log-probs the objective reads (ld_alpha-weighted)
 //	bco     []   bco_pair's batch mean (0 without bco_pair)
@@ -150,28 +189,27 @@ func (o *optimizer) close() {
 //	aux     []   the MoE router's aux loss (0 when off), whose auxCoef
 //	             multiple is in the differentiated loss
 //
-// Unless Layout.Plain, the first three inputs are instead a layout's seven
-// (engine.Layout.Tensors) and the completion lengths [2B] (see layoutMicro):
-// per-token statistics then come as [2B, T] grids of completion tokens.
-func (o *optimizer) gradGraph(scope *gmodel.Scope, in []*graph.Node) []*graph.Node {
+// Over a layout, per-token statistics come as [2B, T] grids of completion
+// tokens.
+func (o *optimizer) gradGraph(scope *gmodel.Scope, nodes []*graph.Node) []*graph.Node {
 	store := scope.Store()
+	in := gradIn[*graph.Node]{plain: o.tc.Layout.Plain}
+	take(in.fields(), nodes)
 	gopts := engine.GraphOptions{VocabChunk: o.tc.VocabChunk, BF16: o.tc.BF16, Checkpoint: o.tc.GradCheckpointing, LoRA: o.lora,
-		LoRADropout: o.loraDropout(in[0].Graph())}
+		LoRADropout: o.loraDropout(in.RefC.Graph())}
 	var st engine.TokenStats
 	var compLen, prompts *graph.Node
-	if o.tc.Layout.Plain {
-		tokens, lengths := in[0], in[1]
-		prompts = in[2]
-		st = engine.CompletionTokenStatsGraph(store, o.cfg, tokens, lengths, prompts, gopts)
-		compLen = graph.Sub(lengths, prompts)
-		in = in[3:]
+	if in.plain {
+		rows := in.Rows
+		prompts = rows.Prompts
+		st = engine.LayoutTokenStatsGraph(store, o.cfg, engine.PlainLayoutInputs(rows.Tokens, rows.Lengths, prompts), gopts)
+		compLen = graph.Sub(rows.Lengths, prompts)
 	} else {
-		st = engine.LayoutTokenStatsGraph(store, o.cfg, engine.NewLayoutInputs(in), gopts)
-		compLen = in[7]
+		st = engine.LayoutTokenStatsGraph(store, o.cfg, in.Layout, gopts)
+		compLen = in.CompLen
 		prompts = graph.ZerosLike(compLen) // grids start at the completion
-		in = in[8:]
 	}
-	refC, refR, scale, bcoMean, bcoCount := in[0], in[1], in[2], in[3], in[4]
+	refC, refR, scale, bcoMean, bcoCount := in.RefC, in.RefR, in.Scale, in.BCOMean, in.BCOCount
 	g := refC.Graph()
 	R := st.LogProbs.Shape().Dimensions[0]
 	B := R / 2
@@ -228,11 +266,22 @@ func (o *optimizer) gradGraph(scope *gmodel.Scope, in []*graph.Node) []*graph.No
 	return []*graph.Node{lp, bco, graph.StopGradient(stats), graph.StopGradient(raw), graph.StopGradient(weights), graph.StopGradient(aux)}
 }
 
-// applyGraph: inputs (all float32 scalars) lr/(1-β1^t), sqrt(1-β2^t),
-// 1-lr·wd, max_norm (<= 0: no clipping). It returns the global gradient
-// norm before clipping; when it is not finite nothing changes.
-func (o *optimizer) applyGraph(scope *gmodel.Scope, in []*graph.Node) []*graph.Node {
-	stepSize, bc2Sqrt, decay, maxNorm := in[0], in[1], in[2], in[3]
+// applyIn are applyGraph's inputs by name, all float32 scalars.
+type applyIn[T any] struct {
+	StepSize T // lr/(1-β1^t)
+	BC2Sqrt  T // sqrt(1-β2^t)
+	Decay    T // 1-lr·wd
+	MaxNorm  T // <= 0: no clipping
+}
+
+func (a *applyIn[T]) fields() []*T { return []*T{&a.StepSize, &a.BC2Sqrt, &a.Decay, &a.MaxNorm} }
+
+// applyGraph: inputs applyIn. It returns the global gradient norm before
+// clipping; when it is not finite nothing changes.
+func (o *optimizer) applyGraph(scope *gmodel.Scope, nodes []*graph.Node) []*graph.Node {
+	var in applyIn[*graph.Node]
+	take(in.fields(), nodes)
+	stepSize, bc2Sqrt, decay, maxNorm := in.StepSize, in.BC2Sqrt, in.Decay, in.MaxNorm
 	g := stepSize.Graph()
 	store := scope.Store()
 	accs := make([]*graph.Node, len(o.specs))

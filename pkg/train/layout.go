@@ -6,22 +6,19 @@ import (
 	"github.com/dpo-go/dpo/pkg/engine"
 )
 
-// maxPackedRow bounds the row length packing may choose for a
-// micro-batch (attention grows with its square).
-const maxPackedRow = 1024
-
-// microInputs returns the first inputs of the gradient graph for micro-batch
-// m: the padded rows toks [R, T], lengths and prompts [R] on the plain path,
-// else a layout of its pairs (engine.NewLayout: prompt|chosen|rejected
-// segments unless NoSharedPrompt, several per row unless NoPacking, the head
-// on completion positions only) and the completion lengths [R]. Output slot
-// j is pair j's chosen completion, B+j its rejected one.
-func (r *runner) microInputs(m micro, toks, lengths, prompts []int32, R, T int) []any {
+// microInputs returns the rows of the gradient graph's inputs for
+// micro-batch m (the rest are set by the caller): the padded rows toks
+// [R, T], lengths and prompts [R] on the plain path, else a layout of its
+// pairs (engine.NewLayout: prompt|chosen|rejected segments unless
+// NoSharedPrompt, several per row unless NoPacking, the head on completion
+// positions only) and the completion lengths [R]. Output slot j is pair
+// j's chosen completion, B+j its rejected one.
+func (r *runner) microInputs(m micro, toks, lengths, prompts []int32, R, T int) gradIn[*tensors.Tensor] {
 	if r.c.Layout.Plain {
-		return []any{
-			tensors.FromFlatDataAndDimensions(toks, R, T),
-			tensors.FromFlatDataAndDimensions(lengths, R),
-			tensors.FromFlatDataAndDimensions(prompts, R)}
+		return gradIn[*tensors.Tensor]{plain: true, Rows: plainRows[*tensors.Tensor]{
+			Tokens:  tensors.FromFlatDataAndDimensions(toks, R, T),
+			Lengths: tensors.FromFlatDataAndDimensions(lengths, R),
+			Prompts: tensors.FromFlatDataAndDimensions(prompts, R)}}
 	}
 	B := len(m.rows)
 	groups := make([]engine.Group, B)
@@ -43,40 +40,8 @@ func (r *runner) microInputs(m micro, toks, lengths, prompts []int32, R, T int) 
 		// logged whatever the coefficient): no shared prompt.
 		o.SharedPrompt = false
 	}
-	l := engine.NewLayout(groups, R, microRowLen(groups, o), 1, o)
-	out := make([]any, 0, 8)
-	for _, t := range l.Tensors() {
-		out = append(out, t)
-	}
-	return append(out, tensors.FromFlatDataAndDimensions(compLen, R))
-}
-
-// microRowLen is the row length of a micro-batch's layout: the bucket of
-// its longest segment, or with packing the length (up to maxPackedRow, or
-// that bucket when longer) that needs the fewest padded tokens.
-func microRowLen(groups []engine.Group, o engine.LayoutOptions) int {
-	var lens []int
-	for _, g := range groups {
-		if o.SharedPrompt {
-			n := len(g.Prompt)
-			for _, c := range g.Completions {
-				n += len(c)
-			}
-			lens = append(lens, n)
-			continue
-		}
-		for _, c := range g.Completions {
-			lens = append(lens, len(g.Prompt)+len(c))
-		}
-	}
-	if !o.Pack {
-		longest := 0
-		for _, l := range lens {
-			longest = max(longest, l)
-		}
-		return engine.BucketLen(longest)
-	}
-	return engine.PackedLen(lens, maxPackedRow)
+	l := engine.NewLayout(groups, R, engine.RowLen(groups, o), 1, o)
+	return gradIn[*tensors.Tensor]{Layout: l.Inputs(), CompLen: tensors.FromFlatDataAndDimensions(compLen, R)}
 }
 
 // layoutOptions are the layouts the switches leave on. With --bf16 the

@@ -267,7 +267,7 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 	if err := r.attachLoRA(); err != nil {
 		return nil, 0, err
 	}
-	if r.opt, err = newOptimizer(r.eng.Backend(), r.mdl, r.obj, &c); err != nil {
+	if r.opt, err = newOptimizer(r.mdl, r.obj, &c); err != nil {
 		return nil, 0, err
 	}
 	if resumeStep > 0 {
@@ -636,14 +636,14 @@ func (r *runner) micro(m micro, scale float64) (microOut, error) {
 		}
 		return out, err
 	}
-	ins := r.microInputs(m, toks, lengths, prompts, R, T)
+	in := r.microInputs(m, toks, lengths, prompts, R, T)
+	in.RefC = tensors.FromFlatDataAndDimensions(refC, B)
+	in.RefR = tensors.FromFlatDataAndDimensions(refR, B)
+	in.Scale = tensors.FromScalar(float32(scale))
+	in.BCOMean = tensors.FromScalar(float32(r.bco.Mean))
+	in.BCOCount = tensors.FromScalar(float32(r.bco.Count))
 	err := catch(func() error {
-		out, err := r.opt.grad.Exec(append(ins,
-			tensors.FromFlatDataAndDimensions(refC, B),
-			tensors.FromFlatDataAndDimensions(refR, B),
-			tensors.FromScalar(float32(scale)),
-			tensors.FromScalar(float32(r.bco.Mean)),
-			tensors.FromScalar(float32(r.bco.Count)))...)
+		out, err := r.opt.run(r.opt.grad, in.fields())
 		if err != nil {
 			return err
 		}
@@ -672,11 +672,12 @@ func (r *runner) applyStep(t int, lr float64) (float64, error) {
 	bc2 := 1 - math.Pow(c.AdamBeta2, float64(t))
 	var norm float64
 	err := catch(func() error {
-		out, err := r.opt.apply.Exec(
-			tensors.FromScalar(float32(lr/bc1)),
-			tensors.FromScalar(float32(math.Sqrt(bc2))),
-			tensors.FromScalar(float32(1-lr*c.WeightDecay)),
-			tensors.FromScalar(float32(c.MaxGradNorm)))
+		in := applyIn[*tensors.Tensor]{
+			StepSize: tensors.FromScalar(float32(lr / bc1)),
+			BC2Sqrt:  tensors.FromScalar(float32(math.Sqrt(bc2))),
+			Decay:    tensors.FromScalar(float32(1 - lr*c.WeightDecay)),
+			MaxNorm:  tensors.FromScalar(float32(c.MaxGradNorm))}
+		out, err := r.opt.run(r.opt.apply, in.fields())
 		if err != nil {
 			return err
 		}

@@ -12,12 +12,14 @@ import (
 )
 
 // evalGraph is the forward of gradGraph without the loss and gradient:
-// inputs tokens [2B, T], lengths [2B], prompts [2B]; outputs the policy
-// log-probs the objective reads [2B] (ld_alpha-weighted), the plain sums
-// [2B] and the WPO pair weights [B].
-func (o *optimizer) evalGraph(scope *gmodel.Scope, in []*graph.Node) []*graph.Node {
-	tokens, lengths, prompts := in[0], in[1], in[2]
-	st := engine.CompletionTokenStatsGraph(scope.Store(), o.cfg, tokens, lengths, prompts, engine.GraphOptions{
+// inputs plainRows of 2B rows; outputs the policy log-probs the objective
+// reads [2B] (ld_alpha-weighted), the plain sums [2B] and the WPO pair
+// weights [B].
+func (o *optimizer) evalGraph(scope *gmodel.Scope, nodes []*graph.Node) []*graph.Node {
+	var in plainRows[*graph.Node]
+	take(in.fields(), nodes)
+	tokens, lengths, prompts := in.Tokens, in.Lengths, in.Prompts
+	st := engine.LayoutTokenStatsGraph(scope.Store(), o.cfg, engine.PlainLayoutInputs(tokens, lengths, prompts), engine.GraphOptions{
 		VocabChunk: o.tc.VocabChunk, BF16: o.tc.BF16, LoRA: o.lora})
 	R := st.LogProbs.Shape().Dimensions[0]
 	B := R / 2
@@ -42,16 +44,6 @@ func (o *optimizer) evalGraph(scope *gmodel.Scope, in []*graph.Node) []*graph.No
 // computed over all pairs at once, as the plain evaluation does.
 func (r *runner) evaluateTRL() (map[string]float64, error) {
 	d := r.eval
-	if r.opt.eval == nil {
-		err := catch(func() error {
-			var err error
-			r.opt.eval, err = gmodel.NewExec(r.opt.backend, r.opt.store, r.opt.evalGraph)
-			return err
-		})
-		if err != nil {
-			return nil, fmt.Errorf("evaluating %s: %w", d.name, err)
-		}
-	}
 	var in dpo.InputsF64
 	for start := 0; start < d.len(); start += r.c.BatchSize {
 		end := min(start+r.c.BatchSize, d.len())
@@ -82,8 +74,9 @@ func (r *runner) evaluateTRL() (map[string]float64, error) {
 		}
 		var lp, raw, w []float32
 		err := catch(func() error {
-			out, err := r.opt.eval.Exec(tensors.FromFlatDataAndDimensions(toks, 2*B, T),
-				tensors.FromFlatDataAndDimensions(lengths, 2*B), tensors.FromFlatDataAndDimensions(prompts, 2*B))
+			rows := plainRows[*tensors.Tensor]{Tokens: tensors.FromFlatDataAndDimensions(toks, 2*B, T),
+				Lengths: tensors.FromFlatDataAndDimensions(lengths, 2*B), Prompts: tensors.FromFlatDataAndDimensions(prompts, 2*B)}
+			out, err := r.opt.run(r.opt.eval, rows.fields())
 			if err != nil {
 				return err
 			}

@@ -125,7 +125,8 @@ func Profile(ctx context.Context, args []string, _ io.Reader, stdout, stderr io.
 		}
 	}
 	el := time.Since(t0).Seconds() / float64(*repeat)
-	fmt.Fprintf(stdout, "{\"backend\": %q, \"tokens\": %d, \"graphs\": %d, \"first_pass_seconds\": %.3f, \"pass_seconds\": %.3f, \"tokens_per_second\": %.1f}\n",
-		eng.BackendName(), tokens, m.NumCompiledGraphs(), first, el, float64(tokens)/el)
+	cs := m.CompileStats()
+	fmt.Fprintf(stdout, "{\"backend\": %q, \"tokens\": %d, \"graphs\": %d, \"compile_seconds\": %.3f, \"first_pass_seconds\": %.3f, \"pass_seconds\": %.3f, \"tokens_per_second\": %.1f}\n",
+		eng.BackendName(), tokens, cs.Count, cs.Seconds, first, el, float64(tokens)/el)
 	return nil
 }
