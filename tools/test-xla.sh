@@ -18,7 +18,7 @@ export DPO_REQUIRE_REFS=1 GOMLX_BACKEND=xla:cpu DPO_XLA_CPU_PLUGIN="$PWD/$plugin
 engine='^(TestFamiliesTransformersOracle|TestTransformersOracle|TestQwen3MoeTransformersOracle|TestQwen3MoePEFTOracle|TestPEFTOracle|TestGreedyMatchesTransformers|TestBF16LogProbsAgainstTorch|TestLayoutsEqualPlain|TestLayoutGradientsEqualPlain|TestChooseBackend|TestBackendSelection|TestXLACPUDevices)$'
 # train: the 10-step TRL comparison (loss types), LoRA against PEFT+TRL,
 # MoE against TRL, bit-identical resume on the same backend.
-train='^(TestTrainAgainstTRL|TestLoRATrainAgainstTRL|TestTrainMoEAgainstTRL|TestResumeBitIdentical|TestResumeOtherBackend)$'
+train='^(TestTrainAgainstTRL|TestLoRATrainAgainstTRL|TestTrainMoEAgainstTRL|TestResumeBitIdentical|TestResumeOtherBackend|TestCompilesBounded)$'
 # cli: shards = unsharded, checkpoints load in transformers.
 cli='^(TestShards|TestTrainedCheckpointLoadsInTransformers)$'
 

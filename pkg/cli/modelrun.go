@@ -28,10 +28,12 @@ type loadedModel struct {
 	eng     *engine.Engine
 	model   *engine.Model
 	ck      *model.Checkpoint
+	log     io.Writer // where Close reports the compilations (nil: nowhere)
 }
 
 func (l *loadedModel) Close() {
 	if l.model != nil {
+		logCompiles(l.log, l.eng, l.model)
 		l.model.Close()
 	}
 	if l.ck != nil {
@@ -207,6 +209,18 @@ type modelFlags struct {
 // backendUsage is the help of every tool's --backend.
 const backendUsage = "compute backend: auto (CUDA when a GPU and JAX's plugin are present, else OpenXLA's CPU plugin when installed, else pure Go), xla:cpu (pip install xla-cpu-pjrt), cuda, go, or xla:/abs/plugin.so; XLA needs a -tags xla build (default $GOMLX_BACKEND, else auto; see docs/gpu.md)"
 
+// logCompiles reports how many executables the run compiled and how long
+// their first calls took (compilation included): on XLA each new input
+// shape compiles, so this is the cost the shape policy (bucketed rows and
+// lengths) bounds.
+func logCompiles(log io.Writer, e *engine.Engine, m *engine.Model) {
+	if log == nil {
+		return
+	}
+	st := m.CompileStats()
+	fmt.Fprintf(log, "compiled %d executables on %s in %.1f s (first calls included)\n", st.Count, e.BackendKind(), st.Seconds)
+}
+
 // logBackend says which backend runs and, when auto chose it, why.
 func logBackend(log io.Writer, e *engine.Engine) {
 	if note := e.BackendNote(); note != "" {
@@ -252,6 +266,7 @@ func (m *modelFlags) load(meta arrowio.Metadata, dir string, log io.Writer) (*lo
 	l, err := loadModel(baseDir, m.opts)
 	if err == nil {
 		logBackend(log, l.eng)
+		l.log = log
 	}
 	if err != nil || adapterDir == "" {
 		return l, err

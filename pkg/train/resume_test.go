@@ -311,3 +311,28 @@ func TestResumeOtherBackend(t *testing.T) {
 		t.Errorf("resume on another backend: the log does not name both backends:\n%s", log)
 	}
 }
+
+// TestCompilesBounded: a run compiles once per graph and input shape, so
+// twice the steps over the same data compile nothing more (the shape
+// policy: bucketed rows and lengths), and the count is reported.
+func TestCompilesBounded(t *testing.T) {
+	base, in := resumeSetup(t)
+	dir := t.TempDir()
+	run := func(epochs int) train.CompileStats {
+		c := resumeConfig(base, in, filepath.Join(dir, fmt.Sprint("e", epochs)), "sigmoid")
+		c.Epochs = float64(epochs)
+		res, err := train.Run(context.Background(), c, "test", nil, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res.Compiles
+	}
+	a, b := run(2), run(6)
+	if a.Count < 2 || a.Seconds <= 0 {
+		t.Fatalf("2 epochs: %+v; want the gradient and update graphs counted", a)
+	}
+	if b.Count != a.Count {
+		t.Errorf("6 epochs compiled %d executables, 2 epochs %d: more steps over the same rows must meet no new shape", b.Count, a.Count)
+	}
+	t.Logf("compiled %d executables (%.2f s, first calls included)", a.Count, a.Seconds)
+}

@@ -31,12 +31,19 @@ type Result struct {
 	Eval    map[string]float64 // last evaluation (nil without --eval)
 	OutDir  string
 	Resumed int // step resumed from (0: fresh run)
+	// Compiles counts the executables the run compiled (one per graph and
+	// input shapes) and the time of their first calls.
+	Compiles CompileStats
 }
 
 // tokenizerFiles are copied into checkpoints when their tokenizer.json
 // matches the stream's.
 var tokenizerFiles = []string{"tokenizer.json", "tokenizer_config.json", "special_tokens_map.json",
 	"chat_template.jinja", "chat_template.json", "vocab.json", "merges.txt", "tokenizer.model", "added_tokens.json"}
+
+// CompileStats counts the executables a run compiled (see
+// [engine.CompileStats]).
+type CompileStats = engine.CompileStats
 
 // runner is one training run.
 type runner struct {
@@ -452,6 +459,9 @@ func (r *runner) loop(ctx context.Context, start int) (*Result, error) {
 		return nil, err
 	}
 	res.Steps, res.Final, res.Eval = total, last, r.lastEval
+	st := r.mdl.CompileStats()
+	res.Compiles = st
+	fmt.Fprintf(r.log, "compiled %d executables on %s in %.1f s (first calls included)\n", st.Count, r.eng.BackendKind(), st.Seconds)
 	return res, nil
 }
 
