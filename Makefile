@@ -44,7 +44,7 @@ build: $(TOOLS)
 # with uncommitted changes); outside a git checkout the Go build information's.
 GITDESC := $(shell git describe --tags --always --dirty --abbrev=12 2>/dev/null)
 VERSION ?= $(if $(filter v%,$(GITDESC)),$(GITDESC),$(if $(GITDESC),rev-$(GITDESC)))
-LDFLAGS := $(if $(VERSION),-ldflags "-X github.com/dpo-go/dpo/pkg/cli.Version=$(VERSION)")
+LDFLAGS := $(if $(VERSION),-ldflags "-X github.com/dpo-go/dpo/internal/cli.Version=$(VERSION)")
 
 # XLA (OpenXLA through PJRT: `--backend auto`, `xla:cpu`, `cuda`) is built in
 # when a C compiler is present, since go-xla needs CGO; elsewhere the tools

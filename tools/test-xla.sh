@@ -24,4 +24,4 @@ cli='^(TestShards|TestTrainedCheckpointLoadsInTransformers)$'
 
 go test -tags xla -count=1 -timeout 40m -run "$engine" ./pkg/engine
 go test -tags xla -count=1 -timeout 40m -run "$train" ./pkg/train
-go test -tags xla -count=1 -timeout 40m -run "$cli" ./pkg/cli
+go test -tags xla -count=1 -timeout 40m -run "$cli" ./internal/cli

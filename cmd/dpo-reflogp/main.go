@@ -5,7 +5,7 @@ package main
 import (
 	"os"
 
-	"github.com/dpo-go/dpo/pkg/cli"
+	"github.com/dpo-go/dpo/internal/cli"
 )
 
 func main() { os.Exit(cli.Main("dpo-reflogp", cli.Reflogp)) }

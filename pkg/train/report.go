@@ -6,7 +6,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/dpo-go/dpo/pkg/tbevents"
+	"github.com/dpo-go/dpo/internal/tbevents"
 )
 
 // RunsDir is the directory under Out that holds TensorBoard event files

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/dpo-go/dpo/pkg/cli"
+	"github.com/dpo-go/dpo/internal/cli"
 )
 
 // TestSortPreferenceTask is the pipeline on the bundled example

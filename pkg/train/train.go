@@ -15,13 +15,13 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/gomlx/gomlx/core/tensors"
 
+	"github.com/dpo-go/dpo/internal/ckpt"
+	"github.com/dpo-go/dpo/internal/tbevents"
 	"github.com/dpo-go/dpo/pkg/arrowio"
-	"github.com/dpo-go/dpo/pkg/ckpt"
 	"github.com/dpo-go/dpo/pkg/dpo"
 	"github.com/dpo-go/dpo/pkg/engine"
 	"github.com/dpo-go/dpo/pkg/model"
 	"github.com/dpo-go/dpo/pkg/safetensors"
-	"github.com/dpo-go/dpo/pkg/tbevents"
 )
 
 // Result summarises a finished run.

@@ -20,7 +20,7 @@ import (
 
 	"github.com/dpo-go/dpo/bench/gpu/internal/gputool"
 	"github.com/dpo-go/dpo/bench/internal/streamdump"
-	"github.com/dpo-go/dpo/pkg/cli"
+	"github.com/dpo-go/dpo/internal/cli"
 )
 
 var commands = map[string]cli.RunFunc{

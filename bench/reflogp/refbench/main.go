@@ -13,7 +13,7 @@ import (
 
 	"github.com/dpo-go/dpo/bench/internal/streamdump"
 	"github.com/dpo-go/dpo/bench/reflogp/internal/refbench"
-	"github.com/dpo-go/dpo/pkg/cli"
+	"github.com/dpo-go/dpo/internal/cli"
 )
 
 var commands = map[string]cli.RunFunc{

@@ -12,7 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/dpo-go/dpo/bench/internal/streamdump"
-	"github.com/dpo-go/dpo/pkg/cli"
+	"github.com/dpo-go/dpo/internal/cli"
 	"github.com/dpo-go/dpo/pkg/model"
 )
 

@@ -6,8 +6,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/dpo-go/dpo/internal/ckpt"
 	"github.com/dpo-go/dpo/pkg/adapter"
-	"github.com/dpo-go/dpo/pkg/ckpt"
 	"github.com/dpo-go/dpo/pkg/train"
 )
 

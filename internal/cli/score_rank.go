@@ -18,6 +18,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/dpo-go/dpo/pkg/arrowio"
+	"github.com/dpo-go/dpo/pkg/dpo"
 )
 
 // rankConfig is dpo-score --rank's configuration (resolved flags).
@@ -224,11 +225,11 @@ func scoreRank(ctx context.Context, cfg rankConfig, stdin io.Reader, stdout, std
 			return err
 		}
 		for i := range c.Rows {
-			if cfg.lengthNorm {
-				b.reward[i] = cfg.beta * b.policy[i] / float64(len(c.Completion.Row(i)))
-			} else {
-				b.reward[i] = cfg.beta * (b.policy[i] - ref[i])
+			var r float64
+			if !cfg.lengthNorm {
+				r = ref[i]
 			}
+			b.reward[i] = dpo.ImplicitReward(cfg.beta, b.policy[i], r, len(c.Completion.Row(i)), cfg.lengthNorm)
 			rows[b.first+i].reward = b.reward[i]
 		}
 		rec.Retain()

@@ -23,7 +23,7 @@ type memBudget struct {
 }
 
 // defaultVocabChunk is the engine's default head chunk (engine.Options).
-const defaultVocabChunk = 8192
+const defaultVocabChunk = engine.DefaultVocabChunk
 
 // estimate is the float32 working memory of the engine's forward pass over
 // the batch a sequence of n tokens lands in: the padded length T, the

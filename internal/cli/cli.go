@@ -16,7 +16,7 @@ import (
 	"golang.org/x/term"
 )
 
-// Version is set at build time with -ldflags "-X github.com/dpo-go/dpo/pkg/cli.Version=v1.2.3";
+// Version is set at build time with -ldflags "-X github.com/dpo-go/dpo/internal/cli.Version=v1.2.3";
 // otherwise it comes from the build information (version.go).
 var Version = "dev"
 

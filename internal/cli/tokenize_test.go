@@ -63,7 +63,7 @@ func runTokenize(t *testing.T, args ...string) (stdout, stderr *bytes.Buffer, er
 // TestTokenizeMatchesReference runs dpo-tokenize on standard, conversational
 // and implicit-prompt pairs with real tokenizers and compares every id with
 // goldens that hold TRL 1.16's own ids (written by
-// `go test ./pkg/cli -run TestTokenizeMatchesTRL -update`, which runs TRL;
+// `go test ./internal/cli -run TestTokenizeMatchesTRL -update`, which runs TRL;
 // this test needs no Python).
 func TestTokenizeMatchesReference(t *testing.T) {
 	for _, name := range []string{"qwen3", "llama3", "gemma3", "mistral"} {

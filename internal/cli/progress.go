@@ -5,11 +5,11 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/dpo-go/dpo/internal/progress"
 	"github.com/dpo-go/dpo/pkg/arrowio"
-	"github.com/dpo-go/dpo/pkg/progress"
 )
 
-// rowProgress reports rows done on stderr (pkg/progress): a line redrawn
+// rowProgress reports rows done on stderr (internal/progress): a line redrawn
 // in place on a terminal, a plain line every 30 s and at the end
 // elsewhere; nothing with -q (w is io.Discard).
 type rowProgress struct{ m *progress.Meter }

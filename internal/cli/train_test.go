@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/dpo-go/dpo/internal/ckpt"
 	"github.com/dpo-go/dpo/pkg/arrowio"
-	"github.com/dpo-go/dpo/pkg/ckpt"
 	"github.com/dpo-go/dpo/pkg/safetensors"
 )
 

@@ -12,8 +12,8 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/dpo-go/dpo/internal/ckpt"
 	"github.com/dpo-go/dpo/pkg/arrowio"
-	"github.com/dpo-go/dpo/pkg/ckpt"
 )
 
 func refStream(t *testing.T, dir string, n int, flags ...string) []byte {

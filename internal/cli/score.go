@@ -16,8 +16,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
+	"github.com/dpo-go/dpo/internal/ckpt"
 	"github.com/dpo-go/dpo/pkg/arrowio"
-	"github.com/dpo-go/dpo/pkg/ckpt"
+	"github.com/dpo-go/dpo/pkg/dpo"
 	"github.com/dpo-go/dpo/pkg/tokenizer"
 )
 
@@ -264,13 +265,12 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		n := p.Rows
 		rc, rr, margin, correct := make([]float64, n), make([]float64, n), make([]float64, n), make([]bool, n)
 		for i := range n {
-			if lengthNorm {
-				rc[i] = *beta * pc[i] / float64(len(p.Chosen.Row(i)))
-				rr[i] = *beta * pr[i] / float64(len(p.Rejected.Row(i)))
-			} else {
-				rc[i] = *beta * (pc[i] - refC[i])
-				rr[i] = *beta * (pr[i] - refR[i])
+			var rC, rR float64
+			if !lengthNorm {
+				rC, rR = refC[i], refR[i]
 			}
+			rc[i] = dpo.ImplicitReward(*beta, pc[i], rC, len(p.Chosen.Row(i)), lengthNorm)
+			rr[i] = dpo.ImplicitReward(*beta, pr[i], rR, len(p.Rejected.Row(i)), lengthNorm)
 			margin[i] = rc[i] - rr[i]
 			correct[i] = margin[i] > 0
 			acc.add(p, i, pc[i], pr[i], refC, refR, rc[i], rr[i], margin[i])
