@@ -70,12 +70,12 @@ func TestTokenizeMatchesReference(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			dir := filepath.Dir(testrefs.Tokenizer(t, name))
 			rejects := filepath.Join(t.TempDir(), "rejects.jsonl")
-			stdout, stderr, err := runTokenize(t, "--tokenizer", dir, "--workers", "3", "--on-error", "skip", "--rejects", rejects, "--batch-rows", "5", filepath.Join("..", "tokenize", "testdata", "pairs.jsonl"))
+			stdout, stderr, err := runTokenize(t, "--tokenizer", dir, "--workers", "3", "--on-error", "skip", "--rejects", rejects, "--batch-rows", "5", filepath.Join("..", "..", "pkg", "tokenize", "testdata", "pairs.jsonl"))
 			if err != nil {
 				t.Fatalf("%v\n%s", err, stderr)
 			}
 			got, meta := readPairsStream(t, stdout.Bytes())
-			want := readGolden(t, filepath.Join("..", "tokenize", "testdata", "golden_"+name+".jsonl"))
+			want := readGolden(t, filepath.Join("..", "..", "pkg", "tokenize", "testdata", "golden_"+name+".jsonl"))
 			rej := readRejectIDs(t, rejects)
 			gi := 0
 			for _, w := range want {

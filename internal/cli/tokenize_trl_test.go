@@ -154,10 +154,10 @@ func trlGroups(t *testing.T, dir string, files ...string) []*trlDataset {
 func TestTokenizeMatchesTRL(t *testing.T) {
 	py := testrefs.Python(t, "trl", "transformers", "datasets")
 	tmp := t.TempDir()
-	groups := trlGroups(t, tmp, filepath.Join("..", "tokenize", "testdata", "pairs.jsonl"), filepath.Join("..", "tokenize", "testdata", "trl_pairs.jsonl"),
+	groups := trlGroups(t, tmp, filepath.Join("..", "..", "pkg", "tokenize", "testdata", "pairs.jsonl"), filepath.Join("..", "..", "pkg", "tokenize", "testdata", "trl_pairs.jsonl"),
 		// Leading spaces and text after special-token literals, where
 		// LlamaTokenizer differs from its raw tokenizer.json.
-		filepath.Join("..", "tokenize", "testdata", "space_pairs.jsonl"))
+		filepath.Join("..", "..", "pkg", "tokenize", "testdata", "space_pairs.jsonl"))
 	names := []string{"qwen3", "llama3", "gemma3", "mistral"}
 	req := trlRequest{Tokenizers: map[string]string{}, Truncations: []trlTruncation{
 		{16, tokenize.KeepStart}, {40, tokenize.KeepStart}, {16, tokenize.KeepEnd}, {40, tokenize.KeepEnd},
@@ -292,7 +292,7 @@ var update = flag.Bool("update", false, "rewrite pkg/tokenize/testdata/golden_*.
 // chat template are errors there.
 func writeTRLGolden(t *testing.T, name string, trl map[string]trlPrepared) {
 	t.Helper()
-	src := filepath.Join("..", "tokenize", "testdata", "pairs.jsonl")
+	src := filepath.Join("..", "..", "pkg", "tokenize", "testdata", "pairs.jsonl")
 	b, err := os.ReadFile(src)
 	if err != nil {
 		t.Fatal(err)
@@ -325,7 +325,7 @@ func writeTRLGolden(t *testing.T, name string, trl map[string]trlPrepared) {
 		j, _ := json.Marshal(row)
 		out.Write(append(j, '\n'))
 	}
-	path := filepath.Join("..", "tokenize", "testdata", "golden_"+name+".jsonl")
+	path := filepath.Join("..", "..", "pkg", "tokenize", "testdata", "golden_"+name+".jsonl")
 	if err := os.WriteFile(path, out.Bytes(), 0o644); err != nil {
 		t.Fatal(err)
 	}
