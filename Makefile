@@ -34,7 +34,7 @@ LORA_OPTS  := $(if $(filter-out 0,$(LORA)),--lora-r $(LORA) --lora-alpha $(LORA_
 TOOLS := $(BIN)/dpo-tokenize $(BIN)/dpo-reflogp $(BIN)/dpo-train $(BIN)/dpo-score
 GOSRC := $(shell find cmd pkg internal -name '*.go' -not -name '*_test.go') go.mod go.sum
 
-.PHONY: all build demo iterate test refs clean FORCE
+.PHONY: all build demo iterate test test-xla refs clean FORCE
 
 all: build
 
@@ -46,8 +46,15 @@ GITDESC := $(shell git describe --tags --always --dirty --abbrev=12 2>/dev/null)
 VERSION ?= $(if $(filter v%,$(GITDESC)),$(GITDESC),$(if $(GITDESC),rev-$(GITDESC)))
 LDFLAGS := $(if $(VERSION),-ldflags "-X github.com/dpo-go/dpo/pkg/cli.Version=$(VERSION)")
 
+# XLA (OpenXLA through PJRT: `--backend auto`, `xla:cpu`, `cuda`) is built in
+# when a C compiler is present, since go-xla needs CGO; elsewhere the tools
+# are static pure-Go binaries and the demo runs on GoMLX's Go backend.
+# `make XLA=0` builds the static binaries on any machine.
+XLA ?= $(if $(shell command -v $${CC:-cc} 2>/dev/null),1,0)
+GOBUILD := $(if $(filter 1,$(XLA)),CGO_ENABLED=1 $(GO) build -tags xla,CGO_ENABLED=0 $(GO) build)
+
 $(BIN)/%: $(GOSRC)
-	CGO_ENABLED=0 $(GO) build $(LDFLAGS) -o $@ ./cmd/$*
+	$(GOBUILD) $(LDFLAGS) -o $@ ./cmd/$*
 
 # The reference material the tests compare against (Debian's python3-torch
 # and python3-jinja2; HF Rust tokenizers and real tokenizer.json files from
@@ -58,9 +65,16 @@ refs:
 	bash tools/install-test-deps.sh
 
 # The README's test command. DPO_REQUIRE_REFS=1 turns a missing reference
-# into a failure instead of a skip.
+# into a failure instead of a skip. The second pass builds the tests with
+# -tags xla and runs the oracle suites again on OpenXLA's CPU plugin (from
+# .oracle-venv): the engine path GPUs take, with per-backend tolerances
+# (docs/oracles.md).
 test: refs
 	DPO_REQUIRE_REFS=1 $(GO) test -count=1 -timeout 60m ./...
+	$(MAKE) test-xla
+
+test-xla:
+	bash tools/test-xla.sh
 
 # ---- the demo pipeline ------------------------------------------------------
 

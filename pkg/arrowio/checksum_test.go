@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -134,9 +135,9 @@ func TestBitFlips(t *testing.T) {
 	for _, codec := range []string{CodecZstd, CodecNone} {
 		t.Run(codec, func(t *testing.T) {
 			mem := memory.NewGoAllocator()
-			v2 := refStreamBytes(t, mem, rows, codec, "2", true)
-			silent, errs, same, ex := flipAll(t, v2, mem)
-			t.Logf("version 2, %d bytes: %d flips fail, %d read identical data, %d silently change data", len(v2), errs, same, silent)
+			cur := refStreamBytes(t, mem, rows, codec, FormatVersion, true)
+			silent, errs, same, ex := flipAll(t, cur, mem)
+			t.Logf("version %s, %d bytes: %d flips fail, %d read identical data, %d silently change data", FormatVersion, len(cur), errs, same, silent)
 			if silent > 0 {
 				t.Errorf("%d single-bit flips change the data silently (first: %s)", silent, ex)
 			}
@@ -168,15 +169,17 @@ func TestChecksumRequiredInV2(t *testing.T) {
 	checkErr(t, err, "no dpo.crc32c checksum")
 }
 
-// The checksums follow docs/format.md: pyarrow and a pure-Python CRC-32C
-// written from the spec recompute every batch's (data batches, including
-// float64 and bool columns and a non-ASCII id, and the end marker).
+// The checksums and batch order keys follow docs/format.md: pyarrow and a
+// pure-Python CRC-32C written from the spec recompute every batch's
+// checksum (data batches, including float64 and bool columns and a
+// non-ASCII id, and the end marker) and its index, row offset and previous
+// checksum; and the same script flags swapped batches.
 func TestChecksumMatchesSpec(t *testing.T) {
 	py := testrefs.Python(t, "pyarrow")
 	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
 	defer mem.AssertSize(t, 0)
 	rows := genRows(9, 5)
-	data := refStreamBytes(t, mem, rows, CodecZstd, "2", true)
+	data := refStreamBytes(t, mem, rows, CodecZstd, FormatVersion, true)
 	// A bool column too (dpo-score's "correct").
 	path := filepath.Join(t.TempDir(), "s.arrows")
 	if err := os.WriteFile(path, data, 0o644); err != nil {
@@ -186,7 +189,13 @@ func TestChecksumMatchesSpec(t *testing.T) {
 	if err := os.WriteFile(scored, withBoolColumn(t, mem, data), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	for _, p := range []string{path, scored} {
+	// Batches 1 and 2 swapped: each still has a valid checksum.
+	m := splitMessages(t, data)
+	swapped := filepath.Join(t.TempDir(), "swapped.arrows")
+	if err := os.WriteFile(swapped, slices.Concat(m[0], m[1], m[3], m[2], m[4], m[5], m[6], m[7]), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range []string{path, scored, swapped} {
 		out, err := exec.Command(py, filepath.Join(testrefs.Root(), "tools", "oracle", "stream_checksum.py"), p).Output()
 		if err != nil {
 			t.Fatalf("%s: %v", p, err)
@@ -195,12 +204,29 @@ func TestChecksumMatchesSpec(t *testing.T) {
 			Batches    int
 			Mismatches []any
 			Missing    []int
+			Order      []struct {
+				Batch               int
+				Key, Stored, Python string
+			}
 		}
 		if err := json.Unmarshal(out, &res); err != nil {
 			t.Fatal(err)
 		}
 		if res.Batches != 6 || len(res.Mismatches) > 0 || len(res.Missing) > 0 {
 			t.Errorf("%s: %+v (want 6 batches, all matching)", filepath.Base(p), res)
+		}
+		if p != swapped {
+			if len(res.Order) > 0 {
+				t.Errorf("%s: order keys differ from Python's: %+v", filepath.Base(p), res.Order)
+			}
+			continue
+		}
+		if len(res.Order) == 0 || res.Order[0].Batch != 1 || res.Order[0].Key != KeyBatchIndex {
+			t.Errorf("swapped batches: Python's order check %+v, want batch 1's %s first", res.Order, KeyBatchIndex)
+		}
+		checkErr(t, readErr(slices.Concat(m...), "ok", mem, nil), "")
+		if err := readErr(slices.Concat(m[0], m[1], m[3], m[2], m[4], m[5], m[6], m[7]), "swapped.arrows", mem, nil); err == nil {
+			t.Error("swapped batches read without error")
 		}
 	}
 }

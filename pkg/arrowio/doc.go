@@ -9,10 +9,12 @@
 //     batch whose IPC message custom_metadata carries the total row count;
 //   - [Reader]: a stream reader that validates every batch, converts
 //     arrow-go panics on corrupt input into errors naming the input and batch,
-//     and fails on a stream that ends without the end marker or whose row count
-//     disagrees with it; [Open] also reads Arrow IPC files (their stream
-//     part; the footer vouches for completeness when the end marker is
-//     missing), [OpenAll] reads several inputs in order as one stream, and
+//     and fails on a stream that ends without the end marker, whose row count
+//     disagrees with it, or whose batches are lost, repeated or out of order
+//     (each carries its index, row offset and the previous batch's checksum,
+//     format version 3); [Open] also reads Arrow IPC files (their stream
+//     part, the footer's blocks checked to be in file order; the footer
+//     vouches for completeness when the end marker is missing), [OpenAll] reads several inputs in order as one stream, and
 //     [Reader.SetRange] with [CountRows] restricts it to a row range (shards);
 //   - [Metadata]: the versioned schema metadata (format version, producing
 //     tool, tokenizer identity, chat template hash, the options of every stage)
@@ -24,6 +26,8 @@
 //     row per sampled completion);
 //   - [OpenInput] and [CreateOutput]: "-" for stdin/stdout, atomic file output
 //     (temp file, fsync, rename on Commit);
+//   - [LineWriter] and [WriteLines]: JSON Lines outputs written in whole
+//     lines, a partial write into a regular file cut back to a line boundary;
 //   - [Spill]: writes a stream once to an uncompressed Arrow IPC file and
 //     memory-maps it for random access by consumers that need several passes.
 package arrowio

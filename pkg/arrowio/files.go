@@ -118,7 +118,7 @@ func CreateOutput(path string, stdout io.Writer) (*Output, error) {
 		if stdout == nil {
 			return nil, errors.New("arrowio: writing stdout: no stdout")
 		}
-		return &Output{name: "stdout", bw: bufio.NewWriterSize(stdout, ioBufferSize)}, nil
+		return &Output{name: "stdout", bw: bufio.NewWriterSize(wholeWriter{stdout}, ioBufferSize)}, nil
 	}
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
 		return nil, fmt.Errorf("arrowio: %s: is a directory", path)
@@ -130,7 +130,7 @@ func CreateOutput(path string, stdout io.Writer) (*Output, error) {
 		if err != nil {
 			return nil, fmt.Errorf("arrowio: creating %s: %w", path, err)
 		}
-		return &Output{name: path, bw: bufio.NewWriterSize(f, ioBufferSize), f: f, target: path, direct: true}, nil
+		return &Output{name: path, bw: bufio.NewWriterSize(wholeWriter{f}, ioBufferSize), f: f, target: path, direct: true}, nil
 	}
 	target, err := ResolveOutput(path)
 	if err != nil {
@@ -150,7 +150,7 @@ func CreateOutput(path string, stdout io.Writer) (*Output, error) {
 		os.Remove(f.Name())
 		return nil, fmt.Errorf("arrowio: creating %s: %w", path, err)
 	}
-	return &Output{name: path, bw: bufio.NewWriterSize(f, ioBufferSize), f: f, tmp: f.Name(), target: target}, nil
+	return &Output{name: path, bw: bufio.NewWriterSize(wholeWriter{f}, ioBufferSize), f: f, tmp: f.Name(), target: target}, nil
 }
 
 // Name returns the output's name for messages ("stdout" or the path).
@@ -173,7 +173,9 @@ func (o *Output) Write(p []byte) (int, error) {
 
 // WriteUnit writes p so that no flush splits it: what reaches the
 // destination before Commit (stdout, a pipe) ends at a unit boundary, so a
-// failure mid-stream leaves whole units (lines) only.
+// failure mid-stream leaves whole units (lines) only. A flush that fails
+// part-way into a regular file (stdout redirected to a full disk) is cut
+// back to where it started; see [LineWriter].
 func (o *Output) WriteUnit(p []byte) (int, error) {
 	if !o.done && o.err == nil && len(p) > o.bw.Available() && o.bw.Buffered() > 0 {
 		if err := o.bw.Flush(); err != nil {

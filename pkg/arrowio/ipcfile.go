@@ -69,7 +69,11 @@ func openSource(path string, stdin io.Reader) (src io.Reader, closer io.Closer, 
 		f = tmp
 		in = tmpCloser{tmp}
 	}
-	if _, err := ipcFileStreamEnd(f); err != nil {
+	end, err := ipcFileStreamEnd(f)
+	if err == nil {
+		err = checkFooterBlocks(f, end)
+	}
+	if err != nil {
 		in.Close()
 		return nil, nil, false, fmt.Errorf("arrowio: %s: %w", name, err)
 	}

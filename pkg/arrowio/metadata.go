@@ -18,12 +18,14 @@ import (
 
 // FormatVersion is the version of the stream contract this package writes.
 // It changes only on incompatible changes (see docs/format.md). Version 2
-// added the per-batch checksum (KeyChecksum), which its readers require;
-// version-1 streams (no checksums) are still read.
-const FormatVersion = "2"
+// added the per-batch checksum (KeyChecksum), version 3 the batch order
+// keys (KeyBatchIndex, KeyRowOffset, KeyPrevCRC, KeyTotalBatchN); readers
+// require what a stream's version has. Version-1 and -2 streams are still
+// read (see Reader.SetWarnings).
+const FormatVersion = "3"
 
 // readableVersions are the format versions this package reads.
-var readableVersions = []string{"1", "2"}
+var readableVersions = []string{"1", "2", "3"}
 
 // Schema metadata keys. Stage keys are built with [StageVersionKey] and
 // [StageOptionsKey].
@@ -187,7 +189,7 @@ func (m Metadata) CheckFormatVersion() error {
 		return fmt.Errorf("not a dpo stream: schema metadata has no %s", KeyFormatVersion)
 	}
 	if !slices.Contains(readableVersions, v) {
-		if n, err := strconv.Atoi(v); err == nil && n > 2 {
+		if n, err := strconv.Atoi(v); err == nil && n > 3 {
 			return fmt.Errorf("stream has format version %s but this tool reads version %s: upgrade the dpo tools", v, FormatVersion)
 		}
 		return fmt.Errorf("stream has unsupported format version %q (this tool reads version %s)", v, FormatVersion)

@@ -44,7 +44,8 @@ func TestCheckFormatVersion(t *testing.T) {
 	for _, tc := range []struct{ v, want string }{
 		{"1", ""},
 		{"2", ""},
-		{"3", "stream has format version 3 but this tool reads version 2"},
+		{"3", ""},
+		{"4", "stream has format version 4 but this tool reads version 3"},
 		{"0", `unsupported format version "0"`},
 		{"", `unsupported format version ""`},
 	} {

@@ -125,6 +125,7 @@ func (r *Reader) advance() bool {
 	// Checksums cover each file's own schema (its metadata differs between
 	// shards) and each file's format version says whether they are required.
 	r.schemaPart, r.needChecksums = next.schemaPart, next.needChecksums
+	r.order = next.order
 	r.rowsBefore = before
 	return true
 }

@@ -30,7 +30,9 @@ type Reader struct {
 	meta   Metadata
 
 	schemaPart    []byte // checksum input of the schema
-	needChecksums bool   // format version 2: every batch carries one
+	needChecksums bool   // format version 2 on: every batch carries one
+	order         orderState
+	warn          io.Writer // SetWarnings
 
 	rec     arrow.RecordBatch
 	batch   int   // index of the current data batch (-1 before the first)
@@ -70,6 +72,7 @@ func NewReader(r io.Reader, name string, mem memory.Allocator) (rd *Reader, err 
 	}
 	rd.schemaPart = schemaDigestInput(rd.schema)
 	rd.needChecksums = rd.meta.FormatVersion() != "1"
+	rd.order = newOrderState(rd.meta.FormatVersion(), false)
 	return rd, nil
 }
 
@@ -93,7 +96,10 @@ func Open(path string, stdin io.Reader, mem memory.Allocator) (*Reader, error) {
 		// writes streams): pyarrow and datasets keep the schema metadata
 		// but drop batch metadata. As for the end marker, checksums that
 		// are present are verified and absent ones are accepted.
+		// Batch order is checked when the file's first batch carries
+		// its index (a dpo stream rewritten with batch metadata kept).
 		r.needChecksums = false
+		r.order = newOrderState(r.meta.FormatVersion(), true)
 	}
 	return r, nil
 }
@@ -170,12 +176,21 @@ func (r *Reader) nextMessage() (rec arrow.RecordBatch, ok bool) {
 		r.fail(err)
 		return nil, false
 	}
+	var md arrow.Metadata
 	if rm, isMeta := rec.(arrow.RecordBatchWithMetadata); isMeta {
-		if md := rm.Metadata(); md.FindKey(KeyEndMarker) >= 0 {
-			rec.Release()
-			r.endMarker(md)
-			return nil, false
-		}
+		md = rm.Metadata()
+	}
+	isEnd := md.FindKey(KeyEndMarker) >= 0
+	if err := r.order.checkOrder(md, rec.NumRows(), isEnd); err != nil {
+		rec.Release()
+		r.fail(err)
+		return nil, false
+	}
+	r.warnUnordered()
+	if isEnd {
+		rec.Release()
+		r.endMarker(md)
+		return nil, false
 	}
 	return rec, true
 }

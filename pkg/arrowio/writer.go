@@ -43,6 +43,7 @@ type WriterOptions struct {
 	Mem         memory.Allocator // nil: memory.DefaultAllocator
 
 	version1 bool // tests only: write a version-1 stream (no checksums)
+	version2 bool // tests only: write a version-2 stream (checksums, no batch order keys)
 }
 
 func (o WriterOptions) ipcOptions(schema *arrow.Schema) ([]ipc.Option, error) {
@@ -74,7 +75,9 @@ type Writer struct {
 	closed      bool
 	maxBytes    int64 // maxBatchBytes; smaller in tests
 	schemaPart  []byte
-	checksums   bool // false only in tests that write version-1 streams
+	checksums   bool   // false only in tests that write version-1 streams
+	order       bool   // false only in tests that write version-1 or -2 streams
+	prevSum     string // the last batch's KeyChecksum (KeyPrevCRC of the next)
 }
 
 // NewWriter starts a stream on w with schema. The schema's metadata is
@@ -96,7 +99,10 @@ func NewWriter(w io.Writer, schema *arrow.Schema, opts WriterOptions) (*Writer, 
 	// The writer always writes the current version (with checksums),
 	// whatever version the upstream stream whose metadata was copied had.
 	meta := MetadataFromArrow(schema.Metadata())
-	if v, ok := meta.Get(KeyFormatVersion); !opts.version1 && (!ok || slices.Contains(readableVersions, v) && v != FormatVersion) {
+	if v, ok := meta.Get(KeyFormatVersion); opts.version2 && v != "2" {
+		meta.Set(KeyFormatVersion, "2")
+		schema = WithMetadata(schema, meta)
+	} else if !opts.version1 && !opts.version2 && (!ok || slices.Contains(readableVersions, v) && v != FormatVersion) {
 		meta.Set(KeyFormatVersion, FormatVersion)
 		schema = WithMetadata(schema, meta)
 	}
@@ -104,7 +110,8 @@ func NewWriter(w io.Writer, schema *arrow.Schema, opts WriterOptions) (*Writer, 
 	if err != nil {
 		return nil, err
 	}
-	return &Writer{w: ipc.NewWriter(w, iopts...), schema: schema, opts: opts, maxBytes: maxBatchBytes, schemaPart: schemaDigestInput(schema), checksums: !opts.version1}, nil
+	return &Writer{w: ipc.NewWriter(w, iopts...), schema: schema, opts: opts, maxBytes: maxBatchBytes, schemaPart: schemaDigestInput(schema), checksums: !opts.version1,
+		order: !opts.version1 && !opts.version2, prevSum: noPrevChecksum}, nil
 }
 
 // Schema returns the schema written (with its metadata).
@@ -195,11 +202,12 @@ func recordBytes(rec arrow.RecordBatch) int64 {
 func (w *Writer) emit(rec arrow.RecordBatch) error {
 	defer rec.Release()
 	var md arrow.Metadata
+	if w.order {
+		md = arrow.NewMetadata([]string{KeyBatchIndex, KeyRowOffset, KeyPrevCRC},
+			[]string{strconv.Itoa(w.batches), strconv.FormatInt(w.rows, 10), w.prevSum})
+	}
 	if w.checksums {
-		plain := array.NewRecordBatch(w.schema, rec.Columns(), rec.NumRows())
-		sum := batchChecksum(w.schemaPart, plain, arrow.Metadata{})
-		plain.Release()
-		md = arrow.NewMetadata([]string{KeyChecksum}, []string{formatChecksum(sum)})
+		md = w.withChecksum(rec.Columns(), rec.NumRows(), md)
 	}
 	out := array.NewRecordBatchWithMetadata(w.schema, rec.Columns(), rec.NumRows(), md)
 	defer out.Release()
@@ -209,6 +217,16 @@ func (w *Writer) emit(rec arrow.RecordBatch) error {
 	w.rows += rec.NumRows()
 	w.batches++
 	return nil
+}
+
+// withChecksum returns md with the KeyChecksum of a batch of cols and md,
+// and records it as the previous batch's checksum.
+func (w *Writer) withChecksum(cols []arrow.Array, rows int64, md arrow.Metadata) arrow.Metadata {
+	plain := array.NewRecordBatch(w.schema, cols, rows)
+	sum := formatChecksum(batchChecksum(w.schemaPart, plain, md))
+	plain.Release()
+	w.prevSum = sum
+	return arrow.NewMetadata(append(md.Keys(), KeyChecksum), append(md.Values(), sum))
 }
 
 // flush concatenates the pending slices into one batch and writes it.
@@ -298,11 +316,12 @@ func (w *Writer) writeEndMarker() (err error) {
 		}
 	}()
 	md := arrow.NewMetadata([]string{KeyEndMarker, KeyTotalRows}, []string{"1", strconv.FormatInt(w.rows, 10)})
+	if w.order {
+		md = arrow.NewMetadata(append(md.Keys(), KeyTotalBatchN, KeyPrevCRC),
+			append(md.Values(), strconv.Itoa(w.batches), w.prevSum))
+	}
 	if w.checksums {
-		plain := array.NewRecordBatch(w.schema, cols, 0)
-		sum := batchChecksum(w.schemaPart, plain, md)
-		plain.Release()
-		md = arrow.NewMetadata([]string{KeyEndMarker, KeyTotalRows, KeyChecksum}, []string{"1", strconv.FormatInt(w.rows, 10), formatChecksum(sum)})
+		md = w.withChecksum(cols, 0, md)
 	}
 	rec := array.NewRecordBatchWithMetadata(w.schema, cols, 0, md)
 	defer rec.Release()

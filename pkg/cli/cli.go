@@ -11,6 +11,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"golang.org/x/term"
 )
 
 // Version is set at build time with -ldflags "-X github.com/dpo-go/dpo/pkg/cli.Version=v1.2.3";
@@ -74,8 +76,8 @@ func newFlagSet(name string, stderr io.Writer, usage string) *flag.FlagSet {
 	fs.SetOutput(stderr)
 	fs.Usage = func() { // to stderr after a usage error; -h's goes to stdout (parse)
 		fmt.Fprint(fs.Output(), usage)
-		fmt.Fprintln(fs.Output(), "\nFlags:")
-		fs.PrintDefaults()
+		fmt.Fprintln(fs.Output(), "\nFlags (TRL's names, with _ or -, set the same flags):")
+		printFlags(fs.Output(), fs)
 	}
 	return fs
 }
@@ -84,10 +86,25 @@ func newFlagSet(name string, stderr io.Writer, usage string) *flag.FlagSet {
 // positional arguments (dpo-score in.arrow -o out.arrow), as in GNU tools;
 // "--" ends the flags. The positional arguments are left in fs.Args().
 // Every flag set gets --config FILE (config.go): flags from a YAML or JSON
-// file, under those of the command line. -h returns a *helpError, which
-// Main prints to stdout.
+// file, under those of the command line; and TRL's names of its flags as
+// aliases (flagset.go). -h returns a *helpError, which Main prints to
+// stdout, and so does `completion SHELL` with the shell's completion
+// script. A mistake is one line naming the nearest flag. Notes about TRL
+// keys that have no effect here go to stderr, unless -q.
 func parse(fs *flag.FlagSet, args []string) error {
 	addConfigFlag(fs)
+	var notes []string
+	addAliases(fs, &notes)
+	if len(args) == 1 && args[0] == flagSetArg {
+		return &flagSetError{fs: fs}
+	}
+	if isCompletion(args) {
+		script, err := completion(fs, args[1])
+		if err != nil {
+			return err
+		}
+		return &helpError{text: script}
+	}
 	out := fs.Output()
 	var msg bytes.Buffer
 	fs.SetOutput(&msg)
@@ -96,13 +113,18 @@ func parse(fs *flag.FlagSet, args []string) error {
 	if errors.Is(err, flag.ErrHelp) {
 		return &helpError{text: msg.String()}
 	}
-	out.Write(msg.Bytes())
 	if err != nil {
 		return err
 	}
-	defer configKeys.Delete(fs)
 	if path := fs.Lookup("config").Value.String(); path != "" {
-		return applyConfig(fs, path)
+		if err := applyConfig(fs, path, &notes); err != nil {
+			return err
+		}
+	}
+	if q := fs.Lookup("q"); q == nil || q.Value.String() != "true" {
+		for _, n := range notes {
+			fmt.Fprintf(out, "%s: note: %s\n", fs.Name(), n)
+		}
 	}
 	return nil
 }
@@ -114,7 +136,7 @@ func parseArgs(fs *flag.FlagSet, args []string) error {
 			if errors.Is(err, flag.ErrHelp) {
 				return err
 			}
-			return &UsageError{Err: err}
+			return flagError(fs, err)
 		}
 		rest := fs.Args()
 		if len(rest) == 0 {
@@ -131,15 +153,12 @@ func parseArgs(fs *flag.FlagSet, args []string) error {
 	return fs.Parse(append([]string{"--"}, pos...))
 }
 
-// isTerminal reports whether w is a character device (a terminal). Tests
-// replace it.
+// isTerminal reports whether w is a terminal (golang.org/x/term: a tty,
+// not merely a character device, so that > /dev/null is no terminal).
+// Tests replace it.
 var isTerminal = func(w any) bool {
 	f, ok := w.(*os.File)
-	if !ok {
-		return false
-	}
-	st, err := f.Stat()
-	return err == nil && st.Mode()&os.ModeCharDevice != 0
+	return ok && term.IsTerminal(int(f.Fd()))
 }
 
 // stdFlags are the flags every tool has, and its single optional input.

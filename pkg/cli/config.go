@@ -11,7 +11,6 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
-	"sync"
 
 	yaml "go.yaml.in/yaml/v3"
 )
@@ -31,28 +30,6 @@ func addConfigFlag(fs *flag.FlagSet) {
 	if fs.Lookup("config") == nil {
 		fs.String("config", "", configUsage)
 	}
-}
-
-// configKeys holds, per flag set, the config-file keys that name a flag
-// other than by its own name: dpo-train's TRL names (learning_rate ->
-// lr), which its train_config.json uses, and nested keys as
-// "parent.key" (lora.r -> lora-r).
-var configKeys sync.Map // *flag.FlagSet -> map[string]string
-
-// setConfigKeys registers fs's extra config-file keys.
-func setConfigKeys(fs *flag.FlagSet, keys map[string]string) { configKeys.Store(fs, keys) }
-
-// trainConfigKeys are the keys of dpo-train's train_config.json (TRL's
-// TrainingArguments names) that differ from its flags, so that the file is
-// a --config reproducing the run.
-var trainConfigKeys = map[string]string{
-	"learning_rate":               "lr",
-	"lr_scheduler_type":           "lr-scheduler",
-	"per_device_train_batch_size": "batch-size",
-	"gradient_accumulation_steps": "grad-accum",
-	"num_train_epochs":            "epochs",
-	"lora.r":                      "lora-r",
-	"lora.target_modules":         "lora-target",
 }
 
 // Limits on a config file: it is small and hand-written.
@@ -210,8 +187,12 @@ type repeatable interface{ repeatable() bool }
 
 // applyConfig sets, from the config file path, every flag fs's command line
 // did not set, and the positional arguments (keys input and inputs) when
-// the command line has none. Errors name the file and the key (exit 2).
-func applyConfig(fs *flag.FlagSet, path string) error {
+// the command line has none. A key is one of fs's flags (_ for -), or a
+// TRL key (trl.go), which sets a flag, or is noted (to notes) or refused
+// by the tool that owns it; the keys of the other tools' flags are passed
+// over. Every mistake is reported, each naming the file and the key
+// (exit 2).
+func applyConfig(fs *flag.FlagSet, path string, notes *[]string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return usagef("--config: %v", err)
@@ -224,13 +205,11 @@ func applyConfig(fs *flag.FlagSet, path string) error {
 		return usagef("--config %s: want a mapping of flag names to values at the top level", path)
 	}
 	fromCommandLine := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { fromCommandLine[f.Name] = true })
-	a := configApplier{fs: fs, path: path, cmdline: fromCommandLine, fromFile: map[string]string{}}
-	if m, ok := configKeys.Load(fs); ok {
-		a.keys = m.(map[string]string)
-	}
-	if err := a.mapping("", root); err != nil {
-		return err
+	fs.Visit(func(f *flag.Flag) { fromCommandLine[canonical(f)] = true })
+	a := configApplier{fs: fs, path: path, cmdline: fromCommandLine, fromFile: map[string]string{}, notes: notes}
+	a.mapping("", root)
+	if len(a.errs) > 0 {
+		return &UsageError{Err: errors.Join(a.errs...)}
 	}
 	if fs.NArg() == 0 && (a.input != nil || a.inputs != nil) {
 		pos := append(a.input, a.inputs...)
@@ -242,48 +221,39 @@ func applyConfig(fs *flag.FlagSet, path string) error {
 type configApplier struct {
 	fs            *flag.FlagSet
 	path          string
-	keys          map[string]string
 	cmdline       map[string]bool
 	fromFile      map[string]string // flag -> the key that set it
 	input, inputs []string
+	notes         *[]string
+	errs          []error
 }
 
 func (a *configApplier) errorf(key, format string, args ...any) error {
-	return usagef("--config %s: key %q: %s", a.path, key, fmt.Sprintf(format, args...))
+	return fmt.Errorf("--config %s: key %q: %s", a.path, key, fmt.Sprintf(format, args...))
 }
 
-func (a *configApplier) mapping(parent string, n *cnode) error {
+func (a *configApplier) mapping(parent string, n *cnode) {
 	for i, key := range n.keys {
 		full := key
 		if parent != "" {
 			full = parent + "." + key
 		}
 		if err := a.entry(parent, full, strings.TrimLeft(key, "-"), n.items[i]); err != nil {
-			return err
+			a.errs = append(a.errs, err)
 		}
 	}
-	return nil
 }
 
-// lookup returns the flag a key names: a registered key (parent.key for a
-// nested one), the flag's name, or the name with every _ read as - when
-// that matches exactly one flag.
-func (a *configApplier) lookup(parent, key string) (*flag.Flag, error) {
-	if parent != "" {
-		if name, ok := a.keys[parent+"."+key]; ok {
-			return a.fs.Lookup(name), nil
-		}
-	}
-	if name, ok := a.keys[key]; ok {
-		return a.fs.Lookup(name), nil
-	}
-	if f := a.fs.Lookup(key); f != nil {
+// lookup returns the flag a key names: the flag's name, or the name with
+// every _ read as - when that matches exactly one flag (aliases aside).
+func (a *configApplier) lookup(key string) (*flag.Flag, error) {
+	if f := a.fs.Lookup(key); f != nil && !isAlias(f) {
 		return f, nil
 	}
 	norm := func(s string) string { return strings.ReplaceAll(s, "_", "-") }
 	var found []string
 	a.fs.VisitAll(func(f *flag.Flag) {
-		if norm(f.Name) == norm(key) {
+		if !isAlias(f) && norm(f.Name) == norm(key) {
 			found = append(found, f.Name)
 		}
 	})
@@ -297,10 +267,48 @@ func (a *configApplier) lookup(parent, key string) (*flag.Flag, error) {
 	return nil, fmt.Errorf("ambiguous: flags %s", strings.Join(found, ", "))
 }
 
+// trlKey returns the TRL key a config key is: parent.key for a nested
+// one, else the key itself.
+func (a *configApplier) trlKey(parent, key string) *trlKey {
+	if k := trlKeys()[parent+"."+key]; parent != "" && k != nil {
+		return k
+	}
+	return trlKeys()[key]
+}
+
 func (a *configApplier) entry(parent, full, key string, n *cnode) error {
-	f, err := a.lookup(parent, key)
+	var check func(string) (string, string, error)
+	f, err := a.lookup(key)
 	if err != nil {
 		return a.errorf(full, "%v", err)
+	}
+	if k := a.trlKey(parent, key); k != nil {
+		has := func(name string) bool { g := a.fs.Lookup(name); return g != nil && !isAlias(g) }
+		to := k.target(a.fs.Name(), has)
+		switch {
+		case to != "" && has(to):
+			f, check = a.fs.Lookup(to), k.check
+		case k.owner != a.fs.Name() || n.kind == cNull:
+			return nil // another stage's key
+		case k.check != nil:
+			v, err := a.values(full, n)
+			if err != nil {
+				return err
+			}
+			_, note, err := k.check(strings.Join(v, ","))
+			if err != nil {
+				return a.errorf(full, "refused: %v", err)
+			}
+			if note != "" {
+				*a.notes = append(*a.notes, note)
+			}
+			return nil
+		default:
+			if k.note != "" && !(n.kind == cScalar && n.text == "false") { // false: not asked for
+				*a.notes = append(*a.notes, fmt.Sprintf("%s: no effect here: %s", full, k.note))
+			}
+			return nil
+		}
 	}
 	if f == nil {
 		switch {
@@ -316,7 +324,13 @@ func (a *configApplier) entry(parent, full, key string, n *cnode) error {
 			}
 			return nil
 		case n.kind == cMap:
-			return a.mapping(full, n) // a section, such as train_config.json's lora
+			a.mapping(full, n) // a section, such as train_config.json's lora
+			return nil
+		case parent == "" && anyToolKnows(key):
+			return nil // another tool's flag
+		}
+		if s := nearest(key, a.knownKeys()); s != "" {
+			return a.errorf(full, "unknown key; did you mean %s? (%s -h lists the flags)", s, a.fs.Name())
 		}
 		return a.errorf(full, "unknown key: no flag -%s (see %s -h)", key, a.fs.Name())
 	}
@@ -347,11 +361,49 @@ func (a *configApplier) entry(parent, full, key string, n *cnode) error {
 		}
 	}
 	for _, v := range vals {
+		if check != nil {
+			w, note, err := check(v)
+			if err != nil {
+				return a.errorf(full, "refused: %v", err)
+			}
+			if note != "" {
+				*a.notes = append(*a.notes, note)
+			}
+			v = w
+		}
 		if err := a.fs.Set(f.Name, v); err != nil {
 			return a.errorf(full, "-%s %q: %v", f.Name, v, err)
 		}
 	}
 	return nil
+}
+
+// knownKeys returns the keys a config file may hold, for suggestions: the
+// TRL keys and every tool's flags, spelled with _.
+func (a *configApplier) knownKeys() []string {
+	var keys []string
+	for name := range trlKeys() {
+		keys = append(keys, name)
+	}
+	seen := map[string]bool{}
+	for _, fs := range append([]*flag.FlagSet{a.fs}, mapValues(toolFlagSets())...) {
+		fs.VisitAll(func(f *flag.Flag) {
+			if k := strings.ReplaceAll(f.Name, "-", "_"); !seen[k] {
+				seen[k] = true
+				keys = append(keys, k)
+			}
+		})
+	}
+	sort.Strings(keys)
+	return keys
+}
+
+func mapValues[K comparable, V any](m map[K]V) []V {
+	out := make([]V, 0, len(m))
+	for _, v := range m {
+		out = append(out, v)
+	}
+	return out
 }
 
 // values returns a scalar or a list of scalars as strings.

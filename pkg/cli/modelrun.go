@@ -6,6 +6,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -203,11 +204,24 @@ type modelFlags struct {
 	base      string // --base: the base model of an adapter directory
 }
 
+// backendUsage is the help of every tool's --backend.
+const backendUsage = "compute backend: auto (CUDA when a GPU and JAX's plugin are present, else OpenXLA's CPU plugin when installed, else pure Go), xla:cpu (pip install xla-cpu-pjrt), cuda, go, or xla:/abs/plugin.so; XLA needs a -tags xla build (default $GOMLX_BACKEND, else auto; see docs/gpu.md)"
+
+// logBackend says which backend runs and, when auto chose it, why.
+func logBackend(log io.Writer, e *engine.Engine) {
+	if note := e.BackendNote(); note != "" {
+		fmt.Fprintf(log, "backend %s (%s)\n", e.BackendKind(), note)
+	}
+	if strings.HasPrefix(e.BackendKind(), "xla") {
+		fmt.Fprintf(log, "backend: %s\n", e.BackendDescription())
+	}
+}
+
 // addModelFlags registers --backend, --batch-tokens, --vocab-chunk, --bf16
 // and --ignore-tokenizer-mismatch on fs.
 func addModelFlags(fs *flag.FlagSet) *modelFlags {
 	m := &modelFlags{}
-	fs.StringVar(&m.opts.Backend, "backend", "", "GoMLX backend (default $GOMLX_BACKEND, else go:ops_sequential; cuda with -tags xla builds, see docs/gpu.md)")
+	fs.StringVar(&m.opts.Backend, "backend", "", backendUsage)
 	fs.IntVar(&m.opts.BatchTokens, "batch-tokens", 4096, "padded tokens per forward batch")
 	layoutFlags(fs, &m.opts.Layout)
 	fs.IntVar(&m.opts.VocabChunk, "vocab-chunk", 0, "vocabulary columns whose logits exist at once (0: engine default 8192); bounds the head's memory")
@@ -236,6 +250,9 @@ func (m *modelFlags) load(meta arrowio.Metadata, dir string, log io.Writer) (*lo
 		return nil, err
 	}
 	l, err := loadModel(baseDir, m.opts)
+	if err == nil {
+		logBackend(log, l.eng)
+	}
 	if err != nil || adapterDir == "" {
 		return l, err
 	}

@@ -155,7 +155,7 @@ func TestJSONLWholeLines(t *testing.T) {
 		t.Fatal(err)
 	}
 	schema := arrow.NewSchema([]arrow.Field{{Name: "id", Type: arrow.BinaryTypes.String}}, nil)
-	sink := &jsonlSink{w: o, schema: schema}
+	sink := &jsonlSink{w: arrowio.NewLineWriter(o), schema: schema}
 	b := array.NewStringBuilder(mem)
 	for i := range 5000 {
 		b.Append(strings.Repeat("x", 100+i%37))

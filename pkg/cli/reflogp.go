@@ -102,6 +102,7 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	defer r.Release()
+	r.SetWarnings(log)
 	if err := shard.apply(r, inputs, mem); err != nil {
 		return err
 	}

@@ -745,14 +745,21 @@ type completionJSON struct {
 	FinishReason  string  `json:"finish_reason"`
 }
 
+// writeCompletionsJSONL writes one line per completion, whole lines only
+// (arrowio.LineWriter).
 func writeCompletionsJSONL(o io.Writer, rows []arrowio.Completion) error {
-	bw := bufio.NewWriter(o)
-	enc := json.NewEncoder(bw)
+	lw := arrowio.NewLineWriter(o)
+	var line bytes.Buffer
+	enc := json.NewEncoder(&line)
 	enc.SetEscapeHTML(false)
 	for _, r := range rows {
+		line.Reset()
 		if err := enc.Encode(completionJSON(r)); err != nil {
 			return err
 		}
+		if _, err := lw.Write(line.Bytes()); err != nil {
+			return err
+		}
 	}
-	return bw.Flush()
+	return lw.Flush()
 }

@@ -179,6 +179,7 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return err
 	}
 	defer r.Release()
+	r.SetWarnings(log)
 	if err := shard.apply(r, inputs, mem); err != nil {
 		return err
 	}
@@ -223,7 +224,7 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	}
 	var sink scoredSink
 	if *format == "jsonl" {
-		js := &jsonlSink{w: o, schema: schema}
+		js := &jsonlSink{w: arrowio.NewLineWriter(o), schema: schema}
 		if *withText {
 			if js.text, err = textDecoder(*tokDir, *policy, r.Metadata()); err != nil {
 				return err
@@ -331,18 +332,16 @@ func releaseAll(rec arrow.RecordBatch) {
 }
 
 // unitWriter writes p so that no flush splits it (arrowio.Output).
-type unitWriter interface {
-	WriteUnit(p []byte) (int, error)
-}
-
 type scoredSink interface {
 	Write(arrow.RecordBatch) error
 	Close() error
 }
 
-// jsonlSink writes one JSON object per row, with every column.
+// jsonlSink writes one JSON object per row, with every column, whole lines
+// only: what reaches the output before a failure (a truncated input, a full
+// disk) never ends in half a line.
 type jsonlSink struct {
-	w      unitWriter
+	w      *arrowio.LineWriter
 	schema *arrow.Schema
 	text   func([]int32) string // --text: decode prompt, chosen, rejected
 }
@@ -371,16 +370,14 @@ func (s *jsonlSink) Write(rec arrow.RecordBatch) error {
 			}
 		}
 		buf.WriteString("}\n")
-		// Whole lines only: what reaches stdout before a failure (a
-		// truncated input) never ends in half a line.
-		if _, err := s.w.WriteUnit([]byte(buf.String())); err != nil {
+		if _, err := s.w.Write([]byte(buf.String())); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-func (s *jsonlSink) Close() error { return nil }
+func (s *jsonlSink) Close() error { return s.w.Flush() }
 
 // scoreAcc accumulates the summary.
 type scoreAcc struct {

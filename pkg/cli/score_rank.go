@@ -11,6 +11,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -117,6 +118,7 @@ func scoreRank(ctx context.Context, cfg rankConfig, stdin io.Reader, stdout, std
 		return err
 	}
 	defer r.Release()
+	r.SetWarnings(log)
 	meta := r.Metadata()
 	if !meta.IsCompletions() {
 		return fmt.Errorf("%s is not a completions stream (no %s=%s in its metadata): --rank ranks dpo-sample's completions; score pairs without --rank", r.Name(), arrowio.KeyKind, arrowio.KindCompletions)
@@ -130,7 +132,7 @@ func scoreRank(ctx context.Context, cfg rankConfig, stdin io.Reader, stdout, std
 		return fmt.Errorf("%s has no %s column: run dpo-reflogp on it first (or rank a reference-free policy with --reference-free true)", r.Name(), arrowio.ColRefLogp)
 	}
 	hasScore := len(sc.FieldIndices(arrowio.ColScore)) > 0
-	var judge map[judgeKey]float64
+	var judge map[judgeKey]judgeScore
 	if cfg.scoresPath != "" {
 		if hasScore {
 			return fmt.Errorf("%s already has a %s column; drop --scores or the column", r.Name(), arrowio.ColScore)
@@ -203,12 +205,15 @@ func scoreRank(ctx context.Context, cfg rankConfig, stdin io.Reader, stdout, std
 			case scores != nil:
 				row.score = scores[i]
 			case judge != nil:
-				s, ok := judge[judgeKey{row.id, int64(row.sample)}]
+				k := judgeKey{row.id, int64(row.sample)}
+				s, ok := judge[k]
 				if !ok {
 					return fmt.Errorf("%s: batch %d, row %d (id %q, sample %d): no score in %s", r.Name(), batch, i, row.id, row.sample, cfg.scoresPath)
 				}
-				row.score = s
-				b.sco = append(b.sco, s)
+				s.used = true
+				judge[k] = s
+				row.score = s.score
+				b.sco = append(b.sco, s.score)
 			}
 			if (scores != nil || judge != nil) && (math.IsNaN(row.score) || math.IsInf(row.score, 0)) {
 				return fmt.Errorf("%s: batch %d, row %d (id %q, sample %d): judge score %v is not a finite number", r.Name(), batch, i, row.id, row.sample, row.score)
@@ -237,6 +242,9 @@ func scoreRank(ctx context.Context, cfg rankConfig, stdin io.Reader, stdout, std
 	if len(rows) == 0 {
 		return fmt.Errorf("%s: %w", r.Name(), errNoRows)
 	}
+	if err := unusedJudgeScores(judge, cfg.scoresPath, cfg.inputs); err != nil {
+		return err
+	}
 	ranks, err := rankRows(rows)
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.Name(), err)
@@ -244,7 +252,7 @@ func scoreRank(ctx context.Context, cfg rankConfig, stdin io.Reader, stdout, std
 
 	var sink scoredSink
 	if cfg.format == "jsonl" {
-		sink = &jsonlSink{w: o, schema: schema}
+		sink = &jsonlSink{w: arrowio.NewLineWriter(o), schema: schema}
 	} else {
 		w, err := arrowio.NewWriter(o, schema, arrowio.WriterOptions{Mem: mem})
 		if err != nil {
@@ -388,15 +396,47 @@ type judgeKey struct {
 	sample int64
 }
 
+// judgeScore is a judge's score, the line it is on, and whether a
+// completion of the stream took it.
+type judgeScore struct {
+	score float64
+	line  int
+	used  bool
+}
+
+// unusedJudgeScores refuses judge scores for completions the stream does
+// not have (another run's samples, a wrong sample_index), naming the
+// first such line.
+func unusedJudgeScores(judge map[judgeKey]judgeScore, path string, inputs []string) error {
+	var first *judgeKey
+	for k, s := range judge {
+		if !s.used && (first == nil || s.line < judge[*first].line) {
+			first = &k
+		}
+	}
+	if first == nil {
+		return nil
+	}
+	names := make([]string, len(inputs))
+	for i, in := range inputs {
+		names[i] = arrowio.InputName(in)
+	}
+	if len(names) == 0 {
+		names = []string{"stdin"}
+	}
+	return fmt.Errorf("%s:%d: id %q sample %d: no such completion in %s (the judge scored other samples)", path, judge[*first].line, first.id, first.sample, strings.Join(names, ", "))
+}
+
 // readJudgeScores reads a judge's JSONL output (docs/judges.md): id,
-// sample_index and score on every line.
-func readJudgeScores(path string) (map[judgeKey]float64, error) {
+// sample_index and score on every line; an (id, sample_index) given twice
+// is an error naming both lines.
+func readJudgeScores(path string) (map[judgeKey]judgeScore, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("--scores: %w", err)
 	}
 	defer f.Close()
-	m := map[judgeKey]float64{}
+	m := map[judgeKey]judgeScore{}
 	br := bufio.NewReaderSize(f, 1<<16)
 	for n := 1; ; n++ {
 		line, rerr := br.ReadBytes('\n')
@@ -419,10 +459,10 @@ func readJudgeScores(path string) (map[judgeKey]float64, error) {
 				return nil, fmt.Errorf("%s:%d: field score: missing or null", path, n)
 			}
 			k := judgeKey{id, *row.SampleIndex}
-			if _, dup := m[k]; dup {
-				return nil, fmt.Errorf("%s:%d: id %q sample %d scored twice", path, n, id, k.sample)
+			if prev, dup := m[k]; dup {
+				return nil, fmt.Errorf("%s:%d: id %q sample %d scored twice (also on line %d)", path, n, id, k.sample, prev.line)
 			}
-			m[k] = *row.Score
+			m[k] = judgeScore{score: *row.Score, line: n}
 		}
 		if rerr == io.EOF {
 			break

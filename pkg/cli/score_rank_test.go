@@ -229,6 +229,12 @@ func TestScoreRank(t *testing.T) {
 		{"--rank --shard", []string{"--rank", "--shard", "1/2"}, refComp.Bytes(), "--rank does not take"},
 		{"missing judge score", []string{"--rank", "--scores", writeFile(t, "short.jsonl", `{"id":"heldout-0000","sample_index":0,"score":1}`+"\n")}, refComp.Bytes(), `(id "heldout-0000", sample 1): no score in`},
 		{"null judge score", []string{"--rank", "--scores", writeFile(t, "null.jsonl", `{"id":"heldout-0000","sample_index":0,"score":null}`+"\n")}, refComp.Bytes(), "null.jsonl:1: field score: missing or null"},
+		// A completion scored twice names both lines; a score for a
+		// completion the stream does not have names its line.
+		{"judge row twice", []string{"--rank", "--scores", writeFile(t, "twice.jsonl", sb.String()+strings.SplitAfter(sb.String(), "\n")[3])}, refComp.Bytes(),
+			fmt.Sprintf(`twice.jsonl:%d: id %q sample 1 scored twice (also on line 4)`, strings.Count(sb.String(), "\n")+1, pairs[1].ID)},
+		{"judge row for no completion", []string{"--rank", "--scores", writeFile(t, "extra.jsonl", sb.String()+`{"id":"heldout-0000","sample_index":7,"score":1}`+"\n")}, refComp.Bytes(),
+			fmt.Sprintf(`extra.jsonl:%d: id "heldout-0000" sample 7: no such completion in stdin`, strings.Count(sb.String(), "\n")+1)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := Score(ctx, append([]string{"--policy", policy, "-q"}, tc.args...), bytes.NewReader(tc.in), io.Discard, io.Discard)

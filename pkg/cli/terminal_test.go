@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"io"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -49,5 +50,23 @@ func TestRefuseBinaryToTerminal(t *testing.T) {
 		if refused && stdout.Len() > 0 {
 			t.Errorf("%s: wrote %d bytes before refusing", tt.name, stdout.Len())
 		}
+	}
+}
+
+// TestDevNullIsNoTerminal: /dev/null is a character device but no
+// terminal, so an Arrow stream may be written to it (> /dev/null).
+func TestDevNullIsNoTerminal(t *testing.T) {
+	f, err := os.OpenFile(os.DevNull, os.O_WRONLY, 0)
+	if err != nil {
+		t.Skip(err)
+	}
+	defer f.Close()
+	if isTerminal(f) {
+		t.Fatal("isTerminal(/dev/null) = true")
+	}
+	dir := t.TempDir()
+	pairs := writeBytes(t, dir, "pairs.jsonl", []byte(`{"prompt": "a", "chosen": "b", "rejected": "c"}`+"\n"))
+	if err := Tokenize(t.Context(), []string{"--tokenizer", "builtin:bytes", "-q", pairs}, strings.NewReader(""), f, io.Discard); err != nil {
+		t.Fatalf("dpo-tokenize > /dev/null: %v (exit %d)", err, ExitCode(err))
 	}
 }

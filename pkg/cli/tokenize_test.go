@@ -179,6 +179,14 @@ func TestTokenizeErrors(t *testing.T) {
 		{"empty input", func(t *testing.T) []string {
 			return []string{"--tokenizer", "builtin:bytes", writeFile(t, "e.jsonl", "")}
 		}, 1, "no pairs written"},
+		// --columns naming a column the input does not have: an error
+		// listing the columns there are (it used to give empty prompts).
+		{"--columns prompt to an absent field", func(t *testing.T) []string {
+			return []string{"--tokenizer", "builtin:bytes", "--columns", "prompt=question", writeFile(t, "x.jsonl", good)}
+		}, 1, `x.jsonl:1: field "question": missing column "question" (--columns prompt=question) (the record's fields: chosen, prompt, rejected)`},
+		{"--columns system to an absent field", func(t *testing.T) []string {
+			return []string{"--tokenizer", "builtin:bytes", "--columns", "system=sys", writeFile(t, "x.jsonl", good)}
+		}, 1, `missing column "sys" (--columns system=sys) (fields of the first record: chosen, prompt, rejected): no record has it`},
 		{"strict fails on a pair that cannot fit", func(t *testing.T) []string {
 			return []string{"--tokenizer", "builtin:bytes", "--strict", "--max-length", "1", writeFile(t, "x.jsonl", good)}
 		}, 1, "strict"},

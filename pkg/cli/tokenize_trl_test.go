@@ -154,7 +154,10 @@ func trlGroups(t *testing.T, dir string, files ...string) []*trlDataset {
 func TestTokenizeMatchesTRL(t *testing.T) {
 	py := testrefs.Python(t, "trl", "transformers", "datasets")
 	tmp := t.TempDir()
-	groups := trlGroups(t, tmp, filepath.Join("..", "tokenize", "testdata", "pairs.jsonl"), filepath.Join("..", "tokenize", "testdata", "trl_pairs.jsonl"))
+	groups := trlGroups(t, tmp, filepath.Join("..", "tokenize", "testdata", "pairs.jsonl"), filepath.Join("..", "tokenize", "testdata", "trl_pairs.jsonl"),
+		// Leading spaces and text after special-token literals, where
+		// LlamaTokenizer differs from its raw tokenizer.json.
+		filepath.Join("..", "tokenize", "testdata", "space_pairs.jsonl"))
 	names := []string{"qwen3", "llama3", "gemma3", "mistral"}
 	req := trlRequest{Tokenizers: map[string]string{}, Truncations: []trlTruncation{
 		{16, tokenize.KeepStart}, {40, tokenize.KeepStart}, {16, tokenize.KeepEnd}, {40, tokenize.KeepEnd},

@@ -2,11 +2,13 @@ package cli
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"strconv"
+	"strings"
 
 	"github.com/dpo-go/dpo/pkg/train"
 )
@@ -68,7 +70,6 @@ func Train(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 func parseTrain(args []string, stdout, stderr io.Writer) (c train.Config, done bool, err error) {
 	c = train.DefaultConfig()
 	fs := newFlagSet("dpo-train", stderr, trainUsage)
-	setConfigKeys(fs, trainConfigKeys)
 	fs.StringVar(&c.Out, "out", "", "output `DIR` (created; must be empty unless --resume or --overwrite; locked while the run lasts)")
 	fs.StringVar(&c.Model, "model", "", "Hugging Face checkpoint `DIR` to start from")
 	fs.StringVar(&c.InitConfig, "init-config", "", "start from a random initialisation of this config.json `FILE`")
@@ -105,8 +106,28 @@ func parseTrain(args []string, stdout, stderr io.Writer) (c train.Config, done b
 	fs.Func("ref-model-mixup-alpha", "refused (TR-DPO, see --sync-ref-model)", trDPO.set("ref-model-mixup-alpha"))
 	fs.Func("ref-model-sync-steps", "refused (TR-DPO, see --sync-ref-model)", trDPO.set("ref-model-sync-steps"))
 	fs.Float64Var(&c.LR, "lr", c.LR, "peak learning rate (TRL DPOConfig default 1e-6)")
-	fs.StringVar(&c.Scheduler, "lr-scheduler", c.Scheduler, "learning-rate schedule after warmup: constant, linear, cosine")
-	fs.IntVar(&c.WarmupSteps, "warmup-steps", 0, "linear warmup steps")
+	fs.StringVar(&c.Scheduler, "lr-scheduler", c.Scheduler, "learning-rate schedule after warmup: constant, linear, cosine, cosine_with_min_lr (needs min_lr or min_lr_rate in --lr-scheduler-kwargs)")
+	fs.Func("lr-scheduler-kwargs", "the schedule's options as a JSON object, as transformers' lr_scheduler_kwargs: min_lr or min_lr_rate (cosine_with_min_lr), num_cycles (cosine, cosine_with_min_lr; default 0.5)", func(v string) error {
+		d := json.NewDecoder(strings.NewReader(v))
+		d.DisallowUnknownFields()
+		c.SchedulerKwargs = train.SchedulerKwargs{}
+		if err := d.Decode(&c.SchedulerKwargs); err != nil {
+			return fmt.Errorf("want a JSON object of min_lr, min_lr_rate, num_cycles: %v", err)
+		}
+		return nil
+	})
+	fs.Func("warmup-steps", "linear warmup steps; below 1, a fraction of the total steps (transformers 5's float warmup_steps)", func(v string) error {
+		x, err := strconv.ParseFloat(v, 64)
+		switch {
+		case err != nil:
+			return err
+		case x > 0 && x < 1:
+			c.WarmupSteps, c.WarmupRatio = 0, x
+		default:
+			c.WarmupSteps = int(x) // transformers' get_warmup_steps: int(warmup_steps)
+		}
+		return nil
+	})
 	fs.Float64Var(&c.WarmupRatio, "warmup-ratio", 0, "warmup as a fraction of the total steps")
 	fs.Float64Var(&c.WeightDecay, "weight-decay", 0, "AdamW weight decay (never applied to norms and biases)")
 	fs.Float64Var(&c.AdamBeta1, "adam-beta1", c.AdamBeta1, "AdamW β1")
@@ -116,19 +137,26 @@ func parseTrain(args []string, stdout, stderr io.Writer) (c train.Config, done b
 	fs.IntVar(&c.BatchSize, "batch-size", c.BatchSize, "pairs per micro-batch")
 	fs.IntVar(&c.BatchTokens, "batch-tokens", 0, "cap on padded tokens (2 x pairs x length) per micro-batch (0: none)")
 	fs.IntVar(&c.GradAccum, "grad-accum", c.GradAccum, "micro-batches per optimizer step")
-	fs.IntVar(&c.Epochs, "epochs", c.Epochs, "passes over the data")
+	fs.Float64Var(&c.Epochs, "epochs", c.Epochs, "passes over the data; a fraction stops after ceil(epochs × steps per epoch) steps, as transformers")
 	fs.IntVar(&c.MaxSteps, "max-steps", 0, "stop after this many optimizer steps (0: all epochs)")
 	fs.Int64Var(&c.Seed, "seed", c.Seed, "seed of the data shuffle (and of --init-config without --init-seed)")
 	fs.IntVar(&c.SaveSteps, "save-steps", 0, "save a checkpoint every N steps (0: only at the end)")
 	fs.IntVar(&c.SaveTotalLimit, "save-total-limit", 0, "keep only the last K checkpoints (0: all)")
 	fs.IntVar(&c.LoggingSteps, "logging-steps", c.LoggingSteps, "log a line on stderr every N steps")
 	fs.IntVar(&c.EvalSteps, "eval-steps", 0, "evaluate every N steps (and at the end) with --eval")
-	fs.StringVar(&c.Backend, "backend", "", "GoMLX backend (default $GOMLX_BACKEND or go:ops_sequential)")
+	fs.StringVar(&c.Backend, "backend", "", backendUsage)
 	fs.IntVar(&c.VocabChunk, "vocab-chunk", 0, "vocabulary columns whose logits exist at once (0: engine default)")
 	fs.BoolVar(&c.BF16, "bf16", false, "bf16 mixed precision: matrix products in bfloat16 with float32 accumulation, float32 master weights")
 	fs.BoolVar(&c.GradCheckpointing, "gradient-checkpointing", false, "recompute each layer's activations in the backward pass (less memory, ~1/3 more compute; same results)")
 	fs.StringVar(&c.ReportTo, "report-to", "jsonl", "where metrics go: jsonl (metrics.jsonl, always written), tensorboard (event files under --out/runs), none; comma-separated")
 	loraFlags(fs, &c.LoRA)
+	usePeft := fs.Bool("use-peft", false, "TRL's use_peft: train a LoRA adapter with TRL ModelConfig's defaults for the LoRA flags not given (--lora-r 16, --lora-alpha 32, --lora-dropout 0.05); =false drops the LoRA flags, as TRL ignores them")
+	var rpoAlpha *float64
+	fs.Func("rpo-alpha", "older TRL's rpo_alpha: add the NLL of the chosen completions with this weight (--loss L,sft --loss-weights 1,ALPHA)", func(v string) error {
+		a, err := strconv.ParseFloat(v, 64)
+		rpoAlpha = &a
+		return err
+	})
 	layoutFlags(fs, &c.Layout)
 	fs.BoolVar(&c.Resume, "resume", false, "resume from the newest complete checkpoint in --out (refused if the stream, options or model differ from that run's)")
 	fs.BoolVar(&c.Overwrite, "overwrite", false, "start a fresh run in a non-empty --out, removing the earlier run's checkpoints and files")
@@ -144,10 +172,16 @@ func parseTrain(args []string, stdout, stderr io.Writer) (c train.Config, done b
 	if err := trDPO.err(); err != nil {
 		return c, false, err
 	}
-	initSeedSet := false
-	fs.Visit(func(f *flag.Flag) { initSeedSet = initSeedSet || f.Name == "init-seed" })
-	if !initSeedSet {
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[canonical(f)] = true })
+	if !set["init-seed"] {
 		c.InitSeed = c.Seed
+	}
+	if set["use-peft"] {
+		trlPeft(&c.LoRA, *usePeft, set)
+	}
+	if rpoAlpha != nil {
+		addRPO(&c, *rpoAlpha)
 	}
 	inputs, err := expandInputs(fs.Args())
 	if err != nil {

@@ -5,6 +5,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"github.com/dpo-go/dpo/pkg/train"
 )
 
 // parseFloats reads "1,0.5,2".
@@ -42,4 +44,39 @@ func (t *trDPOFlags) err() error {
 		return nil
 	}
 	return usagef("%s: TR-DPO (TRL's sync_ref_model, ref_model_mixup_alpha, ref_model_sync_steps) updates the reference model during training, but dpo-train reads reference log-probs precomputed by dpo-reflogp and holds no reference model to update (TRL refuses sync_ref_model with precompute_ref_log_probs for the same reason)", strings.Join(t.names, ", "))
+}
+
+// trlPeft applies TRL's use_peft: on, the LoRA flags not given take TRL
+// ModelConfig's defaults (lora_r 16, lora_alpha 32, lora_dropout 0.05);
+// off, the LoRA flags are dropped, as TRL ignores lora_* without use_peft.
+func trlPeft(l *train.LoRAConfig, on bool, set map[string]bool) {
+	if !on {
+		*l = train.LoRAConfig{Alpha: train.DefaultLoRAAlpha, Adapter: l.Adapter, Merge: l.Merge}
+		return
+	}
+	if !set["lora-r"] && l.Adapter == "" {
+		l.R = 16
+	}
+	if !set["lora-alpha"] {
+		l.Alpha = 32
+	}
+	if !set["lora-dropout"] {
+		l.Dropout = 0.05
+	}
+}
+
+// addRPO applies older TRL's rpo_alpha: the NLL of the chosen completions
+// (the sft term) added with weight alpha.
+func addRPO(c *train.Config, alpha float64) {
+	if strings.Contains(c.Loss, "=") {
+		c.Loss += ",sft=" + strconv.FormatFloat(alpha, 'g', -1, 64)
+		return
+	}
+	if c.LossWeights == nil {
+		for range strings.Split(c.Loss, ",") {
+			c.LossWeights = append(c.LossWeights, 1)
+		}
+	}
+	c.Loss += ",sft"
+	c.LossWeights = append(c.LossWeights, alpha)
 }

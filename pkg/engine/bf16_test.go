@@ -78,20 +78,32 @@ func TestBF16LogProbsAgainstTorch(t *testing.T) {
 				return got
 			}
 			bf, f32 := score(true), score(false)
-			var diffs, gaps []float64
+			// XLA rounds bf16 where its own passes choose (its CPU
+			// compiler fuses and keeps some elementwise work in float32),
+			// not after each op as PyTorch and the Go backend do: it is held
+			// to bf16's own scale (docs/oracles.md).
+			rowTol, medTol := 0.05, 1e-4
+			if isXLA(t) {
+				rowTol, medTol = 0.15, 0.05
+			}
+			var diffs, gaps, shifts []float64
 			for i := range want {
 				d := math.Abs(bf[i] - want[i])
-				if d > 0.05 {
+				if d > rowTol {
 					t.Errorf("row %d: bf16 logp %.7g, torch bf16 %.7g", i, bf[i], want[i])
 				}
 				diffs = append(diffs, d)
 				gaps = append(gaps, math.Abs(f32[i]-want[i]))
+				shifts = append(shifts, math.Abs(f32[i]-bf[i]))
 			}
-			if m := median(diffs); m > 1e-4 {
-				t.Errorf("median |bf16 - torch bf16| over rows %.3g > 1e-4: %v", m, diffs)
+			if m := median(diffs); m > medTol {
+				t.Errorf("median |bf16 - torch bf16| over rows %.3g > %g: %v", m, medTol, diffs)
 			}
 			if m := median(gaps); m < 1e-3 {
 				t.Errorf("float32 scoring is within a median %.3g of torch's bf16: the rows do not show bf16 rounding", m)
+			}
+			if m := median(shifts); m < 1e-3 {
+				t.Errorf("bf16 scoring is within a median %.3g of float32 scoring: --bf16 did nothing", m)
 			}
 		})
 	}

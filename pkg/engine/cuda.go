@@ -221,7 +221,13 @@ func DetectCUDA() (backend string, env map[string]string, err error) {
 
 func detectCUDA() (*cudaInstall, map[string]string, error) {
 	home, _ := os.UserHomeDir()
-	inst, err := findCUDA(os.Getenv, home, "")
+	return detectCUDAIn(os.Getenv, home, "")
+}
+
+// detectCUDAIn is detectCUDA searching with getenv, home and root (see
+// sitePackagesCandidates); the environment it prepares is the process's.
+func detectCUDAIn(getenv func(string) string, home, root string) (*cudaInstall, map[string]string, error) {
+	inst, err := findCUDA(getenv, home, root)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -279,6 +285,12 @@ func preloadCUDA(libDirs []string) []error {
 // configurations pass through unchanged. hint is extra context for a
 // failure to create the backend afterwards.
 func resolveBackend(config string) (resolved, hint string, err error) {
+	home, _ := os.UserHomeDir()
+	return resolveBackendIn(config, os.Getenv, home, "")
+}
+
+// resolveBackendIn is resolveBackend searching with getenv, home and root.
+func resolveBackendIn(config string, getenv func(string) string, home, root string) (resolved, hint string, err error) {
 	name, opts, _ := strings.Cut(config, ",")
 	if name != CUDABackend {
 		return config, "", nil
@@ -286,7 +298,7 @@ func resolveBackend(config string) (resolved, hint string, err error) {
 	if !backendRegistered("xla") {
 		return "", "", fmt.Errorf("engine: backend %q needs the XLA backend, but this binary was built without -tags xla (rebuild with CGO_ENABLED=1 go build -tags xla ./cmd/...)", CUDABackend)
 	}
-	inst, env, err := detectCUDA()
+	inst, env, err := detectCUDAIn(getenv, home, root)
 	if err != nil {
 		return "", "", err
 	}

@@ -12,8 +12,12 @@ import (
 )
 
 // DefaultBackend is the backend configuration used when neither
-// [Options.Backend] nor $GOMLX_BACKEND is set.
-const DefaultBackend = "go:ops_sequential"
+// [Options.Backend] nor $GOMLX_BACKEND is set: see [AutoBackend].
+const DefaultBackend = AutoBackend
+
+// DefaultGoBackend is the pure-Go backend configuration: the one "auto"
+// falls back to, and the one of binaries built without -tags xla.
+const DefaultGoBackend = "go:ops_sequential"
 
 // Default values of [Options].
 const (
@@ -24,9 +28,11 @@ const (
 // Options configures an [Engine].
 type Options struct {
 	// Backend is a GoMLX backend configuration such as "go",
-	// "go:ops_sequential" or (built with -tags xla) "xla:cuda", or "cuda"
-	// for the CUDA plugin of an installed JAX wheel (see [DetectCUDA]).
-	// Empty means $GOMLX_BACKEND, or DefaultBackend when that is unset.
+	// "go:ops_sequential" or (built with -tags xla) "xla:/abs/plugin.so";
+	// "cuda" for the CUDA plugin of an installed JAX wheel (see
+	// [DetectCUDA]), "xla:cpu" for OpenXLA's CPU plugin from PyPI (see
+	// [XLACPUBackend]), or "auto" (see [AutoBackend]). Empty means
+	// $GOMLX_BACKEND, or DefaultBackend when that is unset.
 	Backend string
 	// BatchTokens bounds the padded tokens (rows x bucketed length) of one
 	// forward batch. Zero means DefaultBatchTokens. A single sequence longer
@@ -79,6 +85,8 @@ func (o Options) withDefaults() Options {
 type Engine struct {
 	opts    Options
 	config  string
+	kind    string
+	note    string
 	backend compute.Backend
 }
 
@@ -92,9 +100,15 @@ func New(opts Options) (*Engine, error) {
 	if config == "" {
 		config = DefaultBackend
 	}
-	config, hint, err := resolveBackend(config) // "cuda": see cuda.go
+	home, _ := os.UserHomeDir()
+	choice, err := chooseBackend(config, os.Getenv, home, "") // "auto", "xla:cpu", "cuda": see backend.go
 	if err != nil {
 		return nil, err
+	}
+	config, hint := choice.config, choice.hint
+	if strings.HasPrefix(config, "xla:") {
+		// Never download a plugin behind the user's back.
+		_ = os.Setenv("GOMLX_NO_AUTO_INSTALL", "1")
 	}
 	name, _, _ := strings.Cut(config, ":")
 	if !backendRegistered(name) {
@@ -114,7 +128,13 @@ func New(opts Options) (*Engine, error) {
 	if err != nil {
 		return nil, fmt.Errorf("engine: creating backend %q: %w%s", config, err, hint)
 	}
-	return &Engine{opts: opts, config: config, backend: backend}, nil
+	if name == "xla" {
+		if err := checkPJRTVersion(config, backend.Description()); err != nil {
+			_ = catch(func() error { backend.Finalize(); return nil })
+			return nil, err
+		}
+	}
+	return &Engine{opts: opts, config: config, kind: choice.kind, note: choice.note, backend: backend}, nil
 }
 
 func backendRegistered(name string) bool {
@@ -126,8 +146,27 @@ func backendRegistered(name string) bool {
 	return false
 }
 
-// BackendName returns the backend configuration in use, e.g. "go:ops_sequential".
+// BackendName returns the backend configuration in use, e.g.
+// "go:ops_sequential" or "xla:/abs/path/xla_cpu_pjrt.so,shared_buffers".
 func (e *Engine) BackendName() string { return e.config }
+
+// BackendKind returns the kind of backend in use: "go", "xla:cpu",
+// "xla:cuda", or "xla" for a plugin given by path. Runs on different kinds
+// agree only within the oracles' tolerances (docs/oracles.md), not to the
+// last bit.
+func (e *Engine) BackendKind() string { return e.kind }
+
+// NumDevices returns the number of devices the backend offers (the XLA CPU
+// plugin reports several on one machine; pure Go one).
+func (e *Engine) NumDevices() int { return e.backend.NumDevices() }
+
+// BackendDescription describes the backend as it reports itself (for XLA:
+// the plugin's path, PJRT C API version and device count).
+func (e *Engine) BackendDescription() string { return e.backend.Description() }
+
+// BackendNote says why the backend was chosen when it was chosen by
+// "auto" (empty otherwise), for the log.
+func (e *Engine) BackendNote() string { return e.note }
 
 // Options returns the options in effect (defaults filled in).
 func (e *Engine) Options() Options { return e.opts }

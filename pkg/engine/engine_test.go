@@ -341,8 +341,8 @@ func TestExportRoundTrip(t *testing.T) {
 func TestBackendSelection(t *testing.T) {
 	t.Setenv("GOMLX_BACKEND", "")
 	e := newTestEngine(t, Options{})
-	if e.BackendName() != DefaultBackend {
-		t.Errorf("default backend %q, want %q", e.BackendName(), DefaultBackend)
+	if !backendRegistered("xla") && (e.BackendName() != DefaultGoBackend || e.BackendKind() != "go" || !strings.Contains(e.BackendNote(), "without -tags xla")) {
+		t.Errorf("default backend %q (kind %q, note %q), want %q chosen by auto for a build without -tags xla", e.BackendName(), e.BackendKind(), e.BackendNote(), DefaultGoBackend)
 	}
 	t.Setenv("GOMLX_BACKEND", "go")
 	if e2 := newTestEngine(t, Options{}); e2.BackendName() != "go" {

@@ -453,18 +453,19 @@ func checkFamilyBF16(t *testing.T, bf, f32, ac, acF32 []float64) {
 	if len(ac) != len(bf) {
 		t.Fatalf("no autocast result")
 	}
+	rowTol, medianRatio := bf16Tolerances(t)
 	var diffs, gaps, ownGaps []float64
 	for i := range bf {
 		d, gap := math.Abs(bf[i]-ac[i]), math.Abs(acF32[i]-ac[i])
 		diffs, gaps, ownGaps = append(diffs, d), append(gaps, gap), append(ownGaps, math.Abs(bf[i]-f32[i]))
-		if !(d <= math.Max(hfBF16RowTol*math.Abs(ac[i]), gap)) {
+		if !(d <= math.Max(rowTol*math.Abs(ac[i]), gap)) {
 			t.Errorf("row %d: bf16 logp %.7g, transformers autocast %.7g (diff %.3g > %g relative and > its float32 gap %.3g)",
-				i, bf[i], ac[i], d, hfBF16RowTol, gap)
+				i, bf[i], ac[i], d, rowTol, gap)
 		}
 	}
 	md, mg, mo := median(diffs), median(gaps), median(ownGaps)
-	if !(md <= hfBF16MedianRatio*mg) {
-		t.Errorf("median |bf16 - autocast| %.3g > %g x median |float32 - autocast| %.3g", md, hfBF16MedianRatio, mg)
+	if !(md <= medianRatio*mg) {
+		t.Errorf("median |bf16 - autocast| %.3g > %g x median |float32 - autocast| %.3g", md, medianRatio, mg)
 	}
 	if !(mo >= hfBF16MinGap*mg) {
 		t.Errorf("median |bf16 - float32| %.3g < %g x median |float32 - autocast| %.3g: no bf16 rounding?", mo, hfBF16MinGap, mg)

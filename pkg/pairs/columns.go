@@ -2,6 +2,7 @@ package pairs
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 )
@@ -101,6 +102,63 @@ func resolveColumns(m map[string]string, promptOnly bool) (columns, error) {
 		used[name] = Roles[k]
 	}
 	return c, nil
+}
+
+// mapped reports whether role k reads a column named by --columns rather
+// than its default one (system has none).
+func (c columns) mapped(k int) bool { return c[k] != "" && c[k] != defaultColumns[k] }
+
+// required reports whether the column of role k must exist in the input:
+// chosen and rejected, the prompt when only prompts are read, and any
+// column --columns names. A default prompt, id or tools column may be
+// absent (implicit prompt, row numbers, no tools).
+func (c columns) required(k int) bool {
+	return c[k] != "" && (k == colChosen || k == colRejected || k == colPrompt && c.promptOnly() || c.mapped(k))
+}
+
+// missingColumn is the error text for a required column that the input
+// does not have; have lists what it has, under the label what ("columns",
+// "the record's fields").
+func (c columns) missingColumn(k int, what string, have []string) string {
+	msg := fmt.Sprintf("missing column %q", c[k])
+	if c.mapped(k) {
+		msg += fmt.Sprintf(" (--columns %s=%s)", Roles[k], c[k])
+	}
+	return msg + fmt.Sprintf(" (%s: %s)", what, strings.Join(have, ", "))
+}
+
+// jsonSeen tracks, over the records of a JSON input, which mapped columns
+// appeared: a record may leave out its system or tools field (none), but a
+// --columns mapping that no record has is a mistake.
+type jsonSeen struct {
+	present [numCols]bool
+	first   []string // the first record's fields, sorted; nil before it
+}
+
+func (s *jsonSeen) add(rec *record) {
+	if s == nil || rec == nil || rec.obj == nil {
+		return
+	}
+	if s.first == nil {
+		s.first = append([]string{}, slices.Sorted(maps.Keys(rec.obj))...)
+	}
+	for k, ok := range rec.present {
+		s.present[k] = s.present[k] || ok
+	}
+}
+
+// check returns an error, at the end of input name, for a mapped system or
+// tools column that no record had.
+func (s *jsonSeen) check(name string, names columns) error {
+	if s == nil || s.first == nil {
+		return nil
+	}
+	for _, k := range []int{colSystem, colTools} {
+		if names.mapped(k) && !s.present[k] {
+			return fmt.Errorf("pairs: %s: %s: no record has it", name, names.missingColumn(k, "fields of the first record", s.first))
+		}
+	}
+	return nil
 }
 
 // promptOnly reports whether c reads prompts only (no chosen or rejected

@@ -103,8 +103,13 @@ func TestColumns(t *testing.T) {
 			t.Errorf("ParseColumns(%q) accepted", bad)
 		}
 	}
-	if _, err := Open(files["parquet"], nil, Options{Columns: map[string]string{"prompt": "nope"}}); err != nil {
-		t.Errorf("a mapped optional column that is absent: %v", err)
+	// A column --columns names must exist, also for the roles that may
+	// be absent by default (prompt, id, system, tools).
+	for _, role := range []string{"prompt", "id", "system", "tools"} {
+		_, err := Open(files["parquet"], nil, Options{Columns: map[string]string{role: "nope"}})
+		if want := `missing column "nope" (--columns ` + role + `=nope) (columns: system, question, chosen, rejected, tools)`; err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s mapped to an absent column: %v, want %q", role, err, want)
+		}
 	}
 	if _, err := Open(files["parquet"], nil, Options{Columns: map[string]string{"chosen": "nope"}}); err == nil || !strings.Contains(err.Error(), `missing column "nope"`) {
 		t.Errorf("a mapped chosen column that is absent: %v", err)
@@ -190,5 +195,59 @@ func TestArrowToolCallsRefused(t *testing.T) {
 			ok(Example{ID: "0", Prompt: m("user", "Q"), Chosen: m("assistant", "A"), Rejected: m("assistant", "B")}),
 			rowErr("chosen[0].tool_calls", ErrType, "not supported"),
 		}, false)
+	}
+}
+
+// In JSON inputs a column --columns names must be in every record (prompt,
+// id, chosen, rejected: the error names the line and lists the record's
+// fields), or, for system and tools, in at least one record (the error
+// comes at the end of the input); before, a record without its mapped
+// prompt got an implicit (here empty) prompt.
+func TestColumnsMappedAbsentJSON(t *testing.T) {
+	jsonl := `{"question": "Sky?", "chosen": "Blue.", "rejected": "Green."}
+{"q": "Grass?", "chosen": "Green.", "rejected": "Red."}
+`
+	for _, tc := range []struct {
+		name, in string
+		columns  map[string]string
+		rowErr   string // a row's error ("" none)
+		endErr   string // error ending the input ("" none)
+	}{
+		{"prompt", jsonl, map[string]string{"prompt": "question"},
+			`<stdin>:2: field "question": missing column "question" (--columns prompt=question) (the record's fields: chosen, q, rejected)`, ""},
+		{"id", jsonl, map[string]string{"prompt": "question", "id": "uid"},
+			`<stdin>:1: field "uid": missing column "uid" (--columns id=uid)`, ""},
+		{"system never present", jsonl, map[string]string{"system": "sys"},
+			"", `pairs: <stdin>: missing column "sys" (--columns system=sys) (fields of the first record: chosen, question, rejected): no record has it`},
+		{"tools never present, JSON array", "[" + strings.ReplaceAll(strings.TrimSpace(jsonl), "\n", ",") + "]", map[string]string{"tools": "functions"},
+			"", `missing column "functions" (--columns tools=functions) (fields of the first record: chosen, question, rejected): no record has it`},
+		{"system in some records", jsonl + `{"sys": "S", "chosen": "a", "rejected": "b"}` + "\n", map[string]string{"system": "sys"}, "", ""},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := Open("-", strings.NewReader(tc.in), Options{Columns: tc.columns})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer r.Close()
+			gots, err := readAll(t, r)
+			switch {
+			case tc.endErr == "" && err != nil:
+				t.Fatalf("unexpected error: %v", err)
+			case tc.endErr != "" && (err == nil || !strings.Contains(err.Error(), tc.endErr)):
+				t.Fatalf("error %v, want %q", err, tc.endErr)
+			}
+			var rowErrs []string
+			for _, g := range gots {
+				if g.err != nil {
+					rowErrs = append(rowErrs, g.err.Error())
+				}
+			}
+			if tc.rowErr == "" && len(rowErrs) > 0 {
+				t.Fatalf("row errors %q", rowErrs)
+			}
+			if tc.rowErr != "" && !strings.Contains(strings.Join(rowErrs, "\n"), tc.rowErr) {
+				t.Fatalf("row errors %q, want one containing %q", rowErrs, tc.rowErr)
+			}
+		})
 	}
 }

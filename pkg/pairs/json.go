@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 	"strconv"
 	"unicode/utf8"
 
@@ -26,7 +28,7 @@ func decodeJSONRecord(raw []byte, names columns) (*record, *fieldError) {
 	if obj == nil { // the literal null
 		return nil, ferr("", ErrType, "expected a JSON object, got null")
 	}
-	rec := &record{}
+	rec := &record{obj: obj}
 	var fe, idErr *fieldError
 	field := func(k int) json.RawMessage {
 		if names[k] == "" {
@@ -39,6 +41,18 @@ func decodeJSONRecord(raw []byte, names columns) (*record, *fieldError) {
 	// are the most useful.
 	if id := field(colID); id != nil {
 		rec.id, rec.hasID, idErr = decodeJSONID(names[colID], id)
+	}
+	// A column --columns names must be in every record (null counts as
+	// present), except system and tools, which only some records may have
+	// (see jsonSeen).
+	for k, col := range names {
+		if col == "" {
+			continue
+		}
+		_, rec.present[k] = obj[col]
+		if !rec.present[k] && names.mapped(k) && k != colSystem && k != colTools {
+			return rec, ferr(col, ErrMissing, "%s", names.missingColumn(k, "the record's fields", slices.Sorted(maps.Keys(obj))))
+		}
 	}
 	if rec.chosen, fe = decodeJSONText(names[colChosen], field(colChosen)); fe != nil {
 		return rec, fe

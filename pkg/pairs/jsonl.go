@@ -21,6 +21,7 @@ type jsonlReader struct {
 	buf    []byte
 	err    error // sticky fatal error or io.EOF
 	names  columns
+	seen   jsonSeen
 }
 
 func newJSONLReader(name string, br *bufio.Reader, closer func() error, names columns) *jsonlReader {
@@ -55,10 +56,16 @@ func (r *jsonlReader) readLine() ([]byte, error) {
 
 func (r *jsonlReader) Next() (Example, error) {
 	line, row, lineNo, err := r.nextRaw()
+	if err == io.EOF {
+		if err := r.seen.check(r.name, r.names); err != nil {
+			r.err = err
+			return Example{}, err
+		}
+	}
 	if err != nil {
 		return Example{}, err
 	}
-	return exampleFromJSON(line, row, r.name, lineNo, true, r.names)
+	return exampleFromJSON(line, row, r.name, lineNo, true, r.names, &r.seen)
 }
 
 // nextRaw returns the next record's bytes (valid until the next call), its
@@ -92,8 +99,9 @@ func (r *jsonlReader) nextRaw() ([]byte, int64, int64, error) {
 // exampleFromJSON decodes one JSON record into an Example, or a *RowError
 // that still carries the row and id (for the rejects file). copyRaw copies
 // the record into the error when its buffer will be reused.
-func exampleFromJSON(raw []byte, row int64, name string, line int64, copyRaw bool, names columns) (Example, error) {
+func exampleFromJSON(raw []byte, row int64, name string, line int64, copyRaw bool, names columns, seen *jsonSeen) (Example, error) {
 	rec, fe := decodeJSONRecord(raw, names)
+	seen.add(rec)
 	if fe == nil {
 		var ex Example
 		if ex, fe = build(rec, row, names); fe == nil {
@@ -138,6 +146,7 @@ type jsonArrayReader struct {
 	row     int64
 	err     error
 	names   columns
+	seen    jsonSeen
 }
 
 func newJSONArrayReader(name string, r io.Reader, closer func() error, names columns) *jsonArrayReader {
@@ -151,10 +160,16 @@ func (r *jsonArrayReader) fail(format string, args ...any) ([]byte, int64, int64
 
 func (r *jsonArrayReader) Next() (Example, error) {
 	raw, row, _, err := r.nextRaw()
+	if err == io.EOF {
+		if err := r.seen.check(r.name, r.names); err != nil {
+			r.err = err
+			return Example{}, err
+		}
+	}
 	if err != nil {
 		return Example{}, err
 	}
-	return exampleFromJSON(raw, row, r.name, 0, false, r.names)
+	return exampleFromJSON(raw, row, r.name, 0, false, r.names, &r.seen)
 }
 
 // nextRaw returns the next element's bytes and its row (line 0).

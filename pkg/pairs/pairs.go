@@ -89,6 +89,7 @@ var (
 	ErrEmpty       = errors.New("empty value")
 	ErrMixedKinds  = errors.New("mixed text and message kinds")
 	ErrNoPrompt    = errors.New("cannot extract an implicit prompt")
+	ErrDuplicate   = errors.New("duplicate row")
 )
 
 // RowError describes a record that could not be turned into an Example.

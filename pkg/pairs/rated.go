@@ -191,6 +191,7 @@ type ratedReader struct {
 	stats    RatedStats
 	err      error
 	closed   bool
+	seen     jsonSeen // mapped columns the records had (see jsonSeen)
 }
 
 type queued struct {
@@ -235,12 +236,20 @@ func (r *ratedReader) Next() (Example, error) {
 		if r.shape == shapeFlat {
 			if r.flat {
 				r.err = io.EOF
-				return Example{}, io.EOF
+				if err := r.seen.check(r.name, r.names); err != nil {
+					r.err = err
+				}
+				return Example{}, r.err
 			}
 			r.readFlat()
 			continue
 		}
 		raw, row, line, err := r.src.nextRaw()
+		if err == io.EOF {
+			if cerr := r.seen.check(r.name, r.names); cerr != nil {
+				err = cerr
+			}
+		}
 		if err != nil {
 			r.err = err
 			return Example{}, err
@@ -251,7 +260,7 @@ func (r *ratedReader) Next() (Example, error) {
 		}
 		switch r.shape {
 		case shapePairs:
-			return exampleFromJSON(raw, row, r.name, line, true, r.names)
+			return exampleFromJSON(raw, row, r.name, line, true, r.names, &r.seen)
 		case shapeGrouped:
 			r.grouped(raw, row, line)
 		case shapeFlat:
@@ -294,6 +303,7 @@ func (r *ratedReader) grouped(raw []byte, row, line int64) {
 		r.queue = append(r.queue, queued{ex, &RowError{File: r.name, Row: row, Line: line, Field: fe.field, Err: fe.err, Raw: slices.Clone(raw)}})
 	}
 	rec, fe := decodeJSONRecord(raw, r.names)
+	r.seen.add(rec)
 	ex := Example{Row: row, ID: strconv.FormatInt(row, 10)}
 	if rec != nil && rec.hasID {
 		ex.ID = rec.id
@@ -527,6 +537,7 @@ func (r *ratedReader) readFlat() {
 		ex    Example
 		rec   *record
 		cands []candidate
+		where map[string]string // label -> where its row is ("line 3", "row 2")
 	}
 	var order []*group
 	byID := map[string]*group{}
@@ -535,6 +546,7 @@ func (r *ratedReader) readFlat() {
 			r.queue = append(r.queue, queued{Example{Row: fr.row, ID: id}, &RowError{File: r.name, Row: fr.row, Line: fr.line, Field: fe.field, Err: fe.err, Raw: fr.raw}})
 		}
 		rec, fe := decodeJSONRecord(fr.raw, r.names)
+		r.seen.add(rec)
 		id := strconv.FormatInt(fr.row, 10)
 		if rec != nil && rec.hasID {
 			id = rec.id
@@ -577,9 +589,26 @@ func (r *ratedReader) readFlat() {
 			rowErr(id, ferr(r.names[colPrompt], ErrType, "differs from the prompt of the first row with id %q (row %d)", id, g.ex.Row))
 			continue
 		}
-		if label == "" {
+		explicit := label != ""
+		if !explicit {
 			label = strconv.Itoa(len(g.cands))
 		}
+		here := fmt.Sprintf("row %d", fr.row)
+		if fr.line > 0 {
+			here = fmt.Sprintf("line %d", fr.line)
+		}
+		if other, dup := g.where[label]; dup {
+			if explicit {
+				rowErr(id, ferr(r.rn.sampleIndex, ErrDuplicate, "id %q %s %s is also on %s", id, r.rn.sampleIndex, label, other))
+			} else {
+				rowErr(id, ferr(r.rn.sampleIndex, ErrDuplicate, "id %q: this row without %s is its group's completion %s, whose %s is also on %s", id, r.rn.sampleIndex, label, r.rn.sampleIndex, other))
+			}
+			continue
+		}
+		if g.where == nil {
+			g.where = map[string]string{}
+		}
+		g.where[label] = here
 		g.cands = append(g.cands, candidate{text: text, score: score, label: label})
 	}
 	r.flatRows = nil

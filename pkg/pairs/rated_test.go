@@ -236,6 +236,16 @@ func TestRatedReaderShapes(t *testing.T) {
 			`{"id":"c","sample_index":0,"prompt":"p3","completion":"w","score":0}`,
 		}, "\n"), Options{},
 			[]string{"b/1-0", "a/3-5", "skip:single_completion:c"}, []string{"v>u", "x>y"}},
+		// A completion given twice (same id and sample_index) is refused,
+		// naming both lines; before, both were kept as candidates.
+		{"flat duplicate sample_index", strings.Join([]string{
+			`{"id":"a","sample_index":0,"prompt":"p","completion":"x","score":0}`,
+			`{"id":"a","sample_index":1,"prompt":"p","completion":"y","score":1}`,
+			`{"id":"a","sample_index":0,"prompt":"p","completion":"z","score":2}`,
+		}, "\n"), Options{},
+			[]string{`err:<stdin>:3: field "sample_index": id "a" sample_index 0 is also on line 1`, "a/1-0"}, []string{"y>x"}},
+		{"flat position colliding with a sample_index", `{"id":"a","sample_index":1,"prompt":"p","completion":"x","score":0}` + "\n" + `{"id":"a","prompt":"p","completion":"y","score":1}`, Options{},
+			[]string{`err:<stdin>:2: field "sample_index": id "a": this row without sample_index is its group's completion 1, whose sample_index is also on line 1`, "skip:single_completion:a"}, nil},
 		{"flat without sample_index numbers by position", `{"id":1,"prompt":"p","completion":"x","score":0}` + "\n" + `{"id":1,"prompt":"p","completion":"y","score":0.5}`, Options{},
 			[]string{"1/1-0"}, []string{"y>x"}},
 		{"pairs pass through", `{"prompt":"p","chosen":"c","rejected":"r"}`, Options{},

@@ -51,6 +51,9 @@ type record struct {
 	prompt, chosen, rejected value
 	system                   string          // the system column ("" none)
 	tools                    json.RawMessage // the tools column (nil none)
+
+	obj     map[string]json.RawMessage // a JSON record's fields
+	present [numCols]bool              // a JSON record has the role's field
 }
 
 // build validates rec and turns it into an Example (see the package

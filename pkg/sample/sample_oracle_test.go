@@ -39,7 +39,9 @@ func chiSquareCritical(df int) float64 {
 // softmax of the scores transformers' generate(do_sample=True) draws from,
 // after its own temperature/top-k/top-p/min-p processors: no draw of a
 // token transformers removed, and a chi-square statistic (bins of expected
-// count >= 5, the rest pooled) under the 1e-3 critical value.
+// count >= 5, the rest pooled) under the 1e-3 critical value. Probs of
+// transformers' raw logits is that distribution: the same kept tokens and
+// probabilities within 1e-6 + 1e-5 relative.
 func TestFirstTokenFrequenciesMatchTransformers(t *testing.T) {
 	if testing.Short() {
 		t.Skip("transformers oracle: skipped with -short")
@@ -52,6 +54,8 @@ func TestFirstTokenFrequenciesMatchTransformers(t *testing.T) {
 		{Temperature: 1, TopP: 0.8},
 		{Temperature: 0.9, TopP: 1, MinP: 0.1},
 		{Temperature: 1.2, TopK: 50, TopP: 0.9, MinP: 0.05},
+		{Temperature: 0.6, TopP: 0.8},
+		{Temperature: 1.5, TopK: 40, TopP: 0.7},
 	}
 	prompt := []int32{5, 17, 101, 3}
 	req := map[string]any{"cases": []map[string]any{{
@@ -101,6 +105,22 @@ func TestFirstTokenFrequenciesMatchTransformers(t *testing.T) {
 				want[j] /= sum
 				if want[j] > 0 {
 					kept++
+				}
+			}
+			// The whole distribution, from transformers' own raw logits
+			// (the engine's differ by up to 1e-4, which could move a
+			// token across a threshold): the same kept tokens, both ways,
+			// and the same probabilities.
+			raw := make([]float32, len(o.Logits[0]))
+			for j, v := range o.Logits[0] {
+				raw[j] = float32(v)
+			}
+			for j, q := range New(w.config()).Probs(raw) {
+				switch {
+				case (q > 0) != (want[j] > 0):
+					t.Errorf("token %d: probability %g, transformers %g (kept by one, removed by the other)", j, q, want[j])
+				case math.Abs(q-want[j]) > 1e-6+1e-5*want[j]:
+					t.Errorf("token %d: probability %.9g, transformers %.9g", j, q, want[j])
 				}
 			}
 			const N = 20000

@@ -14,6 +14,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"github.com/dpo-go/dpo/pkg/arrowio"
 	"github.com/dpo-go/dpo/pkg/pairs"
 )
 
@@ -294,8 +295,7 @@ func writeReject(w io.Writer, ex pairs.Example, rowErr *pairs.RowError, reason s
 	if err != nil {
 		return err
 	}
-	_, err = w.Write(append(b, '\n'))
-	return err
+	return arrowio.WriteLines(w, append(b, '\n')) // whole lines only
 }
 
 func stats(v []int) Stats {

@@ -32,6 +32,12 @@
 // or U+212A (Kelvin) in arbitrary patterns (the hand-written scanners do),
 // and Unicode tables follow Go's version rather than Rust's.
 //
+// Load of a tokenizer.json file gives the Rust library's tokenizer; Load of
+// a model directory gives what transformers 5.x's AutoTokenizer (and so TRL)
+// uses, which differs for LlamaTokenizer directories (Llama 2, Mistral v0.1
+// style): transformers rebuilds their normalizer, pre-tokenizer and decoder
+// from tokenizer_config.json's legacy and add_prefix_space (hfclass.go).
+//
 // Like transformers (and unlike calling the Rust library directly), the
 // truncation and padding sections of a tokenizer.json are ignored: Encode
 // never truncates or pads.

@@ -36,21 +36,55 @@ type fileJSON struct {
 	Model         json.RawMessage `json:"model"`
 }
 
-// Load reads a tokenizer.json file, or the tokenizer.json inside a
-// directory.
+// Load reads a tokenizer.json file, or a model directory.
+//
+// A file is the Rust tokenizers library's tokenizer (Tokenizer.from_file).
+// A directory is what transformers' AutoTokenizer.from_pretrained gives,
+// which is what TRL tokenizes with: its tokenizer.json, with the sections
+// that transformers rebuilds from tokenizer_config.json (and config.json)
+// replaced as it does. Today that is LlamaTokenizer's (see hfclass.go):
+// Llama 2 style files then differ from the raw file on leading spaces and,
+// with legacy false, after special tokens.
 func Load(path string) (*Tokenizer, error) {
-	file := path
+	file, dir := path, ""
 	if st, err := os.Stat(path); err == nil && st.IsDir() {
-		file = filepath.Join(path, "tokenizer.json")
+		file, dir = filepath.Join(path, "tokenizer.json"), path
 	}
 	data, err := os.ReadFile(file)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
 	name := filepath.Base(filepath.Dir(file))
-	t, err := FromJSON(data, name)
+	fields, err := rawFields(data)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer: %s: parsing tokenizer.json: %w", file, err)
+	}
+	sum := sha256.New()
+	sum.Write(data)
+	var over map[string]json.RawMessage
+	if dir != "" {
+		over, err := transformersOverrides(dir, data)
+		if err != nil {
+			return nil, fmt.Errorf("tokenizer: %s: %w", dir, err)
+		}
+		if over != nil {
+			// The identity covers what was replaced: the same file read as a
+			// file and as a directory are different tokenizers.
+			b, _ := json.Marshal(over)
+			sum.Write([]byte("\x00transformers\x00"))
+			sum.Write(b)
+			for k, v := range over {
+				fields[k] = v
+			}
+		}
+	}
+	t, err := fromFields(fields, hex.EncodeToString(sum.Sum(nil)), name)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %s: %w", file, err)
+	}
+	if over != nil {
+		// LlamaTokenizer's BPE(fuse_unk=True, byte_fallback=True).
+		t.model.byteFallback, t.model.fuseUnk = true, true
 	}
 	return t, nil
 }
@@ -62,6 +96,13 @@ func FromJSON(data []byte, name string) (*Tokenizer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing tokenizer.json: %w", err)
 	}
+	sum := sha256.Sum256(data)
+	return fromFields(fields, hex.EncodeToString(sum[:]), name)
+}
+
+// fromFields builds a tokenizer from the top-level sections of a
+// tokenizer.json.
+func fromFields(fields map[string]json.RawMessage, sha, name string) (*Tokenizer, error) {
 	model := fields["model"]
 	delete(fields, "model")
 	rest, err := json.Marshal(fields)
@@ -76,8 +117,7 @@ func FromJSON(data []byte, name string) (*Tokenizer, error) {
 	if isNull(f.Model) {
 		return nil, fmt.Errorf("missing model")
 	}
-	sum := sha256.Sum256(data)
-	t := &Tokenizer{name: name, sha: hex.EncodeToString(sum[:])}
+	t := &Tokenizer{name: name, sha: sha}
 	if t.model, err = parseModel(f.Model); err != nil {
 		return nil, err
 	}

@@ -14,6 +14,9 @@ const (
 	SchedConstant = "constant"
 	SchedLinear   = "linear"
 	SchedCosine   = "cosine"
+	// SchedCosineMinLR is transformers' cosine_with_min_lr: the cosine
+	// decays to min_lr (or min_lr_rate × the learning rate), not to 0.
+	SchedCosineMinLR = "cosine_with_min_lr"
 )
 
 // Config is the effective configuration of a training run. It is echoed to
@@ -57,22 +60,25 @@ type Config struct {
 	// model config's (see moe.go).
 	RouterAuxLossCoef *float64 `json:"router_aux_loss_coef,omitempty"`
 
-	LR          float64 `json:"learning_rate"`
-	Scheduler   string  `json:"lr_scheduler_type"`
-	WarmupSteps int     `json:"warmup_steps"`
-	WarmupRatio float64 `json:"warmup_ratio"`
-	WeightDecay float64 `json:"weight_decay"`
-	AdamBeta1   float64 `json:"adam_beta1"`
-	AdamBeta2   float64 `json:"adam_beta2"`
-	AdamEps     float64 `json:"adam_epsilon"`
-	MaxGradNorm float64 `json:"max_grad_norm"`
+	LR        float64 `json:"learning_rate"`
+	Scheduler string  `json:"lr_scheduler_type"`
+	// SchedulerKwargs are transformers' lr_scheduler_kwargs: min_lr or
+	// min_lr_rate (cosine_with_min_lr), num_cycles (the cosines).
+	SchedulerKwargs SchedulerKwargs `json:"lr_scheduler_kwargs,omitzero"`
+	WarmupSteps     int             `json:"warmup_steps"`
+	WarmupRatio     float64         `json:"warmup_ratio"`
+	WeightDecay     float64         `json:"weight_decay"`
+	AdamBeta1       float64         `json:"adam_beta1"`
+	AdamBeta2       float64         `json:"adam_beta2"`
+	AdamEps         float64         `json:"adam_epsilon"`
+	MaxGradNorm     float64         `json:"max_grad_norm"`
 
-	BatchSize   int   `json:"per_device_train_batch_size"`
-	BatchTokens int   `json:"batch_tokens"` // 0: no cap
-	GradAccum   int   `json:"gradient_accumulation_steps"`
-	Epochs      int   `json:"num_train_epochs"`
-	MaxSteps    int   `json:"max_steps"` // > 0 stops after this many steps
-	Seed        int64 `json:"seed"`
+	BatchSize   int     `json:"per_device_train_batch_size"`
+	BatchTokens int     `json:"batch_tokens"` // 0: no cap
+	GradAccum   int     `json:"gradient_accumulation_steps"`
+	Epochs      float64 `json:"num_train_epochs"` // a fraction stops after ceil(Epochs × steps per epoch) steps
+	MaxSteps    int     `json:"max_steps"`        // > 0 stops after this many steps
+	Seed        int64   `json:"seed"`
 
 	SaveSteps      int `json:"save_steps"` // 0: only at the end
 	SaveTotalLimit int `json:"save_total_limit"`
@@ -183,8 +189,8 @@ func (c *Config) Validate() error {
 		return bad("--warmup-ratio %v: must be in [0, 1]", c.WarmupRatio)
 	case c.WarmupSteps > 0 && c.WarmupRatio > 0:
 		return bad("--warmup-steps and --warmup-ratio are exclusive")
-	case c.Scheduler != SchedConstant && c.Scheduler != SchedLinear && c.Scheduler != SchedCosine:
-		return bad("--lr-scheduler %q: want constant, linear or cosine", c.Scheduler)
+	case c.Scheduler != SchedConstant && c.Scheduler != SchedLinear && c.Scheduler != SchedCosine && c.Scheduler != SchedCosineMinLR:
+		return bad("--lr-scheduler %q: want constant, linear, cosine or cosine_with_min_lr", c.Scheduler)
 	case !finite(c.WeightDecay) || c.WeightDecay < 0:
 		return bad("--weight-decay %v: must be >= 0", c.WeightDecay)
 	case !(c.AdamBeta1 >= 0 && c.AdamBeta1 < 1) || !(c.AdamBeta2 >= 0 && c.AdamBeta2 < 1):
@@ -199,14 +205,17 @@ func (c *Config) Validate() error {
 		return bad("--batch-tokens %d: must be >= 0 (0: no cap)", c.BatchTokens)
 	case c.GradAccum < 1:
 		return bad("--grad-accum %d: must be >= 1", c.GradAccum)
-	case c.Epochs < 1:
-		return bad("--epochs %d: must be >= 1", c.Epochs)
+	case !finite(c.Epochs) || c.Epochs <= 0:
+		return bad("--epochs %v: must be > 0", c.Epochs)
 	case c.MaxSteps < 0:
 		return bad("--max-steps %d: must be >= 0", c.MaxSteps)
 	case c.SaveSteps < 0 || c.SaveTotalLimit < 0 || c.LoggingSteps < 0 || c.EvalSteps < 0:
 		return bad("--save-steps, --save-total-limit, --logging-steps and --eval-steps must be >= 0")
 	case c.VocabChunk < 0:
 		return bad("--vocab-chunk %d: must be >= 0", c.VocabChunk)
+	}
+	if err := c.SchedulerKwargs.validate(c.Scheduler, c.LR); err != nil {
+		return &ConfigError{Err: err}
 	}
 	if err := c.LoRA.validate(c); err != nil {
 		return err

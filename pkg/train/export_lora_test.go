@@ -19,7 +19,7 @@ func StepsGradients(c Config, n int) (grads []map[string][]float32, norms []floa
 				return nil, nil, err
 			}
 		}
-		norm, err := r.applyStep(k+1, learningRate(c.Scheduler, c.LR, k, r.warmup, len(r.plan)))
+		norm, err := r.applyStep(k+1, c.LearningRate(k, r.warmup, len(r.plan)))
 		if err != nil {
 			return nil, nil, err
 		}

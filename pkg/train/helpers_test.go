@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -217,3 +218,14 @@ func synthPairs(n int, seed int) []synthPair {
 }
 
 var _ = arrow.PrimitiveTypes.Int32
+
+// onXLA reports whether the tests run on an XLA backend (make test's second
+// pass: GOMLX_BACKEND=xla:cpu in a -tags xla build).
+func onXLA(t testing.TB) bool {
+	t.Helper()
+	kind, err := engine.ResolveBackendKind("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return strings.HasPrefix(kind, "xla")
+}

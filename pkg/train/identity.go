@@ -31,6 +31,10 @@ type runIdentity struct {
 	// "init:<config sha256>:<seed>" of --init-config.
 	Model string       `json:"model"`
 	Data  dataIdentity `json:"data"`
+	// Backend is the kind of backend that wrote the checkpoint ("go",
+	// "xla:cpu", "xla:cuda"): a resumed run on another kind continues,
+	// but only the same kind reproduces an uninterrupted run bit for bit.
+	Backend string `json:"backend,omitempty"`
 }
 
 // dataIdentity is the training stream's identity: what its metadata says
@@ -163,6 +167,19 @@ func (r *runner) checkResumeIdentity(dir string, now runIdentity) error {
 	if len(diffs) > 0 {
 		return fmt.Errorf("--resume: %s was written by a different run:\n  %s\nresume with the same stream and options, or start a new run in another --out", dir, strings.Join(diffs, "\n  "))
 	}
+	return nil
+}
+
+// noteBackendChange names a resume onto another kind of backend than the
+// checkpoint's: allowed, but the last bits then differ from an
+// uninterrupted run.
+func (r *runner) noteBackendChange(dir string) error {
+	was, ok, err := readIdentity(dir)
+	if err != nil || !ok || was.Backend == "" || was.Backend == r.ident.Backend {
+		return err
+	}
+	fmt.Fprintf(r.log, "note: --resume: %s was written on the %s backend and continues on %s; the run goes on, but its last bits differ from an uninterrupted run (bit-identical resume needs the same backend: --backend %s)\n",
+		dir, was.Backend, r.ident.Backend, was.Backend)
 	return nil
 }
 

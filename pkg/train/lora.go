@@ -261,7 +261,10 @@ func (r *runner) initLoRADropout() error {
 	})
 }
 
-// loraDropoutState is the RNG state of micro-batch u of step k (0-based).
+// loraDropoutState is the RNG state of micro-batch u of step k (0-based):
+// the first graph.RNGStateShape.Size() Uint64 draws of
+// rand.NewPCG(uint64(seed) ^ 0xd50b0a7, uint64(k)<<20 | uint64(u)), the
+// step in the high bits of the stream, the micro-batch in the low 20.
 func loraDropoutState(seed int64, k, u int) *tensors.Tensor {
 	rng := rand.New(rand.NewPCG(uint64(seed)^0xd50b0a7, uint64(k)<<20|uint64(u)))
 	n := graph.RNGStateShape.Size()

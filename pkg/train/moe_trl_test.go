@@ -73,7 +73,9 @@ func TestTrainMoEAgainstTRL(t *testing.T) {
 				}
 				for k, m := range readMetrics(t, filepath.Join(out+"-ckpt", train.MetricsFile)) {
 					for _, name := range []string{"loss", train.AuxLossMetric, "grad_norm"} {
-						if got, want := num(t, m, name), num(t, ours[k], name); got != want {
+						// Bit for bit on the Go backend; XLA fuses the
+						// rematerialised forward differently (docs/oracles.md).
+						if got, want := num(t, m, name), num(t, ours[k], name); got != want && !(onXLA(t) && approx(got, want, 1e-6, 0)) {
 							t.Errorf("step %d %s with --gradient-checkpointing: %.9g, without %.9g", k+1, name, got, want)
 						}
 					}

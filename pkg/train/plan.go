@@ -1,6 +1,7 @@
 package train
 
 import (
+	"math"
 	"math/rand/v2"
 
 	"github.com/dpo-go/dpo/pkg/engine"
@@ -19,6 +20,18 @@ type stepPlan struct {
 	start  int // index into the epoch's permutation of the first row
 	end    int // index after the last row
 	micros []micro
+	// done counts the epoch's micro-batches up to and including this
+	// step's, of perEpoch in the whole epoch (before any truncation).
+	done, perEpoch int
+}
+
+// epochFloat is the epoch transformers' Trainer logs after this step:
+// epoch + (micro-batches done in it) / (micro-batches in it), its
+// `epoch + (step + 1) / steps_in_epoch` where steps_in_epoch is the
+// dataloader's length (e.g. 0.25 after one micro-batch of 8 of 30 pairs,
+// not 8/30).
+func (sp stepPlan) epochFloat() float64 {
+	return float64(sp.epoch) + float64(sp.done)/float64(sp.perEpoch)
 }
 
 // permutation returns epoch's visiting order of n rows: a Fisher-Yates
@@ -46,7 +59,8 @@ func seqLen(p pair) int {
 // BatchSize pairs (and, with BatchTokens, at most that many padded tokens
 // in the 2×rows×length forward; a single pair always fits) and groups
 // GradAccum of them into a step. An epoch's last step may be short. The
-// plan is truncated to MaxSteps.
+// plan is truncated to MaxSteps, and a fractional Epochs to
+// ceil(Epochs × the first epoch's steps), as transformers counts max_steps.
 func planSteps(d *dataset, c *Config) []stepPlan {
 	n := d.len()
 	lens := make([]int, n)
@@ -54,9 +68,15 @@ func planSteps(d *dataset, c *Config) []stepPlan {
 		lens[i] = seqLen(d.pair(i))
 	}
 	var steps []stepPlan
-	for e := 0; e < c.Epochs; e++ {
+	epochs := int(math.Ceil(c.Epochs))
+	perEpoch := 0
+	for e := 0; e < epochs; e++ {
+		if e == 1 {
+			perEpoch = len(steps)
+		}
 		perm := permutation(n, c.Seed, e)
 		var cur *stepPlan
+		first, done := len(steps), 0
 		for i := 0; i < n; {
 			m := micro{}
 			start := i
@@ -75,10 +95,21 @@ func planSteps(d *dataset, c *Config) []stepPlan {
 			}
 			cur.micros = append(cur.micros, m)
 			cur.end = i
+			done++
+			cur.done = done
 			if len(cur.micros) == c.GradAccum {
 				cur = nil
 			}
 		}
+		for k := first; k < len(steps); k++ {
+			steps[k].perEpoch = done
+		}
+	}
+	if epochs == 1 {
+		perEpoch = len(steps)
+	}
+	if frac := int(math.Ceil(c.Epochs * float64(perEpoch))); float64(epochs) != c.Epochs && len(steps) > frac {
+		steps = steps[:frac]
 	}
 	if c.MaxSteps > 0 && len(steps) > c.MaxSteps {
 		steps = steps[:c.MaxSteps]

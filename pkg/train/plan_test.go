@@ -53,7 +53,7 @@ func TestPlanSteps(t *testing.T) {
 	for _, tt := range []struct {
 		bs, tokens, accum, epochs int
 	}{{4, 0, 1, 1}, {3, 0, 2, 2}, {4, 96, 1, 2}, {1, 0, 3, 1}, {16, 200, 1, 1}} {
-		c := &Config{BatchSize: tt.bs, BatchTokens: tt.tokens, GradAccum: tt.accum, Epochs: tt.epochs, Seed: 7}
+		c := &Config{BatchSize: tt.bs, BatchTokens: tt.tokens, GradAccum: tt.accum, Epochs: float64(tt.epochs), Seed: 7}
 		d := testDataset(lens)
 		steps := planSteps(d, c)
 		seen := make([]int, len(lens))
@@ -101,4 +101,75 @@ func equalInts(a, b []int) bool {
 		}
 	}
 	return len(a) == len(b)
+}
+
+// TestPlanFractionalEpochs: num_train_epochs 1.5 runs ceil(1.5 × steps per
+// epoch) steps, as transformers sets max_steps; max_steps still caps it.
+func TestPlanFractionalEpochs(t *testing.T) {
+	lens := []int{3, 10, 20, 40, 5, 7, 30, 12, 9, 17, 25} // 11 rows
+	for _, tt := range []struct {
+		bs, accum, maxSteps int
+		epochs              float64
+		want                int
+	}{
+		{4, 1, 0, 1.5, 5},  // 3 steps per epoch: ceil(4.5)
+		{4, 1, 0, 0.5, 2},  // ceil(1.5)
+		{2, 2, 0, 2.25, 7}, // 6 micro-batches, 3 steps per epoch: ceil(6.75)
+		{4, 1, 0, 2, 6},
+		{4, 1, 4, 1.5, 4},
+		{1, 1, 0, 0.01, 1},
+	} {
+		c := &Config{BatchSize: tt.bs, GradAccum: tt.accum, Epochs: tt.epochs, MaxSteps: tt.maxSteps, Seed: 7}
+		if got := len(planSteps(testDataset(lens), c)); got != tt.want {
+			t.Errorf("%+v: %d steps, want %d", tt, got, tt.want)
+		}
+	}
+}
+
+// TestPlanEpochFloat checks the logged epoch against transformers'
+// Trainer, which sets state.epoch = epoch + (step + 1) / steps_in_epoch
+// after each optimizer step, step counting micro-batches (dataloader
+// batches) from 0 within the epoch and steps_in_epoch being the
+// dataloader's length ceil(rows / per_device_train_batch_size): worked
+// by hand from that formula.
+func TestPlanEpochFloat(t *testing.T) {
+	for _, tt := range []struct {
+		name             string
+		rows, batch, acc int
+		epochs           float64
+		want             []float64
+	}{
+		// 30 pairs, batches of 8: 4 batches (8, 8, 8, 6). After the first,
+		// 1/4, where rows done / rows would say 8/30 = 0.267.
+		{"30/8", 30, 8, 1, 1, []float64{0.25, 0.5, 0.75, 1}},
+		// With accumulation 2, a step is 2 batches: (1+1)/4, then the
+		// last step ends the epoch.
+		{"30/8x2", 30, 8, 2, 2, []float64{0.5, 1, 1.5, 2}},
+		// 10 pairs, batches of 4 (4, 4, 2), accumulation 2: steps of 2
+		// and 1 batches: 2/3, then 3/3; the second epoch likewise.
+		{"10/4x2", 10, 4, 2, 2, []float64{2.0 / 3, 1, 1 + 2.0/3, 2}},
+		// 7 pairs one at a time, 3 accumulated: 3/7, 6/7, 7/7.
+		{"7/1x3", 7, 1, 3, 1, []float64{3.0 / 7, 6.0 / 7, 1}},
+	} {
+		c := Config{BatchSize: tt.batch, GradAccum: tt.acc, Epochs: tt.epochs, Seed: 7}
+		lens := make([]int, tt.rows)
+		for i := range lens {
+			lens[i] = 5
+		}
+		steps := planSteps(testDataset(lens), &c)
+		var got []float64
+		for _, sp := range steps {
+			got = append(got, sp.epochFloat())
+		}
+		if len(got) != len(tt.want) {
+			t.Errorf("%s: epochs %v, want %v", tt.name, got, tt.want)
+			continue
+		}
+		for i := range got {
+			if math.Abs(got[i]-tt.want[i]) > 1e-12 {
+				t.Errorf("%s: epochs %v, want %v", tt.name, got, tt.want)
+				break
+			}
+		}
+	}
 }

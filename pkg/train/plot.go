@@ -7,6 +7,7 @@ import (
 	"io"
 	"math"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -17,6 +18,7 @@ import (
 	"gonum.org/v1/plot/vg/vgimg"
 
 	"github.com/dpo-go/dpo/pkg/dpo"
+	"github.com/dpo-go/dpo/pkg/model"
 	"github.com/dpo-go/dpo/pkg/safetensors"
 )
 
@@ -28,9 +30,14 @@ const SmoothingWeight = 0.6
 
 // plotInfo is what the plot's title says about the run.
 type plotInfo struct {
-	model string // the model's name: --model's (or --init-config's) base name
-	loss  string // the objective, e.g. "sigmoid=1"
-	beta  float64
+	// model is where the initial weights come from: --model as given (a
+	// directory such as examples/out/sft), or --init-config's file when
+	// scratch is set; "" when unknown.
+	model   string
+	scratch bool
+	arch    string // architecture and size, e.g. "Qwen3, 596M parameters" ("" unknown)
+	terms   []dpo.Term
+	beta    float64
 	// rewards is false for an sft-only objective, which has no implicit
 	// rewards: their panels are left out.
 	rewards bool
@@ -38,19 +45,45 @@ type plotInfo struct {
 
 // plotInfo describes the run for its plot.
 func (r *runner) plotInfo() plotInfo {
-	name := r.c.Model
-	if name == "" {
-		name = r.c.InitConfig
+	info := plotInfo{model: r.c.Model, terms: r.obj.Terms, beta: r.c.Beta}
+	if info.model == "" && r.c.InitConfig != "" {
+		info.model, info.scratch = r.c.InitConfig, true
 	}
-	name = filepath.Base(filepath.Clean(name))
-	if name == "." || name == string(filepath.Separator) {
-		name = ""
+	if info.model != "" {
+		info.model = filepath.Clean(info.model)
 	}
-	rewards := false
+	if r.cfg != nil {
+		info.arch = archLabel(r.cfg.Arch, numParams(model.ParamSpecs(r.cfg)))
+	}
 	for _, t := range r.obj.Terms {
-		rewards = rewards || t.Name != dpo.SFT
+		info.rewards = info.rewards || t.Name != dpo.SFT
 	}
-	return plotInfo{model: name, loss: r.obj.String(), beta: r.c.Beta, rewards: rewards}
+	return info
+}
+
+// archLabel names an architecture by its family ("Qwen3" for
+// Qwen3ForCausalLM) and its size.
+func archLabel(a model.Arch, params int) string {
+	name := strings.TrimSuffix(strings.TrimSuffix(string(a), "ForCausalLM"), "LMHeadModel")
+	if params <= 0 {
+		return name
+	}
+	return name + ", " + humanCount(params) + " parameters"
+}
+
+// humanCount writes n with three significant digits and a k, M or B
+// suffix: 596M, 1.54B, 12.3k.
+func humanCount(n int) string {
+	x := float64(n)
+	for _, u := range []struct {
+		div    float64
+		suffix string
+	}{{1e9, "B"}, {1e6, "M"}, {1e3, "k"}} {
+		if x >= u.div {
+			return strconv.FormatFloat(x/u.div, 'g', 3, 64) + u.suffix
+		}
+	}
+	return strconv.Itoa(n)
 }
 
 // writePlot writes plot.png for the metrics logged so far.
@@ -151,9 +184,9 @@ func buildPlot(history []map[string]any, info plotInfo) plotModel {
 				p.train = append(p.train, ps)
 			}
 			if ev := points(history, "eval_"+s.key); len(ev) > 0 {
-				name := "eval"
+				name := "eval set"
 				if len(spec.series) > 1 {
-					name = "eval " + s.name
+					name = "eval set, " + s.name
 				}
 				p.eval = append(p.eval, plotSeries{name: name, color: s.color, raw: ev})
 			}
@@ -165,18 +198,45 @@ func buildPlot(history []map[string]any, info plotInfo) plotModel {
 	return m
 }
 
+// plotTitle says what was trained, how and from what, plainly:
+// "DPO (sigmoid, β 0.1) from examples/out/sft (Qwen3, 596M parameters)",
+// "DPO (sigmoid + 0.2 × sft, β 0.1) ...", "SFT from ...".
 func plotTitle(info plotInfo) string {
-	var parts []string
-	if info.model != "" {
-		parts = append(parts, info.model)
+	var b strings.Builder
+	if !info.rewards {
+		b.WriteString("SFT")
+	} else {
+		b.WriteString("DPO (")
+		for i, t := range info.terms {
+			if i > 0 {
+				b.WriteString(" + ")
+			}
+			if t.Weight != 1 {
+				b.WriteString(strconv.FormatFloat(t.Weight, 'g', -1, 64) + " × ")
+			}
+			b.WriteString(t.Name)
+		}
+		if info.beta != 0 {
+			fmt.Fprintf(&b, ", β %g", info.beta)
+		}
+		b.WriteString(")")
 	}
-	if info.loss != "" {
-		parts = append(parts, "loss "+info.loss)
+	switch {
+	case info.scratch:
+		fmt.Fprintf(&b, " from random weights (%s", info.model)
+		if info.arch != "" {
+			b.WriteString(": " + info.arch)
+		}
+		b.WriteString(")")
+	case info.model != "":
+		b.WriteString(" from " + info.model)
+		if info.arch != "" {
+			b.WriteString(" (" + info.arch + ")")
+		}
+	case info.arch != "":
+		b.WriteString(" of " + info.arch)
 	}
-	if info.rewards && info.beta != 0 {
-		parts = append(parts, fmt.Sprintf("β %g", info.beta))
-	}
-	return "dpo-train: " + strings.Join(parts, ", ")
+	return b.String()
 }
 
 // points returns the finite (step, value) points of key, in record order.
@@ -324,6 +384,7 @@ func panelPlot(p plotPanel) (*plot.Plot, error) {
 		pl.Legend.XOffs = px(6)
 	}
 	pl.X.Min = 0
+	pl.X.Tick.Marker = stepTicks{}
 	grid := plotter.NewGrid()
 	grid.Horizontal.Color = color.Gray{Y: 225}
 	grid.Vertical.Color = color.Gray{Y: 225}
@@ -369,17 +430,16 @@ func panelPlot(p plotPanel) (*plot.Plot, error) {
 		pl.Legend.Add("train (raw)", legendLine(premultiply(faint)))
 	}
 	for _, s := range p.eval {
-		sc, err := plotter.NewScatter(s.raw)
-		if err != nil {
-			return nil, err
-		}
 		c := colEval
 		if len(p.eval) > 1 { // a darker shade of the series' colour
 			c = color.RGBA{s.color.R / 2, s.color.G / 2, s.color.B / 2, 255}
 		}
-		sc.GlyphStyle = draw.GlyphStyle{Color: c, Radius: px(4), Shape: draw.CircleGlyph{}}
-		pl.Add(sc)
-		pl.Legend.Add(s.name, sc)
+		line, rings, err := evalPlotters(s.raw, c)
+		if err != nil {
+			return nil, err
+		}
+		pl.Add(line, rings)
+		pl.Legend.Add(s.name, line, rings)
 	}
 	lo, hi := pl.Y.Min, pl.Y.Max
 	if p.key == "accuracy" {
@@ -397,6 +457,80 @@ func panelPlot(p plotPanel) (*plot.Plot, error) {
 	}
 	pl.Y.Min, pl.Y.Max = lo, hi+span*(0.06+0.075*float64(entries))
 	return pl, nil
+}
+
+// evalPlotters draws eval results apart from the training curves, and so
+// that their legend entry cannot be taken for a training point: hollow
+// rings joined by a dashed line, in colour c.
+func evalPlotters(xy plotter.XYs, c color.RGBA) (*plotter.Line, *plotter.Scatter, error) {
+	line, err := plotter.NewLine(xy)
+	if err != nil {
+		return nil, nil, err
+	}
+	line.LineStyle = draw.LineStyle{Color: c, Width: px(1.2), Dashes: []vg.Length{px(5), px(3)}}
+	rings, err := plotter.NewScatter(xy)
+	if err != nil {
+		return nil, nil, err
+	}
+	rings.GlyphStyle = draw.GlyphStyle{Color: c, Radius: px(4.5), Shape: evalGlyph{}}
+	return line, rings, nil
+}
+
+// evalGlyph is a ring filled with white, so that it stands out on the
+// training curves it sits on.
+type evalGlyph struct{}
+
+func (evalGlyph) DrawGlyph(c *draw.Canvas, sty draw.GlyphStyle, pt vg.Point) {
+	var p vg.Path
+	p.Move(vg.Point{X: pt.X + sty.Radius, Y: pt.Y})
+	p.Arc(pt, sty.Radius, 0, 2*math.Pi)
+	p.Close()
+	c.SetColor(color.White)
+	c.Fill(p)
+	c.SetLineStyle(draw.LineStyle{Color: sty.Color, Width: px(1.6)})
+	c.Stroke(p)
+}
+
+// stepTicks labels the step axis with whole numbers only (gonum's default
+// ticker labels steps "25.00"): major ticks every 1, 2 or 5 × 10^k steps,
+// about five of them, and minor ticks between where they fall on steps.
+type stepTicks struct{}
+
+func (stepTicks) Ticks(lo, hi float64) []plot.Tick {
+	if !(hi > lo) || !finite(lo) || !finite(hi) {
+		return []plot.Tick{{Value: math.Round(lo), Label: strconv.FormatFloat(math.Round(lo), 'f', 0, 64)}}
+	}
+	major := 1.0
+	for mag := 1.0; ; mag *= 10 {
+		done := false
+		for _, m := range []float64{1, 2, 5} {
+			if (hi-lo)/(m*mag) <= 6 {
+				major, done = m*mag, true
+				break
+			}
+		}
+		if done {
+			break
+		}
+	}
+	minor := 0.0 // a fifth of major, or a half, where that is a whole step
+	if major >= 5 {
+		minor = major / 5
+	} else if major == 2 {
+		minor = 1
+	}
+	var ticks []plot.Tick
+	for v := math.Ceil(lo/major) * major; v <= hi; v += major {
+		ticks = append(ticks, plot.Tick{Value: v, Label: strconv.FormatFloat(v, 'f', 0, 64)})
+	}
+	if minor > 0 {
+		for v := math.Ceil(lo/minor) * minor; v <= hi; v += minor {
+			if math.Mod(v, major) != 0 {
+				ticks = append(ticks, plot.Tick{Value: v})
+			}
+		}
+	}
+	return ticks
 }
 
 // legendLine is a legend entry for a line of colour c.

@@ -11,6 +11,9 @@ import (
 	"testing"
 
 	"gonum.org/v1/plot/plotter"
+
+	"github.com/dpo-go/dpo/pkg/dpo"
+	"github.com/dpo-go/dpo/pkg/model"
 )
 
 // fakeHistory is a DPO-like run of n steps logged as metrics.jsonl's
@@ -50,8 +53,8 @@ func fakeHistory(n, evalEvery int, withRewards bool) []map[string]any {
 // panels for sft-only runs), eval points as markers, the title naming the
 // model, the loss and β.
 func TestBuildPlot(t *testing.T) {
-	dpoInfo := plotInfo{model: "Qwen3-0.6B", loss: "sigmoid=1", beta: 0.1, rewards: true}
-	sftInfo := plotInfo{model: "tiny", loss: "sft=1", beta: 0.1}
+	dpoInfo := plotInfo{model: "examples/out/sft", arch: "Qwen3, 596M parameters", terms: []dpo.Term{{Name: "sigmoid", Weight: 1}}, beta: 0.1, rewards: true}
+	sftInfo := plotInfo{model: "tiny", terms: []dpo.Term{{Name: dpo.SFT, Weight: 1}}, beta: 0.1}
 	for _, tt := range []struct {
 		name     string
 		history  []map[string]any
@@ -63,11 +66,11 @@ func TestBuildPlot(t *testing.T) {
 	}{
 		{"dpo with eval", fakeHistory(120, 20, true), dpoInfo,
 			[]string{"loss", "margin", "accuracy", "rewards", "lr", "grad_norm"},
-			map[string]int{"loss": 6, "margin": 6, "accuracy": 6, "rewards": 12}, "dpo-train: Qwen3-0.6B, loss sigmoid=1, β 0.1", false},
+			map[string]int{"loss": 6, "margin": 6, "accuracy": 6, "rewards": 12}, "DPO (sigmoid, β 0.1) from examples/out/sft (Qwen3, 596M parameters)", false},
 		{"dpo without eval", fakeHistory(30, 0, true), dpoInfo,
 			[]string{"loss", "margin", "accuracy", "rewards", "lr", "grad_norm"}, map[string]int{}, "", false},
 		{"sft only", fakeHistory(30, 10, true), sftInfo, // rewards logged, not meaningful
-			[]string{"loss", "lr", "grad_norm"}, map[string]int{"loss": 3}, "dpo-train: tiny, loss sft=1", false},
+			[]string{"loss", "lr", "grad_norm"}, map[string]int{"loss": 3}, "SFT from tiny", false},
 		{"one step", fakeHistory(1, 1, true), dpoInfo,
 			[]string{"loss", "margin", "accuracy", "rewards", "lr", "grad_norm"},
 			map[string]int{"loss": 1, "margin": 1, "accuracy": 1, "rewards": 2}, "", false},
@@ -163,7 +166,7 @@ func checkPanelColours(t *testing.T, img image.Image, m plotModel) {
 // plot without them has fewer dark pixels in the loss panel.
 func TestEvalMarkersDrawn(t *testing.T) {
 	h := fakeHistory(60, 10, false)
-	info := plotInfo{model: "m", loss: "sft=1"}
+	info := plotInfo{model: "m", terms: []dpo.Term{{Name: dpo.SFT, Weight: 1}}}
 	with := buildPlot(h, info)
 	without := buildPlot(h, info)
 	without.panels[0].eval = nil
@@ -187,7 +190,7 @@ func TestEvalMarkersDrawn(t *testing.T) {
 		}
 		return n
 	}
-	if a, b := dark(with), dark(without); a < b+6*20 { // six rings, ~20+ dark pixels each
+	if a, b := dark(with), dark(without); a < b+6*20 { // six rings and a dashed line, ~20+ dark pixels a ring
 		t.Errorf("dark pixels with eval markers %d, without %d", a, b)
 	}
 }
@@ -216,4 +219,90 @@ func fakeXY(ys ...float64) plotter.XYs {
 		out[i] = plotter.XY{X: float64(i + 1), Y: y}
 	}
 	return out
+}
+
+// TestPlotTitle: the title names the objective, β and where the weights
+// come from, plainly.
+func TestPlotTitle(t *testing.T) {
+	sig := []dpo.Term{{Name: "sigmoid", Weight: 1}}
+	for _, tt := range []struct {
+		info plotInfo
+		want string
+	}{
+		{plotInfo{model: "examples/out/sft", terms: sig, beta: 0.1, rewards: true}, "DPO (sigmoid, β 0.1) from examples/out/sft"},
+		{plotInfo{model: "/m/Qwen3-0.6B", arch: "Qwen3, 596M parameters", terms: []dpo.Term{{Name: "sigmoid", Weight: 1}, {Name: dpo.SFT, Weight: 0.2}}, beta: 0.05, rewards: true},
+			"DPO (sigmoid + 0.2 × sft, β 0.05) from /m/Qwen3-0.6B (Qwen3, 596M parameters)"},
+		{plotInfo{model: "tiny.json", scratch: true, arch: "GPT2, 1.2M parameters", terms: []dpo.Term{{Name: dpo.SFT, Weight: 1}}, beta: 0.1}, "SFT from random weights (tiny.json: GPT2, 1.2M parameters)"},
+		{plotInfo{terms: []dpo.Term{{Name: "ipo", Weight: 0.5}}, beta: 0.1, rewards: true, arch: "Llama"}, "DPO (0.5 × ipo, β 0.1) of Llama"},
+	} {
+		if got := plotTitle(tt.info); got != tt.want {
+			t.Errorf("title %q, want %q", got, tt.want)
+		}
+	}
+	for n, want := range map[int]string{596049920: "596M", 1543714304: "1.54B", 12345: "12.3k", 999: "999", 2000000: "2M"} {
+		if got := humanCount(n); got != want {
+			t.Errorf("humanCount(%d) = %q, want %q", n, got, want)
+		}
+	}
+	if got := archLabel(model.ArchQwen3, 596049920); got != "Qwen3, 596M parameters" {
+		t.Errorf("archLabel = %q", got)
+	}
+	if got := archLabel(model.ArchGPT2, 0); got != "GPT2" {
+		t.Errorf("archLabel = %q", got)
+	}
+}
+
+// TestStepTicks: the step axis has whole-number labels ("25", not
+// "25.00") and integer ticks, whatever the number of steps.
+func TestStepTicks(t *testing.T) {
+	for _, tt := range []struct {
+		lo, hi float64
+		labels []string
+	}{
+		{0, 120, []string{"0", "20", "40", "60", "80", "100", "120"}},
+		{0, 100, []string{"0", "20", "40", "60", "80", "100"}},
+		{0, 3, []string{"0", "1", "2", "3"}},
+		{0, 1, []string{"0", "1"}},
+		{0, 10, []string{"0", "2", "4", "6", "8", "10"}},
+		{0, 2500, []string{"0", "500", "1000", "1500", "2000", "2500"}},
+		{5, 5, []string{"5"}},
+	} {
+		var labels []string
+		for _, tk := range (stepTicks{}).Ticks(tt.lo, tt.hi) {
+			if tk.Value != math.Trunc(tk.Value) || tk.Value < tt.lo || tk.Value > tt.hi {
+				t.Errorf("[%g, %g]: tick at %g", tt.lo, tt.hi, tk.Value)
+			}
+			if tk.Label != "" {
+				labels = append(labels, tk.Label)
+			}
+		}
+		if !slices.Equal(labels, tt.labels) {
+			t.Errorf("[%g, %g]: labels %q, want %q", tt.lo, tt.hi, labels, tt.labels)
+		}
+	}
+}
+
+// TestEvalLegend: eval results are a series of their own, "eval set",
+// drawn as rings on a dashed line, not as dots like a training point.
+func TestEvalLegend(t *testing.T) {
+	m := buildPlot(fakeHistory(60, 10, true), plotInfo{model: "m", terms: []dpo.Term{{Name: "sigmoid", Weight: 1}}, beta: 0.1, rewards: true})
+	names := map[string][]string{}
+	for _, p := range m.panels {
+		for _, s := range p.eval {
+			names[p.key] = append(names[p.key], s.name)
+		}
+	}
+	if !slices.Equal(names["loss"], []string{"eval set"}) || !slices.Equal(names["rewards"], []string{"eval set, chosen", "eval set, rejected"}) {
+		t.Errorf("eval legend names %v", names)
+	}
+	line, rings, err := evalPlotters(fakeXY(1, 2), colEval)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(line.LineStyle.Dashes) == 0 {
+		t.Error("eval line is not dashed")
+	}
+	if _, ok := rings.GlyphStyle.Shape.(evalGlyph); !ok {
+		t.Errorf("eval glyph %T, want the ring", rings.GlyphStyle.Shape)
+	}
 }

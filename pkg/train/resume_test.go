@@ -258,3 +258,56 @@ func TestSIGTERMSavesCheckpoint(t *testing.T) {
 	}
 	sameWeights(t, full.Out, c.Out)
 }
+
+// TestResumeOtherBackend: a checkpoint records the kind of backend that
+// wrote it; resuming on another kind goes on, naming both in a note (the
+// last bits differ), and the same kind says nothing.
+func TestResumeOtherBackend(t *testing.T) {
+	base, in := resumeSetup(t)
+	c := resumeConfig(base, in, filepath.Join(t.TempDir(), "run"), "sigmoid")
+	c.StopAfterSteps = 1
+	if _, err := train.Run(context.Background(), c, "test", nil, nil); !errors.Is(err, train.ErrStopped) {
+		t.Fatalf("stop at 1: %v", err)
+	}
+	idPath := filepath.Join(c.Out, "checkpoint-1", train.IdentityFile)
+	raw, err := os.ReadFile(idPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var id map[string]any
+	if err := json.Unmarshal(raw, &id); err != nil {
+		t.Fatal(err)
+	}
+	kind, _ := id["backend"].(string)
+	if kind == "" {
+		t.Fatalf("%s records no backend: %s", idPath, raw)
+	}
+	resume := func(out string) string {
+		var log bytes.Buffer
+		r := c
+		r.StopAfterSteps, r.Resume, r.Model, r.Out = 0, true, "", out
+		if _, err := train.Run(context.Background(), r, "test", nil, &log); err != nil {
+			t.Fatal(err)
+		}
+		return log.String()
+	}
+	same := c.Out + "-same"
+	if err := exec.Command("cp", "-a", c.Out, same).Run(); err != nil {
+		t.Fatal(err)
+	}
+	if log := resume(same); strings.Contains(log, "backend and continues on") {
+		t.Errorf("resume on the same backend notes a change:\n%s", log)
+	}
+	other := "xla:cuda"
+	if kind == other {
+		other = "go"
+	}
+	id["backend"] = other
+	raw, _ = json.Marshal(id)
+	if err := os.WriteFile(idPath, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if log := resume(c.Out); !strings.Contains(log, "written on the "+other+" backend and continues on "+kind) {
+		t.Errorf("resume on another backend: the log does not name both backends:\n%s", log)
+	}
+}

@@ -39,13 +39,18 @@ type determinism struct {
 	Scheduler                                   string
 	WarmupSteps                                 int
 	WarmupRatio, WeightDecay, B1, B2, Eps, Clip float64
-	BatchSize, BatchTokens, GradAccum, Epochs   int
+	BatchSize, BatchTokens, GradAccum           int
+	Epochs                                      float64
 	MaxSteps                                    int
 	Seed                                        int64
 	VocabChunk                                  int
 	BF16                                        bool
 	LoRA                                        LoRAConfig
 	Layout                                      engine.Switches // the batches' layouts change last bits
+	// The schedule's kwargs, resolved (absent from the identity when unset,
+	// so that earlier runs' identities stand).
+	MinLRRate float64 `json:",omitempty"`
+	NumCycles float64 `json:",omitempty"`
 }
 
 func (c *Config) determinism() determinism {
@@ -56,7 +61,8 @@ func (c *Config) determinism() determinism {
 	return determinism{loss, c.Beta, c.LabelSmoothing, c.SimPOGamma, c.DiscoPOPTau, c.ReferenceFree,
 		c.ldAlpha(), c.FAlphaCoef, c.FDivergence, c.UseWeighting,
 		c.LR, c.Scheduler, c.WarmupSteps, c.WarmupRatio, c.WeightDecay, c.AdamBeta1, c.AdamBeta2, c.AdamEps,
-		c.MaxGradNorm, c.BatchSize, c.BatchTokens, c.GradAccum, c.Epochs, c.MaxSteps, c.Seed, c.VocabChunk, c.BF16, c.LoRA, c.Layout}
+		c.MaxGradNorm, c.BatchSize, c.BatchTokens, c.GradAccum, c.Epochs, c.MaxSteps, c.Seed, c.VocabChunk, c.BF16, c.LoRA, c.Layout,
+		c.SchedulerKwargs.minLRRate(c.LR), c.SchedulerKwargs.numCycles()}
 }
 
 // checkpoints returns the complete checkpoint directories of out, oldest

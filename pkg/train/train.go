@@ -211,12 +211,24 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 	for _, n := range trlNotes(&c, r.obj) {
 		fmt.Fprintln(log, n)
 	}
-	fmt.Fprintf(log, "%d pairs, %d steps (%d epochs, %d micro-batches of <= %d pairs per step), objective %s\n",
+	fmt.Fprintf(log, "%d pairs, %d steps (%v epochs, %d micro-batches of <= %d pairs per step), objective %s\n",
 		r.train.len(), len(r.plan), c.Epochs, c.GradAccum, c.BatchSize, r.obj)
 
 	// Model.
 	if r.eng, err = engine.New(engine.Options{Backend: c.Backend, VocabChunk: c.VocabChunk, BF16: c.BF16, Layout: c.Layout}); err != nil {
 		return nil, 0, err
+	}
+	if note := r.eng.BackendNote(); note != "" {
+		fmt.Fprintf(log, "backend %s (%s)\n", r.eng.BackendKind(), note)
+	}
+	if strings.HasPrefix(r.eng.BackendKind(), "xla") {
+		fmt.Fprintf(log, "backend: %s\n", r.eng.BackendDescription())
+	}
+	r.ident.Backend = r.eng.BackendKind()
+	if resumeStep > 0 {
+		if err := r.noteBackendChange(checkpointDir(c.Out, resumeStep)); err != nil {
+			return nil, 0, fmt.Errorf("--resume: %w", err)
+		}
 	}
 	if c.BF16 && strings.HasPrefix(r.eng.BackendName(), "go") {
 		fmt.Fprintf(log, "note: --bf16 on the pure-Go backend is slower than float32 and saves no memory (it is meant for GPUs)\n")
@@ -429,7 +441,7 @@ func (r *runner) step(k int) (map[string]float64, error) {
 	c := r.c
 	sp := r.plan[k]
 	start := time.Now()
-	lr := learningRate(c.Scheduler, c.LR, k, r.warmup, len(r.plan))
+	lr := c.LearningRate(k, r.warmup, len(r.plan))
 	res, tok, tokens, err := r.accumulate(k)
 	if err != nil {
 		return nil, err
@@ -454,7 +466,7 @@ func (r *runner) step(k int) (map[string]float64, error) {
 	m["grad_norm"] = norm
 	m["learning_rate"] = lr
 	m["step"] = float64(k + 1)
-	m["epoch"] = float64(sp.epoch) + float64(sp.end)/float64(r.train.len())
+	m["epoch"] = sp.epochFloat()
 	m["tokens_per_second"] = float64(tokens) / max(time.Since(start).Seconds(), 1e-9)
 	return m, nil
 }
@@ -701,7 +713,7 @@ func (r *runner) appendMetrics(rec map[string]any) error {
 	}
 	b, err := json.Marshal(rec)
 	if err == nil {
-		_, err = f.Write(append(b, '\n'))
+		err = arrowio.WriteLines(f, append(b, '\n')) // a full disk leaves no half line
 	}
 	if err1 := f.Close(); err == nil {
 		err = err1

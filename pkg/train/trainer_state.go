@@ -2,6 +2,7 @@ package train
 
 import (
 	"encoding/json"
+	"math"
 
 	"github.com/dpo-go/dpo/pkg/dpo"
 )
@@ -119,7 +120,7 @@ func (r *runner) trainerState(step int) trainerState {
 	}
 	return trainerState{Step: step, TotalSteps: len(r.plan), Epoch: sp.epoch, Index: sp.end, Seed: r.c.Seed,
 		NumRows: r.train.len(), BCO: r.bco, DType: string(r.dtype), Objective: r.obj.String(), NumTokens: r.numTokens,
-		epochFloat: float64(sp.epoch) + float64(sp.end)/float64(r.train.len()),
+		epochFloat: sp.epochFloat(),
 		history:    hist, logging: r.c.LoggingSteps, save: r.c.SaveSteps, eval: r.c.EvalSteps,
-		epochs: r.c.Epochs, batchSize: r.c.BatchSize}
+		epochs: int(math.Ceil(r.c.Epochs)), batchSize: r.c.BatchSize}
 }

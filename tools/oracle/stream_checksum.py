@@ -1,7 +1,10 @@
 """Recompute every batch's dpo.crc32c of a dpo stream (argv[1]) from the
 definition in docs/format.md ("Checksums"), independently of arrow-go, with
-pyarrow and a pure-Python CRC-32C, and print one JSON object:
-{"batches": N, "mismatches": [...], "missing": [...]}.
+pyarrow and a pure-Python CRC-32C, and check the batch order keys of format
+version 3 ("Batch order and completeness") from values recomputed here:
+each data batch's position, the rows before it and the previous batch's
+checksum as computed here (not as stored). Prints one JSON object:
+{"batches": N, "mismatches": [...], "missing": [...], "order": [...]}.
 Used by pkg/arrowio's TestChecksumMatchesSpec."""
 import json
 import struct
@@ -77,7 +80,8 @@ def main():
     md = schema.metadata or {}
     for k in sorted(md):
         head += k + b"\x00" + md[k] + b"\x00"
-    n, mismatches, missing = 0, [], []
+    n, mismatches, missing, order = 0, [], [], []
+    index, rows, prev = 0, 0, "00000000"  # expected order keys of the next batch
     while True:
         try:
             batch, cmd = reader.read_next_batch_with_custom_metadata()
@@ -98,8 +102,17 @@ def main():
         got = "%08x" % crc32c(data)
         if got != want.decode():
             mismatches.append({"batch": n, "want": want.decode(), "python": got})
+        if b"dpo.end" in kv:
+            expect = {b"dpo.num_rows": str(rows), b"dpo.num_batches": str(index), b"dpo.prev_crc32c": prev}
+        else:
+            expect = {b"dpo.batch_index": str(index), b"dpo.row_offset": str(rows), b"dpo.prev_crc32c": prev}
+            index, rows = index + 1, rows + batch.num_rows
+        for k, v in expect.items():
+            if kv.get(k, b"").decode() != v:
+                order.append({"batch": n, "key": k.decode(), "stored": kv.get(k, b"").decode(), "python": v})
+        prev = got
         n += 1
-    json.dump({"batches": n, "mismatches": mismatches, "missing": missing}, sys.stdout)
+    json.dump({"batches": n, "mismatches": mismatches, "missing": missing, "order": order}, sys.stdout)
 
 
 main()
