@@ -1,0 +1,104 @@
+package engine
+
+import (
+	"context"
+	"math/rand/v2"
+	"strings"
+	"testing"
+
+	"github.com/dpo-go/dpo/pkg/safetensors"
+)
+
+// needsDevices skips unless the tests run on an XLA backend with at least
+// n devices (make test-xla: OpenXLA's CPU plugin reports 4).
+func needsDevices(t *testing.T, n int) *Engine {
+	t.Helper()
+	if !backendRegistered("xla") || !isXLA(t) {
+		t.Skip("needs a -tags xla build and GOMLX_BACKEND=xla:cpu (make test-xla)")
+	}
+	e := newTestEngine(t, Options{})
+	if e.NumDevices() < n {
+		t.Skipf("backend %s offers %d devices, the test needs %d", e.BackendName(), e.NumDevices(), n)
+	}
+	return e
+}
+
+// TestDevicesEqualOne: log-probs of the reflogp path (sequence sums over
+// the default layouts, and per-token over plain rows) with the graphs
+// partitioned over 2 and 4 devices equal one device's.
+func TestDevicesEqualOne(t *testing.T) {
+	needsDevices(t, 4)
+	for name, cfg := range layoutConfigs() {
+		t.Run(name, func(t *testing.T) {
+			ts := randomTensors(t, cfg, 5, safetensors.F32)
+			seqs := pairSeqs(rand.New(rand.NewPCG(9, 1)), 9, cfg.VocabSize)
+			score := func(devices int, sw Switches) ([]float64, [][]float32) {
+				e := newTestEngine(t, Options{BatchTokens: 128, VocabChunk: 16, Layout: sw, Devices: devices})
+				if e.Devices() != devices {
+					t.Fatalf("engine runs on %d devices, asked for %d", e.Devices(), devices)
+				}
+				m, err := e.LoadWeights(cfg, ts)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer m.Close()
+				sums, err := m.SequenceLogProbs(context.Background(), seqs, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				toks, err := m.TokenLogProbs(context.Background(), seqs, nil)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return sums, toks
+			}
+			for _, sw := range []Switches{{}, {Plain: true}} {
+				wantSum, wantTok := score(1, sw)
+				for _, n := range []int{2, 4} {
+					gotSum, gotTok := score(n, sw)
+					for i := range wantSum {
+						if d := relDiff(gotSum[i], wantSum[i]); d > 1e-5 {
+							t.Errorf("plain=%v %d devices: sequence %d: %.8g, one device %.8g (rel %.2g)", sw.Plain, n, i, gotSum[i], wantSum[i], d)
+						}
+						for j := range wantTok[i] {
+							a, b := float64(gotTok[i][j]), float64(wantTok[i][j])
+							if d := relDiff(a, b); d > 1e-5 && abs(a-b) > 1e-6 {
+								t.Errorf("plain=%v %d devices: sequence %d token %d: %v, one device %v", sw.Plain, n, i, j, a, b)
+							}
+						}
+					}
+				}
+			}
+		})
+	}
+}
+
+// TestDevicesRefused: more than one device on the pure-Go backend, and
+// more devices than the backend offers, are refused with the reason.
+func TestDevicesRefused(t *testing.T) {
+	_, err := New(Options{Backend: DefaultGoBackend, Devices: 2})
+	if err == nil || !strings.Contains(err.Error(), "--devices needs an XLA backend") {
+		t.Errorf("pure Go with 2 devices: error %v, want one saying it needs an XLA backend", err)
+	}
+	if e, err := New(Options{Backend: DefaultGoBackend, Devices: -1}); err != nil || e.Devices() != 1 {
+		t.Errorf("pure Go with all devices: %v, want one device", err)
+	} else {
+		e.Close()
+	}
+	x := needsDevices(t, 1)
+	have := x.NumDevices()
+	_, err = New(Options{Devices: 2 * have})
+	want := []string{"8 devices asked for", "offers 4"}
+	if have != 4 {
+		want = []string{"devices asked for", "offers"}
+	}
+	for _, w := range want {
+		if err == nil || !strings.Contains(err.Error(), w) {
+			t.Errorf("%d devices on a backend with %d: error %v, want it to contain %q", 2*have, have, err, w)
+		}
+	}
+	all := newTestEngine(t, Options{Devices: -1})
+	if all.Devices() != have {
+		t.Errorf("all devices: %d, backend offers %d", all.Devices(), have)
+	}
+}
