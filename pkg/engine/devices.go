@@ -154,3 +154,8 @@ func (e *Engine) padRows(l *Layout) *Layout {
 	}
 	return &p
 }
+
+// PadRows returns l with empty rows appended up to a multiple of the
+// devices the engine runs on (l itself on one device): the training
+// stage's micro-batches.
+func (e *Engine) PadRows(l *Layout) *Layout { return e.padRows(l) }

@@ -2,9 +2,12 @@ package engine
 
 import (
 	"context"
+	"math"
 	"math/rand/v2"
+	"os"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/dpo-go/dpo/pkg/safetensors"
 )
@@ -100,5 +103,45 @@ func TestDevicesRefused(t *testing.T) {
 	all := newTestEngine(t, Options{Devices: -1})
 	if all.Devices() != have {
 		t.Errorf("all devices: %d, backend offers %d", all.Devices(), have)
+	}
+}
+
+// TestDevicesTiming (with $DPO_DEVICES_TIMING set, on XLA) times the same
+// scoring work, compiled beforehand, on 1, 2 and 4 devices, and logs it.
+func TestDevicesTiming(t *testing.T) {
+	if os.Getenv("DPO_DEVICES_TIMING") == "" {
+		t.Skip("a measurement: set $DPO_DEVICES_TIMING")
+	}
+	needsDevices(t, 4)
+	cfg := tinyLlama()
+	cfg.HiddenSize, cfg.IntermediateSize, cfg.NumLayers, cfg.VocabSize = 256, 688, 4, 2000
+	cfg.NumHeads, cfg.NumKVHeads, cfg.HeadDim, cfg.MaxPositions = 8, 4, 32, 512
+	ts := randomTensors(t, cfg, 5, safetensors.F32)
+	seqs := randomSeqs(rand.New(rand.NewPCG(3, 4)), 64, cfg.VocabSize, 90, 120)
+	for _, sw := range []Switches{{}, {Plain: true}} {
+		var first float64
+		for _, n := range []int{1, 2, 4} {
+			e := newTestEngine(t, Options{BatchTokens: 2048, Layout: sw, Devices: n})
+			m, err := e.LoadWeights(cfg, ts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if _, err := m.SequenceLogProbs(context.Background(), seqs, nil); err != nil { // compiles
+				t.Fatal(err)
+			}
+			best := math.Inf(1)
+			for range 3 {
+				start := time.Now()
+				if _, err := m.SequenceLogProbs(context.Background(), seqs, nil); err != nil {
+					t.Fatal(err)
+				}
+				best = math.Min(best, time.Since(start).Seconds())
+			}
+			if n == 1 {
+				first = best
+			}
+			t.Logf("plain=%v, 64 sequences of 90-120 tokens, hidden 256, 4 layers, vocab 2000: %d devices %.3fs (best of 3; %.2fx one device's time)", sw.Plain, n, best, best/first)
+			m.Close()
+		}
 	}
 }
