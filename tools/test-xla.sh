@@ -18,8 +18,8 @@ export DPO_REQUIRE_REFS=1 GOMLX_BACKEND=xla:cpu DPO_XLA_CPU_PLUGIN="$PWD/$plugin
 # N devices (data-parallel over the mesh) = one device.
 engine='^(TestFamiliesTransformersOracle|TestTransformersOracle|TestQwen3MoeTransformersOracle|TestQwen3MoePEFTOracle|TestPEFTOracle|TestGreedyMatchesTransformers|TestBF16LogProbsAgainstTorch|TestLayoutsEqualPlain|TestLayoutGradientsEqualPlain|TestChooseBackend|TestBackendSelection|TestXLACPUDevices|TestDevicesEqualOne|TestDevicesRefused)$'
 # train: the 10-step TRL comparison (loss types), LoRA against PEFT+TRL,
-# MoE against TRL, bit-identical resume on the same backend.
-train='^(TestTrainAgainstTRL|TestLoRATrainAgainstTRL|TestTrainMoEAgainstTRL|TestResumeBitIdentical|TestResumeOtherBackend)$'
+# MoE against TRL, bit-identical resume on the same backend, 2 devices = 1.
+train='^(TestTrainAgainstTRL|TestLoRATrainAgainstTRL|TestTrainMoEAgainstTRL|TestResumeBitIdentical|TestResumeOtherBackend|TestTrainDevicesEqualOne|TestTrainDevicesRefused)$'
 # cli: shards = unsharded, checkpoints load in transformers, --devices 2 = one.
 cli='^(TestShards|TestTrainedCheckpointLoadsInTransformers|TestReflogpDevices)$'
 

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/dpo-go/dpo/pkg/safetensors"
+	"github.com/gomlx/compute/distributed"
 )
 
 // needsDevices skips unless the tests run on an XLA backend with at least
@@ -143,5 +144,38 @@ func TestDevicesTiming(t *testing.T) {
 			t.Logf("plain=%v, 64 sequences of 90-120 tokens, hidden 256, 4 layers, vocab 2000: %d devices %.3fs (best of 3; %.2fx one device's time)", sw.Plain, n, best, best/first)
 			m.Close()
 		}
+	}
+}
+
+// TestDataMeshSpecs: an input is sharded on its leading axis when that
+// divides by the devices, else replicated; a layout's padded rows are
+// empty (no segment) and leave the scored positions as they were.
+func TestDataMeshSpecs(t *testing.T) {
+	mesh, err := distributed.NewDeviceMesh([]int{4}, []string{dataAxis})
+	if err != nil {
+		t.Fatal(err)
+	}
+	d := &dataMesh{n: 4, mesh: mesh, replicated: distributed.NewReplicatedShardingSpec(mesh)}
+	for _, c := range []struct {
+		dims    []int
+		sharded bool
+	}{{[]int{8, 16}, true}, {[]int{4}, true}, {[]int{6, 16}, false}, {nil, false}, {[]int{2, 4}, false}} {
+		if got := !d.spec(c.dims).IsReplicated(); got != c.sharded {
+			t.Errorf("input %v: sharded %v, want %v", c.dims, got, c.sharded)
+		}
+	}
+	e := &Engine{data: d}
+	l := NewLayout([]Group{{Prompt: []int32{1, 2}, Completions: [][]int32{{3}, {4, 5}}, Out: []int{0, 1}}}, 2, 16, 1, LayoutOptions{SharedPrompt: true})
+	p := e.padRows(l)
+	if p.Rows != 4 || len(p.Tokens) != 4*16 || len(p.Doc) != 4*16 || len(p.Positions) != 4*16 || len(p.Branch) != 4*16 {
+		t.Fatalf("padded to %d rows (%d tokens), want 4", p.Rows, len(p.Tokens))
+	}
+	for i := l.Rows * l.Len; i < len(p.Doc); i++ {
+		if p.Doc[i] != -1 || p.Tokens[i] != 0 {
+			t.Fatalf("padding position %d: doc %d, token %d", i, p.Doc[i], p.Tokens[i])
+		}
+	}
+	if p.N != l.N || &p.Pred[0] != &l.Pred[0] || l.Rows != 1 {
+		t.Errorf("padding changed the scored positions or the original layout")
 	}
 }

@@ -86,15 +86,15 @@ type Config struct {
 	EvalSteps      int `json:"eval_steps"`
 
 	Backend           string `json:"backend,omitempty"`
+	VocabChunk        int    `json:"vocab_chunk"`
+	BF16              bool   `json:"bf16,omitempty"`
+	GradCheckpointing bool   `json:"gradient_checkpointing,omitempty"`
 	// Devices runs every step data-parallel over this many devices of an
 	// XLA backend (engine.Options.Devices): a micro-batch is BatchSize
 	// pairs per device, BatchSize × Devices pairs in all (the global
 	// batch is BatchSize × Devices × GradAccum, as TRL/accelerate count
 	// it). 0 or 1: one device.
 	Devices int `json:"devices,omitempty"`
-	VocabChunk        int    `json:"vocab_chunk"`
-	BF16              bool   `json:"bf16,omitempty"`
-	GradCheckpointing bool   `json:"gradient_checkpointing,omitempty"`
 	// Layout switches off the throughput layouts of the micro-batches
 	// (engine.Switches: shared prompt, packing, or all with Plain).
 	Layout engine.Switches `json:"layout,omitzero"`
