@@ -16,7 +16,7 @@ export DPO_REQUIRE_REFS=1 GOMLX_BACKEND=xla:cpu DPO_XLA_CPU_PLUGIN="$PWD/$plugin
 # engine: transformers log-probs for every family (MoE included), PEFT,
 # greedy generation = generate(), bf16, layouts = plain rows, backend choice,
 # N devices (data-parallel over the mesh) = one device.
-engine='^(TestFamiliesTransformersOracle|TestTransformersOracle|TestQwen3MoeTransformersOracle|TestQwen3MoePEFTOracle|TestPEFTOracle|TestGreedyMatchesTransformers|TestBF16LogProbsAgainstTorch|TestLayoutsEqualPlain|TestLayoutGradientsEqualPlain|TestChooseBackend|TestBackendSelection|TestXLACPUDevices|TestDevicesEqualOne|TestDevicesRefused)$'
+engine='^(TestFamiliesTransformersOracle|TestTransformersOracle|TestQwen3MoeTransformersOracle|TestQwen3MoePEFTOracle|TestPEFTOracle|TestGreedyMatchesTransformers|TestBF16LogProbsAgainstTorch|TestLayoutsEqualPlain|TestLayoutGradientsEqualPlain|TestChooseBackend|TestBackendSelection|TestXLACPUDevices|TestDevicesEqualOne|TestDevicesRefused|TestGenerateDevicesEqualOne)$'
 # train: the 10-step TRL comparison (loss types), LoRA against PEFT+TRL,
 # MoE against TRL, bit-identical resume on the same backend, 2 devices = 1.
 train='^(TestTrainAgainstTRL|TestLoRATrainAgainstTRL|TestTrainMoEAgainstTRL|TestResumeBitIdentical|TestResumeOtherBackend|TestTrainDevicesEqualOne|TestTrainDevicesRefused)$'

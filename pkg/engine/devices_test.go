@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"fmt"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -177,5 +178,51 @@ func TestDataMeshSpecs(t *testing.T) {
 	}
 	if p.N != l.N || &p.Pred[0] != &l.Pred[0] || l.Rows != 1 {
 		t.Errorf("padding changed the scored positions or the original layout")
+	}
+}
+
+// TestGenerateDevicesEqualOne: greedy decoding (prefill and decode with the
+// KV cache) over 2 devices gives one device's tokens, and its logits within
+// 1e-4 (dpo-sample --devices).
+func TestGenerateDevicesEqualOne(t *testing.T) {
+	needsDevices(t, 2)
+	cfg := tinyLlama()
+	ts := randomTensors(t, cfg, 41, safetensors.F32)
+	prompts := [][]int32{{1, 2, 3}, {4, 5, 6, 7, 8, 9, 10}, {11}, {12, 13}}
+	run := func(devices int) ([][]int32, [][]float32) {
+		e := newTestEngine(t, Options{VocabChunk: 16, BatchTokens: 64, Devices: devices})
+		m, err := e.LoadWeights(cfg, ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		toks := make([][]int32, len(prompts))
+		logits := make([][]float32, len(prompts))
+		if _, err := m.Generate(context.Background(), prompts, 8, func(row int, l []float32) (int32, bool) {
+			best := 0
+			for j, v := range l {
+				if v > l[best] {
+					best = j
+				}
+			}
+			toks[row] = append(toks[row], int32(best))
+			logits[row] = append(logits[row], l...)
+			return int32(best), false
+		}, nil); err != nil {
+			t.Fatal(err)
+		}
+		return toks, logits
+	}
+	wantT, wantL := run(1)
+	gotT, gotL := run(2)
+	for i := range wantT {
+		if fmt.Sprint(gotT[i]) != fmt.Sprint(wantT[i]) {
+			t.Errorf("prompt %d: 2 devices %v, one %v", i, gotT[i], wantT[i])
+		}
+		for j := range wantL[i] {
+			if j < len(gotL[i]) && math.Abs(float64(gotL[i][j]-wantL[i][j])) > 1e-4*math.Max(1, math.Abs(float64(wantL[i][j]))) {
+				t.Fatalf("prompt %d logit %d: 2 devices %v, one %v", i, j, gotL[i][j], wantL[i][j])
+			}
+		}
 	}
 }
