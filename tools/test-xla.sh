@@ -14,13 +14,15 @@ fi
 export DPO_REQUIRE_REFS=1 GOMLX_BACKEND=xla:cpu DPO_XLA_CPU_PLUGIN="$PWD/$plugin" CGO_ENABLED=1
 
 # engine: transformers log-probs for every family (MoE included), PEFT,
-# greedy generation = generate(), bf16, layouts = plain rows, backend choice.
-engine='^(TestFamiliesTransformersOracle|TestTransformersOracle|TestQwen3MoeTransformersOracle|TestQwen3MoePEFTOracle|TestPEFTOracle|TestGreedyMatchesTransformers|TestBF16LogProbsAgainstTorch|TestLayoutsEqualPlain|TestLayoutGradientsEqualPlain|TestChooseBackend|TestBackendSelection|TestXLACPUDevices)$'
+# greedy generation = generate(), bf16, layouts = plain rows, backend choice,
+# N devices (data-parallel over the mesh) = one device.
+engine='^(TestFamiliesTransformersOracle|TestTransformersOracle|TestQwen3MoeTransformersOracle|TestQwen3MoePEFTOracle|TestPEFTOracle|TestGreedyMatchesTransformers|TestBF16LogProbsAgainstTorch|TestLayoutsEqualPlain|TestLayoutGradientsEqualPlain|TestChooseBackend|TestBackendSelection|TestXLACPUDevices|TestDevicesEqualOne|TestDevicesRefused|TestGenerateDevicesEqualOne)$'
 # train: the 10-step TRL comparison (loss types), LoRA against PEFT+TRL,
-# MoE against TRL, bit-identical resume on the same backend.
-train='^(TestTrainAgainstTRL|TestLoRATrainAgainstTRL|TestTrainMoEAgainstTRL|TestResumeBitIdentical|TestResumeOtherBackend|TestCompilesBounded)$'
-# cli: shards = unsharded, checkpoints load in transformers.
-cli='^(TestShards|TestTrainedCheckpointLoadsInTransformers)$'
+# MoE against TRL, bit-identical resume on the same backend, the compile
+# bound, 2 devices = 1.
+train='^(TestTrainAgainstTRL|TestLoRATrainAgainstTRL|TestTrainMoEAgainstTRL|TestResumeBitIdentical|TestResumeOtherBackend|TestCompilesBounded|TestTrainDevicesEqualOne|TestTrainDevicesRefused)$'
+# cli: shards = unsharded, checkpoints load in transformers, --devices 2 = one.
+cli='^(TestShards|TestTrainedCheckpointLoadsInTransformers|TestReflogpDevices)$'
 
 go test -tags xla -count=1 -timeout 40m -run "$engine" ./pkg/engine
 go test -tags xla -count=1 -timeout 40m -run "$train" ./pkg/train

@@ -229,15 +229,17 @@ func logBackend(log io.Writer, e *engine.Engine) {
 	if strings.HasPrefix(e.BackendKind(), "xla") {
 		fmt.Fprintf(log, "backend: %s\n", e.BackendDescription())
 	}
+	logDevices(log, e)
 }
 
-// addModelFlags registers --backend, --batch-tokens, --vocab-chunk, --bf16
+// addModelFlags registers --backend, --batch-tokens, --devices, --vocab-chunk, --bf16
 // and --ignore-tokenizer-mismatch on fs.
 func addModelFlags(fs *flag.FlagSet) *modelFlags {
 	m := &modelFlags{}
 	fs.StringVar(&m.opts.Backend, "backend", "", backendUsage)
 	fs.IntVar(&m.opts.BatchTokens, "batch-tokens", 4096, "padded tokens per forward batch")
 	layoutFlags(fs, &m.opts.Layout)
+	devicesFlagVar(fs, &m.opts.Devices)
 	fs.IntVar(&m.opts.VocabChunk, "vocab-chunk", 0, "vocabulary columns whose logits exist at once (0: engine default 8192); bounds the head's memory")
 	fs.BoolVar(&m.opts.BF16, "bf16", false, "bf16 mixed precision: matrix products in bfloat16 with float32 accumulation, as dpo-train --bf16")
 	fs.StringVar(&m.base, "base", "", "base model `DIR` when the model is a PEFT adapter directory (default: its base_model_name_or_path, when local)")

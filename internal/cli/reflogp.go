@@ -42,6 +42,7 @@ type reflogpOptions struct {
 	WeightsSHA256 string `json:"weights_sha256"`
 	Architecture  string `json:"architecture"`
 	Backend       string `json:"backend"`
+	Devices       int    `json:"devices,omitempty"` // data-parallel devices, when more than one
 	BatchTokens   int    `json:"batch_tokens"`
 	VocabChunk    int    `json:"vocab_chunk,omitempty"`
 	BF16          bool   `json:"bf16,omitempty"`
@@ -134,7 +135,7 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 		return err
 	}
 	cfg := lm.ck.Config
-	opts := reflogpOptions{Backend: lm.eng.BackendName(), Model: *modelDir, Architecture: string(cfg.Arch), BatchTokens: mf.opts.BatchTokens, VocabChunk: mf.opts.VocabChunk, BF16: mf.opts.BF16, Shard: shard.String(), LDAlpha: ld}
+	opts := reflogpOptions{Backend: lm.eng.BackendName(), Devices: devicesMeta(lm.eng), Model: *modelDir, Architecture: string(cfg.Arch), BatchTokens: mf.opts.BatchTokens, VocabChunk: mf.opts.VocabChunk, BF16: mf.opts.BF16, Shard: shard.String(), LDAlpha: ld}
 	if opts.ConfigSHA256, err = model.ConfigSHA256(lm.base); err != nil {
 		return err
 	}

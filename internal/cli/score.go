@@ -209,6 +209,9 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if mf.opts.BF16 {
 		stage["bf16"] = true
 	}
+	if n := devicesMeta(lm.eng); n > 0 {
+		stage["devices"] = n
+	}
 	if shard.active() {
 		stage["shard"] = shard.String()
 	}

@@ -47,6 +47,10 @@ type Options struct {
 	// Layout switches off the savings of issue #13 (see layout.go) for
 	// comparison; the zero value has them all on.
 	Layout Switches
+	// Devices is the number of devices every graph runs data-parallel on
+	// (see devices.go): 0 or 1 one device, -1 all the backend offers. More
+	// than one needs an XLA backend.
+	Devices int
 }
 
 // Switches turn off the throughput layouts (see [LayoutOptions]).
@@ -88,6 +92,7 @@ type Engine struct {
 	kind    string
 	note    string
 	backend compute.Backend
+	data    *dataMesh // nil: one device (devices.go)
 }
 
 // New creates the backend described by opts.
@@ -134,7 +139,12 @@ func New(opts Options) (*Engine, error) {
 			return nil, err
 		}
 	}
-	return &Engine{opts: opts, config: config, kind: choice.kind, note: choice.note, backend: backend}, nil
+	e := &Engine{opts: opts, config: config, kind: choice.kind, note: choice.note, backend: backend}
+	if err := e.setDevices(opts.Devices); err != nil {
+		_ = catch(func() error { backend.Finalize(); return nil })
+		return nil, err
+	}
+	return e, nil
 }
 
 func backendRegistered(name string) bool {

@@ -75,6 +75,7 @@ func (m *Model) runLayouts(ctx context.Context, seqs []Sequence, progress func(d
 // runLayout executes one layout and returns the log-probability of each
 // scored position [N].
 func (m *Model) runLayout(l *Layout) ([]float32, error) {
+	l = m.eng.padRows(l) // rows split over the devices (devices.go)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []float32

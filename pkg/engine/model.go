@@ -287,7 +287,7 @@ func (m *Model) run(ctx context.Context, seqs []Sequence, progress func(done, to
 	// Plain rows: the layout of one sequence per row, planned as one.
 	done := 0
 	for _, lb := range plan(seqGroups(seqs, false), m.eng.opts.BatchTokens, LayoutOptions{}) {
-		b := batch{rows: lb.groups, size: lb.rows, length: lb.T}
+		b := batch{rows: lb.groups, size: m.eng.rowMultiple(lb.rows), length: lb.T}
 		if err := ctx.Err(); err != nil {
 			return err
 		}

@@ -100,9 +100,28 @@ func (m *Model) call(g *GraphKind, args []*tensors.Tensor) ([]*tensors.Tensor, e
 			return nil, err
 		}
 		exec.SetMaxCache(1) // one shape: the key's
+		if d := m.eng.data; d != nil {
+			if err := d.configure(exec, args); err != nil {
+				exec.Finalize()
+				return nil, err
+			}
+		}
 	}
 	start := time.Now()
-	res, err := exec.Call(anys(args)...)
+	callArgs := anys(args)
+	if d := m.eng.data; d != nil { // several devices: devices.go
+		var err error
+		if callArgs, err = d.shard(args); err != nil {
+			if !ok {
+				exec.Finalize()
+			}
+			return nil, err
+		}
+	}
+	res, err := exec.Call(callArgs...)
+	if err == nil && m.eng.data != nil {
+		res, err = m.eng.data.collect(res)
+	}
 	if ok {
 		return res, err
 	}

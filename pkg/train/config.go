@@ -92,6 +92,12 @@ type Config struct {
 	VocabChunk        int    `json:"vocab_chunk"`
 	BF16              bool   `json:"bf16,omitempty"`
 	GradCheckpointing bool   `json:"gradient_checkpointing,omitempty"`
+	// Devices runs every step data-parallel over this many devices of an
+	// XLA backend (engine.Options.Devices): a micro-batch is BatchSize
+	// pairs per device, BatchSize × Devices pairs in all (the global
+	// batch is BatchSize × Devices × GradAccum, as TRL/accelerate count
+	// it). 0 or 1: one device.
+	Devices int `json:"devices,omitempty"`
 	// Layout switches off the throughput layouts of the micro-batches
 	// (engine.Switches: shared prompt, packing, or all with Plain).
 	Layout engine.Switches `json:"layout,omitzero"`
@@ -211,6 +217,8 @@ func (c *Config) Validate() error {
 		return bad("--batch-size %d: must be >= 1", c.BatchSize)
 	case c.BatchTokens < 0:
 		return bad("--batch-tokens %d: must be >= 0 (0: no cap)", c.BatchTokens)
+	case c.Devices < 0:
+		return bad("--devices %d: must be >= 1 (dpo-train needs an explicit count: the global batch depends on it)", c.Devices)
 	case c.GradAccum < 1:
 		return bad("--grad-accum %d: must be >= 1", c.GradAccum)
 	case !finite(c.Epochs) || c.Epochs <= 0:
@@ -238,3 +246,15 @@ func (c *Config) Validate() error {
 // ErrStopped is returned when the run was interrupted (context cancelled
 // or StopAfterSteps reached) after saving a checkpoint.
 var ErrStopped = errors.New("train: stopped; resume with --resume")
+
+// devices is the number of devices a micro-batch is split over (at least 1).
+func (c *Config) devices() int { return max(1, c.Devices) }
+
+// devicesIdent is the device count in a run's identity: 0 on one device,
+// so that identities from before --devices stand.
+func (c *Config) devicesIdent() int {
+	if c.devices() == 1 {
+		return 0
+	}
+	return c.Devices
+}

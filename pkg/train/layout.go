@@ -40,7 +40,7 @@ func (r *runner) microInputs(m micro, toks, lengths, prompts []int32, R, T int) 
 		// logged whatever the coefficient): no shared prompt.
 		o.SharedPrompt = false
 	}
-	l := engine.NewLayout(groups, R, engine.RowLen(groups, o), 1, o)
+	l := r.eng.PadRows(engine.NewLayout(groups, R, engine.RowLen(groups, o), 1, o)) // rows split over the devices
 	return gradIn[*tensors.Tensor]{Layout: l.Inputs(), CompLen: tensors.FromFlatDataAndDimensions(compLen, R)}
 }
 

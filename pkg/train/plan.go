@@ -80,9 +80,9 @@ func planSteps(d *dataset, c *Config) []stepPlan {
 		for i := 0; i < n; {
 			m := micro{}
 			start := i
-			for i < n && len(m.rows) < c.BatchSize {
+			for i < n && len(m.rows) < c.BatchSize*c.devices() {
 				l := engine.BucketLen(max(m.length, lens[perm[i]]))
-				if len(m.rows) > 0 && c.BatchTokens > 0 && 2*(len(m.rows)+1)*l > c.BatchTokens {
+				if len(m.rows) > 0 && c.BatchTokens > 0 && 2*(len(m.rows)+1)*l > c.BatchTokens*c.devices() {
 					break
 				}
 				m.rows = append(m.rows, perm[i])

@@ -51,6 +51,9 @@ type determinism struct {
 	// so that earlier runs' identities stand).
 	MinLRRate float64 `json:",omitempty"`
 	NumCycles float64 `json:",omitempty"`
+	// Devices > 1: micro-batches hold BatchSize × Devices pairs (absent
+	// on one device).
+	Devices int `json:",omitempty"`
 }
 
 func (c *Config) determinism() determinism {
@@ -62,7 +65,7 @@ func (c *Config) determinism() determinism {
 		c.ldAlpha(), c.FAlphaCoef, c.FDivergence, c.UseWeighting,
 		c.LR, c.Scheduler, c.WarmupSteps, c.WarmupRatio, c.WeightDecay, c.AdamBeta1, c.AdamBeta2, c.AdamEps,
 		c.MaxGradNorm, c.BatchSize, c.BatchTokens, c.GradAccum, c.Epochs, c.MaxSteps, c.Seed, c.VocabChunk, c.BF16, c.LoRA, c.Layout,
-		c.SchedulerKwargs.minLRRate(c.LR), c.SchedulerKwargs.numCycles()}
+		c.SchedulerKwargs.minLRRate(c.LR), c.SchedulerKwargs.numCycles(), c.devicesIdent()}
 }
 
 // checkpoints returns the complete checkpoint directories of out, oldest

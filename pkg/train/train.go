@@ -231,7 +231,7 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 		r.train.len(), len(r.plan), c.Epochs, c.GradAccum, c.BatchSize, r.obj)
 
 	// Model.
-	if r.eng, err = engine.New(engine.Options{Backend: c.Backend, VocabChunk: c.VocabChunk, BF16: c.BF16, Layout: c.Layout}); err != nil {
+	if r.eng, err = engine.New(engine.Options{Backend: c.Backend, VocabChunk: c.VocabChunk, BF16: c.BF16, Layout: c.Layout, Devices: c.Devices}); err != nil {
 		return nil, 0, err
 	}
 	if note := r.eng.BackendNote(); note != "" {
@@ -239,6 +239,9 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 	}
 	if strings.HasPrefix(r.eng.BackendKind(), "xla") {
 		fmt.Fprintf(log, "backend: %s\n", r.eng.BackendDescription())
+	}
+	if r.eng.Devices() > 1 {
+		fmt.Fprintf(log, "devices: %d of %d (micro-batches of %d pairs: %d per device)\n", r.eng.Devices(), r.eng.NumDevices(), c.BatchSize*r.eng.Devices(), c.BatchSize)
 	}
 	r.ident.Backend = r.eng.BackendKind()
 	if resumeStep > 0 {
