@@ -101,15 +101,11 @@ func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr
 	o := outs.files[0]
 
 	mem := memory.DefaultAllocator
-	r, err := arrowio.OpenAll(inputs, stdin, mem)
+	r, err := shard.open(inputs, stdin, mem, log)
 	if err != nil {
 		return err
 	}
 	defer r.Release()
-	r.SetWarnings(log)
-	if err := shard.apply(r, inputs, mem); err != nil {
-		return err
-	}
 	meta := r.Metadata()
 	completions := meta.IsCompletions() // one completion per row: adds ref_logp
 	if completions {

@@ -178,15 +178,11 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	summaryOut, o := outs.files[0], outs.files[1]
 
 	mem := memory.DefaultAllocator
-	r, err := arrowio.OpenAll(inputs, stdin, mem)
+	r, err := shard.open(inputs, stdin, mem, log)
 	if err != nil {
 		return err
 	}
 	defer r.Release()
-	r.SetWarnings(log)
-	if err := shard.apply(r, inputs, mem); err != nil {
-		return err
-	}
 	if r.Metadata().IsCompletions() {
 		return fmt.Errorf("%s is a completions stream: rank its completions with --rank", r.Name())
 	}

@@ -69,6 +69,21 @@ func (s *shardSpec) bounds(total int64) (lo, hi int64) {
 
 // apply counts the inputs' rows and restricts r to the shard. It is a no-op
 // without --shard.
+// open reads the input streams as one (warnings about old stream
+// versions to log) and keeps this shard's rows of them.
+func (s *shardSpec) open(inputs []string, stdin io.Reader, mem memory.Allocator, log io.Writer) (*arrowio.Reader, error) {
+	r, err := arrowio.OpenAll(inputs, stdin, mem)
+	if err != nil {
+		return nil, err
+	}
+	r.SetWarnings(log)
+	if err := s.apply(r, inputs, mem); err != nil {
+		r.Release()
+		return nil, err
+	}
+	return r, nil
+}
+
 func (s *shardSpec) apply(r *arrowio.Reader, inputs []string, mem memory.Allocator) error {
 	if s.N == 0 {
 		return nil
