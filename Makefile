@@ -23,14 +23,14 @@ SFT_LR     ?= 3e-3
 SFT_EPOCHS ?= 3
 BETA       ?= 0.1
 LR         ?= 1e-3
-EPOCHS     ?= 3
+EPOCHS     ?= 10
 BATCH      ?= 32
 # The DPO pairs (docs/demo.md says why): onpolicy, sampled from the SFT
 # reference (N per training prompt at temperature 1), judged by the
 # exact-sort judge, one pair per prompt with a wrong sample (the exact sort
 # over the reference's most likely wrong sample, examples/sort/pairs);
 # offpolicy, the bundled near-miss pairs (examples/sort/train.jsonl); both.
-PAIRS      ?= both
+PAIRS      ?= onpolicy
 N          ?= 4
 # RPO: weight of an SFT term (mean NLL of the chosen tokens) added to the
 # sigmoid loss, TRL's rpo_alpha; 0 trains plain sigmoid DPO.

@@ -7,11 +7,12 @@
 set -euo pipefail
 : "${OUT:=examples/out}"
 rounds="$OUT/iter/rounds.jsonl"
-field() { sed -n "s/.*\"$1\":\"\{0,1\}\([^,\"}]*\).*/\1/p" <<< "$2"; }
+field() { sed -n "s/.*\"$1\":\"\{0,1\}\([^\"}]*[^,\"}]\)[,\"}].*/\1/p" <<< "$2" | sed 's/",.*//'; }
 first=$(head -n 1 "$rounds")
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n 1)
-echo "Measured $(date -u -r "$rounds" +%Y-%m-%d) at commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- 2>/dev/null || echo ' (with uncommitted changes)')," \
-	"on $(nproc) cores (${cpu:-unknown CPU}), load average at the end $(cut -d' ' -f1-3 /proc/loadavg):" \
+commit=$(field commit "$first")
+echo "Measured $(date -u -r "$rounds" +%Y-%m-%d) at commit ${commit:-unknown}," \
+	"on $(nproc) cores (${cpu:-unknown CPU}; load average when this table was printed $(cut -d' ' -f1-3 /proc/loadavg)):" \
 	"β $(field beta "$first"), lr $(field lr "$first"), $(field epochs "$first") epochs per round, RPO weight $(field rpo "$first")," \
 	"$(field n "$first") samples per prompt on $( [ "$(field prompts "$first")" = 0 ] && echo 'all 2,400' || field prompts "$first") training prompts."
 echo

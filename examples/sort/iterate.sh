@@ -35,8 +35,10 @@ rounds="$OUT/iter/rounds.jsonl"
 policy="$OUT/sft"
 echo "round 0 (SFT reference): $(cat "$OUT/gen-before.txt")"
 acc0=$("$BIN/sort-accuracy" < "$OUT/gen-before.jsonl" | sed 's/.*= \([0-9.]*\),.*/\1/')
-printf '{"round":0,"generation":%s,"beta":%s,"lr":"%s","epochs":%s,"rpo":%s,"n":%s,"all":%s,"prompts":%s}\n' \
-	"$acc0" "$BETA" "$LR" "$EPOCHS" "$RPO" "$N" "$ALL" "$PROMPTS" > "$rounds"
+commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
+git diff --quiet HEAD -- 2>/dev/null || commit="$commit with uncommitted changes"
+printf '{"round":0,"generation":%s,"beta":%s,"lr":"%s","epochs":%s,"rpo":%s,"n":%s,"all":%s,"prompts":%s,"commit":"%s","started":"%s"}\n' \
+	"$acc0" "$BETA" "$LR" "$EPOCHS" "$RPO" "$N" "$ALL" "$PROMPTS" "$commit" "$(date -u +%Y-%m-%dT%H:%MZ)" > "$rounds"
 start_all=$(date +%s)
 for r in $(seq 1 "$ROUNDS"); do
 	dir="$OUT/iter/round$r"
