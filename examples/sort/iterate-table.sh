@@ -12,7 +12,7 @@ first=$(head -n 1 "$rounds")
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n 1)
 commit=$(field commit "$first")
 echo "Measured $(date -u -r "$rounds" +%Y-%m-%d) at commit ${commit:-unknown}," \
-	"on $(nproc) cores (${cpu:-unknown CPU}; load average when this table was printed $(cut -d' ' -f1-3 /proc/loadavg)):" \
+	"on the machine that printed this table, $(nproc) cores (${cpu:-unknown CPU}):" \
 	"β $(field beta "$first"), lr $(field lr "$first"), $(field epochs "$first") epochs per round, RPO weight $(field rpo "$first")," \
 	"$(field n "$first") samples per prompt on $( [ "$(field prompts "$first")" = 0 ] && echo 'all 2,400' || field prompts "$first") training prompts."
 echo
