@@ -23,7 +23,7 @@ SFT_LR     ?= 3e-3
 SFT_EPOCHS ?= 3
 BETA       ?= 0.1
 LR         ?= 1e-3
-EPOCHS     ?= 10
+EPOCHS     ?= 8
 BATCH      ?= 32
 # The DPO pairs (docs/demo.md says why): onpolicy, sampled from the SFT
 # reference (N per training prompt at temperature 1), judged by the
@@ -150,7 +150,7 @@ $(DPO)/after.txt: $(OUT)/heldout-ref.arrow $(DPO)/dpo.json $(BIN)/dpo-score
 
 demo: $(OUT)/before.txt $(DPO)/after.txt $(OUT)/gen-before.txt $(DPO)/gen-after.txt $(if $(filter onpolicy both,$(PAIRS)),$(OUT)/onpolicy/pairs.txt)
 	@echo
-	$(if $(filter onpolicy both,$(PAIRS)),@echo "== on-policy pairs (examples/out/onpolicy) ==" && cat $(OUT)/onpolicy/pairs.txt && echo)
+	$(if $(filter onpolicy both,$(PAIRS)),@echo "== on-policy pairs ($(OUT)/onpolicy) ==" && cat $(OUT)/onpolicy/pairs.txt && echo)
 	@echo "== held-out pairs, BEFORE DPO (policy = the SFT reference) =="
 	@cat $(OUT)/before.txt
 	@cat $(OUT)/gen-before.txt
