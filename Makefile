@@ -197,7 +197,7 @@ ITER_ALL     ?= 0
 iterate: $(OUT)/sft/model.safetensors $(OUT)/gen-before.txt $(TOOLS) $(GEN_TOOLS) $(BIN)/sort-pairs
 	ROUNDS=$(ROUNDS) BIN=$(BIN) EX=$(EX) OUT=$(OUT) BETA=$(BETA) LR=$(LR) BATCH=$(BATCH) SEED=$(SEED) \
 		EPOCHS=$(ITER_EPOCHS) ALL=$(ITER_ALL) RPO=$(RPO) N=$(N) GEN_MAX_NEW=$(GEN_MAX_NEW) PROMPTS=$(ITER_PROMPTS) bash $(EX)/iterate.sh
-	bash $(EX)/iterate-table.sh
+	OUT=$(OUT) bash $(EX)/iterate-table.sh
 
 # Keep the intermediate streams (pairs and reference log-probs are reusable).
 .SECONDARY:
