@@ -23,13 +23,25 @@ SFT_LR     ?= 3e-3
 SFT_EPOCHS ?= 3
 BETA       ?= 0.1
 LR         ?= 1e-3
-EPOCHS     ?= 1
+EPOCHS     ?= 8
 BATCH      ?= 32
+# The DPO pairs (docs/demo.md says why): onpolicy, sampled from the SFT
+# reference (N per training prompt at temperature 1), judged by the
+# exact-sort judge, one pair per prompt with a wrong sample (the exact sort
+# over the reference's most likely wrong sample, examples/sort/pairs);
+# offpolicy, the bundled near-miss pairs (examples/sort/train.jsonl); both.
+PAIRS      ?= onpolicy
+N          ?= 4
+# RPO: weight of an SFT term (mean NLL of the chosen tokens) added to the
+# sigmoid loss, TRL's rpo_alpha; 0 trains plain sigmoid DPO.
+RPO        ?= 1
 # LORA=R trains a LoRA adapter of rank R on all linear layers (alpha
 # LORA_ALPHA) instead of the full model, into examples/out/dpo-loraR.
 LORA       ?= 0
 LORA_ALPHA ?= 16
 LORA_OPTS  := $(if $(filter-out 0,$(LORA)),--lora-r $(LORA) --lora-alpha $(LORA_ALPHA) --lora-target all-linear)
+, := ,
+LOSS_OPTS  := $(if $(filter-out 0,$(RPO)),--loss sigmoid$(,)sft --loss-weights 1$(,)$(RPO),--loss sigmoid)
 
 TOOLS := $(BIN)/dpo-tokenize $(BIN)/dpo-reflogp $(BIN)/dpo-train $(BIN)/dpo-score
 GOSRC := $(shell find cmd pkg internal -name '*.go' -not -name '*_test.go') go.mod go.sum
@@ -87,7 +99,11 @@ endef
 $(OUT)/sft.opts: FORCE
 	$(call stamp,--init-config $(EX)/model/config.json --seed $(SEED) --loss sft --lr $(SFT_LR) --lr-scheduler cosine --warmup-steps 5 --epochs $(SFT_EPOCHS) --batch-size $(BATCH))
 $(OUT)/dpo.opts: FORCE
-	$(call stamp,--loss sigmoid --beta $(BETA) --lr $(LR) --warmup-steps 5 --epochs $(EPOCHS) --batch-size $(BATCH) --seed $(SEED) $(LORA_OPTS))
+	$(call stamp,$(LOSS_OPTS) --beta $(BETA) --lr $(LR) --warmup-steps 5 --epochs $(EPOCHS) --batch-size $(BATCH) --seed $(SEED) $(LORA_OPTS))
+$(OUT)/onpolicy.opts: FORCE
+	$(call stamp,--n $(N) --temperature 1 --max-new-tokens $(GEN_MAX_NEW) --seed $(SEED))
+$(OUT)/dpo-inputs.opts: FORCE
+	$(call stamp,$(DPO_INPUTS))
 
 $(OUT)/%.arrow: $(EX)/%.jsonl $(BIN)/dpo-tokenize
 	@mkdir -p $(OUT)
@@ -102,41 +118,62 @@ $(OUT)/sft/model.safetensors: $(OUT)/train.arrow $(OUT)/sft.opts $(BIN)/dpo-trai
 $(OUT)/%-ref.arrow: $(OUT)/%.arrow $(OUT)/sft/model.safetensors $(BIN)/dpo-reflogp
 	$(BIN)/dpo-reflogp --model $(OUT)/sft -o $@ $<
 
-# 3. DPO from the reference, evaluated on the held-out pairs as it goes.
+# 3. On-policy pairs: the reference's own samples on the training prompts,
+# judged; the pair of a prompt puts the exact sort over the reference's most
+# likely wrong sample (prompts whose samples are all right give none).
+$(OUT)/onpolicy/judged.jsonl: $(EX)/train.jsonl $(OUT)/sft/model.safetensors $(OUT)/onpolicy.opts $(BIN)/dpo-sample $(BIN)/sort-judge
+	@mkdir -p $(dir $@)
+	$(BIN)/dpo-sample --model $(OUT)/sft $(shell cat $(OUT)/onpolicy.opts) --format jsonl -q $< | $(BIN)/sort-judge > $@
+$(OUT)/onpolicy/pairs.txt: $(OUT)/onpolicy/judged.jsonl $(BIN)/sort-pairs $(BIN)/sort-accuracy
+	$(BIN)/sort-pairs < $< > $(OUT)/onpolicy/pairs.jsonl 2> $@
+	$(BIN)/sort-accuracy --label "reference samples on the training prompts (T 1, $(N) per prompt): " < $< >> $@
+# Empty completions (an immediate EOS) are wrong samples dpo-tokenize
+# refuses; they are skipped and listed in skipped.jsonl.
+$(OUT)/onpolicy/pairs.arrow: $(OUT)/onpolicy/pairs.txt $(BIN)/dpo-tokenize
+	$(BIN)/dpo-tokenize --tokenizer $(TOKENIZER) --on-error skip --rejects $(OUT)/onpolicy/skipped.jsonl -o $@ $(OUT)/onpolicy/pairs.jsonl
+
+# 4. DPO (with RPO's SFT term) from the reference, evaluated on the held-out
+# pairs as it goes.
+DPO_INPUTS := $(if $(filter offpolicy both,$(PAIRS)),$(OUT)/train-ref.arrow) $(if $(filter onpolicy both,$(PAIRS)),$(OUT)/onpolicy/pairs-ref.arrow)
+$(if $(strip $(DPO_INPUTS)),,$(error PAIRS=$(PAIRS): want onpolicy, offpolicy or both))
 DPO := $(OUT)/dpo$(if $(filter-out 0,$(LORA)),-lora$(LORA))
-$(DPO)/dpo.json: $(OUT)/train-ref.arrow $(OUT)/heldout-ref.arrow $(OUT)/dpo.opts $(BIN)/dpo-train
+$(DPO)/dpo.json: $(DPO_INPUTS) $(OUT)/heldout-ref.arrow $(OUT)/dpo.opts $(OUT)/dpo-inputs.opts $(BIN)/dpo-train
 	rm -rf $(DPO)
 	$(BIN)/dpo-train --model $(OUT)/sft $(shell cat $(OUT)/dpo.opts) --logging-steps 25 \
-		--eval $(OUT)/heldout-ref.arrow --eval-steps 50 --out $(DPO) $<
+		--eval $(OUT)/heldout-ref.arrow --eval-steps 50 --out $(DPO) $(DPO_INPUTS)
 
-# 4. Held-out scores before (the reference as the policy) and after DPO.
+# 5. Held-out scores before (the reference as the policy) and after DPO.
 $(OUT)/before.txt: $(OUT)/heldout-ref.arrow $(OUT)/sft/model.safetensors $(OUT)/dpo.opts $(BIN)/dpo-score
 	$(BIN)/dpo-score --policy $(OUT)/sft --beta $(BETA) --worst 0 --summary $(OUT)/before.json -o $(OUT)/before.arrow $< 2> $@
 $(DPO)/after.txt: $(OUT)/heldout-ref.arrow $(DPO)/dpo.json $(BIN)/dpo-score
 	$(BIN)/dpo-score --policy $(DPO) --summary $(DPO)/after.json -o $(DPO)/after.arrow $< 2> $@
 
-demo: $(OUT)/before.txt $(DPO)/after.txt $(OUT)/gen-before.txt $(DPO)/gen-after.txt
+demo: $(OUT)/before.txt $(DPO)/after.txt $(OUT)/gen-before.txt $(DPO)/gen-after.txt $(if $(filter onpolicy both,$(PAIRS)),$(OUT)/onpolicy/pairs.txt)
 	@echo
+	$(if $(filter onpolicy both,$(PAIRS)),@echo "== on-policy pairs ($(OUT)/onpolicy) ==" && cat $(OUT)/onpolicy/pairs.txt && echo)
 	@echo "== held-out pairs, BEFORE DPO (policy = the SFT reference) =="
 	@cat $(OUT)/before.txt
 	@cat $(OUT)/gen-before.txt
 	@echo
-	@echo "== held-out pairs, AFTER DPO (β $(BETA), lr $(LR), $(EPOCHS) epochs$(if $(LORA_OPTS), LoRA r $(LORA) alpha $(LORA_ALPHA))) =="
+	@echo "== held-out pairs, AFTER DPO (β $(BETA), lr $(LR), $(EPOCHS) epochs, pairs $(PAIRS), RPO weight $(RPO)$(if $(LORA_OPTS), LoRA r $(LORA) alpha $(LORA_ALPHA))) =="
 	@cat $(DPO)/after.txt
 	@cat $(DPO)/gen-after.txt
 	@echo
 	@echo "plot: $(DPO)/plot.png  metrics: $(DPO)/metrics.jsonl  scored pairs: $(DPO)/after.arrow"
 
-# 5. Greedy generation on the held-out prompts, judged by the exact-sort
+# 6. Greedy generation on the held-out prompts, judged by the exact-sort
 # judge (examples/sort/judge): what the model itself writes, before and
 # after DPO.
 GEN_TOOLS   := $(BIN)/dpo-sample $(BIN)/sort-judge $(BIN)/sort-accuracy
+build: $(BIN)/sort-pairs
 GEN_MAX_NEW ?= 10
 build: $(GEN_TOOLS)
 $(BIN)/sort-judge: $(GOSRC) $(wildcard $(EX)/judge/*.go)
 	CGO_ENABLED=0 $(GO) build -o $@ ./$(EX)/judge
 $(BIN)/sort-accuracy: $(wildcard $(EX)/accuracy/*.go)
 	CGO_ENABLED=0 $(GO) build -o $@ ./$(EX)/accuracy
+$(BIN)/sort-pairs: $(wildcard $(EX)/pairs/*.go)
+	CGO_ENABLED=0 $(GO) build -o $@ ./$(EX)/pairs
 GENERATE = $(BIN)/dpo-sample --temperature 0 --max-new-tokens $(GEN_MAX_NEW) --format jsonl -q
 $(OUT)/gen-before.txt: $(EX)/heldout.jsonl $(OUT)/sft/model.safetensors $(GEN_TOOLS)
 	$(GENERATE) --model $(OUT)/sft $< | $(BIN)/sort-judge > $(OUT)/gen-before.jsonl
@@ -146,15 +183,21 @@ $(DPO)/gen-after.txt: $(EX)/heldout.jsonl $(DPO)/dpo.json $(GEN_TOOLS)
 	$(BIN)/sort-accuracy --label "greedy generation on the held-out prompts (exact sort): " < $(DPO)/gen-after.jsonl > $@
 
 # On-policy DPO rounds on the training prompts (examples/sort/iterate.sh):
-# sample 4 per prompt from the current policy, judge, binarize, reference
-# log-probs with the previous policy, train; held-out greedy accuracy and
-# time after each round. ITER_PROMPTS=N uses the first N training prompts
-# (0: all 2,400; the default 600 is what the README's numbers used).
+# sample N per prompt from the current policy, judge, pair the exact sort
+# with the policy's most likely wrong sample, reference log-probs with the
+# previous policy, train ITER_EPOCHS epochs of DPO + RPO; held-out greedy
+# generation accuracy and time after each round, recorded in
+# examples/out/iter/rounds.jsonl. ITER_PROMPTS=N uses the first N training
+# prompts (0: all 2,400). `bash examples/sort/iterate-table.sh` prints the
+# README's table from the last run.
 ROUNDS       ?= 3
-ITER_PROMPTS ?= 600
-iterate: $(OUT)/sft/model.safetensors $(OUT)/gen-before.txt $(TOOLS) $(GEN_TOOLS)
+ITER_PROMPTS ?= 0
+ITER_EPOCHS  ?= 4
+ITER_ALL     ?= 0
+iterate: $(OUT)/sft/model.safetensors $(OUT)/gen-before.txt $(TOOLS) $(GEN_TOOLS) $(BIN)/sort-pairs
 	ROUNDS=$(ROUNDS) BIN=$(BIN) EX=$(EX) OUT=$(OUT) BETA=$(BETA) LR=$(LR) BATCH=$(BATCH) SEED=$(SEED) \
-		GEN_MAX_NEW=$(GEN_MAX_NEW) PROMPTS=$(ITER_PROMPTS) bash $(EX)/iterate.sh
+		EPOCHS=$(ITER_EPOCHS) ALL=$(ITER_ALL) RPO=$(RPO) N=$(N) GEN_MAX_NEW=$(GEN_MAX_NEW) PROMPTS=$(ITER_PROMPTS) bash $(EX)/iterate.sh
+	OUT=$(OUT) bash $(EX)/iterate-table.sh
 
 # Keep the intermediate streams (pairs and reference log-probs are reusable).
 .SECONDARY:
