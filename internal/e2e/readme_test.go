@@ -59,10 +59,13 @@ func readmeSkip(block string) string {
 // pagers nothing.
 var readmeRewrites = []struct{ re, to string }{
 	{`go install \./cmd/\.\.\. && `, ``},
+	{`go build -o out/ \./examples/sort/judge \./examples/sort/pairs \./examples/sort/accuracy`,
+		`mkdir -p out && cp "$(command -v sort-judge)" out/judge && cp "$(command -v sort-pairs)" out/pairs && cp "$(command -v sort-accuracy)" out/accuracy`},
 	{`--tokenizer \./(my-sft-model|Qwen3-0\.6B)`, `--tokenizer builtin:bytes`},
 	{`\./(my-sft-model|Qwen3-0\.6B)`, `tiny-model`},
 	{`go run \./examples/sort/judge`, `sort-judge`},
 	{`go run \./examples/sort/accuracy`, `sort-accuracy`},
+	{`go run \./examples/sort/pairs`, `sort-pairs`},
 	{`go run github\.com/apache/arrow-go/v18/arrow/ipc/cmd/arrow-cat@v[0-9.]+`, `arrow-cat`},
 	{`\| (less|head)\b`, `| cat`},
 	{`--max-length 1024`, `--max-length 64`},
@@ -80,7 +83,7 @@ func TestReadmeExamples(t *testing.T) {
 		t.Skip("builds and trains")
 	}
 	root := testrefs.Root()
-	for name, pkg := range map[string]string{"sort-judge": "./examples/sort/judge", "sort-accuracy": "./examples/sort/accuracy"} {
+	for name, pkg := range map[string]string{"sort-judge": "./examples/sort/judge", "sort-pairs": "./examples/sort/pairs", "sort-accuracy": "./examples/sort/accuracy"} {
 		cmd := exec.Command("go", "build", "-o", filepath.Join(binDir, name), pkg)
 		cmd.Dir, cmd.Env = root, append(os.Environ(), "CGO_ENABLED=0")
 		if out, err := cmd.CombinedOutput(); err != nil {
