@@ -413,13 +413,20 @@ func (r *arrowReader) Close() error {
 	if r.err == nil {
 		r.err = errClosed
 	}
-	if r.cur != nil {
-		r.cur.Release()
-		r.cur = nil
+	return closeSource(&r.cur, r.src, r.closer)
+}
+
+// closeSource releases the batch being read (cur), closes src and then
+// closer, and returns their errors joined: the end of every Arrow-backed
+// reader of this package.
+func closeSource(cur *arrow.RecordBatch, src batchSource, closer func() error) error {
+	if *cur != nil {
+		(*cur).Release()
+		*cur = nil
 	}
-	err := r.src.close()
-	if r.closer != nil {
-		err = errors.Join(err, r.closer())
+	err := src.close()
+	if closer != nil {
+		err = errors.Join(err, closer())
 	}
 	return err
 }

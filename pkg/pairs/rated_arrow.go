@@ -121,15 +121,5 @@ func (r *arrowRecords) Close() error {
 	if r.err == nil {
 		r.err = errClosed
 	}
-	if r.cur != nil {
-		r.cur.Release()
-		r.cur = nil
-	}
-	err := r.src.close()
-	if r.closer != nil {
-		if err1 := r.closer(); err == nil {
-			err = err1
-		}
-	}
-	return err
+	return closeSource(&r.cur, r.src, r.closer)
 }
