@@ -6,7 +6,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -214,22 +213,9 @@ const backendUsage = "compute backend: auto (CUDA when a GPU and JAX's plugin ar
 // shape compiles, so this is the cost the shape policy (bucketed rows and
 // lengths) bounds.
 func logCompiles(log io.Writer, e *engine.Engine, m *engine.Model) {
-	if log == nil {
-		return
+	if log != nil {
+		fmt.Fprintln(log, m.CompileStats().Summary(e.BackendKind()))
 	}
-	st := m.CompileStats()
-	fmt.Fprintf(log, "compiled %d executables on %s in %.1f s (first calls included)\n", st.Count, e.BackendKind(), st.Seconds)
-}
-
-// logBackend says which backend runs and, when auto chose it, why.
-func logBackend(log io.Writer, e *engine.Engine) {
-	if note := e.BackendNote(); note != "" {
-		fmt.Fprintf(log, "backend %s (%s)\n", e.BackendKind(), note)
-	}
-	if strings.HasPrefix(e.BackendKind(), "xla") {
-		fmt.Fprintf(log, "backend: %s\n", e.BackendDescription())
-	}
-	logDevices(log, e)
 }
 
 // addModelFlags registers --backend, --batch-tokens, --devices, --vocab-chunk, --bf16
@@ -267,7 +253,8 @@ func (m *modelFlags) load(meta arrowio.Metadata, dir string, log io.Writer) (*lo
 	}
 	l, err := loadModel(baseDir, m.opts)
 	if err == nil {
-		logBackend(log, l.eng)
+		l.eng.LogBackend(log)
+		logDevices(log, l.eng)
 		l.log = log
 	}
 	if err != nil || adapterDir == "" {

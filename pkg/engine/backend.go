@@ -2,6 +2,7 @@ package engine
 
 import (
 	"fmt"
+	"github.com/gomlx/compute"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -210,13 +211,19 @@ func checkPJRTVersion(config, description string) error {
 // "xla:cuda", "xla") that New would open for config ("" means
 // $GOMLX_BACKEND, else DefaultBackend), without opening it.
 func ResolveBackendKind(config string) (string, error) {
+	c, err := resolveChoice(config)
+	return c.kind, err
+}
+
+// resolveChoice resolves config as New does: "" means $GOMLX_BACKEND, else
+// DefaultBackend.
+func resolveChoice(config string) (backendChoice, error) {
 	if config == "" {
-		config = os.Getenv("GOMLX_BACKEND")
+		config = os.Getenv(compute.ConfigEnvVar)
 	}
 	if config == "" {
 		config = DefaultBackend
 	}
 	home, _ := os.UserHomeDir()
-	c, err := chooseBackend(config, os.Getenv, home, "")
-	return c.kind, err
+	return chooseBackend(config, os.Getenv, home, "")
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"runtime/debug"
 	"strings"
@@ -98,15 +99,7 @@ type Engine struct {
 // New creates the backend described by opts.
 func New(opts Options) (*Engine, error) {
 	opts = opts.withDefaults()
-	config := opts.Backend
-	if config == "" {
-		config = os.Getenv(compute.ConfigEnvVar)
-	}
-	if config == "" {
-		config = DefaultBackend
-	}
-	home, _ := os.UserHomeDir()
-	choice, err := chooseBackend(config, os.Getenv, home, "") // "auto", "xla:cpu", "cuda": see backend.go
+	choice, err := resolveChoice(opts.Backend) // "auto", "xla:cpu", "cuda": see backend.go
 	if err != nil {
 		return nil, err
 	}
@@ -170,9 +163,17 @@ func (e *Engine) BackendKind() string { return e.kind }
 // plugin reports several on one machine; pure Go one).
 func (e *Engine) NumDevices() int { return e.backend.NumDevices() }
 
-// BackendDescription describes the backend as it reports itself (for XLA:
-// the plugin's path, PJRT C API version and device count).
-func (e *Engine) BackendDescription() string { return e.backend.Description() }
+// LogBackend writes to log which backend runs, why when "auto" chose it,
+// and, for XLA, the plugin's own description (path, PJRT C API version,
+// devices).
+func (e *Engine) LogBackend(log io.Writer) {
+	if e.note != "" {
+		fmt.Fprintf(log, "backend %s (%s)\n", e.kind, e.note)
+	}
+	if strings.HasPrefix(e.kind, "xla") {
+		fmt.Fprintf(log, "backend: %s\n", e.backend.Description())
+	}
+}
 
 // BackendNote says why the backend was chosen when it was chosen by
 // "auto" (empty otherwise), for the log.

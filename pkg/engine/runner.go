@@ -39,6 +39,11 @@ type CompileStats struct {
 	Seconds float64
 }
 
+// Summary is the log's summary line of s, on backend kind.
+func (s CompileStats) Summary(kind string) string {
+	return fmt.Sprintf("compiled %d executables on %s in %.1f s (first calls included)", s.Count, kind, s.Seconds)
+}
+
 // execKey is what one executable is compiled for: a graph and the shapes
 // of its inputs.
 type execKey struct {

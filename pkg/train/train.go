@@ -234,12 +234,7 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 	if r.eng, err = engine.New(engine.Options{Backend: c.Backend, VocabChunk: c.VocabChunk, BF16: c.BF16, Layout: c.Layout, Devices: c.Devices}); err != nil {
 		return nil, 0, err
 	}
-	if note := r.eng.BackendNote(); note != "" {
-		fmt.Fprintf(log, "backend %s (%s)\n", r.eng.BackendKind(), note)
-	}
-	if strings.HasPrefix(r.eng.BackendKind(), "xla") {
-		fmt.Fprintf(log, "backend: %s\n", r.eng.BackendDescription())
-	}
+	r.eng.LogBackend(log)
 	if r.eng.Devices() > 1 {
 		fmt.Fprintf(log, "devices: %d of %d (micro-batches of %d pairs: %d per device)\n", r.eng.Devices(), r.eng.NumDevices(), c.BatchSize*r.eng.Devices(), c.BatchSize)
 	}
@@ -464,7 +459,7 @@ func (r *runner) loop(ctx context.Context, start int) (*Result, error) {
 	res.Steps, res.Final, res.Eval = total, last, r.lastEval
 	st := r.mdl.CompileStats()
 	res.Compiles = st
-	fmt.Fprintf(r.log, "compiled %d executables on %s in %.1f s (first calls included)\n", st.Count, r.eng.BackendKind(), st.Seconds)
+	fmt.Fprintln(r.log, st.Summary(r.eng.BackendKind()))
 	return res, nil
 }
 
