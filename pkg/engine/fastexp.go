@@ -23,12 +23,19 @@ import (
 // double rounding (≤ 1 ulp). Gradients are the analytic ones, attached with
 // IdentityWithCustomGradient because GoMLX has no gradient for Expm1.
 
-// useExpm1 reports whether expNode/sigmoidNode take the Expm1 route (a
-// variable so tests can force either route). The slowdown is intermittent
-// (a 4096-value timing at start-up found math.Exp fast on the same machine
-// where sustained use ran at ~0.7 µs per call), so the route is not chosen
-// by timing: it is always taken for float32.
-var useExpm1 = func() bool { return true }
+// useExpm1 reports whether expNode/sigmoidNode take the Expm1 route in
+// graph g (a variable so tests can force either route). The slowdown is
+// intermittent (a 4096-value timing at start-up found math.Exp fast on the
+// same machine where sustained use ran at ~0.7 µs per call), so the route
+// is not chosen by timing: it is taken for float32 on the Go backend, and
+// never on XLA, whose Exp and Logistic are native kernels; there the
+// float64 detour would only double the activations' memory (a float64
+// copy of every MLP activation and attention score, 1.9 GiB of the
+// Qwen2.5-0.5B step's 7.8 GiB of XLA temporaries) and slow the step.
+var useExpm1 = func(g *Graph) bool { return g.Backend().Name() == goBackendName }
+
+// goBackendName is the registered name of GoMLX's pure-Go backend.
+const goBackendName = "go"
 
 // expAbs64 returns (x as float64, exp(|x|) in float64), with no gradient.
 func expAbs64(x *Node) (x64, e *Node) {
@@ -45,7 +52,7 @@ func withGradient(x, y, dydx *Node) *Node {
 
 // expNode is Exp(x); see the comment at the top of the file.
 func expNode(x *Node) *Node {
-	if x.DType() != dtypes.Float32 || !useExpm1() {
+	if x.DType() != dtypes.Float32 || !useExpm1(x.Graph()) {
 		return Exp(x)
 	}
 	x64, e := expAbs64(x)
@@ -56,7 +63,7 @@ func expNode(x *Node) *Node {
 
 // sigmoidNode is Sigmoid(x); see the comment at the top of the file.
 func sigmoidNode(x *Node) *Node {
-	if x.DType() != dtypes.Float32 || !useExpm1() {
+	if x.DType() != dtypes.Float32 || !useExpm1(x.Graph()) {
 		return Sigmoid(x)
 	}
 	x64, e := expAbs64(x)
@@ -79,7 +86,7 @@ func sigmoidNode(x *Node) *Node {
 // decomposition on expNode. Inputs must be finite (masked scores use
 // -MaxFloat32): a -Inf input gives NaN on the Expm1 route.
 func softmaxNode(x *Node, axis int) *Node {
-	if x.DType() != dtypes.Float32 || !useExpm1() {
+	if x.DType() != dtypes.Float32 || !useExpm1(x.Graph()) {
 		return Softmax(x, axis)
 	}
 	if axis < 0 {
@@ -111,7 +118,7 @@ var useFusedSoftmax = true
 // without gradient, or nil where the backend has none (or x is not
 // float32, or a test turned the route off).
 func fusedSoftmaxValue(x *Node, axis int) *Node {
-	if x.DType() != dtypes.Float32 || !useExpm1() || !useFusedSoftmax {
+	if x.DType() != dtypes.Float32 || !useExpm1(x.Graph()) || !useFusedSoftmax {
 		return nil
 	}
 	x = StopGradient(x)

@@ -21,7 +21,7 @@ func TestExpSigmoidRoutes(t *testing.T) {
 		expm1 bool
 	}{{"backend", false}, {"expm1", true}} {
 		t.Run(route.name, func(t *testing.T) {
-			useExpm1 = func() bool { return route.expm1 }
+			useExpm1 = func(*Graph) bool { return route.expm1 }
 			exec, err := NewExec(e.backend, func(x *Node) []*Node {
 				ex, sg := expNode(x), sigmoidNode(x)
 				grads := Gradient(ReduceAllSum(Add(ex, MulScalar(sg, 3))), x)

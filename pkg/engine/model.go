@@ -140,6 +140,9 @@ func (e *Engine) LoadWeights(cfg *model.Config, ts map[string]*safetensors.Tenso
 func (m *Model) setVariable(name string, shape []int, vals []float32) error {
 	return catch(func() error {
 		value := tensors.FromFlatDataAndDimensions(vals, shape...)
+		if err := m.toDevice(value); err != nil {
+			return fmt.Errorf("engine: weight %q: %w", name, err)
+		}
 		if v := m.store.GetVariable("/" + name); v != nil {
 			if err := v.SetValue(value); err != nil {
 				return fmt.Errorf("engine: setting weight %q: %w", name, err)
@@ -151,6 +154,62 @@ func (m *Model) setVariable(name string, shape []int, vals []float32) error {
 		}
 		return nil
 	})
+}
+
+// toDevice moves t to the backend's device and frees its host copy, so
+// that a variable holds one copy of its value: a tensor made from a Go
+// slice keeps that slice next to its device buffer until the garbage
+// collector finds it, and Go's collector paces itself on the Go heap, not
+// on the backend's memory (measured: a 1.8 GiB Qwen2.5-0.5B weight set
+// was held twice through the first training steps). With several devices
+// the value is left on the host, from which GoMLX shards it.
+func (m *Model) toDevice(t *tensors.Tensor) error {
+	if m.eng.data != nil {
+		return nil
+	}
+	if err := t.MaterializeOnDevice(m.eng.backend, false, 0); err != nil {
+		return err
+	}
+	t.FinalizeLocal()
+	return nil
+}
+
+// SetVariable sets the value of the store's variable at path (moved to the
+// device, its host copy freed; the old value is freed at once).
+func (m *Model) SetVariable(path string, value *tensors.Tensor) error {
+	err := catch(func() error {
+		v := m.store.GetVariable(path)
+		if v == nil {
+			return fmt.Errorf("no such variable")
+		}
+		if err := m.toDevice(value); err != nil {
+			return err
+		}
+		return v.SetValue(value)
+	})
+	if err != nil {
+		return fmt.Errorf("engine: setting variable %q: %w", path, err)
+	}
+	return nil
+}
+
+// CreateVariable adds a variable holding value (moved to the device, its
+// host copy freed) at path to the model's store, for the training stage's
+// state (moments, gradient accumulators).
+func (m *Model) CreateVariable(path string, value *tensors.Tensor) (*gmodel.Variable, error) {
+	var v *gmodel.Variable
+	err := catch(func() error {
+		if err := m.toDevice(value); err != nil {
+			return err
+		}
+		var err error
+		v, err = m.store.CreateVariable(path, value)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("engine: creating variable %q: %w", path, err)
+	}
+	return v, nil
 }
 
 // Config returns the model's configuration.

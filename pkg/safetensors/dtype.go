@@ -183,10 +183,22 @@ func (t *Tensor) Validate() error {
 	if err != nil {
 		return fmt.Errorf("safetensors: tensor %q: %w", t.Name, err)
 	}
+	if t.Data == nil && t.Lazy != nil {
+		return nil // checked when produced (Encode)
+	}
 	if len(t.Data) != n*size {
 		return fmt.Errorf("safetensors: tensor %q: %s%v needs %d bytes, has %d", t.Name, t.DType, t.Shape, n*size, len(t.Data))
 	}
 	return nil
+}
+
+// byteSize is the size of the tensor's data: len(Data), or for a lazy
+// tensor the size its dtype and shape give.
+func (t *Tensor) byteSize() int {
+	if t.Data == nil && t.Lazy != nil {
+		return t.NumElements() * t.DType.Size()
+	}
+	return len(t.Data)
 }
 
 // Float32s decodes the tensor to float32: exact for F32, BF16 and F16;

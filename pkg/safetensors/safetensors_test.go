@@ -603,3 +603,42 @@ for dt in ("F32", "BF16", "F16"):
 		}
 	}
 }
+
+// TestWriteLazy: tensors whose bytes come from Lazy write the same file as
+// the same tensors with Data; a Lazy that returns the wrong size or an
+// error fails the write and leaves no file.
+func TestWriteLazy(t *testing.T) {
+	dir := t.TempDir()
+	ts := sampleTensors(t)
+	eager, lazy := filepath.Join(dir, "eager.safetensors"), filepath.Join(dir, "lazy.safetensors")
+	if err := Write(eager, ts, map[string]string{"format": "pt"}); err != nil {
+		t.Fatal(err)
+	}
+	var lz []*Tensor
+	calls := 0
+	for _, x := range ts {
+		data := x.Data
+		lz = append(lz, &Tensor{Name: x.Name, DType: x.DType, Shape: x.Shape, Lazy: func() ([]byte, error) { calls++; return data, nil }})
+	}
+	if err := Write(lazy, lz, map[string]string{"format": "pt"}); err != nil {
+		t.Fatal(err)
+	}
+	a, _ := os.ReadFile(eager)
+	b, _ := os.ReadFile(lazy)
+	if !bytes.Equal(a, b) || calls != len(ts) {
+		t.Errorf("lazy write differs from eager (or Lazy called %d times for %d tensors)", calls, len(ts))
+	}
+	for _, bad := range []func() ([]byte, error){
+		func() ([]byte, error) { return []byte{1, 2, 3}, nil },
+		func() ([]byte, error) { return nil, fmt.Errorf("device gone") },
+	} {
+		p := filepath.Join(dir, "bad.safetensors")
+		x := &Tensor{Name: "w", DType: F32, Shape: []int{2}, Lazy: bad}
+		if err := Write(p, []*Tensor{x}, nil); err == nil || !strings.Contains(err.Error(), `"w"`) {
+			t.Errorf("bad Lazy: err %v, want one naming the tensor", err)
+		}
+		if _, err := os.Stat(p); err == nil {
+			t.Error("a failed lazy write left its file")
+		}
+	}
+}

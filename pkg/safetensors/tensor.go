@@ -19,4 +19,9 @@ type Tensor struct {
 	DType DType
 	Shape []int
 	Data  []byte
+	// Lazy, when set on a tensor to be written (Data nil), returns its
+	// bytes when the encoder reaches it, so that writing a large set
+	// holds one tensor's bytes at a time. The bytes must have the size of
+	// DType and Shape.
+	Lazy func() ([]byte, error)
 }

@@ -32,7 +32,17 @@ func Encode(w io.Writer, tensors []*Tensor, meta map[string]string) error {
 		return err
 	}
 	for _, t := range sorted {
-		if _, err := w.Write(t.Data); err != nil {
+		data := t.Data
+		if data == nil && t.Lazy != nil {
+			var err error
+			if data, err = t.Lazy(); err != nil {
+				return fmt.Errorf("tensor %q: %w", t.Name, err)
+			}
+			if len(data) != t.byteSize() {
+				return fmt.Errorf("tensor %q: %s%v needs %d bytes, got %d", t.Name, t.DType, t.Shape, t.byteSize(), len(data))
+			}
+		}
+		if _, err := w.Write(data); err != nil {
 			return fmt.Errorf("writing tensor %q: %w", t.Name, err)
 		}
 	}
@@ -84,14 +94,14 @@ func encodeHeader(tensors []*Tensor, meta map[string]string) ([]*Tensor, []byte,
 		if shape == nil {
 			shape = []int{}
 		}
-		e, err := json.Marshal(headerEntry{DType: t.DType, Shape: shape, DataOffsets: []uint64{off, off + uint64(len(t.Data))}})
+		e, err := json.Marshal(headerEntry{DType: t.DType, Shape: shape, DataOffsets: []uint64{off, off + uint64(t.byteSize())}})
 		if err != nil {
 			return nil, nil, fmt.Errorf("safetensors: tensor %q: %w", t.Name, err)
 		}
 		h.Write(name)
 		h.WriteByte(':')
 		h.Write(e)
-		off += uint64(len(t.Data))
+		off += uint64(t.byteSize())
 	}
 	h.WriteByte('}')
 	for h.Len()%8 != 0 {

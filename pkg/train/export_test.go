@@ -60,3 +60,14 @@ func (d *dataset) withLens(lens []int) *dataset {
 
 // Permutation is the visiting order of n rows in epoch (0-based) for seed.
 func Permutation(n int, seed int64, epoch int) []int { return permutation(n, seed, epoch) }
+
+// SetUpdateGroupBytes sets the update groups' size bound (see
+// updateGroupBytes) until the returned function restores it.
+func SetUpdateGroupBytes(n int64) (restore func()) {
+	old := updateGroupBytes
+	updateGroupBytes = n
+	return func() { updateGroupBytes = old }
+}
+
+// PlanGroups exposes planGroups.
+var PlanGroups = planGroups

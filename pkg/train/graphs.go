@@ -34,15 +34,57 @@ type optimizer struct {
 	chosenOnly bool
 	// The graphs, run by the model's runner (engine.Model.Run), which
 	// compiles each once per input shapes.
-	mdl   *engine.Model
-	grad  *engine.GraphKind // per micro-batch: forward, loss, gradient accumulation
-	apply *engine.GraphKind // per step: norm, clipping, AdamW
-	eval  *engine.GraphKind // evaluation with ld_alpha or use_weighting
+	mdl *engine.Model
+	// grad runs a step's first micro-batch: forward, loss and gradient,
+	// which it returns as outputs that become the accumulators' values;
+	// gradAdd runs the later ones, adding into the accumulators (donated,
+	// so an accumulator is held twice only while gradAdd runs).
+	grad, gradAdd *engine.GraphKind
+	norm          *engine.GraphKind // per step: the global gradient norm
+	// groups update the weights, in groups of about updateGroupBytes of
+	// parameters: clipping and AdamW on each group's weights and moments
+	// (donated), after which the group's accumulators are freed. One graph
+	// for all would hold every weight and moment twice at its peak.
+	groups []updateGroup
+	eval   *engine.GraphKind // evaluation with ld_alpha or use_weighting
 	// lora is the scale of each adapted module when training a LoRA
 	// adapter (specs are then the adapter's A and B; see lora.go).
 	lora map[string]float64
 	// auxCoef weighs the MoE router's aux loss (0: off; see moe.go).
 	auxCoef float64
+}
+
+// updateGroup is one graph of the optimizer update: the indices of its
+// parameters in optimizer.specs.
+type updateGroup struct {
+	specs []int
+	kind  *engine.GraphKind
+}
+
+// updateGroupBytes bounds the float32 parameter bytes of one update group
+// (a tensor larger than it is a group of its own). A variable so tests can
+// split small models.
+var updateGroupBytes int64 = 256 << 20
+
+// planGroups splits specs, in order, into groups of at most maxBytes of
+// parameters (and at least one tensor each).
+func planGroups(specs []model.ParamSpec, maxBytes int64) [][]int {
+	var groups [][]int
+	var cur []int
+	var size int64
+	for i, s := range specs {
+		b := int64(4 * numParams([]model.ParamSpec{s}))
+		if len(cur) > 0 && size+b > maxBytes {
+			groups = append(groups, cur)
+			cur, size = nil, 0
+		}
+		cur = append(cur, i)
+		size += b
+	}
+	if len(cur) > 0 {
+		groups = append(groups, cur)
+	}
+	return groups
 }
 
 // catch turns a GoMLX panic into an error: the one place in this package
@@ -95,11 +137,17 @@ func newOptimizer(mdl *engine.Model, obj dpo.Objective, tc *Config) (*optimizer,
 				v := store.GetVariable(scope + s.Name)
 				if v == nil {
 					var err error
-					if v, err = store.CreateVariable(scope+s.Name, zerosF32(s.Shape)); err != nil {
+					if v, err = mdl.CreateVariable(scope+s.Name, zerosF32(s.Shape)); err != nil {
 						return err
 					}
 				}
 				v.SetTrainable(false)
+				if scope == scopeGrad {
+					// The first micro-batch of each step sets it.
+					if err := v.Reset(); err != nil {
+						return err
+					}
+				}
 			}
 		}
 		return nil
@@ -107,8 +155,19 @@ func newOptimizer(mdl *engine.Model, obj dpo.Objective, tc *Config) (*optimizer,
 	if err != nil {
 		return nil, fmt.Errorf("train: building the optimizer: %w", err)
 	}
-	o.grad = &engine.GraphKind{Name: "train gradient", Build: o.gradGraph}
-	o.apply = &engine.GraphKind{Name: "train AdamW step", Build: o.applyGraph}
+	o.grad = &engine.GraphKind{Name: "train gradient", Build: func(s *gmodel.Scope, in []*graph.Node) []*graph.Node {
+		return o.gradGraph(s, in, true)
+	}}
+	o.gradAdd = &engine.GraphKind{Name: "train gradient (accumulating)", Build: func(s *gmodel.Scope, in []*graph.Node) []*graph.Node {
+		return o.gradGraph(s, in, false)
+	}}
+	o.norm = &engine.GraphKind{Name: "train gradient norm", Build: o.normGraph}
+	for k, idx := range planGroups(o.specs, updateGroupBytes) {
+		o.groups = append(o.groups, updateGroup{specs: idx, kind: &engine.GraphKind{
+			Name:  fmt.Sprintf("train AdamW step (group %d)", k+1),
+			Build: func(s *gmodel.Scope, in []*graph.Node) []*graph.Node { return o.updateGraph(s, in, idx) },
+		}})
+	}
 	o.eval = &engine.GraphKind{Name: "train evaluation", Build: o.evalGraph}
 	return o, nil
 }
@@ -123,7 +182,11 @@ func (o *optimizer) run(g *engine.GraphKind, fs []**tensors.Tensor) ([]*tensors.
 }
 
 func (o *optimizer) close() {
-	for _, g := range []*engine.GraphKind{o.grad, o.apply, o.eval} {
+	gs := []*engine.GraphKind{o.grad, o.gradAdd, o.norm, o.eval}
+	for _, u := range o.groups {
+		gs = append(gs, u.kind)
+	}
+	for _, g := range gs {
 		if g != nil {
 			o.mdl.Release(g)
 		}
@@ -177,8 +240,10 @@ func take[T any](fs []*T, in []T) {
 }
 
 // gradGraph: inputs gradIn (tokens [2B, T]: chosen rows, then rejected
-// rows; [B, T] of chosen rows only when chosenOnly). It adds scale·∇loss
-// to the accumulators and returns
+// rows; [B, T] of chosen rows only when chosenOnly). With first it returns
+// scale·∇loss after the outputs below (one per optimizer.specs, in order:
+// the step's first accumulator values), else it adds scale·∇loss to the
+// accumulators. It returns
 //
 //	lp      [2B] the policy log-probs the objective reads (ld_alpha-weighted)
 //	bco     []   bco_pair's batch mean (0 without bco_pair)
@@ -191,7 +256,7 @@ func take[T any](fs []*T, in []T) {
 //
 // Over a layout, per-token statistics come as [2B, T] grids of completion
 // tokens.
-func (o *optimizer) gradGraph(scope *gmodel.Scope, nodes []*graph.Node) []*graph.Node {
+func (o *optimizer) gradGraph(scope *gmodel.Scope, nodes []*graph.Node, firstMicro bool) []*graph.Node {
 	store := scope.Store()
 	in := gradIn[*graph.Node]{plain: o.tc.Layout.Plain}
 	take(in.fields(), nodes)
@@ -253,9 +318,11 @@ func (o *optimizer) gradGraph(scope *gmodel.Scope, nodes []*graph.Node) []*graph
 		params[i] = store.GetVariable("/" + s.Name).NodeValue(g)
 	}
 	grads := graph.Gradient(loss, params...)
-	for i, s := range o.specs {
-		acc := store.GetVariable(scopeGrad + s.Name)
-		acc.SetNodeValue(graph.Add(acc.NodeValue(g), grads[i]))
+	if !firstMicro {
+		for i, s := range o.specs {
+			acc := store.GetVariable(scopeGrad + s.Name)
+			acc.SetNodeValue(graph.Add(acc.NodeValue(g), grads[i]))
+		}
 	}
 	bco := graph.ScalarZero(g, dtypes.Float32)
 	if out.BCOBatchMean != nil {
@@ -263,32 +330,35 @@ func (o *optimizer) gradGraph(scope *gmodel.Scope, nodes []*graph.Node) []*graph
 	}
 	stats := graph.Stack([]*graph.Node{
 		graph.ReduceSum(st.MeanLogits, 1), graph.ReduceSum(st.IsTop1, 1), graph.ReduceSum(st.Entropy, 1)}, 0)
-	return []*graph.Node{lp, bco, graph.StopGradient(stats), graph.StopGradient(raw), graph.StopGradient(weights), graph.StopGradient(aux)}
+	outs := []*graph.Node{lp, bco, graph.StopGradient(stats), graph.StopGradient(raw), graph.StopGradient(weights), graph.StopGradient(aux)}
+	if firstMicro {
+		outs = append(outs, grads...)
+	}
+	return outs
 }
 
-// applyIn are applyGraph's inputs by name, all float32 scalars.
-type applyIn[T any] struct {
-	StepSize T // lr/(1-β1^t)
-	BC2Sqrt  T // sqrt(1-β2^t)
-	Decay    T // 1-lr·wd
-	MaxNorm  T // <= 0: no clipping
+// gradOutputs is the number of gradGraph's outputs before the gradients.
+const gradOutputs = 6
+
+// normIn are normGraph's inputs by name, float32 scalars.
+type normIn[T any] struct {
+	MaxNorm T // <= 0: no clipping
 }
 
-func (a *applyIn[T]) fields() []*T { return []*T{&a.StepSize, &a.BC2Sqrt, &a.Decay, &a.MaxNorm} }
+func (a *normIn[T]) fields() []*T { return []*T{&a.MaxNorm} }
 
-// applyGraph: inputs applyIn. It returns the global gradient norm before
-// clipping; when it is not finite nothing changes.
-func (o *optimizer) applyGraph(scope *gmodel.Scope, nodes []*graph.Node) []*graph.Node {
-	var in applyIn[*graph.Node]
+// normGraph: inputs normIn. It returns the global norm of the accumulated
+// gradient before clipping and the clipping coefficient (1 without
+// clipping).
+func (o *optimizer) normGraph(scope *gmodel.Scope, nodes []*graph.Node) []*graph.Node {
+	var in normIn[*graph.Node]
 	take(in.fields(), nodes)
-	stepSize, bc2Sqrt, decay, maxNorm := in.StepSize, in.BC2Sqrt, in.Decay, in.MaxNorm
-	g := stepSize.Graph()
+	maxNorm := in.MaxNorm
+	g := maxNorm.Graph()
 	store := scope.Store()
-	accs := make([]*graph.Node, len(o.specs))
 	var sumSq *graph.Node
-	for i, s := range o.specs {
-		accs[i] = store.GetVariable(scopeGrad + s.Name).NodeValue(g)
-		sq := graph.ReduceAllSum(graph.Square(accs[i]))
+	for _, s := range o.specs {
+		sq := graph.ReduceAllSum(graph.Square(store.GetVariable(scopeGrad + s.Name).NodeValue(g)))
 		if sumSq == nil {
 			sumSq = sq
 		} else {
@@ -299,14 +369,40 @@ func (o *optimizer) applyGraph(scope *gmodel.Scope, nodes []*graph.Node) []*grap
 	one := graph.ScalarOne(g, dtypes.Float32)
 	clip := graph.Min(one, graph.Div(maxNorm, graph.AddScalar(norm, 1e-6)))
 	coef := graph.Where(graph.GreaterThan(maxNorm, graph.ScalarZero(g, dtypes.Float32)), clip, one)
+	return []*graph.Node{norm, coef}
+}
+
+// applyIn are updateGraph's inputs by name, all float32 scalars.
+type applyIn[T any] struct {
+	StepSize T // lr/(1-β1^t)
+	BC2Sqrt  T // sqrt(1-β2^t)
+	Decay    T // 1-lr·wd
+	Norm     T // the global gradient norm (normGraph's)
+	Coef     T // the clipping coefficient (normGraph's)
+}
+
+func (a *applyIn[T]) fields() []*T {
+	return []*T{&a.StepSize, &a.BC2Sqrt, &a.Decay, &a.Norm, &a.Coef}
+}
+
+// updateGraph: inputs applyIn. It clips and applies AdamW to the weights
+// idx (indices of optimizer.specs) and their moments; when the norm is
+// not finite nothing changes. It returns nothing but the norm.
+func (o *optimizer) updateGraph(scope *gmodel.Scope, nodes []*graph.Node, idx []int) []*graph.Node {
+	var in applyIn[*graph.Node]
+	take(in.fields(), nodes)
+	stepSize, bc2Sqrt, decay, norm, coef := in.StepSize, in.BC2Sqrt, in.Decay, in.Norm, in.Coef
+	g := stepSize.Graph()
+	store := scope.Store()
 	finite := graph.IsFinite(norm)
 	b1, b2 := o.tc.AdamBeta1, o.tc.AdamBeta2
-	for i, s := range o.specs {
+	for _, i := range idx {
+		s := o.specs[i]
 		pv := store.GetVariable("/" + s.Name)
 		mv := store.GetVariable(scopeM + s.Name)
 		vv := store.GetVariable(scopeV + s.Name)
 		p, m, v := pv.NodeValue(g), mv.NodeValue(g), vv.NodeValue(g)
-		grad := graph.Mul(accs[i], coef)
+		grad := graph.Mul(store.GetVariable(scopeGrad+s.Name).NodeValue(g), coef)
 		// torch: exp_avg.lerp_(grad, 1-β1); exp_avg_sq.mul_(β2).addcmul_(grad, grad, 1-β2)
 		m2 := graph.Add(m, graph.MulScalar(graph.Sub(grad, m), 1-b1))
 		v2 := graph.Add(graph.MulScalar(v, b2), graph.MulScalar(graph.Mul(grad, grad), 1-b2))
@@ -319,8 +415,30 @@ func (o *optimizer) applyGraph(scope *gmodel.Scope, nodes []*graph.Node) []*grap
 		pv.SetNodeValue(graph.Where(finite, p2, p))
 		mv.SetNodeValue(graph.Where(finite, m2, m))
 		vv.SetNodeValue(graph.Where(finite, v2, v))
-		acc := store.GetVariable(scopeGrad + s.Name)
-		acc.SetNodeValue(graph.ZerosLike(accs[i]))
 	}
 	return []*graph.Node{norm}
+}
+
+// freeGradients releases the accumulators of the weights idx.
+func (o *optimizer) freeGradients(idx []int) error {
+	for _, i := range idx {
+		if err := o.store.GetVariable(scopeGrad + o.specs[i].Name).Reset(); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// setGradients makes grads (gradGraph's outputs after gradOutputs) the
+// accumulators' values.
+func (o *optimizer) setGradients(grads []*tensors.Tensor) error {
+	if len(grads) != len(o.specs) {
+		return fmt.Errorf("train: %d gradients for %d weights", len(grads), len(o.specs))
+	}
+	for i, s := range o.specs {
+		if err := o.store.GetVariable(scopeGrad + s.Name).SetValue(grads[i]); err != nil {
+			return err
+		}
+	}
+	return nil
 }

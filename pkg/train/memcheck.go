@@ -17,10 +17,21 @@ import (
 type memEstimate struct {
 	weights, gradients, optimizer float64 // fixed for the run
 	activations, logits           float64 // of the largest micro-batch
+	// update is the optimizer step's transient: the new weights and
+	// moments of the largest update group, held next to the old ones.
+	update float64
 }
 
+// total is the peak: the fixed parts plus the larger of the gradient pass
+// (activations and logits) and the update.
 func (m memEstimate) total() float64 {
-	return m.weights + m.gradients + m.optimizer + m.activations + m.logits
+	return m.weights + m.gradients + m.optimizer + max(m.activations+m.logits, m.update)
+}
+
+// String lists the components, as the run prints them before step 1.
+func (m memEstimate) String() string {
+	return fmt.Sprintf("weights %s, gradients %s, optimizer state %s, activations %s, logits %s",
+		fmtBytes(m.weights), fmtBytes(m.gradients), fmtBytes(m.optimizer), fmtBytes(m.activations), fmtBytes(m.logits))
 }
 
 // trainableParams is the parameter count the optimizer updates: all of
@@ -70,14 +81,26 @@ func microMemory(cfg *model.Config, c *Config, rows, T int) (activations, logits
 }
 
 // estimateMemory is the run's peak: the fixed parts and the largest
-// micro-batch of the plan.
+// micro-batch of the plan. The gradient is held once (the first
+// micro-batch of a step returns it), twice while a later micro-batch adds
+// into it. The update's transient is three copies (weight and two moments)
+// of the largest update group: updateGroupBytes, or the largest tensor
+// (the embedding) when that is larger.
 func estimateMemory(cfg *model.Config, c *Config, plan []stepPlan) memEstimate {
 	P, Pt := cfg.ParamEstimate(), trainableParams(cfg, c)
 	m := memEstimate{weights: 4 * P, gradients: 4 * Pt, optimizer: 8 * Pt}
 	if c.BF16 {
 		m.weights += 2 * P // bf16 copies of the float32 master weights
 	}
+	group := min(float64(updateGroupBytes), 4*Pt)
+	if !c.LoRA.Enabled() || strings.Contains(c.LoRA.ModulesToSave, "embed_tokens") {
+		group = max(group, 4*float64(cfg.VocabSize)*float64(cfg.HiddenSize))
+	}
+	m.update = 3 * group
 	for _, s := range plan {
+		if len(s.micros) > 1 {
+			m.gradients = 8 * Pt
+		}
 		for _, mb := range s.micros {
 			a, l := microMemory(cfg, c, 2*len(mb.rows), mb.length)
 			if a+l > m.activations+m.logits {
@@ -94,13 +117,20 @@ func estimateMemory(cfg *model.Config, c *Config, plan []stepPlan) memEstimate {
 // exceeds the limit (naming the largest component and the flags that
 // shrink it). limit <= 0 checks nothing.
 func (r *runner) checkMemory(limit int64, source string) error {
-	if limit <= 0 {
-		return nil
-	}
 	c, cfg := r.c, r.cfg
 	est := estimateMemory(cfg, c, r.plan)
 	fixed := est.weights + est.gradients + est.optimizer
 	lim := float64(limit)
+	if r.log != nil {
+		allowed := "no limit (--max-memory 0)"
+		if limit > 0 {
+			allowed = fmt.Sprintf("%s allowed (--max-memory, %s)", fmtBytes(lim), source)
+		}
+		fmt.Fprintf(r.log, "memory: estimated peak %s (%s); %s\n", fmtBytes(est.total()), est, allowed)
+	}
+	if limit <= 0 {
+		return nil
+	}
 	worst, worstNeed, over := -1, 0.0, 0
 	for i := 0; i < r.train.len(); i++ {
 		n := seqLen(r.train.pair(i))

@@ -538,7 +538,7 @@ func (r *runner) accumulate(k int) (dpo.ResultF64, map[string]float64, int, erro
 			}
 			scale = float64(ct) / float64(max(nChosenTok, 1))
 		}
-		mo, err := r.micro(m, scale)
+		mo, err := r.micro(m, scale, u == 0)
 		if err != nil {
 			return dpo.ResultF64{}, nil, 0, fmt.Errorf("step %d: %w", k+1, err)
 		}
@@ -608,8 +608,9 @@ type microOut struct {
 	ntok             int
 }
 
-// micro runs one micro-batch through the gradient graph.
-func (r *runner) micro(m micro, scale float64) (microOut, error) {
+// micro runs one micro-batch through the gradient graph: first is the
+// step's first micro-batch, whose gradient starts the accumulators.
+func (r *runner) micro(m micro, scale float64, first bool) (microOut, error) {
 	B, T := len(m.rows), m.length
 	R := 2 * B
 	if r.opt.chosenOnly {
@@ -651,9 +652,18 @@ func (r *runner) micro(m micro, scale float64) (microOut, error) {
 	in.BCOMean = tensors.FromScalar(float32(r.bco.Mean))
 	in.BCOCount = tensors.FromScalar(float32(r.bco.Count))
 	err := catch(func() error {
-		out, err := r.opt.run(r.opt.grad, in.fields())
+		g := r.opt.gradAdd
+		if first {
+			g = r.opt.grad
+		}
+		out, err := r.opt.run(g, in.fields())
 		if err != nil {
 			return err
+		}
+		if first {
+			if err := r.opt.setGradients(out[gradOutputs:]); err != nil {
+				return err
+			}
 		}
 		var bco, stats, aux []float64
 		for _, o := range []struct {
@@ -673,27 +683,39 @@ func (r *runner) micro(m micro, scale float64) (microOut, error) {
 	return mo, err
 }
 
-// applyStep runs AdamW step t (1-based) and returns the gradient norm.
+// applyStep runs AdamW step t (1-based) and returns the gradient norm:
+// the norm graph, then each update group, freeing the group's
+// accumulators after it.
 func (r *runner) applyStep(t int, lr float64) (float64, error) {
 	c := r.c
 	bc1 := 1 - math.Pow(c.AdamBeta1, float64(t))
 	bc2 := 1 - math.Pow(c.AdamBeta2, float64(t))
 	var norm float64
 	err := catch(func() error {
-		in := applyIn[*tensors.Tensor]{
-			StepSize: tensors.FromScalar(float32(lr / bc1)),
-			BC2Sqrt:  tensors.FromScalar(float32(math.Sqrt(bc2))),
-			Decay:    tensors.FromScalar(float32(1 - lr*c.WeightDecay)),
-			MaxNorm:  tensors.FromScalar(float32(c.MaxGradNorm))}
-		out, err := r.opt.run(r.opt.apply, in.fields())
+		nin := normIn[*tensors.Tensor]{MaxNorm: tensors.FromScalar(float32(c.MaxGradNorm))}
+		nc, err := r.opt.run(r.opt.norm, nin.fields())
 		if err != nil {
 			return err
 		}
-		v, err := tensors.CopyFlatData[float32](out[0])
+		v, err := tensors.CopyFlatData[float32](nc[0])
 		if err != nil {
 			return err
 		}
 		norm = float64(v[0])
+		for _, u := range r.opt.groups {
+			in := applyIn[*tensors.Tensor]{
+				StepSize: tensors.FromScalar(float32(lr / bc1)),
+				BC2Sqrt:  tensors.FromScalar(float32(math.Sqrt(bc2))),
+				Decay:    tensors.FromScalar(float32(1 - lr*c.WeightDecay)),
+				Norm:     nc[0],
+				Coef:     nc[1]}
+			if _, err := r.opt.run(u.kind, in.fields()); err != nil {
+				return err
+			}
+			if err := r.opt.freeGradients(u.specs); err != nil {
+				return err
+			}
+		}
 		return nil
 	})
 	return norm, err
