@@ -12,6 +12,11 @@ clip_grad_norm_(1.0); AdamW (lr 1e-5, betas 0.9/0.999, eps 1e-8, no
 weight decay); zero_grad(set_to_none=True). With --lora R: PEFT LoRA r=R,
 alpha=2R, all linear layers, no dropout, AdamW over the adapter only.
 
+With --trl the same steps run through TRL's DPOTrainer instead
+(reference_free, sequential sampling, the pairs' token ids as the dataset,
+no saving; with --lora the PEFT config is handed to the trainer), timed
+per optimizer step by a callback.
+
 Prints one JSON object per step (seconds, real tokens: prompts counted
 twice, as dpo-train's tokens_per_second) and a last one with the peak RSS
 of the process (ru_maxrss).
@@ -41,6 +46,7 @@ def main():
     ap.add_argument("--lora", type=int, default=0)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--gradient-checkpointing", action="store_true")
+    ap.add_argument("--trl", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     t = ipc.open_file(a.pairs).read_all()
@@ -51,10 +57,11 @@ def main():
     if a.gradient_checkpointing:
         model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
         model.config.use_cache = False
-    if a.lora:
+    if a.lora and not a.trl:
         import peft
-        model = peft.get_peft_model(model, peft.LoraConfig(r=a.lora, lora_alpha=2 * a.lora, lora_dropout=0.0,
-                                                           target_modules="all-linear", task_type="CAUSAL_LM"))
+        model = peft.get_peft_model(model, lora_config(a.lora))
+    if a.trl:
+        return trl_train(a, model, prompts, chosen, rejected)
     model.train()
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=1e-5, betas=(0.9, 0.999), eps=1e-8, weight_decay=0.0)
@@ -85,6 +92,56 @@ def main():
         sec = time.perf_counter() - start
         print(json.dumps({"step": k + 1, "seconds": sec, "tokens": real, "tokens_per_second": real / sec,
                           "loss": loss.item(), "grad_norm": norm.item()}), flush=True)
+    print(json.dumps({"peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+                      "threads": a.threads, "torch": torch.__version__, "transformers": transformers.__version__}))
+
+
+def lora_config(r):
+    import peft
+    return peft.LoraConfig(r=r, lora_alpha=2 * r, lora_dropout=0.0, target_modules="all-linear", task_type="CAUSAL_LM")
+
+
+def trl_train(a, model, prompts, chosen, rejected):
+    import datasets
+    import tempfile
+    from tokenizers import Tokenizer
+    from tokenizers.models import WordLevel
+    from transformers import TrainerCallback
+    from trl import DPOConfig, DPOTrainer
+
+    class Trainer(DPOTrainer):  # the pairs are token ids already
+        def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
+            return dataset
+
+    class Clock(TrainerCallback):  # seconds of each optimizer step
+        def __init__(self):
+            self.times, self.t = [], None
+
+        def on_step_begin(self, args, state, control, **kw):
+            self.t = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kw):
+            self.times.append(time.perf_counter() - self.t)
+
+    n = a.batch * a.steps
+    idx = [i % len(prompts) for i in range(n)]
+    tok = transformers.PreTrainedTokenizerFast(
+        tokenizer_object=Tokenizer(WordLevel({"t0": 0, "t1": 1}, unk_token="t0")), pad_token="t0", eos_token="t1")
+    ds = datasets.Dataset.from_dict({"prompt_ids": [prompts[i] for i in idx], "chosen_ids": [chosen[i] for i in idx],
+                                     "rejected_ids": [rejected[i] for i in idx]})
+    with tempfile.TemporaryDirectory() as out:
+        args = DPOConfig(output_dir=out, use_cpu=True, per_device_train_batch_size=a.batch, max_steps=a.steps,
+                         report_to="none", reference_free=True, learning_rate=1e-5, lr_scheduler_type="linear",
+                         max_grad_norm=1.0, beta=0.1, logging_steps=1, save_strategy="no", dataloader_num_workers=0,
+                         max_length=None, disable_tqdm=True, train_sampling_strategy="sequential",
+                         gradient_checkpointing=a.gradient_checkpointing)
+        clock = Clock()
+        tr = Trainer(model=model, args=args, train_dataset=ds, processing_class=tok, callbacks=[clock],
+                     peft_config=lora_config(a.lora) if a.lora else None)
+        tr.train()
+    for k, sec in enumerate(clock.times):
+        rows = [(len(prompts[i]) * 2 + len(chosen[i]) + len(rejected[i])) for i in idx[k * a.batch:(k + 1) * a.batch]]
+        print(json.dumps({"step": k + 1, "seconds": sec, "tokens": sum(rows), "tokens_per_second": sum(rows) / sec}), flush=True)
     print(json.dumps({"peak_rss_bytes": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
                       "threads": a.threads, "torch": torch.__version__, "transformers": transformers.__version__}))
 

@@ -200,7 +200,7 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	tok, tmpl := enc.tok, enc.tmpl
 
-	meta, prompts, err := readPrompts(inputs, stdin, columns, enc)
+	meta, prompts, err := readPrompts(inputs, stdin, columns, enc, log)
 	if err != nil {
 		return err
 	}
@@ -454,8 +454,9 @@ func (e promptEncoder) messages(msgs []chat.Message, tools json.RawMessage) ([]i
 // Parquet, Arrow IPC files and streams, compressed or not, in order) with
 // only the prompt side: columns maps prompt, id, system and tools, and
 // meta is empty. A row without a usable prompt is an error naming the
-// file, row and field.
-func readPrompts(inputs []string, stdin io.Reader, columns map[string]string, enc promptEncoder) (arrowio.Metadata, []samplePrompt, error) {
+// file, row and field. A pairs stream whose batch order cannot be checked
+// (written before format version 3) gets a warning on warn.
+func readPrompts(inputs []string, stdin io.Reader, columns map[string]string, enc promptEncoder, warn io.Writer) (arrowio.Metadata, []samplePrompt, error) {
 	if len(inputs) == 0 {
 		inputs = []string{"-"}
 	}
@@ -476,16 +477,7 @@ func readPrompts(inputs []string, stdin io.Reader, columns map[string]string, en
 		if len(columns) > 0 {
 			return arrowio.Metadata{}, nil, usagef("--columns: %s is a dpo pairs stream (its prompt_input_ids are used as they are)", arrowio.InputName(in))
 		}
-		var src io.Reader = stdin
-		if in != "-" {
-			f, err := os.Open(in)
-			if err != nil {
-				return arrowio.Metadata{}, nil, err
-			}
-			defer f.Close()
-			src = f
-		}
-		return readStreamPrompts(in, src, enc)
+		return readStreamPrompts(in, stdin, enc, warn)
 	}
 	r, err := pairs.OpenAll(inputs, stdin, pairs.Options{Columns: columns, PromptOnly: true})
 	if err != nil {
@@ -652,12 +644,13 @@ func sampleHasTools(t json.RawMessage) bool {
 
 // readStreamPrompts reads the prompts of a dpo pairs stream (one per row,
 // the prompt text decoded from its ids).
-func readStreamPrompts(input string, r io.Reader, enc promptEncoder) (arrowio.Metadata, []samplePrompt, error) {
-	ar, err := arrowio.OpenAll([]string{"-"}, r, memory.DefaultAllocator)
+func readStreamPrompts(input string, stdin io.Reader, enc promptEncoder, warn io.Writer) (arrowio.Metadata, []samplePrompt, error) {
+	ar, err := arrowio.OpenAll([]string{input}, stdin, memory.DefaultAllocator)
 	if err != nil {
 		return arrowio.Metadata{}, nil, fmt.Errorf("%s: %w", arrowio.InputName(input), err)
 	}
 	defer ar.Release()
+	ar.SetWarnings(warn)
 	var out []samplePrompt
 	for batch := 0; ar.Next(); batch++ {
 		p, err := arrowio.ReadPairs(ar.Record())

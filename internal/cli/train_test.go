@@ -72,6 +72,7 @@ func TestTrainEndToEnd(t *testing.T) {
 	defer f.Close()
 	sc := bufio.NewScanner(f)
 	n := 0
+	prevCompiles := 0.0
 	for sc.Scan() {
 		var rec map[string]float64
 		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
@@ -79,11 +80,15 @@ func TestTrainEndToEnd(t *testing.T) {
 		}
 		n++
 		for _, k := range []string{"loss", "rewards/chosen", "rewards/rejected", "rewards/accuracies", "rewards/margins",
-			"logps/chosen", "logps/rejected", "grad_norm", "learning_rate", "epoch", "step", "tokens_per_second"} {
+			"logps/chosen", "logps/rejected", "grad_norm", "learning_rate", "epoch", "step", "tokens_per_second", "compiles", "compile_seconds"} {
 			if _, ok := rec[k]; !ok {
 				t.Errorf("metrics line %d has no %q", n, k)
 			}
 		}
+		if rec["compiles"] < 1 || rec["compile_seconds"] <= 0 || rec["compiles"] < prevCompiles {
+			t.Errorf("metrics line %d: compiles %v, compile_seconds %v (the line before: %v compiles)", n, rec["compiles"], rec["compile_seconds"], prevCompiles)
+		}
+		prevCompiles = rec["compiles"]
 		if _, ok := rec["eval_loss"]; ok != (n%2 == 0 || n == 3) {
 			t.Errorf("metrics line %d: eval_loss present %v", n, ok)
 		}

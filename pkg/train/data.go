@@ -87,13 +87,16 @@ func (d *dataset) close() {
 // against the model: token ids inside the vocabulary, a non-empty prompt
 // (the first token has no prediction), sequences within the model's
 // positions, non-empty completions when the objective divides by lengths,
-// and finite reference log-probs when needRef.
-func openDataset(paths []string, stdin io.Reader, mem memory.Allocator, cfg *model.Config, needRef, needLengths bool) (_ *dataset, err error) {
+// and finite reference log-probs when needRef. An input whose batch order
+// cannot be checked (written before format version 3) gets a warning on
+// warn.
+func openDataset(paths []string, stdin io.Reader, mem memory.Allocator, cfg *model.Config, needRef, needLengths bool, warn io.Writer) (_ *dataset, err error) {
 	r, err := arrowio.OpenAll(paths, stdin, mem)
 	if err != nil {
 		return nil, err
 	}
 	defer r.Release()
+	r.SetWarnings(warn)
 	if err := r.RequirePairs(); err != nil {
 		return nil, err
 	}

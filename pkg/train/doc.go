@@ -63,7 +63,9 @@
 // rewards/chosen, rewards/rejected, rewards/accuracies, rewards/margins,
 // logps/chosen, logps/rejected, logits/chosen, logits/rejected,
 // mean_token_accuracy, entropy, num_tokens, grad_norm, learning_rate,
-// epoch, step) and tokens_per_second. loss is the sum over micro-batches of
+// epoch, step), tokens_per_second, and compiles and compile_seconds (the
+// executables compiled so far and the seconds of their first calls,
+// cumulative; the run's last stderr line sums them up). loss is the sum over micro-batches of
 // their losses times their weights in the step (TRL logs the mean of the
 // micro-batch losses: the same with equal micro-batches); the rewards and
 // logps are over all pairs of the step; logits/* (mean over completion

@@ -182,11 +182,11 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 	if err := arrowio.CheckInputs(append([]string{c.Input}, c.Inputs...), arrowio.MixOptions{AllowPartialShards: c.AllowPartialShards, IgnoreTokenizer: c.IgnoreTokenizerMismatch, Warn: log}); err != nil {
 		return nil, 0, err
 	}
-	if r.train, err = openDataset(append([]string{c.Input}, c.Inputs...), stdin, mem, r.cfg, r.obj.NeedsReference(), r.obj.NeedsLengths()); err != nil {
+	if r.train, err = openDataset(append([]string{c.Input}, c.Inputs...), stdin, mem, r.cfg, r.obj.NeedsReference(), r.obj.NeedsLengths(), r.log); err != nil {
 		return nil, 0, err
 	}
 	if c.Eval != "" {
-		if r.eval, err = openDataset([]string{c.Eval}, nil, mem, r.cfg, r.obj.NeedsReference(), r.obj.NeedsLengths()); err != nil {
+		if r.eval, err = openDataset([]string{c.Eval}, nil, mem, r.cfg, r.obj.NeedsReference(), r.obj.NeedsLengths(), r.log); err != nil {
 			return nil, 0, fmt.Errorf("--eval: %w", err)
 		}
 		if err := sameTokenizer(r.train.meta, r.eval.meta); err != nil && !c.IgnoreTokenizerMismatch {
@@ -499,6 +499,11 @@ func (r *runner) step(k int) (map[string]float64, error) {
 	m["step"] = float64(k + 1)
 	m["epoch"] = sp.epochFloat()
 	m["tokens_per_second"] = float64(tokens) / max(time.Since(start).Seconds(), 1e-9)
+	// The executables compiled so far and the seconds of their first
+	// calls (compilation included), cumulative: a step whose shapes were
+	// new shows the jump.
+	st := r.mdl.CompileStats()
+	m["compiles"], m["compile_seconds"] = float64(st.Count), st.Seconds
 	return m, nil
 }
 
