@@ -12,8 +12,10 @@ clip_grad_norm_(1.0); AdamW (lr 1e-5, betas 0.9/0.999, eps 1e-8, no
 weight decay); zero_grad(set_to_none=True). With --lora R: PEFT LoRA r=R,
 alpha=2R, all linear layers, no dropout, AdamW over the adapter only.
 
-With --trl the same steps run through TRL's DPOTrainer instead
-(reference_free, sequential sampling, the pairs' token ids as the dataset,
+With --trl the same steps run through TRL's DPOTrainer instead (TRL
+1.16 has no reference-free option: precompute_ref_log_probs, so the
+reference pass runs once before the timed steps, in the wall time and peak
+RSS; sequential sampling, the pairs' token ids as the dataset,
 no saving; with --lora the PEFT config is handed to the trainer), timed
 per optimizer step by a callback.
 
@@ -131,7 +133,7 @@ def trl_train(a, model, prompts, chosen, rejected):
                                      "rejected_ids": [rejected[i] for i in idx]})
     with tempfile.TemporaryDirectory() as out:
         args = DPOConfig(output_dir=out, use_cpu=True, per_device_train_batch_size=a.batch, max_steps=a.steps,
-                         report_to="none", reference_free=True, learning_rate=1e-5, lr_scheduler_type="linear",
+                         report_to="none", precompute_ref_log_probs=True, learning_rate=1e-5, lr_scheduler_type="linear",
                          max_grad_norm=1.0, beta=0.1, logging_steps=1, save_strategy="no", dataloader_num_workers=0,
                          max_length=None, disable_tqdm=True, train_sampling_strategy="sequential",
                          gradient_checkpointing=a.gradient_checkpointing)

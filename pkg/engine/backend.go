@@ -121,6 +121,12 @@ func chooseBackend(config string, getenv func(string) string, home, root string)
 		}
 		return backendChoice{config: xlaCPUConfig(plugin, opts), kind: XLACPUBackend,
 			hint: fmt.Sprintf(" (plugin %s; if it is broken or of a PJRT API version this build cannot use, reinstall it: pip install --force-reinstall xla-cpu-pjrt)", plugin)}, nil
+	case "go":
+		// GoMLX's plain "go" runs ops in parallel on a worker pool that
+		// stalls (seen on 2 cores: a Qwen2.5-0.5B-shaped training step
+		// waited in workerspool.WaitToStart for minutes at 1% CPU); "go"
+		// here means the pure-Go backend as auto picks it.
+		return backendChoice{config: withOpts(DefaultGoBackend), kind: "go"}, nil
 	case CUDABackend:
 		resolved, hint, err := resolveBackendIn(config, getenv, home, root)
 		return backendChoice{config: resolved, kind: "xla:cuda", hint: hint}, err

@@ -191,3 +191,21 @@ func TestCheckPJRTVersionNamedPlugin(t *testing.T) {
 		t.Errorf("named plugin v2.0: %v", err)
 	}
 }
+
+// TestChooseBackendGo: "go" is the pure-Go backend as auto picks it
+// (DefaultGoBackend, ops run in order), never GoMLX's parallel "go" mode,
+// which stalls; options after a comma are kept; "go:..." passes through.
+func TestChooseBackendGo(t *testing.T) {
+	none := func(string) string { return "" }
+	for in, want := range map[string]string{
+		"go":                   DefaultGoBackend,
+		"go,creation_order":    DefaultGoBackend + ",creation_order",
+		"go:ops_sequential":    "go:ops_sequential",
+		"go:ops_parallel,fast": "go:ops_parallel,fast",
+	} {
+		c, err := chooseBackend(in, none, "", t.TempDir())
+		if err != nil || c.config != want || c.kind != "go" {
+			t.Errorf("chooseBackend(%q) = %q kind %q, %v; want %q kind go", in, c.config, c.kind, err, want)
+		}
+	}
+}
