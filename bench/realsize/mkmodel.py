@@ -1,5 +1,7 @@
 """Writes a randomly initialised checkpoint (float32, transformers'
-from_config + save_pretrained) and prints its parameter count.
+from_config + save_pretrained) and prints the parameters a token's
+forward multiplies by: all of them, less the input embedding when it is
+not tied to the head (a lookup, no FLOPs).
 
   qwen:  the Qwen2.5-0.5B shape (hidden 896, 14 heads, 2 KV heads,
          intermediate 4864, tied 151,936 vocabulary), LAYERS layers
@@ -29,4 +31,7 @@ else:
 torch.manual_seed(0)
 m = transformers.AutoModelForCausalLM.from_config(cfg, dtype=torch.float32)
 m.save_pretrained(out, safe_serialization=True)
-print(sum(p.numel() for p in m.parameters()))
+n = sum(p.numel() for p in m.parameters())
+if not cfg.tie_word_embeddings:
+    n -= m.get_input_embeddings().weight.numel()
+print(n)

@@ -27,7 +27,8 @@
 # compilation, STEPS steps, final save), the peak RSS (/usr/bin/time's
 # maximum resident set), dpo-train's own memory estimate, and the model
 # FLOP rate of TRL's computation, 6 x parameters x tokens/s (4 x with LoRA:
-# no gradient of the frozen weights), against the machine's float32 matmul
+# no gradient of the frozen weights; parameters less an untied input
+# embedding, a lookup), against the machine's float32 matmul
 # rate measured here (torch, 2048^3). dpo-train
 # computes fewer FLOPs per pair than that (the prompt once, the head only
 # over completions), so its column is a TRL-equivalent rate.
