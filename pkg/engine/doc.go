@@ -81,7 +81,16 @@
 // each vocabulary chunk of the log-softmax take the backend's fused softmax
 // (one pass, a float32 polynomial exp) with their analytic gradients
 // attached (fastexp.go, logprobs.go; docs/benchmarks.md, "Backend hot
-// spots").
+// spots"). On XLA, whose Exp and Logistic are native kernels, the graphs
+// use them directly: the float64 detour would double every activation
+// the backward keeps.
+//
+// Variables hold their values on the device only: a weight loaded from a
+// checkpoint, or a training state tensor, is moved to the device and its
+// host copy freed at once ([Model.CreateVariable], [Model.SetVariable]).
+// A -tags xla build on Linux sets glibc's malloc to return freed blocks
+// above 1 MiB to the system, so the GiBs of temporaries each XLA
+// execution allocates do not stay resident (malloc_xla_linux.go).
 //
 // The backend's matmul takes [M, K]·[K, N] and [M, K]·[N, K] as they are
 // and transposes (element by element, on one core) for any other layout;

@@ -11,8 +11,10 @@
 // (chosen and rejected sequences concatenated, as TRL's
 // concatenated_forward, padded on the right to the engine's length
 // buckets) that computes the policy's summed completion log-probs, the
-// objective, and its gradient by GoMLX autodiff, and adds
-// (n_micro/n_step)·∇loss into gradient accumulators: the accumulated
+// objective, and its gradient by GoMLX autodiff: the step's first
+// micro-batch returns (n_micro/n_step)·∇loss, which becomes the gradient
+// accumulators' value, and each later one adds its own into them (a
+// second graph, the accumulators donated): the accumulated
 // gradient is the gradient of the mean over all pairs of the step, not a
 // mean of micro-batch means (for an sft-only objective the weights are
 // chosen-token counts, so the token-level mean is exact too). Objectives
@@ -20,12 +22,17 @@
 // running mean, sft mixed with other terms) are evaluated per micro-batch,
 // as TRL does.
 //
-// A second compiled graph applies the step: the global gradient norm
-// (reported as grad_norm, before clipping), torch's clip_grad_norm_
-// (coefficient max_norm/(norm+1e-6), at most 1) and torch.optim.AdamW
-// (decoupled weight decay, skipped for norms and biases; bias-corrected
-// moments). A non-finite gradient norm leaves every variable untouched and
-// stops the run.
+// Then the step is applied: one graph computes the global gradient norm
+// (reported as grad_norm, before clipping) and torch's clip_grad_norm_
+// coefficient (max_norm/(norm+1e-6), at most 1); update graphs, one per
+// group of at most 256 MiB of weights in the model's order, apply
+// torch.optim.AdamW (decoupled weight decay, skipped for norms and biases;
+// bias-corrected moments) to their weights and moments, and each group's
+// accumulators are freed after it. Grouping keeps the update's transient
+// memory at one group's new weights and moments instead of the whole
+// model's (XLA allocates a graph's outputs next to its donated inputs);
+// the results are bit-identical to one group. A non-finite gradient norm
+// leaves every variable untouched and stops the run.
 //
 // # Precision and memory
 //
@@ -37,6 +44,13 @@
 // Config.GradCheckpointing each decoder layer's activations are recomputed
 // in the backward pass (engine.GraphOptions.Checkpoint); the results are
 // bit-identical, so it may be switched between a run and its resumption.
+//
+// Before step 1 the run prints its estimated peak by component (weights,
+// gradients, optimizer state, activations, logits; the larger of the
+// gradient pass and the update's transient counts) and refuses a run, or a
+// row, that exceeds Config.MaxMemory, naming the component and the flag
+// that shrinks it. A checkpoint's training state is written one tensor at
+// a time, copied from the device as the writer reaches it.
 //
 // # Data order and determinism
 //
