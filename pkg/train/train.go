@@ -9,6 +9,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -48,27 +49,31 @@ type CompileStats = engine.CompileStats
 // runner is one training run.
 type runner struct {
 	// ctx is loop's: accumulate checks it between micro-batches.
-	ctx      context.Context
-	c        *Config
-	version  string
-	log      io.Writer
-	obj      dpo.Objective
-	cfg      *model.Config
-	dtype    safetensors.DType
-	train    *dataset
-	eval     *dataset
-	eng      *engine.Engine
-	mdl      *engine.Model
-	opt      *optimizer
-	plan     []stepPlan
-	warmup   int
-	bco      dpo.RunningMoments
-	tokDir   string // directory whose tokenizer files are copied ("" none)
-	history  []map[string]any
-	lastEval map[string]float64
-	out      *outDir     // --out, locked for the run
-	ident    runIdentity // recorded in every checkpoint
-	ok       bool        // the run succeeded (close keeps --out)
+	ctx context.Context
+	// prevMemLimit is the Go memory limit before the run set its own
+	// (setMemLimit), restored by close.
+	prevMemLimit int64
+	setMemLimit  bool
+	c            *Config
+	version      string
+	log          io.Writer
+	obj          dpo.Objective
+	cfg          *model.Config
+	dtype        safetensors.DType
+	train        *dataset
+	eval         *dataset
+	eng          *engine.Engine
+	mdl          *engine.Model
+	opt          *optimizer
+	plan         []stepPlan
+	warmup       int
+	bco          dpo.RunningMoments
+	tokDir       string // directory whose tokenizer files are copied ("" none)
+	history      []map[string]any
+	lastEval     map[string]float64
+	out          *outDir     // --out, locked for the run
+	ident        runIdentity // recorded in every checkpoint
+	ok           bool        // the run succeeded (close keeps --out)
 
 	// numTokens counts the tokens of every forward so far (TRL's
 	// num_tokens: prompt+chosen and prompt+rejected of each pair).
@@ -202,8 +207,17 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 		}
 	}
 	r.plan = planSteps(r.train, &c)
-	if err := r.checkMemory(c.memoryLimit()); err != nil {
+	limit, source := c.memoryLimit()
+	if err := r.checkMemory(limit, source); err != nil {
 		return nil, 0, err
+	}
+	if limit > 0 && os.Getenv("GOMEMLIMIT") == "" {
+		// The pure-Go backend's tensors live on the Go heap, which by
+		// default may grow to twice its live size before a collection:
+		// a soft limit at --max-memory makes the collector work harder
+		// near it instead (no effect on XLA's own allocations).
+		r.prevMemLimit = debug.SetMemoryLimit(limit)
+		r.setMemLimit = true
 	}
 	r.warmup = c.warmupSteps(len(r.plan))
 	if resumeStep > 0 {
@@ -361,6 +375,10 @@ func (r *runner) checkTokenizer() error {
 }
 
 func (r *runner) close() {
+	if r.setMemLimit {
+		debug.SetMemoryLimit(r.prevMemLimit)
+		r.setMemLimit = false
+	}
 	if r.opt != nil {
 		r.opt.close()
 	}
