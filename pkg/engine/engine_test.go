@@ -345,8 +345,8 @@ func TestBackendSelection(t *testing.T) {
 		t.Errorf("default backend %q (kind %q, note %q), want %q chosen by auto for a build without -tags xla", e.BackendName(), e.BackendKind(), e.BackendNote(), DefaultGoBackend)
 	}
 	t.Setenv("GOMLX_BACKEND", "go")
-	if e2 := newTestEngine(t, Options{}); e2.BackendName() != "go" {
-		t.Errorf("with GOMLX_BACKEND=go got %q", e2.BackendName())
+	if e2 := newTestEngine(t, Options{}); e2.BackendName() != DefaultGoBackend || e2.BackendKind() != "go" {
+		t.Errorf("with GOMLX_BACKEND=go got %q (kind %q), want %q (plain go is GoMLX's stalling parallel mode)", e2.BackendName(), e2.BackendKind(), DefaultGoBackend)
 	}
 	if _, err := New(Options{Backend: "nosuch:x"}); err == nil || !strings.Contains(err.Error(), `backend "nosuch" is not compiled in`) {
 		t.Errorf("unknown backend: %v", err)
