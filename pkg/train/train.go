@@ -725,13 +725,13 @@ func (r *runner) applyStep(t int, lr float64) (float64, error) {
 			return err
 		}
 		norm = float64(v[0])
+		in := applyIn[*tensors.Tensor]{ // the same inputs for every group
+			StepSize: tensors.FromScalar(float32(lr / bc1)),
+			BC2Sqrt:  tensors.FromScalar(float32(math.Sqrt(bc2))),
+			Decay:    tensors.FromScalar(float32(1 - lr*c.WeightDecay)),
+			Norm:     nc[0],
+			Coef:     nc[1]}
 		for _, u := range r.opt.groups {
-			in := applyIn[*tensors.Tensor]{
-				StepSize: tensors.FromScalar(float32(lr / bc1)),
-				BC2Sqrt:  tensors.FromScalar(float32(math.Sqrt(bc2))),
-				Decay:    tensors.FromScalar(float32(1 - lr*c.WeightDecay)),
-				Norm:     nc[0],
-				Coef:     nc[1]}
 			if _, err := r.opt.run(u.kind, in.fields()); err != nil {
 				return err
 			}
