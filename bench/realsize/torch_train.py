@@ -106,29 +106,14 @@ def lora_config(r):
 def trl_train(a, model, prompts, chosen, rejected):
     import datasets
     import tempfile
-    from tokenizers import Tokenizer
-    from tokenizers.models import WordLevel
-    from transformers import TrainerCallback
-    from trl import DPOConfig, DPOTrainer
+    from trl import DPOConfig
 
-    class Trainer(DPOTrainer):  # the pairs are token ids already
-        def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
-            return dataset
+    sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "throughput"))
+    from torch_step import trl_pieces  # noqa: E402
 
-    class Clock(TrainerCallback):  # seconds of each optimizer step
-        def __init__(self):
-            self.times, self.t = [], None
-
-        def on_step_begin(self, args, state, control, **kw):
-            self.t = time.perf_counter()
-
-        def on_step_end(self, args, state, control, **kw):
-            self.times.append(time.perf_counter() - self.t)
-
+    Trainer, Clock, tok = trl_pieces()
     n = a.batch * a.steps
     idx = [i % len(prompts) for i in range(n)]
-    tok = transformers.PreTrainedTokenizerFast(
-        tokenizer_object=Tokenizer(WordLevel({"t0": 0, "t1": 1}, unk_token="t0")), pad_token="t0", eos_token="t1")
     ds = datasets.Dataset.from_dict({"prompt_ids": [prompts[i] for i in idx], "chosen_ids": [chosen[i] for i in idx],
                                      "rejected_ids": [rejected[i] for i in idx]})
     with tempfile.TemporaryDirectory() as out:

@@ -86,13 +86,15 @@ def main():
         trl_step(d, model, pairs, real, threads)
 
 
-def trl_step(d, model, pairs, real, threads):
-    import datasets
-    import tempfile
+def trl_pieces():
+    """TRL's DPOTrainer taking a dataset of token ids as it is (no
+    tokenization), a callback timing each optimizer step (.times), and a
+    two-word tokenizer for its pad and EOS ids. Also used by
+    bench/realsize/torch_train.py."""
     from tokenizers import Tokenizer
     from tokenizers.models import WordLevel
     from transformers import TrainerCallback
-    from trl import DPOConfig, DPOTrainer
+    from trl import DPOTrainer
 
     class Trainer(DPOTrainer):  # the pairs are token ids already
         def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
@@ -110,6 +112,15 @@ def trl_step(d, model, pairs, real, threads):
 
     tok = transformers.PreTrainedTokenizerFast(
         tokenizer_object=Tokenizer(WordLevel({"t0": 0, "t1": 1}, unk_token="t0")), pad_token="t0", eos_token="t1")
+    return Trainer, Clock, tok
+
+
+def trl_step(d, model, pairs, real, threads):
+    import datasets
+    import tempfile
+    from trl import DPOConfig
+
+    Trainer, Clock, tok = trl_pieces()
     ds = datasets.Dataset.from_dict({
         "prompt_ids": [p["prompt"] for p in pairs],
         "chosen_ids": [p["chosen"] for p in pairs],
