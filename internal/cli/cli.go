@@ -131,9 +131,6 @@ func parse(fs *flag.FlagSet, args []string) error {
 	addConfigFlag(fs)
 	var notes []string
 	addAliases(fs, &notes)
-	if len(args) == 1 && args[0] == flagSetArg {
-		return &flagSetError{fs: fs}
-	}
 	if isCompletion(args) {
 		script, err := completion(fs, args[1])
 		if err != nil {

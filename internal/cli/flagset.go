@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -17,19 +15,33 @@ import (
 // flags (trl.go), -h listing both, one-line errors with "did you mean",
 // and shell completion scripts made from the flag sets.
 
-// flagSetArg, as a tool's only argument (no command line can hold a NUL
-// byte), makes parse return the tool's flag set in a *flagSetError
-// instead of parsing: the completion scripts and the config files' check
-// of the other tools' keys read the flag sets so.
-const flagSetArg = "\x00flag-set"
+// commands are the tools: each one's run, and its flag set's constructor
+// (every flag bound to the values the run reads), which the completion
+// scripts and the config files' check of the other tools' keys use
+// without running the tool.
+func commands() map[string]command {
+	return map[string]command{
+		toolTokenize: {Tokenize, func(w io.Writer) *flag.FlagSet { fs, _ := newTokenizeFlags(w); return fs }},
+		toolReflogp:  {Reflogp, func(w io.Writer) *flag.FlagSet { return newReflogpFlags(w).fs }},
+		toolTrain:    {Train, func(w io.Writer) *flag.FlagSet { return newTrainFlags(w).fs }},
+		toolScore:    {Score, func(w io.Writer) *flag.FlagSet { return newScoreFlags(w).fs }},
+		toolSample:   {Sample, func(w io.Writer) *flag.FlagSet { return newSampleFlags(w).fs }},
+	}
+}
 
-type flagSetError struct{ fs *flag.FlagSet }
-
-func (e *flagSetError) Error() string { return "flag set requested" }
+// command is one tool.
+type command struct {
+	run   RunFunc
+	flags func(stderr io.Writer) *flag.FlagSet
+}
 
 // tools returns every command, by name.
 func tools() map[string]RunFunc {
-	return map[string]RunFunc{toolTokenize: Tokenize, toolReflogp: Reflogp, toolTrain: Train, toolScore: Score, toolSample: Sample}
+	m := map[string]RunFunc{}
+	for name, c := range commands() {
+		m[name] = c.run
+	}
+	return m
 }
 
 var (
@@ -37,23 +49,19 @@ var (
 	flagSets     map[string]*flag.FlagSet
 )
 
-// toolFlagSets returns every tool's flag set, aliases included.
+// toolFlagSets returns every tool's flag set as parse completes it
+// (--config, TRL's aliases).
 func toolFlagSets() map[string]*flag.FlagSet {
-	flagSetsOnce.Do(func() { flagSets = collectFlagSets() })
-	return flagSets
-}
-
-func collectFlagSets() map[string]*flag.FlagSet {
-	m := map[string]*flag.FlagSet{}
-	for name, run := range tools() {
-		err := run(context.Background(), []string{flagSetArg}, strings.NewReader(""), io.Discard, io.Discard)
-		var fe *flagSetError
-		if !errors.As(err, &fe) {
-			panic(fmt.Sprintf("cli: %s did not return its flag set: %v", name, err))
+	flagSetsOnce.Do(func() {
+		flagSets = map[string]*flag.FlagSet{}
+		for name, c := range commands() {
+			fs := c.flags(io.Discard)
+			addConfigFlag(fs)
+			addAliases(fs, new([]string))
+			flagSets[name] = fs
 		}
-		m[name] = fe.fs
-	}
-	return m
+	})
+	return flagSets
 }
 
 // anyToolKnows reports whether key (a config key, _ or -) names a flag of

@@ -57,16 +57,35 @@ type reflogpOptions struct {
 	BaseModel     string          `json:"base_model,omitempty"`
 }
 
+// reflogpFlags is dpo-reflogp's flag set and the values its flags set.
+type reflogpFlags struct {
+	fs            *flag.FlagSet
+	modelDir, out *string
+	codec         *string
+	ldAlpha       *float64
+	model         *modelFlags
+	shard         *shardSpec
+	std           *stdFlags
+}
+
+func newReflogpFlags(stderr io.Writer) *reflogpFlags {
+	fs := newFlagSet(toolReflogp, stderr, reflogpUsage)
+	return &reflogpFlags{
+		fs:       fs,
+		modelDir: fs.String("model", "", "reference model: a Hugging Face checkpoint `DIR` (config.json + safetensors)"),
+		out:      fs.String("o", "-", "output `FILE` (- for stdout), written atomically"),
+		model:    addModelFlags(fs),
+		codec:    fs.String("codec", arrowio.CodecZstd, "stream buffer compression: zstd, lz4, none"),
+		ldAlpha:  fs.Float64("ld-alpha", -1, "TRL's ld_alpha (LD-DPO): weight of the tokens past the pair's shorter completion, in [0, 1] (default: off, plain sums); dpo-train --ld-alpha needs the same value"),
+		shard:    addShardFlag(fs),
+		std:      addStdFlags(fs),
+	}
+}
+
 // Reflogp is dpo-reflogp.
 func Reflogp(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("dpo-reflogp", stderr, reflogpUsage)
-	modelDir := fs.String("model", "", "reference model: a Hugging Face checkpoint `DIR` (config.json + safetensors)")
-	out := fs.String("o", "-", "output `FILE` (- for stdout), written atomically")
-	mf := addModelFlags(fs)
-	codec := fs.String("codec", arrowio.CodecZstd, "stream buffer compression: zstd, lz4, none")
-	ldAlpha := fs.Float64("ld-alpha", -1, "TRL's ld_alpha (LD-DPO): weight of the tokens past the pair's shorter completion, in [0, 1] (default: off, plain sums); dpo-train --ld-alpha needs the same value")
-	shard := addShardFlag(fs)
-	std := addStdFlags(fs)
+	f := newReflogpFlags(stderr)
+	fs, modelDir, out, mf, codec, ldAlpha, shard, std := f.fs, f.modelDir, f.out, f.model, f.codec, f.ldAlpha, f.shard, f.std
 	inputs, done, err := std.parseInputs(fs, args, stdout)
 	if done || err != nil {
 		return err

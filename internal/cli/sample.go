@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"maps"
@@ -111,34 +112,54 @@ type samplePrompt struct {
 	ids  []int32
 }
 
+// sampleFlags is dpo-sample's flag set and the values its flags set.
+type sampleFlags struct {
+	fs                                       *flag.FlagSet
+	modelDir, tokSpec, chatTmpl, out, format *string
+	jsonlCopy, codec, split, columnsSpec     *string
+	n, maxNew                                *int
+	cfg                                      sample.Config
+	seed                                     *uint64
+	stops                                    stringList
+	mf                                       *modelFlags
+	std                                      *stdFlags
+}
+
+func newSampleFlags(stderr io.Writer) *sampleFlags {
+	fs := newFlagSet(toolSample, stderr, sampleUsage)
+	f := &sampleFlags{fs: fs, cfg: sample.DefaultConfig()}
+	f.modelDir = fs.String("model", "", "model: a Hugging Face checkpoint `DIR`, or a PEFT adapter directory (see --base)")
+	f.tokSpec = fs.String("tokenizer", "", "tokenizer: a model `DIR`, a tokenizer.json FILE or builtin:bytes (default: the model directory's tokenizer.json, or the builtin tokenizer its dpo.json names)")
+	f.chatTmpl = fs.String("chat-template", "auto", "chat template for conversational prompts: auto (tokenizer_config.json / chat_template.jinja), none, or a Jinja `FILE`")
+	f.out = fs.String("o", "-", "output `FILE` (- for stdout), written atomically")
+	f.format = fs.String("format", "arrow", "output format: arrow (zstd Arrow IPC stream; an Arrow IPC file for -o NAME.arrow) or jsonl")
+	f.jsonlCopy = fs.String("jsonl-copy", "", "also write the completions as JSON Lines to `FILE` (for a judge), from the same samples; with --format arrow")
+	f.codec = fs.String("codec", arrowio.CodecZstd, "stream buffer compression: zstd, lz4, none")
+	f.n = fs.Int("n", 1, "completions per prompt")
+	f.maxNew = fs.Int("max-new-tokens", 256, "most tokens generated per completion")
+	fs.Float64Var(&f.cfg.Temperature, "temperature", f.cfg.Temperature, "sampling temperature; 0 = greedy decoding")
+	fs.IntVar(&f.cfg.TopK, "top-k", 0, "keep the k most likely tokens (0: off)")
+	fs.Float64Var(&f.cfg.TopP, "top-p", 1, "nucleus sampling: keep the most likely tokens up to this probability mass (1: off)")
+	fs.Float64Var(&f.cfg.MinP, "min-p", 0, "drop tokens less likely than min-p times the most likely one (0: off)")
+	f.seed = fs.Uint64("seed", 0, "random seed (with the prompt id and sample index: one stream per completion)")
+	fs.Var(&f.stops, "stop", "stop a completion when its text contains this `STRING` (repeatable; the string is kept)")
+	f.split = fs.String("split", pairs.DefaultSplit, "`SPLIT` read from an input directory of a Hugging Face DatasetDict (save_to_disk)")
+	f.columnsSpec = fs.String("columns", "", "prompt dataset column names as role=column pairs, roles prompt, id, system, tools (e.g. prompt=question,system=system), as dpo-tokenize's")
+	f.mf = addModelFlags(fs)
+	f.std = addStdFlags(fs)
+	return f
+}
+
 // Sample is dpo-sample.
 func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("dpo-sample", stderr, sampleUsage)
-	modelDir := fs.String("model", "", "model: a Hugging Face checkpoint `DIR`, or a PEFT adapter directory (see --base)")
-	tokSpec := fs.String("tokenizer", "", "tokenizer: a model `DIR`, a tokenizer.json FILE or builtin:bytes (default: the model directory's tokenizer.json, or the builtin tokenizer its dpo.json names)")
-	chatTmpl := fs.String("chat-template", "auto", "chat template for conversational prompts: auto (tokenizer_config.json / chat_template.jinja), none, or a Jinja `FILE`")
-	out := fs.String("o", "-", "output `FILE` (- for stdout), written atomically")
-	format := fs.String("format", "arrow", "output format: arrow (zstd Arrow IPC stream; an Arrow IPC file for -o NAME.arrow) or jsonl")
-	jsonlCopy := fs.String("jsonl-copy", "", "also write the completions as JSON Lines to `FILE` (for a judge), from the same samples; with --format arrow")
-	codec := fs.String("codec", arrowio.CodecZstd, "stream buffer compression: zstd, lz4, none")
-	n := fs.Int("n", 1, "completions per prompt")
-	maxNew := fs.Int("max-new-tokens", 256, "most tokens generated per completion")
-	cfg := sample.DefaultConfig()
-	fs.Float64Var(&cfg.Temperature, "temperature", cfg.Temperature, "sampling temperature; 0 = greedy decoding")
-	fs.IntVar(&cfg.TopK, "top-k", 0, "keep the k most likely tokens (0: off)")
-	fs.Float64Var(&cfg.TopP, "top-p", 1, "nucleus sampling: keep the most likely tokens up to this probability mass (1: off)")
-	fs.Float64Var(&cfg.MinP, "min-p", 0, "drop tokens less likely than min-p times the most likely one (0: off)")
-	seed := fs.Uint64("seed", 0, "random seed (with the prompt id and sample index: one stream per completion)")
-	var stops stringList
-	fs.Var(&stops, "stop", "stop a completion when its text contains this `STRING` (repeatable; the string is kept)")
-	split := fs.String("split", pairs.DefaultSplit, "`SPLIT` read from an input directory of a Hugging Face DatasetDict (save_to_disk)")
-	columnsSpec := fs.String("columns", "", "prompt dataset column names as role=column pairs, roles prompt, id, system, tools (e.g. prompt=question,system=system), as dpo-tokenize's")
-	mf := addModelFlags(fs)
-	std := addStdFlags(fs)
+	f := newSampleFlags(stderr)
+	fs, modelDir, tokSpec, chatTmpl, out, format, jsonlCopy, codec := f.fs, f.modelDir, f.tokSpec, f.chatTmpl, f.out, f.format, f.jsonlCopy, f.codec
+	n, maxNew, seed, split, columnsSpec, mf, std := f.n, f.maxNew, f.seed, f.split, f.columnsSpec, f.mf, f.std
 	inputs, done, err := std.parseInputs(fs, args, stdout)
 	if done || err != nil {
 		return err
 	}
+	cfg, stops := f.cfg, f.stops // parsed
 	columns, err := parseSampleColumns(*columnsSpec)
 	if err != nil {
 		return err

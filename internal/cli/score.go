@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"io"
 	"math"
@@ -93,24 +94,52 @@ type WorstPair struct {
 	Rejected string  `json:"rejected"`
 }
 
+// scoreFlags is dpo-score's flag set and the values its flags set.
+type scoreFlags struct {
+	fs          *flag.FlagSet
+	policy      *string
+	beta        *float64
+	refFree     *string
+	out         *string
+	format      *string
+	withText    *bool
+	summaryPath *string
+	worst       *int
+	tokDir      *string
+	mf          *modelFlags
+	seed        *uint64
+	rank        *bool
+	scoresPath  *string
+	shard       *shardSpec
+	std         *stdFlags
+}
+
+func newScoreFlags(stderr io.Writer) *scoreFlags {
+	fs := newFlagSet(toolScore, stderr, scoreUsage)
+	return &scoreFlags{
+		fs:          fs,
+		policy:      fs.String("policy", "", "policy to score: a Hugging Face checkpoint `DIR` (e.g. dpo-train's --out)"),
+		beta:        fs.Float64("beta", 0, "β of the implicit reward (default: the one dpo-train recorded in the checkpoint's dpo.json, else 0.1)"),
+		refFree:     fs.String("reference-free", "auto", "length-normalised reference-free scoring (SimPO): auto (from dpo.json), true, false"),
+		out:         fs.String("o", "-", "output `FILE` (- for stdout), written atomically"),
+		format:      fs.String("format", "arrow", "output format: arrow (dpo stream) or jsonl"),
+		withText:    fs.Bool("text", false, "with --format jsonl: add the decoded prompt, chosen and rejected text to each row (needs the stream's tokenizer)"),
+		summaryPath: fs.String("summary", "", "write the summary as JSON to this `FILE`"),
+		worst:       fs.Int("worst", 5, "how many worst-margin pairs to show as text"),
+		tokDir:      fs.String("tokenizer", "", "tokenizer `DIR` or tokenizer.json used to decode the worst pairs (default: the policy's, when it matches the stream)"),
+		mf:          addModelFlags(fs),
+		seed:        fs.Uint64("seed", 1, "seed of the bootstrap resampling"),
+		rank:        fs.Bool("rank", false, "rank a completions stream (dpo-sample, then dpo-reflogp): append policy_logp, reward and rank within each prompt id (docs/judges.md)"),
+		scoresPath:  fs.String("scores", "", "with --rank: the judge's JSONL `FILE` (id, sample_index, score per line), joined to the completions; a score column in the stream is used without it"),
+		shard:       addShardFlag(fs),
+		std:         addStdFlags(fs),
+	}
+}
+
 // Score is dpo-score.
 func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("dpo-score", stderr, scoreUsage)
-	policy := fs.String("policy", "", "policy to score: a Hugging Face checkpoint `DIR` (e.g. dpo-train's --out)")
-	beta := fs.Float64("beta", 0, "β of the implicit reward (default: the one dpo-train recorded in the checkpoint's dpo.json, else 0.1)")
-	refFree := fs.String("reference-free", "auto", "length-normalised reference-free scoring (SimPO): auto (from dpo.json), true, false")
-	out := fs.String("o", "-", "output `FILE` (- for stdout), written atomically")
-	format := fs.String("format", "arrow", "output format: arrow (dpo stream) or jsonl")
-	withText := fs.Bool("text", false, "with --format jsonl: add the decoded prompt, chosen and rejected text to each row (needs the stream's tokenizer)")
-	summaryPath := fs.String("summary", "", "write the summary as JSON to this `FILE`")
-	worst := fs.Int("worst", 5, "how many worst-margin pairs to show as text")
-	tokDir := fs.String("tokenizer", "", "tokenizer `DIR` or tokenizer.json used to decode the worst pairs (default: the policy's, when it matches the stream)")
-	mf := addModelFlags(fs)
-	seed := fs.Uint64("seed", 1, "seed of the bootstrap resampling")
-	rank := fs.Bool("rank", false, "rank a completions stream (dpo-sample, then dpo-reflogp): append policy_logp, reward and rank within each prompt id (docs/judges.md)")
-	scoresPath := fs.String("scores", "", "with --rank: the judge's JSONL `FILE` (id, sample_index, score per line), joined to the completions; a score column in the stream is used without it")
-	shard := addShardFlag(fs)
-	std := addStdFlags(fs)
+	f := newScoreFlags(stderr)
+	fs, policy, beta, refFree, out, format, withText, summaryPath, worst, tokDir, mf, seed, rank, scoresPath, shard, std := f.fs, f.policy, f.beta, f.refFree, f.out, f.format, f.withText, f.summaryPath, f.worst, f.tokDir, f.mf, f.seed, f.rank, f.scoresPath, f.shard, f.std
 	inputs, done, err := std.parseInputs(fs, args, stdout)
 	if done || err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
@@ -81,10 +82,10 @@ type tokenizeFlags struct {
 	cfg          tokenize.Config
 }
 
-// Tokenize is dpo-tokenize.
-func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
-	f := tokenizeFlags{cfg: tokenize.DefaultConfig()}
-	fs := newFlagSet("dpo-tokenize", stderr, tokenizeUsage)
+// newTokenizeFlags returns dpo-tokenize's flag set, bound to f's fields.
+func newTokenizeFlags(stderr io.Writer) (*flag.FlagSet, *tokenizeFlags) {
+	f := &tokenizeFlags{cfg: tokenize.DefaultConfig()}
+	fs := newFlagSet(toolTokenize, stderr, tokenizeUsage)
 	fs.StringVar(&f.tokenizer, "tokenizer", "", "tokenizer: a Hugging Face model `DIR` (tokenizer.json, tokenizer_config.json), a tokenizer.json FILE, or builtin:bytes")
 	fs.StringVar(&f.chatTemplate, "chat-template", "auto", "chat template for conversational pairs: auto (tokenizer_config.json / chat_template.jinja), none, or a Jinja `FILE`")
 	fs.StringVar(&f.templateArgs, "chat-template-kwargs", "", "extra chat template variables as a JSON object, e.g. '{\"enable_thinking\": false}'")
@@ -119,6 +120,12 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	})
 	fs.BoolVar(&f.quiet, "q", false, "no summary or progress on stderr")
 	fs.BoolVar(&f.version, "version", false, "print the version and exit")
+	return fs, f
+}
+
+// Tokenize is dpo-tokenize.
+func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
+	fs, f := newTokenizeFlags(stderr)
 	if err := parse(fs, args); err != nil {
 		return err
 	}

@@ -65,11 +65,20 @@ func Train(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	return nil
 }
 
-// parseTrain parses dpo-train's command line (and --config) into its
-// configuration; done is true after --version.
-func parseTrain(args []string, stdout, stderr io.Writer) (c train.Config, done bool, err error) {
-	c = train.DefaultConfig()
-	fs := newFlagSet("dpo-train", stderr, trainUsage)
+// trainFlags is dpo-train's flag set and the values its flags set.
+type trainFlags struct {
+	fs               *flag.FlagSet
+	c                train.Config
+	trDPO            trDPOFlags
+	usePeft, version *bool
+	rpoAlpha         *float64
+}
+
+func newTrainFlags(stderr io.Writer) *trainFlags {
+	f := &trainFlags{c: train.DefaultConfig()}
+	c := &f.c
+	fs := newFlagSet(toolTrain, stderr, trainUsage)
+	f.fs = fs
 	fs.StringVar(&c.Out, "out", "", "output `DIR` (created; must be empty unless --resume or --overwrite; locked while the run lasts)")
 	fs.StringVar(&c.Model, "model", "", "Hugging Face checkpoint `DIR` to start from")
 	fs.StringVar(&c.InitConfig, "init-config", "", "start from a random initialisation of this config.json `FILE`")
@@ -102,7 +111,7 @@ func parseTrain(args []string, stdout, stderr io.Writer) (c train.Config, done b
 		c.RouterAuxLossCoef = &a
 		return err
 	})
-	var trDPO trDPOFlags
+	trDPO := &f.trDPO
 	fs.BoolFunc("sync-ref-model", "refused: TR-DPO's reference sync needs a live reference model", trDPO.setBool("sync-ref-model"))
 	fs.Func("ref-model-mixup-alpha", "refused (TR-DPO, see --sync-ref-model)", trDPO.set("ref-model-mixup-alpha"))
 	fs.Func("ref-model-sync-steps", "refused (TR-DPO, see --sync-ref-model)", trDPO.set("ref-model-sync-steps"))
@@ -166,38 +175,46 @@ func parseTrain(args []string, stdout, stderr io.Writer) (c train.Config, done b
 	fs.BoolVar(&c.GradCheckpointing, "gradient-checkpointing", false, "recompute each layer's activations in the backward pass (less memory, ~1/3 more compute; same results)")
 	fs.StringVar(&c.ReportTo, "report-to", "jsonl", "where metrics go: jsonl (metrics.jsonl, always written), tensorboard (event files under --out/runs), none; comma-separated")
 	loraFlags(fs, &c.LoRA)
-	usePeft := fs.Bool("use-peft", false, "TRL's use_peft: train a LoRA adapter with TRL ModelConfig's defaults for the LoRA flags not given (--lora-r 16, --lora-alpha 32, --lora-dropout 0.05); =false drops the LoRA flags, as TRL ignores them")
-	var rpoAlpha *float64
+	f.usePeft = fs.Bool("use-peft", false, "TRL's use_peft: train a LoRA adapter with TRL ModelConfig's defaults for the LoRA flags not given (--lora-r 16, --lora-alpha 32, --lora-dropout 0.05); =false drops the LoRA flags, as TRL ignores them")
 	fs.Func("rpo-alpha", "older TRL's rpo_alpha: add the NLL of the chosen completions with this weight (--loss L,sft --loss-weights 1,ALPHA)", func(v string) error {
 		a, err := strconv.ParseFloat(v, 64)
-		rpoAlpha = &a
+		f.rpoAlpha = &a
 		return err
 	})
 	layoutFlags(fs, &c.Layout)
 	fs.BoolVar(&c.Resume, "resume", false, "resume from the newest complete checkpoint in --out (refused if the stream, options or model differ from that run's)")
 	fs.BoolVar(&c.Overwrite, "overwrite", false, "start a fresh run in a non-empty --out, removing the earlier run's checkpoints and files")
 	fs.BoolVar(&c.Quiet, "q", false, "no log lines or progress on stderr")
-	version := fs.Bool("version", false, "print the version and exit")
+	f.version = fs.Bool("version", false, "print the version and exit")
+	return f
+}
+
+// parseTrain parses dpo-train's command line (and --config) into its
+// configuration; done is true after --version.
+func parseTrain(args []string, stdout, stderr io.Writer) (c train.Config, done bool, err error) {
+	f := newTrainFlags(stderr)
+	fs := f.fs
 	if err := parse(fs, args); err != nil {
-		return c, false, err
+		return f.c, false, err
 	}
-	if *version {
+	c = f.c
+	if *f.version {
 		fmt.Fprintln(stdout, versionLine("dpo-train"))
 		return c, true, nil
 	}
-	if err := trDPO.err(); err != nil {
+	if err := f.trDPO.err(); err != nil {
 		return c, false, err
 	}
 	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[canonical(f)] = true })
+	fs.Visit(func(fl *flag.Flag) { set[canonical(fl)] = true })
 	if !set["init-seed"] {
 		c.InitSeed = c.Seed
 	}
 	if set["use-peft"] {
-		trlPeft(&c.LoRA, *usePeft, set)
+		trlPeft(&c.LoRA, *f.usePeft, set)
 	}
-	if rpoAlpha != nil {
-		addRPO(&c, *rpoAlpha)
+	if f.rpoAlpha != nil {
+		addRPO(&c, *f.rpoAlpha)
 	}
 	inputs, err := expandInputs(fs.Args())
 	if err != nil {

@@ -1,12 +1,10 @@
 package cli
 
 import (
-	"errors"
 	"io"
 	"math"
 	"path/filepath"
 	"reflect"
-	"strconv"
 	"strings"
 	"testing"
 
@@ -105,16 +103,10 @@ func tokenizeFlagsOf(t *testing.T, path string) (r struct {
 	Truncation string
 }) {
 	t.Helper()
-	var fe *flagSetError
-	if !errors.As(Tokenize(t.Context(), []string{flagSetArg}, strings.NewReader(""), io.Discard, io.Discard), &fe) {
-		t.Fatal("no flag set")
-	}
-	fs := fe.fs
-	fs.SetOutput(io.Discard)
+	fs, f := newTokenizeFlags(io.Discard)
 	if err := parse(fs, []string{"--config", path, "-q"}); err != nil {
 		t.Fatal(err)
 	}
-	r.MaxLength, _ = strconv.Atoi(fs.Lookup("max-length").Value.String())
-	r.Truncation = fs.Lookup("truncation-mode").Value.String()
+	r.MaxLength, r.Truncation = f.cfg.MaxLength, f.cfg.Truncation
 	return r
 }
