@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"github.com/dpo-go/dpo/pkg/arrowio"
 	"io"
 	"log"
 	"os"
@@ -232,4 +233,27 @@ func (s *stdFlags) log(stderr io.Writer) io.Writer {
 		return io.Discard
 	}
 	return stderr
+}
+
+// codecUsage is --codec's help.
+const codecUsage = "stream buffer compression: zstd, lz4, none"
+
+// codecFlagVar registers --codec on fs, bound to p and checked when
+// parsed (a bad name is a usage error before any work).
+func codecFlagVar(fs *flag.FlagSet, p *string) {
+	*p = arrowio.CodecZstd
+	fs.Func("codec", codecUsage+" (default \"zstd\")", func(v string) error {
+		if err := arrowio.CheckCodec(v); err != nil {
+			return fmt.Errorf("want %s, %s or %s", arrowio.CodecZstd, arrowio.CodecLZ4, arrowio.CodecNone)
+		}
+		*p = v
+		return nil
+	})
+}
+
+// codecFlag is codecFlagVar into a new string.
+func codecFlag(fs *flag.FlagSet) *string {
+	p := new(string)
+	codecFlagVar(fs, p)
+	return p
 }

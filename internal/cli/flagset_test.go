@@ -250,3 +250,27 @@ func TestEditDistance(t *testing.T) {
 		}
 	}
 }
+
+// TestCodecCheckedAtParse: a bad --codec is a usage error (exit 2) when
+// the flags are read, before any input is opened or model loaded; a good
+// one is accepted and shown with its default in -h.
+func TestCodecCheckedAtParse(t *testing.T) {
+	for _, tool := range []string{toolTokenize, toolReflogp, toolSample} {
+		var stderr bytes.Buffer
+		code := runMain(t.Context(), tools()[tool], []string{"--codec", "gzip", "/nonexistent/input.jsonl"}, strings.NewReader(""), io.Discard, &stderr)
+		if code != 2 || !strings.Contains(stderr.String(), `invalid value "gzip" for flag -codec: want zstd, lz4 or none`) || strings.Contains(stderr.String(), "nonexistent") {
+			t.Errorf("%s --codec gzip: exit %d, %q", tool, code, stderr.String())
+		}
+		var stdout bytes.Buffer
+		if code := runMain(t.Context(), tools()[tool], []string{"-h"}, strings.NewReader(""), &stdout, io.Discard); code != 0 || !strings.Contains(stdout.String(), `zstd, lz4, none (default "zstd")`) {
+			t.Errorf("%s -h: exit %d, codec line missing:\n%s", tool, code, stdout.String())
+		}
+	}
+	fs, f := newTokenizeFlags(io.Discard)
+	if err := parse(fs, []string{"--codec", "lz4", "x"}); err != nil || f.codec != "lz4" {
+		t.Errorf("--codec lz4: %v, codec %q", err, f.codec)
+	}
+	if fs, f := newTokenizeFlags(io.Discard); parse(fs, []string{"x"}) != nil || f.codec != "zstd" {
+		t.Errorf("default codec %q", f.codec)
+	}
+}

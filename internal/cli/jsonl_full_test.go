@@ -140,7 +140,7 @@ func TestSampleJSONLFullDisk(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			err = writeCompletionsJSONL(o, rows)
+			err = arrowio.WriteCompletionsJSONL(o, rows)
 			if err == nil {
 				err = o.Commit()
 			}

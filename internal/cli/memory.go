@@ -22,26 +22,9 @@ type memBudget struct {
 	source      string
 }
 
-// defaultVocabChunk is the engine's default head chunk (engine.Options).
-const defaultVocabChunk = engine.DefaultVocabChunk
-
-// estimate is the float32 working memory of the engine's forward pass over
-// the batch a sequence of n tokens lands in: the padded length T, the
-// bucket's rows B (batch-tokens / T, at least 1), per token the hidden
-// states, projections, MLP activations (of every expert on MoE layers) and a vocabulary chunk of logits,
-// and per row the attention scores and probabilities (heads x T x T).
-// It errs on the high side; weights are not included.
+// estimate is engine.ForwardMemory of a row of n tokens.
 func (b *memBudget) estimate(n int) (bytes float64, T, B int) {
-	T = engine.BucketLen(n)
-	B = engine.BucketRows(T, b.batchTokens)
-	chunk := b.vocabChunk
-	if chunk <= 0 {
-		chunk = defaultVocabChunk
-	}
-	chunk = min(chunk, b.cfg.VocabSize)
-	perTok := 4 * float64(6*b.cfg.HiddenSize+3*b.cfg.MLPWidth()+2*chunk) // MoE: all experts (MLPWidth)
-	attn := 12 * float64(b.cfg.NumHeads) * float64(T) * float64(T)
-	return float64(B) * (float64(T)*perTok + attn), T, B
+	return engine.ForwardMemory(b.cfg, b.batchTokens, b.vocabChunk, n)
 }
 
 // check returns an error naming nothing but the numbers; the caller adds
@@ -117,30 +100,9 @@ func newMemBudget(flag string, cfg *model.Config, batchTokens, vocabChunk int) (
 	return b, nil
 }
 
-// generateEstimate is the float32 working memory of engine.Generate over
-// prompts of at most maxPrompt tokens (nPrompts rows in all) with maxNew
-// new tokens: the KV cache of a batch (2 x layers x rows x capacity x kv
-// heads x head_dim), plus the larger of the prompt prefill (every prompt
-// token's activations and its attention over the capacity) and one decode
-// step. It returns the capacity C and the rows R of a batch as
-// engine.Generate plans them.
+// generateEstimate is engine.GenerateMemory of the call.
 func (b *memBudget) generateEstimate(maxPrompt, maxNew, nPrompts int) (bytes float64, C, R int) {
-	C = engine.GenerateCapacity(maxPrompt, maxNew)
-	R = 1
-	for R*2 <= max(1, b.batchTokens/C) && R < nPrompts {
-		R *= 2
-	}
-	Tp := engine.BucketLen(maxPrompt)
-	chunk := b.vocabChunk
-	if chunk <= 0 {
-		chunk = defaultVocabChunk
-	}
-	chunk = min(chunk, b.cfg.VocabSize)
-	perTok := 4 * float64(6*b.cfg.HiddenSize+3*b.cfg.MLPWidth()+2*chunk)
-	cache := 2 * 4 * float64(b.cfg.NumLayers) * float64(R) * float64(C) * float64(b.cfg.NumKVHeads) * float64(b.cfg.HeadDim)
-	prefill := float64(R) * (float64(Tp)*perTok + 12*float64(b.cfg.NumHeads)*float64(Tp)*float64(C))
-	decode := float64(R) * (perTok + 4*float64(b.cfg.VocabSize) + 12*float64(b.cfg.NumHeads)*float64(C))
-	return cache + max(prefill, decode), C, R
+	return engine.GenerateMemory(b.cfg, b.batchTokens, b.vocabChunk, maxPrompt, maxNew, nPrompts)
 }
 
 // checkGenerate refuses a generation whose estimate exceeds the limit; the

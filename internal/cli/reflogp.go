@@ -75,7 +75,7 @@ func newReflogpFlags(stderr io.Writer) *reflogpFlags {
 		modelDir: fs.String("model", "", "reference model: a Hugging Face checkpoint `DIR` (config.json + safetensors)"),
 		out:      fs.String("o", "-", "output `FILE` (- for stdout), written atomically"),
 		model:    addModelFlags(fs),
-		codec:    fs.String("codec", arrowio.CodecZstd, "stream buffer compression: zstd, lz4, none"),
+		codec:    codecFlag(fs),
 		ldAlpha:  fs.Float64("ld-alpha", -1, "TRL's ld_alpha (LD-DPO): weight of the tokens past the pair's shorter completion, in [0, 1] (default: off, plain sums); dpo-train --ld-alpha needs the same value"),
 		shard:    addShardFlag(fs),
 		std:      addStdFlags(fs),

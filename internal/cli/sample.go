@@ -2,14 +2,12 @@ package cli
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -17,16 +15,15 @@ import (
 	"strings"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 
 	"github.com/dpo-go/dpo/internal/ckpt"
 	"github.com/dpo-go/dpo/pkg/arrowio"
-	"github.com/dpo-go/dpo/pkg/chat"
 	"github.com/dpo-go/dpo/pkg/engine"
 	"github.com/dpo-go/dpo/pkg/model"
 	"github.com/dpo-go/dpo/pkg/pairs"
 	"github.com/dpo-go/dpo/pkg/sample"
+	"github.com/dpo-go/dpo/pkg/tokenize"
 	"github.com/dpo-go/dpo/pkg/tokenizer"
 )
 
@@ -106,11 +103,7 @@ func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
 
 // samplePrompt is one prompt to complete.
-type samplePrompt struct {
-	id   string
-	text string // as given (JSON of the messages for conversations)
-	ids  []int32
-}
+type samplePrompt = tokenize.Prompt
 
 // sampleFlags is dpo-sample's flag set and the values its flags set.
 type sampleFlags struct {
@@ -134,7 +127,7 @@ func newSampleFlags(stderr io.Writer) *sampleFlags {
 	f.out = fs.String("o", "-", "output `FILE` (- for stdout), written atomically")
 	f.format = fs.String("format", "arrow", "output format: arrow (zstd Arrow IPC stream; an Arrow IPC file for -o NAME.arrow) or jsonl")
 	f.jsonlCopy = fs.String("jsonl-copy", "", "also write the completions as JSON Lines to `FILE` (for a judge), from the same samples; with --format arrow")
-	f.codec = fs.String("codec", arrowio.CodecZstd, "stream buffer compression: zstd, lz4, none")
+	f.codec = codecFlag(fs)
 	f.n = fs.Int("n", 1, "completions per prompt")
 	f.maxNew = fs.Int("max-new-tokens", 256, "most tokens generated per completion")
 	fs.Float64Var(&f.cfg.Temperature, "temperature", f.cfg.Temperature, "sampling temperature; 0 = greedy decoding")
@@ -215,11 +208,11 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 			return err
 		}
 	}
-	enc, err := newPromptEncoder(ctx, spec, *chatTmpl)
+	enc, err := newPromptEncoder(ctx, spec, *chatTmpl, columns)
 	if err != nil {
 		return err
 	}
-	tok, tmpl := enc.tok, enc.tmpl
+	tok := enc.Tokenizer()
 
 	meta, prompts, err := readPrompts(inputs, stdin, columns, enc, log)
 	if err != nil {
@@ -232,7 +225,7 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		meta = arrowio.NewMetadata("dpo-sample", Version)
 		meta.SetTokenizer(tok.Name(), tok.SHA256())
 		tmplSHA := ""
-		if tmpl != nil {
+		if tmpl := enc.ChatTemplate(); tmpl != nil {
 			tmplSHA = tmpl.SHA256()
 		}
 		meta.SetChatTemplateSHA256(tmplSHA)
@@ -277,12 +270,12 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return err
 	}
 	if *format == "jsonl" {
-		err = writeCompletionsJSONL(o, rows)
+		err = arrowio.WriteCompletionsJSONL(o, rows)
 	} else {
-		err = writeCompletionsArrow(o, meta, rows, *codec)
+		err = arrowio.WriteCompletions(o, meta, rows, arrowio.WriterOptions{Codec: *codec, File: arrowio.WantsIPCFile(o)})
 	}
 	if err == nil && jsonlOut != nil {
-		err = writeCompletionsJSONL(jsonlOut, rows)
+		err = arrowio.WriteCompletionsJSONL(jsonlOut, rows)
 	}
 	if err != nil {
 		return err
@@ -306,20 +299,20 @@ func checkGenerateBounds(mf *modelFlags, lm *loadedModel, prompts []samplePrompt
 	}
 	longest := 0
 	for i, p := range prompts {
-		if len(p.ids) > len(prompts[longest].ids) {
+		if len(p.IDs) > len(prompts[longest].IDs) {
 			longest = i
 		}
 	}
 	p := prompts[longest]
-	if err := cfg.CheckSeqLen(len(p.ids) + maxNew); err != nil {
-		return fmt.Errorf("prompt %d (id %q): %d tokens + --max-new-tokens %d: %w", longest, p.id, len(p.ids), maxNew, err)
+	if err := cfg.CheckSeqLen(len(p.IDs) + maxNew); err != nil {
+		return fmt.Errorf("prompt %d (id %q): %d tokens + --max-new-tokens %d: %w", longest, p.ID, len(p.IDs), maxNew, err)
 	}
 	budget, err := mf.budget(lm)
 	if err != nil {
 		return err
 	}
-	if err := budget.checkGenerate(len(p.ids), maxNew, n*len(prompts)); err != nil {
-		return fmt.Errorf("prompt %d (id %q), the longest: %w", longest, p.id, err)
+	if err := budget.checkGenerate(len(p.IDs), maxNew, n*len(prompts)); err != nil {
+		return fmt.Errorf("prompt %d (id %q), the longest: %w", longest, p.ID, err)
 	}
 	return nil
 }
@@ -404,69 +397,13 @@ func eosTokenIDs(dir string, cfg *model.Config) ([]int32, error) {
 	return ids, nil
 }
 
-// promptEncoder turns a prompt into ids as dpo-tokenize encodes a pair's
-// prompt.
-type promptEncoder struct {
-	tok    *tokenizer.Tokenizer
-	tmpl   *chat.Template
-	render chat.RenderOptions
-	bosID  int32
-}
-
-// newPromptEncoder loads the tokenizer spec and the chat template (see
-// --chat-template) and encodes prompts with them as dpo-tokenize does.
-func newPromptEncoder(ctx context.Context, spec, chatTmpl string) (promptEncoder, error) {
-	tok, tcfg, err := loadTokenizer(spec)
-	if err != nil {
-		return promptEncoder{}, err
-	}
-	tmpl, err := loadChatTemplate(chatTmpl, spec, tcfg)
-	if err != nil {
-		return promptEncoder{}, err
-	}
-	if tmpl != nil {
-		tmpl = tmpl.WithContext(ctx)
-	}
-	enc := promptEncoder{tok: tok, tmpl: tmpl, bosID: -1}
-	if tcfg != nil {
-		enc.render = tcfg.RenderOptions()
-		enc.render.BOSToken, enc.render.EOSToken = tcfg.BOSToken, tcfg.EOSToken
-		if id, ok := tok.TokenToID(tcfg.BOSToken); ok && tcfg.BOSToken != "" {
-			enc.bosID = id
-		}
-	}
-	if tok.Name() == "builtin:bytes" {
-		enc.bosID = 256
-	}
-	return enc, nil
-}
-
-func (e promptEncoder) text(s string) []int32 {
-	ids := e.tok.Encode(s, true)
-	if e.bosID >= 0 && len(ids) >= 2 && ids[0] == e.bosID && ids[1] == e.bosID {
-		ids = ids[1:]
-	}
-	return ids
-}
-
-func (e promptEncoder) messages(msgs []chat.Message, tools json.RawMessage) ([]int32, error) {
-	if e.tmpl == nil {
-		return nil, errors.New("conversational prompt but no chat template (the tokenizer has none; pass --chat-template FILE)")
-	}
-	opts := e.render
-	opts.AddGenerationPrompt = true
-	if len(tools) > 0 {
-		opts.Extra = maps.Clone(opts.Extra)
-		if opts.Extra == nil {
-			opts.Extra = map[string]any{}
-		}
-		opts.Extra["tools"] = tools
-	}
-	text, err := e.tmpl.Render(msgs, opts)
-	if err != nil {
-		return nil, fmt.Errorf("chat template: %w", err)
-	}
-	return e.tok.Encode(text, false), nil
+// newPromptEncoder returns the encoder of dpo-tokenize for the tokenizer
+// spec and --chat-template, the system column merged when columns maps one:
+// dpo-sample's prompt ids are dpo-tokenize's for the same row made a pair.
+func newPromptEncoder(ctx context.Context, spec, chatTmpl string, columns map[string]string) (*tokenize.Encoder, error) {
+	cfg := tokenize.DefaultConfig()
+	_, cfg.SystemColumn = columns["system"]
+	return loadEncoder(ctx, spec, chatTmpl, "", cfg)
 }
 
 // readPrompts reads the prompts of inputs: one dpo pairs stream (its
@@ -477,7 +414,7 @@ func (e promptEncoder) messages(msgs []chat.Message, tools json.RawMessage) ([]i
 // meta is empty. A row without a usable prompt is an error naming the
 // file, row and field. A pairs stream whose batch order cannot be checked
 // (written before format version 3) gets a warning on warn.
-func readPrompts(inputs []string, stdin io.Reader, columns map[string]string, enc promptEncoder, warn io.Writer) (arrowio.Metadata, []samplePrompt, error) {
+func readPrompts(inputs []string, stdin io.Reader, columns map[string]string, enc *tokenize.Encoder, warn io.Writer) (arrowio.Metadata, []samplePrompt, error) {
 	if len(inputs) == 0 {
 		inputs = []string{"-"}
 	}
@@ -506,7 +443,6 @@ func readPrompts(inputs []string, stdin io.Reader, columns map[string]string, en
 	}
 	defer r.Close()
 	name := inputsName(inputs)
-	_, systemColumn := columns["system"]
 	var out []samplePrompt
 	for {
 		ex, err := r.Next()
@@ -516,7 +452,7 @@ func readPrompts(inputs []string, stdin io.Reader, columns map[string]string, en
 		if err != nil {
 			return arrowio.Metadata{}, nil, err
 		}
-		p, err := enc.example(ex, systemColumn)
+		p, err := enc.EncodePrompt(ex)
 		if err != nil {
 			return arrowio.Metadata{}, nil, fmt.Errorf("%s: row %d (id %q): %w", name, ex.Row, ex.ID, err)
 		}
@@ -557,115 +493,13 @@ func isPairsStream(input string, stdin io.Reader) (bool, error) {
 		br = bufio.NewReaderSize(f, 1<<16)
 	}
 	head, _ := br.Peek(1 << 16)
-	if pairs.Sniff(head) != "arrow" {
-		return false, nil
-	}
-	if bytes.HasPrefix(head, []byte("ARROW1")) {
-		head = head[min(8, len(head)):] // the magic, padded; the stream format follows
-	}
-	rd, err := ipc.NewReader(bytes.NewReader(head))
-	if err != nil {
-		return false, nil // pkg/pairs reports what is wrong with it
-	}
-	defer rd.Release()
-	return len(rd.Schema().FieldIndices(arrowio.ColPromptInputIDs)) > 0, nil
-}
-
-// example encodes the prompt side of ex as dpo-tokenize encodes a pair's
-// prompt, the system column merged into the first turn the same way: a
-// text prompt read with a system column and a chat template becomes a
-// conversation [system (when not empty), user]; without a template the
-// text is System, a blank line, then the prompt; a conversation gets a
-// system message first.
-func (e promptEncoder) example(ex pairs.Example, systemColumn bool) (samplePrompt, error) {
-	p := samplePrompt{id: ex.ID}
-	prompt := ex.Prompt
-	switch {
-	case !prompt.IsChat() && systemColumn && e.tmpl != nil:
-		var msgs []chat.Message
-		if ex.System != "" {
-			msgs = append(msgs, chat.Message{Role: "system", Content: ex.System})
-		}
-		prompt = pairs.Text{Messages: append(msgs, chat.Message{Role: "user", Content: prompt.Str})}
-	case !prompt.IsChat() && sampleHasTools(ex.Tools):
-		return p, errors.New("field tools: tool schemas on a text prompt are not representable (only conversations, or text prompts with --columns system=... and a chat template, are rendered with the template)")
-	case ex.System == "":
-	case !prompt.IsChat():
-		prompt.Str = ex.System + "\n\n" + prompt.Str
-	case len(prompt.Messages) > 0 && prompt.Messages[0].Role == "system":
-		return p, errors.New("field system: the prompt already starts with a system message; a second one from the system column is not representable")
-	default:
-		prompt.Messages = slices.Concat([]chat.Message{{Role: "system", Content: ex.System}}, prompt.Messages)
-	}
-	var err error
-	if prompt.IsChat() {
-		if p.text, err = messagesJSON(prompt.Messages); err != nil {
-			return p, fmt.Errorf("field prompt: %w", err)
-		}
-		if p.ids, err = e.messages(prompt.Messages, ex.Tools); err != nil {
-			return p, fmt.Errorf("field prompt: %w", err)
-		}
-	} else {
-		p.text = prompt.Str
-		p.ids = e.text(prompt.Str)
-	}
-	if len(p.ids) == 0 {
-		return p, errors.New("field prompt: no tokens (the first token needs a prompt token to follow)")
-	}
-	return p, nil
-}
-
-// messagesJSON is the JSON of a conversation with each message's other
-// keys (Message.Extra: tool_calls, a null content...) kept.
-func messagesJSON(msgs []chat.Message) (string, error) {
-	var b strings.Builder
-	b.WriteByte('[')
-	for i, m := range msgs {
-		if i > 0 {
-			b.WriteByte(',')
-		}
-		var extra map[string]json.RawMessage
-		if m.Extra != "" {
-			if err := json.Unmarshal([]byte(m.Extra), &extra); err != nil {
-				return "", err
-			}
-		}
-		b.WriteByte('{')
-		sep := ""
-		for _, kv := range []struct{ k, v string }{{"role", m.Role}, {"content", m.Content}} {
-			if _, ok := extra[kv.k]; ok {
-				continue // Extra overrides it
-			}
-			v, err := json.Marshal(kv.v)
-			if err != nil {
-				return "", err
-			}
-			fmt.Fprintf(&b, "%s%q:%s", sep, kv.k, v)
-			sep = ","
-		}
-		if inner := strings.TrimSpace(m.Extra); len(inner) > 2 {
-			if inner = strings.TrimSpace(inner[1 : len(inner)-1]); inner != "" {
-				b.WriteString(sep + inner)
-			}
-		}
-		b.WriteByte('}')
-	}
-	b.WriteByte(']')
-	return b.String(), nil
-}
-
-// sampleHasTools reports whether a tools column holds at least one tool.
-func sampleHasTools(t json.RawMessage) bool {
-	var b bytes.Buffer
-	if len(t) == 0 || json.Compact(&b, t) != nil {
-		return false
-	}
-	return b.String() != "[]"
+	schema, ok := arrowio.SchemaOf(head)
+	return ok && len(schema.FieldIndices(arrowio.ColPromptInputIDs)) > 0, nil
 }
 
 // readStreamPrompts reads the prompts of a dpo pairs stream (one per row,
 // the prompt text decoded from its ids).
-func readStreamPrompts(input string, stdin io.Reader, enc promptEncoder, warn io.Writer) (arrowio.Metadata, []samplePrompt, error) {
+func readStreamPrompts(input string, stdin io.Reader, enc *tokenize.Encoder, warn io.Writer) (arrowio.Metadata, []samplePrompt, error) {
 	ar, err := arrowio.OpenAll([]string{input}, stdin, memory.DefaultAllocator)
 	if err != nil {
 		return arrowio.Metadata{}, nil, fmt.Errorf("%s: %w", arrowio.InputName(input), err)
@@ -683,7 +517,7 @@ func readStreamPrompts(input string, stdin io.Reader, enc promptEncoder, warn io
 			if len(ids) == 0 {
 				return arrowio.Metadata{}, nil, fmt.Errorf("%s: batch %d, row %d (id %q): prompt_input_ids is empty", arrowio.InputName(input), batch, i, p.ID.Value(i))
 			}
-			out = append(out, samplePrompt{id: p.ID.Value(i), text: decodeText(enc.tok, ids), ids: ids})
+			out = append(out, samplePrompt{ID: p.ID.Value(i), Text: decodeText(enc.Tokenizer(), ids), IDs: ids})
 		}
 	}
 	if err := ar.Err(); err != nil {
@@ -717,7 +551,7 @@ func generateCompletions(ctx context.Context, m *engine.Model, tok *tokenizer.To
 	for i, p := range prompts {
 		for j := range n {
 			rows = append(rows, genRow{prompt: i, index: j, finish: arrowio.FinishLength})
-			ids = append(ids, p.ids)
+			ids = append(ids, p.IDs)
 		}
 	}
 	rngs := make(map[int]*rand.Rand) // streams of the rows being generated
@@ -735,13 +569,13 @@ func generateCompletions(ctx context.Context, m *engine.Model, tok *tokenizer.To
 		}
 		rng, ok := rngs[row]
 		if !ok {
-			rng = sample.RNG(seed, prompts[r.prompt].id, r.index)
+			rng = sample.RNG(seed, prompts[r.prompt].ID, r.index)
 			rngs[row] = rng
 		}
 		t := s.Draw(logits, rng)
 		lp := sample.LogProb(logits, t)
 		if err := arrowio.CheckLogProb(lp); err != nil {
-			badErr = fmt.Errorf("prompt %d (id %q), sample %d: completion token %d: logp = %w (are the model's weights finite?)", r.prompt, prompts[r.prompt].id, r.index, len(r.ids), err)
+			badErr = fmt.Errorf("prompt %d (id %q), sample %d: completion token %d: logp = %w (are the model's weights finite?)", r.prompt, prompts[r.prompt].ID, r.index, len(r.ids), err)
 			delete(rngs, row)
 			cancel()
 			return 0, true
@@ -780,69 +614,8 @@ func generateCompletions(ctx context.Context, m *engine.Model, tok *tokenizer.To
 	out := make([]arrowio.Completion, len(rows))
 	for i, r := range rows {
 		p := prompts[r.prompt]
-		out[i] = arrowio.Completion{ID: p.id, SampleIndex: int32(r.index), Prompt: p.text,
-			Completion: decodeText(tok, r.ids), PromptIDs: p.ids, CompletionIDs: r.ids, Logp: r.logp, FinishReason: r.finish}
+		out[i] = arrowio.Completion{ID: p.ID, SampleIndex: int32(r.index), Prompt: p.Text,
+			Completion: decodeText(tok, r.ids), PromptIDs: p.IDs, CompletionIDs: r.ids, Logp: r.logp, FinishReason: r.finish}
 	}
 	return out, total, nil
-}
-
-// writeCompletionsArrow writes rows as a completions stream.
-func writeCompletionsArrow(o io.Writer, meta arrowio.Metadata, rows []arrowio.Completion, codec string) error {
-	mem := memory.DefaultAllocator
-	schema := arrowio.CompletionsSchema(meta)
-	w, err := arrowio.NewWriter(o, schema, arrowio.WriterOptions{Codec: codec, Mem: mem, File: arrowio.WantsIPCFile(o)})
-	if err != nil {
-		return &UsageError{Err: err}
-	}
-	b, err := arrowio.NewCompletionBuilder(mem, schema)
-	if err != nil {
-		return err
-	}
-	defer b.Release()
-	const batchRows = 1024
-	flush := func() error {
-		rec := b.NewRecordBatch()
-		defer rec.Release()
-		return w.Write(rec)
-	}
-	for i, r := range rows {
-		b.Append(r)
-		if b.Len() == batchRows || i == len(rows)-1 {
-			if err := flush(); err != nil {
-				return err
-			}
-		}
-	}
-	return w.Close()
-}
-
-// completionJSON is a completion as a JSONL row (the stream's columns).
-type completionJSON struct {
-	ID            string  `json:"id"`
-	SampleIndex   int32   `json:"sample_index"`
-	Prompt        string  `json:"prompt"`
-	Completion    string  `json:"completion"`
-	PromptIDs     []int32 `json:"prompt_input_ids"`
-	CompletionIDs []int32 `json:"completion_input_ids"`
-	Logp          float64 `json:"logp"`
-	FinishReason  string  `json:"finish_reason"`
-}
-
-// writeCompletionsJSONL writes one line per completion, whole lines only
-// (arrowio.LineWriter).
-func writeCompletionsJSONL(o io.Writer, rows []arrowio.Completion) error {
-	lw := arrowio.NewLineWriter(o)
-	var line bytes.Buffer
-	enc := json.NewEncoder(&line)
-	enc.SetEscapeHTML(false)
-	for _, r := range rows {
-		line.Reset()
-		if err := enc.Encode(completionJSON(r)); err != nil {
-			return err
-		}
-		if _, err := lw.Write(line.Bytes()); err != nil {
-			return err
-		}
-	}
-	return lw.Flush()
 }

@@ -259,10 +259,6 @@ func TestSamplePromptInputs(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			spec, tmpl := tc.spec(t)
-			enc, err := newPromptEncoder(context.Background(), spec, tmpl)
-			if err != nil {
-				t.Fatal(err)
-			}
 			for _, d := range promptDatasets {
 				if tmpl == "none" && strings.HasPrefix(d.chosen, "[") {
 					continue // conversations need a template (see TestSamplePromptErrors)
@@ -272,6 +268,10 @@ func TestSamplePromptInputs(t *testing.T) {
 					t.Fatalf("%s: dpo-tokenize wrote %d rows of %d", d.name, len(want), len(d.rows))
 				}
 				columns, err := parseSampleColumns(d.columns)
+				if err != nil {
+					t.Fatal(err)
+				}
+				enc, err := newPromptEncoder(context.Background(), spec, tmpl, columns)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -287,8 +287,8 @@ func TestSamplePromptInputs(t *testing.T) {
 						continue
 					}
 					for i, p := range got {
-						if p.id != wantIDs[i] || !slices.Equal(p.ids, want[i]) {
-							t.Errorf("%s, %s: row %d: id %q ids %v\nwant id %q ids %v (dpo-tokenize's prompt)", d.name, f.name, i, p.id, p.ids, wantIDs[i], want[i])
+						if p.ID != wantIDs[i] || !slices.Equal(p.IDs, want[i]) {
+							t.Errorf("%s, %s: row %d: id %q ids %v\nwant id %q ids %v (dpo-tokenize's prompt)", d.name, f.name, i, p.ID, p.IDs, wantIDs[i], want[i])
 						}
 					}
 				}
@@ -300,20 +300,13 @@ func TestSamplePromptInputs(t *testing.T) {
 // TestSamplePromptErrors: a row without a usable prompt is an error naming
 // the file, the row and the field; --columns misuse is a usage error.
 func TestSamplePromptErrors(t *testing.T) {
-	withTmpl, err := newPromptEncoder(context.Background(), "builtin:bytes", writeFile(t, "t.jinja", sampleChatTemplate))
-	if err != nil {
-		t.Fatal(err)
-	}
-	noTmpl, err := newPromptEncoder(context.Background(), "builtin:bytes", "none")
-	if err != nil {
-		t.Fatal(err)
-	}
+	withTmpl, noTmpl := writeFile(t, "t.jinja", sampleChatTemplate), "none"
 	textSchema := promptDatasets[0]
 	for _, c := range []struct {
 		name    string
 		file    func(t *testing.T, dir string) string
 		columns string
-		enc     promptEncoder
+		tmpl    string // --chat-template
 		want    []string
 	}{
 		{"jsonl row without prompt", func(t *testing.T, dir string) string {
@@ -367,7 +360,11 @@ func TestSamplePromptErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, _, err = readPrompts([]string{c.file(t, t.TempDir())}, nil, columns, c.enc, nil)
+			enc, err := newPromptEncoder(context.Background(), "builtin:bytes", c.tmpl, columns)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _, err = readPrompts([]string{c.file(t, t.TempDir())}, nil, columns, enc, nil)
 			for _, w := range c.want {
 				if err == nil || !strings.Contains(err.Error(), w) {
 					t.Errorf("error %v, want it to contain %q", err, w)
@@ -450,7 +447,7 @@ func TestSamplePromptInputsEndToEnd(t *testing.T) {
 // TestSamplePromptText: the prompt column of a conversation is the JSON of
 // its messages with their other keys kept; a text prompt is its text.
 func TestSamplePromptText(t *testing.T) {
-	enc, err := newPromptEncoder(context.Background(), "builtin:bytes", writeFile(t, "t.jinja", sampleChatTemplate))
+	enc, err := newPromptEncoder(context.Background(), "builtin:bytes", writeFile(t, "t.jinja", sampleChatTemplate), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -461,8 +458,8 @@ func TestSamplePromptText(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i, want := range []string{conv, `[{"role":"user","content":"ab"}]`, "plain"} {
-		if got[i].text != want {
-			t.Errorf("row %d: prompt %s\nwant %s", i, got[i].text, want)
+		if got[i].Text != want {
+			t.Errorf("row %d: prompt %s\nwant %s", i, got[i].Text, want)
 		}
 	}
 }

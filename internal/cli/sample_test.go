@@ -399,3 +399,6 @@ func TestSampleJSONLCopy(t *testing.T) {
 		t.Errorf("--format jsonl --jsonl-copy: %v, want a usage error", err)
 	}
 }
+
+// completionJSON is a JSONL completion row as the tests read it.
+type completionJSON = arrowio.Completion

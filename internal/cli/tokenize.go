@@ -106,7 +106,7 @@ func newTokenizeFlags(stderr io.Writer) (*flag.FlagSet, *tokenizeFlags) {
 	fs.Uint64Var(&f.rated.Seed, "seed", 0, "rated completions: seed of --pairs best-random's draw (per prompt id)")
 	fs.IntVar(&f.workers, "workers", runtime.GOMAXPROCS(0), "encoding goroutines (output order always equals input order)")
 	fs.StringVar(&f.summary, "summary", "", "also write the summary as JSON to this `FILE`")
-	fs.StringVar(&f.codec, "codec", arrowio.CodecZstd, "stream buffer compression: zstd, lz4, none")
+	codecFlagVar(fs, &f.codec)
 	fs.IntVar(&f.batchRows, "batch-rows", 0, "rows per record batch (0: default)")
 	fs.Func("max-line-bytes", fmt.Sprintf("refuse a JSON Lines record (or JSON array element) longer than this `SIZE` (file:line in the error) before reading it all: a number of bytes or one such as 64MiB, 0 for no limit (default %s)", formatBytes(pairs.DefaultMaxLineBytes)), func(v string) error {
 		n, err := parseBytes(v)
@@ -182,37 +182,11 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	defer outs.abort()
 	rejects, summary, out := outs.files[0], outs.files[1], outs.files[2]
 
-	tok, tcfg, err := loadTokenizer(f.tokenizer)
+	enc, err := loadEncoder(ctx, f.tokenizer, f.chatTemplate, f.eosToken, f.cfg)
 	if err != nil {
 		return err
 	}
-	tmpl, err := loadChatTemplate(f.chatTemplate, f.tokenizer, tcfg)
-	if err != nil {
-		return err
-	}
-	if tmpl != nil {
-		tmpl = tmpl.WithContext(ctx) // SIGTERM stops a runaway template
-	}
-	bos, eos := "", ""
-	var render chat.RenderOptions
-	if tcfg != nil {
-		render = tcfg.RenderOptions()
-		bos, eos = tcfg.BOSToken, tcfg.EOSToken
-	}
-	if tok.Name() == "builtin:bytes" {
-		bos, eos = "<|bos|>", "<|eos|>"
-	}
-	switch f.eosToken {
-	case "":
-	case "none":
-		eos = ""
-	default:
-		eos = f.eosToken
-	}
-	enc, err := tokenize.NewEncoder(f.cfg, tok, tmpl, bos, eos, render)
-	if err != nil {
-		return fmt.Errorf("tokenizer %s: %w", f.tokenizer, err)
-	}
+	tok := enc.Tokenizer()
 
 	mem := memory.DefaultAllocator
 	in, err := pairs.OpenAll(inputs, stdin, pairs.Options{Format: f.format, Mem: mem, Columns: columns, Rated: &f.rated, MaxLineBytes: f.maxLine, Split: f.split})
@@ -225,7 +199,7 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	meta.SetTokenizer(tok.Name(), tok.SHA256())
 	meta.Set(keyTokenizerVocabSize, fmt.Sprint(tok.VocabSize()))
 	tmplSHA := ""
-	if tmpl != nil {
+	if tmpl := enc.ChatTemplate(); tmpl != nil {
 		tmplSHA = tmpl.SHA256()
 	}
 	meta.SetChatTemplateSHA256(tmplSHA)
@@ -235,7 +209,8 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		EOSToken string            `json:"eos_token"`
 		Columns  map[string]string `json:"columns,omitempty"`
 		Rated    pairs.Binarize    `json:"rated"`
-	}{f.cfg, bos, eos, columns, f.rated}
+	}{Config: f.cfg, Columns: columns, Rated: f.rated}
+	stageOpts.BOSToken, stageOpts.EOSToken = enc.SpecialTokens()
 	if err := meta.SetStage(arrowio.StageTokenize, Version, stageOpts); err != nil {
 		return err
 	}
@@ -292,6 +267,46 @@ func Tokenize(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		sum.Format(stderr)
 	}
 	return nil
+}
+
+// loadEncoder loads the tokenizer spec and the chat template (see
+// --chat-template; its rendering stops when ctx is cancelled) and returns
+// the encoder dpo-tokenize encodes pairs with, and dpo-sample prompts.
+// eosToken is --eos-token: "" for tokenizer_config.json's, "none" for no
+// EOS appended to text completions, or a token's text.
+func loadEncoder(ctx context.Context, spec, chatTemplate, eosToken string, cfg tokenize.Config) (*tokenize.Encoder, error) {
+	tok, tcfg, err := loadTokenizer(spec)
+	if err != nil {
+		return nil, err
+	}
+	tmpl, err := loadChatTemplate(chatTemplate, spec, tcfg)
+	if err != nil {
+		return nil, err
+	}
+	if tmpl != nil {
+		tmpl = tmpl.WithContext(ctx) // SIGTERM stops a runaway template
+	}
+	bos, eos := "", ""
+	var render chat.RenderOptions
+	if tcfg != nil {
+		render = tcfg.RenderOptions()
+		bos, eos = tcfg.BOSToken, tcfg.EOSToken
+	}
+	if tok.Name() == "builtin:bytes" {
+		bos, eos = "<|bos|>", "<|eos|>"
+	}
+	switch eosToken {
+	case "":
+	case "none":
+		eos = ""
+	default:
+		eos = eosToken
+	}
+	enc, err := tokenize.NewEncoder(cfg, tok, tmpl, bos, eos, render)
+	if err != nil {
+		return nil, fmt.Errorf("tokenizer %s: %w", spec, err)
+	}
+	return enc, nil
 }
 
 // loadTokenizer loads a tokenizer and, when there is one beside it, its

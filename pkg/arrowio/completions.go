@@ -84,14 +84,14 @@ func (r *Reader) RequireCompletions() error {
 
 // Completion is one row of a completions stream.
 type Completion struct {
-	ID            string
-	SampleIndex   int32
-	Prompt        string
-	Completion    string
-	PromptIDs     []int32
-	CompletionIDs []int32
-	Logp          float64
-	FinishReason  string
+	ID            string  `json:"id"`
+	SampleIndex   int32   `json:"sample_index"`
+	Prompt        string  `json:"prompt"`
+	Completion    string  `json:"completion"`
+	PromptIDs     []int32 `json:"prompt_input_ids"`
+	CompletionIDs []int32 `json:"completion_input_ids"`
+	Logp          float64 `json:"logp"`
+	FinishReason  string  `json:"finish_reason"`
 }
 
 // CompletionBuilder accumulates completion rows and produces record batches

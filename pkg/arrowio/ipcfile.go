@@ -9,6 +9,7 @@ import (
 	"io"
 	"os"
 
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 )
 
@@ -188,4 +189,19 @@ func (t tmpCloser) Read(p []byte) (int, error) { return t.f.Read(p) }
 func (t tmpCloser) Close() error {
 	err := t.f.Close()
 	return errors.Join(err, os.Remove(t.f.Name()))
+}
+
+// SchemaOf returns the schema of an Arrow IPC stream or file from its
+// first bytes (the schema message comes first in both; compressed or not),
+// or false when head does not start one.
+func SchemaOf(head []byte) (*arrow.Schema, bool) {
+	if bytes.HasPrefix(head, magicIPCFile) {
+		head = head[min(8, len(head)):] // the magic, padded; the stream format follows
+	}
+	rd, err := ipc.NewReader(bytes.NewReader(head))
+	if err != nil {
+		return nil, false
+	}
+	defer rd.Release()
+	return rd.Schema(), true
 }

@@ -115,3 +115,23 @@ func TestWriterIPCFile(t *testing.T) {
 		})
 	}
 }
+
+// SchemaOf reads the schema from the first bytes of a stream and of a file,
+// and says no to other bytes.
+func TestSchemaOf(t *testing.T) {
+	for _, file := range []bool{false, true} {
+		var buf bytes.Buffer
+		if err := WriteCompletions(&buf, Metadata{}, []Completion{{ID: "a", PromptIDs: []int32{1}}}, WriterOptions{File: file}); err != nil {
+			t.Fatal(err)
+		}
+		s, ok := SchemaOf(buf.Bytes()[:min(buf.Len(), 4096)])
+		if !ok || len(s.FieldIndices(ColPromptInputIDs)) != 1 || len(s.FieldIndices(ColChosenInputIDs)) != 0 {
+			t.Errorf("file %v: %v %v", file, s, ok)
+		}
+	}
+	for _, head := range []string{"", "{\"prompt\": 1}", "PAR1xxxx", "ARROW1\x00\x00garbage"} {
+		if s, ok := SchemaOf([]byte(head)); ok {
+			t.Errorf("%q: schema %v", head, s)
+		}
+	}
+}

@@ -52,16 +52,26 @@ type WriterOptions struct {
 	version2 bool // tests only: write a version-2 stream (checksums, no batch order keys)
 }
 
+// CheckCodec returns an error unless codec names a buffer compression
+// the writer knows ("" is the default, zstd).
+func CheckCodec(codec string) error {
+	switch codec {
+	case "", CodecZstd, CodecLZ4, CodecNone:
+		return nil
+	}
+	return fmt.Errorf("arrowio: unknown codec %q (want %s, %s or %s)", codec, CodecZstd, CodecLZ4, CodecNone)
+}
+
 func (o WriterOptions) ipcOptions(schema *arrow.Schema) ([]ipc.Option, error) {
+	if err := CheckCodec(o.Codec); err != nil {
+		return nil, err
+	}
 	opts := []ipc.Option{ipc.WithSchema(schema), ipc.WithAllocator(o.Mem)}
 	switch o.Codec {
 	case "", CodecZstd:
 		opts = append(opts, ipc.WithZstd())
 	case CodecLZ4:
 		opts = append(opts, ipc.WithLZ4())
-	case CodecNone:
-	default:
-		return nil, fmt.Errorf("arrowio: unknown codec %q (want %s, %s or %s)", o.Codec, CodecZstd, CodecLZ4, CodecNone)
 	}
 	return append(opts, ipc.WithCompressConcurrency(o.Concurrency)), nil
 }

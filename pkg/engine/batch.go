@@ -200,8 +200,13 @@ func plan(groups []Group, batchTokens int, o LayoutOptions) []layoutBatch {
 // every batch has that shape, so a row's numbers depend on its own prompt,
 // the call's capacity and row count, not on which rows share its batch.
 func planGenerate(lens []int, capacity, batchTokens int) []batch {
-	rowsPer := min(floorPow2(max(1, batchTokens/capacity)), ceilPow2(len(lens)))
+	rowsPer := generateRows(len(lens), capacity, batchTokens)
 	return planRows(lens, false, func(int) int { return rowsPer })
+}
+
+// generateRows is the row count of planGenerate's batches for n prompts.
+func generateRows(n, capacity, batchTokens int) int {
+	return min(floorPow2(max(1, batchTokens/capacity)), ceilPow2(n))
 }
 
 // ceilPow2 returns the smallest power of two >= n (1 for n < 1).

@@ -203,6 +203,65 @@ func (e *Encoder) encodeTextSpecial(text string) []int32 {
 	return ids
 }
 
+// Prompt is a prompt encoded for generation.
+type Prompt struct {
+	ID string
+	// Text is the prompt after the system column's merge: its text, or the
+	// JSON of its messages (chat.MessagesJSON) for a conversation.
+	Text string
+	IDs  []int32
+}
+
+// EncodePrompt encodes the prompt side of ex (chosen and rejected unread)
+// exactly as Encode encodes a pair's prompt: the system and tools columns
+// merged by the same rules, a conversation rendered with the generation
+// prompt, text with the tokenizer's special tokens and no doubled BOS. No
+// truncation applies. A prompt with no tokens is an error (generation
+// needs a token to follow).
+func (e *Encoder) EncodePrompt(ex pairs.Example) (Prompt, error) {
+	p := Prompt{ID: ex.ID}
+	ex.Chosen, ex.Rejected = pairs.Text{}, pairs.Text{}
+	ex, err := e.mergeSystem(ex, "prompt")
+	if err != nil {
+		return p, err
+	}
+	if ex.Prompt.IsChat() {
+		if e.tmpl == nil {
+			return p, errors.New("field prompt: conversational prompt but no chat template (the tokenizer has none; pass --chat-template FILE)")
+		}
+		if p.Text, err = chat.MessagesJSON(ex.Prompt.Messages); err != nil {
+			return p, fmt.Errorf("field prompt: %w", err)
+		}
+		opts := e.special
+		opts.AddGenerationPrompt = true
+		if len(ex.Tools) > 0 {
+			opts.Extra = withTools(opts.Extra, ex.Tools)
+		}
+		text, err := e.tmpl.Render(ex.Prompt.Messages, opts)
+		if err != nil {
+			return p, fmt.Errorf("field prompt: chat template: %w", err)
+		}
+		p.IDs = e.tok.Encode(text, false)
+	} else {
+		p.Text = ex.Prompt.Str
+		p.IDs = e.encodeTextSpecial(ex.Prompt.Str)
+	}
+	if len(p.IDs) == 0 {
+		return p, errors.New("field prompt: no tokens (the first token needs a prompt token to follow)")
+	}
+	return p, nil
+}
+
+// Tokenizer returns the encoder's tokenizer.
+func (e *Encoder) Tokenizer() *tokenizer.Tokenizer { return e.tok }
+
+// ChatTemplate returns the encoder's chat template (nil: none).
+func (e *Encoder) ChatTemplate() *chat.Template { return e.tmpl }
+
+// SpecialTokens returns the BOS and EOS token texts the encoder was built
+// with ("" for none).
+func (e *Encoder) SpecialTokens() (bos, eos string) { return e.special.BOSToken, e.eos }
+
 func (e *Encoder) encodeChat(ex pairs.Example) (prompt, chosen, rejected []int32, mismatch []string, err error) {
 	if e.tmpl == nil {
 		return nil, nil, nil, nil, errors.New("conversational pair but no chat template (the tokenizer has none; pass --chat-template FILE)")

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"maps"
 	"slices"
 
@@ -34,6 +35,12 @@ func (e *Encoder) prepare(ex pairs.Example) (pairs.Example, error) {
 	if equalText(ex.Chosen, ex.Rejected) {
 		return ex, &DropError{Reason: DropChosenEqualsRejected}
 	}
+	return e.mergeSystem(ex, "pair")
+}
+
+// mergeSystem applies prepare's rules for the system column (and a tools
+// column on text) to ex; what names ex in the errors ("pair", "prompt").
+func (e *Encoder) mergeSystem(ex pairs.Example, what string) (pairs.Example, error) {
 	chat_ := ex.Prompt.IsChat() || ex.Chosen.IsChat()
 	if !chat_ && e.cfg.SystemColumn && e.tmpl != nil {
 		var p []chat.Message
@@ -46,7 +53,7 @@ func (e *Encoder) prepare(ex pairs.Example) (pairs.Example, error) {
 		return ex, nil
 	}
 	if !chat_ && hasTools(ex.Tools) {
-		return ex, errors.New("field tools: tool schemas on a text pair are not representable (only conversational pairs, or text pairs with --columns system=... and a chat template, are rendered with the template)")
+		return ex, fmt.Errorf("field tools: tool schemas on a text %s are not representable (only conversational rows, or text rows with --columns system=... and a chat template, are rendered with the template)", what)
 	}
 	if ex.System == "" {
 		return ex, nil
