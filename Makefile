@@ -46,7 +46,7 @@ LOSS_OPTS  := $(if $(filter-out 0,$(RPO)),--loss sigmoid$(,)sft --loss-weights 1
 TOOLS := $(BIN)/dpo-tokenize $(BIN)/dpo-reflogp $(BIN)/dpo-train $(BIN)/dpo-score
 GOSRC := $(shell find cmd pkg internal -name '*.go' -not -name '*_test.go') go.mod go.sum
 
-.PHONY: all build demo iterate test test-xla refs clean FORCE
+.PHONY: all build demo iterate readme test test-xla refs clean FORCE
 
 all: build
 
@@ -149,17 +149,15 @@ $(DPO)/after.txt: $(OUT)/heldout-ref.arrow $(DPO)/dpo.json $(BIN)/dpo-score
 	$(BIN)/dpo-score --policy $(DPO) --summary $(DPO)/after.json -o $(DPO)/after.arrow $< 2> $@
 
 demo: $(OUT)/before.txt $(DPO)/after.txt $(OUT)/gen-before.txt $(DPO)/gen-after.txt $(if $(filter onpolicy both,$(PAIRS)),$(OUT)/onpolicy/pairs.txt)
-	@echo
-	$(if $(filter onpolicy both,$(PAIRS)),@echo "== on-policy pairs ($(OUT)/onpolicy) ==" && cat $(OUT)/onpolicy/pairs.txt && echo)
-	@echo "== held-out pairs, BEFORE DPO (policy = the SFT reference) =="
-	@cat $(OUT)/before.txt
-	@cat $(OUT)/gen-before.txt
-	@echo
-	@echo "== held-out pairs, AFTER DPO (β $(BETA), lr $(LR), $(EPOCHS) epochs, pairs $(PAIRS), RPO weight $(RPO)$(if $(LORA_OPTS), LoRA r $(LORA) alpha $(LORA_ALPHA))) =="
-	@cat $(DPO)/after.txt
-	@cat $(DPO)/gen-after.txt
-	@echo
-	@echo "plot: $(DPO)/plot.png  metrics: $(DPO)/metrics.jsonl  scored pairs: $(DPO)/after.arrow"
+	@{ echo; \
+	$(if $(filter onpolicy both,$(PAIRS)),echo "== on-policy pairs ($(OUT)/onpolicy) ==" && cat $(OUT)/onpolicy/pairs.txt && echo;) \
+	echo "== held-out pairs, BEFORE DPO (policy = the SFT reference) =="; \
+	cat $(OUT)/before.txt $(OUT)/gen-before.txt; \
+	echo; \
+	echo "== held-out pairs, AFTER DPO (β $(BETA), lr $(LR), $(EPOCHS) epochs, pairs $(PAIRS), RPO weight $(RPO)$(if $(LORA_OPTS), LoRA r $(LORA) alpha $(LORA_ALPHA))) =="; \
+	cat $(DPO)/after.txt $(DPO)/gen-after.txt; \
+	echo; } | tee $(DPO)/demo.txt
+	@echo "plot: $(DPO)/plot.png  metrics: $(DPO)/metrics.jsonl  scored pairs: $(DPO)/after.arrow  this summary: $(DPO)/demo.txt"
 
 # 6. Greedy generation on the held-out prompts, judged by the exact-sort
 # judge (examples/sort/judge): what the model itself writes, before and
@@ -198,6 +196,12 @@ iterate: $(OUT)/sft/model.safetensors $(OUT)/gen-before.txt $(TOOLS) $(GEN_TOOLS
 	ROUNDS=$(ROUNDS) BIN=$(BIN) EX=$(EX) OUT=$(OUT) BETA=$(BETA) LR=$(LR) BATCH=$(BATCH) SEED=$(SEED) \
 		EPOCHS=$(ITER_EPOCHS) ALL=$(ITER_ALL) RPO=$(RPO) N=$(N) GEN_MAX_NEW=$(GEN_MAX_NEW) PROMPTS=$(ITER_PROMPTS) bash $(EX)/iterate.sh
 	OUT=$(OUT) bash $(EX)/iterate-table.sh
+
+# The README's generated blocks (the demo's printout, the iterate table, the
+# benchmark table) from the last runs' files: tools/readme. A block whose
+# run has not happened here is kept and reported.
+readme:
+	$(GO) run ./tools/readme README.md
 
 # Keep the intermediate streams (pairs and reference log-probs are reusable).
 .SECONDARY:

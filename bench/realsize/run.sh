@@ -55,6 +55,10 @@ fi
 py=$PWD/.oracle-venv/bin/python
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# What this run prints is also its results file (RESULTS=; default
+# bench/realsize/results.md), from which the README's table is made
+# (bench/realsize/readme-table.sh, go run ./tools/readme README.md).
+exec > >(tee "${RESULTS:-bench/realsize/results.md}")
 export GOEXPERIMENT=simd
 CGO_ENABLED=1 go build -tags xla -o "$tmp/" ./cmd/dpo-tokenize ./cmd/dpo-train
 plugin=$(ls "$PWD"/.oracle-venv/lib/python3*/site-packages/xla_plugins/xla_cpu_pjrt/xla_cpu_pjrt.so)
