@@ -108,7 +108,7 @@ func newTokenizeFlags(stderr io.Writer) (*flag.FlagSet, *tokenizeFlags) {
 	fs.StringVar(&f.summary, "summary", "", "also write the summary as JSON to this `FILE`")
 	codecFlagVar(fs, &f.codec)
 	fs.IntVar(&f.batchRows, "batch-rows", 0, "rows per record batch (0: default)")
-	fs.Func("max-line-bytes", fmt.Sprintf("refuse a JSON Lines record (or JSON array element) longer than this `SIZE` (file:line in the error) before reading it all: a number of bytes or one such as 64MiB, 0 for no limit (default %s)", formatBytes(pairs.DefaultMaxLineBytes)), func(v string) error {
+	fs.Func("max-line-bytes", fmt.Sprintf("refuse a JSON Lines record (or JSON array element) longer than this `SIZE` (file:line in the error) before reading it all, and a Parquet/Arrow row whose strings add up to more (a row error naming the row and field): a number of bytes or one such as 64MiB, 0 for no limit (default %s)", formatBytes(pairs.DefaultMaxLineBytes)), func(v string) error {
 		n, err := parseBytes(v)
 		if err != nil {
 			return fmt.Errorf("%q: want a size such as 64MiB, or 0 for no limit", v)

@@ -106,13 +106,20 @@ type strCol struct {
 	arr   arrow.Array
 	dict  *array.Dictionary
 	value func(i int) string
+	// budget, when not nil, is what is left of the row's byte bound: each
+	// value read takes its length from it, and the value that overdraws
+	// it is an ErrTooLarge error (before it is copied).
+	budget *rowBudget
 }
 
-func newStrCol(arr arrow.Array) strCol {
-	c := strCol{arr: arr}
+// rowBudget bounds the bytes of one row's strings (Options.MaxLineBytes).
+type rowBudget struct{ max, left int }
+
+func newStrCol(arr arrow.Array, budget *rowBudget) strCol {
+	c := strCol{arr: arr, budget: budget}
 	if d, ok := arr.(*array.Dictionary); ok {
 		c.dict = d
-		inner := newStrCol(d.Dictionary())
+		inner := newStrCol(d.Dictionary(), nil)
 		c.value = func(i int) string { return inner.value(d.GetValueIndex(i)) }
 		return c
 	}
@@ -126,6 +133,11 @@ func (c strCol) get(field string, i int) (string, bool, *fieldError) {
 		return "", false, nil
 	}
 	s := c.value(i)
+	if b := c.budget; b != nil && b.max > 0 {
+		if b.left -= len(s); b.left < 0 {
+			return "", false, ferr(field, ErrTooLarge, "the row's strings exceed %d bytes with this value's %d (raise --max-line-bytes, or 0 for no limit)", b.max, len(s))
+		}
+	}
 	if !utf8.ValidString(s) {
 		off := 0
 		for off < len(s) {
@@ -150,10 +162,10 @@ type textCol struct {
 	toolCalls     arrow.Array // the struct's tool_calls field, if any
 }
 
-func newTextCol(name string, arr arrow.Array) *textCol {
+func newTextCol(name string, arr arrow.Array, budget *rowBudget) *textCol {
 	c := &textCol{name: name}
 	if stringType(arr.DataType()) {
-		s := newStrCol(arr)
+		s := newStrCol(arr, budget)
 		c.s = &s
 		return c
 	}
@@ -162,7 +174,7 @@ func newTextCol(name string, arr arrow.Array) *textCol {
 	st := c.msgs.DataType().(*arrow.StructType)
 	ri, _ := st.FieldIdx("role")
 	ci, _ := st.FieldIdx("content")
-	c.role, c.content = newStrCol(c.msgs.Field(ri)), newStrCol(c.msgs.Field(ci))
+	c.role, c.content = newStrCol(c.msgs.Field(ri), budget), newStrCol(c.msgs.Field(ci), budget)
 	if ti, ok := st.FieldIdx("tool_calls"); ok {
 		c.toolCalls = c.msgs.Field(ti)
 	}
@@ -270,14 +282,20 @@ type arrowReader struct {
 	row      int64
 	err      error
 	released bool
+	budget   rowBudget
 }
 
-func newArrowReader(name string, sc *arrow.Schema, src batchSource, closer func() error, names columns) (*arrowReader, error) {
+// newArrowReader reads the rows of src; maxRowBytes bounds the bytes of
+// one row's strings (Options.MaxLineBytes: 0 the default, < 0 none).
+func newArrowReader(name string, sc *arrow.Schema, src batchSource, closer func() error, names columns, maxRowBytes int) (*arrowReader, error) {
 	cols, err := columnIndices(name, sc, names)
 	if err != nil {
 		return nil, err
 	}
-	return &arrowReader{name: name, src: src, cols: cols, closer: closer, names: names}, nil
+	if maxRowBytes == 0 {
+		maxRowBytes = DefaultMaxLineBytes
+	}
+	return &arrowReader{name: name, src: src, cols: cols, closer: closer, names: names, budget: rowBudget{max: max(0, maxRowBytes)}}, nil
 }
 
 func (r *arrowReader) Next() (ex Example, err error) {
@@ -316,6 +334,7 @@ func (r *arrowReader) Next() (ex Example, err error) {
 	row := r.row
 	r.row++
 	rec := &record{}
+	r.budget.left = r.budget.max
 	fe := r.decode(rec, i)
 	if fe == nil {
 		if ex, fe = build(rec, row, r.names); fe == nil {
@@ -339,23 +358,23 @@ func (r *arrowReader) bind(b arrow.RecordBatch) error {
 	for k := range r.text {
 		r.text[k] = nil
 		if cols[k] >= 0 {
-			r.text[k] = newTextCol(r.names[k], b.Column(cols[k]))
+			r.text[k] = newTextCol(r.names[k], b.Column(cols[k]), &r.budget)
 		}
 	}
 	r.system, r.tools = nil, nil
 	if j := cols[colSystem]; j >= 0 {
-		s := newStrCol(b.Column(j))
+		s := newStrCol(b.Column(j), &r.budget)
 		r.system = &s
 	}
 	if j := cols[colTools]; j >= 0 {
-		s := newStrCol(b.Column(j))
+		s := newStrCol(b.Column(j), &r.budget)
 		r.tools = &s
 	}
 	r.id = nil
 	if j := cols[colID]; j >= 0 {
 		c := &idCol{arr: b.Column(j)}
 		if stringType(c.arr.DataType()) {
-			s := newStrCol(c.arr)
+			s := newStrCol(c.arr, &r.budget)
 			c.s = &s
 		}
 		r.id = c

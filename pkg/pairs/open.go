@@ -209,10 +209,10 @@ func arrowOrRated(name string, sc *arrow.Schema, src batchSource, closeAll func(
 			return nil, err
 		}
 		if rn := resolveRatedNames(opts.Columns); ratedSchema(sc, names, rn) {
-			return newRatedReader(name, newArrowRecords(name, src, ratedColumns(names, rn), closeAll), names, rn, *opts.Rated), nil
+			return newRatedReader(name, newArrowRecords(name, src, ratedColumns(names, rn), closeAll, opts.MaxLineBytes), names, rn, *opts.Rated), nil
 		}
 	}
-	r, err := newArrowReader(name, sc, src, closeAll, names)
+	r, err := newArrowReader(name, sc, src, closeAll, names, opts.MaxLineBytes)
 	if err != nil {
 		return nil, err
 	}

@@ -111,6 +111,10 @@ var (
 	ErrMixedKinds  = errors.New("mixed text and message kinds")
 	ErrNoPrompt    = errors.New("cannot extract an implicit prompt")
 	ErrDuplicate   = errors.New("duplicate row")
+	// ErrTooLarge: an Arrow or Parquet row whose strings hold more than
+	// Options.MaxLineBytes (the JSON Lines bound, applied to a row's
+	// strings in the columnar formats).
+	ErrTooLarge = errors.New("row too large")
 )
 
 // RowError describes a record that could not be turned into an Example.

@@ -43,6 +43,7 @@ type arrowRecords struct {
 	src    batchSource
 	keep   map[string]bool
 	closer func() error
+	max    int // bytes of one row as JSON (Options.MaxLineBytes resolved); 0: none
 
 	cur    arrow.RecordBatch
 	i      int
@@ -52,8 +53,11 @@ type arrowRecords struct {
 	closed bool
 }
 
-func newArrowRecords(name string, src batchSource, keep map[string]bool, closer func() error) *arrowRecords {
-	return &arrowRecords{name: name, src: src, keep: keep, closer: closer}
+func newArrowRecords(name string, src batchSource, keep map[string]bool, closer func() error, maxRowBytes int) *arrowRecords {
+	if maxRowBytes == 0 {
+		maxRowBytes = DefaultMaxLineBytes
+	}
+	return &arrowRecords{name: name, src: src, keep: keep, closer: closer, max: max(0, maxRowBytes)}
 }
 
 func (r *arrowRecords) setFirstRow(n int64) { r.row = n }
@@ -106,6 +110,12 @@ func (r *arrowRecords) nextRaw() (raw []byte, row, line int64, err error) {
 			return nil, 0, 0, r.err
 		}
 		r.buf.Write(v)
+		if r.max > 0 && r.buf.Len() > r.max {
+			// As a JSON Lines record over the bound: a limit to raise, not
+			// a row to skip (the rows of one prompt belong together).
+			r.err = fmt.Errorf("pairs: %s: row %d: %w: more than %d bytes as JSON by column %q (raise --max-line-bytes, or 0 for no limit)", r.name, r.row, ErrLineTooLong, r.max, f.Name)
+			return nil, 0, 0, r.err
+		}
 	}
 	r.buf.WriteByte('}')
 	row = r.row
