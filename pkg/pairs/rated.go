@@ -192,6 +192,9 @@ type ratedReader struct {
 	err      error
 	closed   bool
 	seen     jsonSeen // mapped columns the records had (see jsonSeen)
+	// groupedIDs is where each id of a grouped row was first seen: a
+	// repeated id would give two prompts the same pair ids.
+	groupedIDs map[string]string
 }
 
 type queued struct {
@@ -311,6 +314,20 @@ func (r *ratedReader) grouped(raw []byte, row, line int64) {
 	if fe != nil {
 		rowErr(ex, fe)
 		return
+	}
+	if rec.hasID {
+		where := fmt.Sprintf("row %d", row)
+		if line > 0 {
+			where = fmt.Sprintf("line %d", line)
+		}
+		if other, dup := r.groupedIDs[rec.id]; dup {
+			rowErr(ex, ferr(r.names[colID], ErrDuplicate, "id %q is also the id of %s: a prompt's completions belong in one row (or use flat rows, which are grouped by id)", rec.id, other))
+			return
+		}
+		if r.groupedIDs == nil {
+			r.groupedIDs = map[string]string{}
+		}
+		r.groupedIDs[rec.id] = where
 	}
 	var obj map[string]json.RawMessage
 	_ = json.Unmarshal(raw, &obj) // decodeJSONRecord succeeded

@@ -134,3 +134,41 @@ func TestRatedArrowRowTooLarge(t *testing.T) {
 		}
 	}
 }
+
+// Grouped rated rows that repeat an id would give two prompts the same
+// pair ids (<id>/<i>-<j>): the repeat is a row error naming both places;
+// the first row's pairs and the other ids' stand.
+func TestRatedGroupedRepeatedID(t *testing.T) {
+	in := `{"id":"a","prompt":"p","completions":["x","y"],"scores":[1,0]}
+{"id":"b","prompt":"q","completions":["x","y"],"scores":[1,0]}
+{"id":"a","prompt":"p2","completions":["u","v"],"scores":[0,1]}
+`
+	r, err := Open("-", strings.NewReader(in), Options{Format: "jsonl", Rated: &Binarize{}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var ids []string
+	var rowErrs []*RowError
+	for {
+		ex, err := r.Next()
+		if err == io.EOF {
+			break
+		}
+		var re *RowError
+		if errors.As(err, &re) {
+			rowErrs = append(rowErrs, re)
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, ex.ID)
+	}
+	if strings.Join(ids, ",") != "a/0-1,b/0-1" || len(rowErrs) != 1 {
+		t.Fatalf("pairs %v, errors %v", ids, rowErrs)
+	}
+	if re := rowErrs[0]; re.Line != 3 || re.Field != "id" || !errors.Is(re, ErrDuplicate) || !strings.Contains(re.Error(), `id "a" is also the id of line 1`) {
+		t.Errorf("error: line %d field %q: %v", re.Line, re.Field, re)
+	}
+}
