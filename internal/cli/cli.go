@@ -11,6 +11,7 @@ import (
 	"log"
 	"os"
 	"os/signal"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -55,15 +56,27 @@ func Main(name string, run RunFunc) int {
 	log.SetFlags(0)
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	grace, msg := interruptGrace, "interrupted: stopped without waiting for the current batch; no output file written"
 	if name == "dpo-train" {
-		// An interrupted run saves a checkpoint (atomically) before it
-		// returns; it is waited for.
-		return runMain(ctx, run, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
+		// An interrupted run saves a checkpoint (atomically) between
+		// micro-batches and returns. A micro-batch of a real model can run
+		// for a minute: after trainInterruptGrace the run is left without
+		// it, as a SIGKILL would, but never while a checkpoint is being
+		// written (trainSaving).
+		grace, msg = trainInterruptGrace, "interrupted: the step in progress did not end within "+trainInterruptGrace.String()+" and was dropped; --out keeps the checkpoints saved before it (resume with --resume)"
 	}
-	return runInterruptible(ctx, interruptGrace, func() int {
+	return runInterruptible(ctx, grace, func() int {
 		return runMain(ctx, run, os.Args[1:], os.Stdin, os.Stdout, os.Stderr)
-	}, os.Stderr)
+	}, os.Stderr, msg)
 }
+
+// trainInterruptGrace is how long dpo-train may take, after SIGINT or
+// SIGTERM, to end its micro-batch and save a checkpoint.
+const trainInterruptGrace = 5 * time.Second
+
+// trainSaving is true while dpo-train writes a checkpoint (train.Config.Saving):
+// an interruption waits for it, so no partial checkpoint is left.
+var trainSaving atomic.Bool
 
 // interruptGrace is how long Main waits, after SIGINT or SIGTERM, for the
 // run to notice the cancelled context and return (it checks between
@@ -72,10 +85,11 @@ func Main(name string, run RunFunc) int {
 const interruptGrace = 2 * time.Second
 
 // runInterruptible runs main in a goroutine and returns its exit code, or,
-// once ctx is cancelled and main has not returned within grace, discards
-// every uncommitted output (abortLive: no partial file is left) and
-// returns 1 without waiting; the caller exits, ending main's goroutine.
-func runInterruptible(ctx context.Context, grace time.Duration, main func() int, stderr io.Writer) int {
+// once ctx is cancelled and main has not returned within grace (nor while
+// trainSaving holds), discards every uncommitted output (abortLive: no
+// partial file is left), logs msg and returns 1 without waiting; the
+// caller exits, ending main's goroutine.
+func runInterruptible(ctx context.Context, grace time.Duration, main func() int, stderr io.Writer, msg string) int {
 	done := make(chan int, 1)
 	go func() { done <- main() }()
 	select {
@@ -87,10 +101,29 @@ func runInterruptible(ctx context.Context, grace time.Duration, main func() int,
 	case code := <-done:
 		return code
 	case <-time.After(grace):
-		abortLive()
-		log.New(stderr, log.Prefix(), 0).Printf("interrupted: stopped without waiting for the current batch; no output file written")
-		return 1
 	}
+	waited := false
+	for trainSaving.Load() {
+		waited = true
+		select {
+		case code := <-done:
+			return code
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+	if waited { // the save is done: the run returns next
+		grace = 2 * time.Second
+	} else {
+		grace = 0
+	}
+	select {
+	case code := <-done:
+		return code
+	case <-time.After(grace):
+	}
+	abortLive()
+	log.New(stderr, log.Prefix(), 0).Print(msg)
+	return 1
 }
 
 // runMain runs a command and returns its exit code: -h's text goes to

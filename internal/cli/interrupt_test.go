@@ -158,7 +158,7 @@ func TestReflogpSIGTERM(t *testing.T) {
 func TestRunInterruptible(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if code := runInterruptible(ctx, time.Second, func() int { return 7 }, &bytes.Buffer{}); code != 7 {
+	if code := runInterruptible(ctx, time.Second, func() int { return 7 }, &bytes.Buffer{}, "interrupted"); code != 7 {
 		t.Errorf("prompt run: code %d", code)
 	}
 	out := filepath.Join(t.TempDir(), "o.arrow")
@@ -170,7 +170,7 @@ func TestRunInterruptible(t *testing.T) {
 	defer func() { block <- struct{}{} }()
 	var log bytes.Buffer
 	start := time.Now()
-	if code := runInterruptible(ctx, 100*time.Millisecond, func() int { <-block; return 0 }, &log); code != 1 || !strings.Contains(log.String(), "interrupted") {
+	if code := runInterruptible(ctx, 100*time.Millisecond, func() int { <-block; return 0 }, &log, "interrupted"); code != 1 || !strings.Contains(log.String(), "interrupted") {
 		t.Errorf("stuck run: code %d, log %q", code, log.String())
 	}
 	if time.Since(start) > 2*time.Second {
@@ -181,5 +181,32 @@ func TestRunInterruptible(t *testing.T) {
 	}
 	if err := outs.commit(); err == nil {
 		t.Error("commit after abortLive succeeded")
+	}
+}
+
+// dpo-train's checkpoint writes are waited for past the grace (no partial
+// checkpoint), and the run's own code is returned once it is saved; a
+// run that is not saving is left after the grace.
+func TestRunInterruptibleWaitsForSave(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	trainSaving.Store(true)
+	defer trainSaving.Store(false)
+	start := time.Now()
+	code := runInterruptible(ctx, 50*time.Millisecond, func() int {
+		time.Sleep(400 * time.Millisecond) // the checkpoint write
+		trainSaving.Store(false)
+		time.Sleep(100 * time.Millisecond) // then the run returns
+		return 9
+	}, &bytes.Buffer{}, "interrupted")
+	if code != 9 || time.Since(start) < 400*time.Millisecond {
+		t.Errorf("saving run: code %d after %v, want its own 9 after the save", code, time.Since(start))
+	}
+	var log bytes.Buffer
+	block := make(chan struct{}, 1)
+	defer func() { block <- struct{}{} }()
+	start = time.Now()
+	if code := runInterruptible(ctx, 50*time.Millisecond, func() int { <-block; return 0 }, &log, "step dropped"); code != 1 || log.String() != "step dropped\n" || time.Since(start) > time.Second {
+		t.Errorf("computing run: code %d, log %q after %v", code, log.String(), time.Since(start))
 	}
 }

@@ -53,6 +53,7 @@ func Train(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		log = io.Discard
 	}
 	c.Progress = !c.Quiet && isTerminal(stderr)
+	c.Saving = trainSaving.Store
 	res, err := train.Run(ctx, c, Version, stdin, log)
 	var ce *train.ConfigError
 	if errors.As(err, &ce) {

@@ -122,6 +122,11 @@ type Config struct {
 	// StopAfterSteps, when > 0, makes Run return ErrStopped after saving a
 	// checkpoint at that step, as an interruption would (tests use it).
 	StopAfterSteps int `json:"-"`
+	// Saving, when not nil, is called with true before a checkpoint is
+	// written and with false once it is complete (renamed) or removed: the
+	// CLI waits for a save in progress after SIGTERM, and otherwise stops
+	// within its grace without waiting for the step in progress.
+	Saving func(bool) `json:"-"`
 }
 
 // DefaultConfig returns the defaults: TRL's DPOConfig where it has one

@@ -65,8 +65,10 @@
 // # Interruptions and failures
 //
 // A cancelled context (SIGINT/SIGTERM in dpo-train) is honoured at the next
-// step boundary: the checkpoint of the steps done is saved and Run returns
-// an error wrapping ErrStopped. A SIGKILL loses at most the steps after the
+// micro-batch boundary: the checkpoint of the steps done is saved and Run
+// returns an error wrapping ErrStopped. Config.Saving brackets each
+// checkpoint write, so that dpo-train, which leaves a run whose micro-batch
+// outlasts its 5 s grace, never leaves one while a checkpoint is written. A SIGKILL loses at most the steps after the
 // last complete checkpoint. A non-finite log-prob, loss or gradient norm
 // stops the run with an error naming the step, before any variable is
 // updated and without writing a checkpoint.

@@ -50,3 +50,32 @@ func TestInterruptBetweenMicroBatches(t *testing.T) {
 		}
 	}
 }
+
+// Config.Saving brackets every checkpoint write: true before the
+// checkpoint is complete, false once it is, in pairs.
+func TestSavingHook(t *testing.T) {
+	_, _, cfg := smallRun(t)
+	out := filepath.Join(t.TempDir(), "out")
+	c := cfg(out)
+	c.SaveSteps = 1
+	var calls []bool
+	c.Saving = func(on bool) {
+		ck, _ := filepath.Glob(filepath.Join(out, "checkpoint-*", train.TrainerFile))
+		if want := len(calls) / 2; on && len(ck) != want || !on && len(ck) != want+1 {
+			t.Errorf("Saving(%v) after %d calls: %d complete checkpoints", on, len(calls), len(ck))
+		}
+		calls = append(calls, on)
+	}
+	if _, err := train.Run(context.Background(), c, "test", nil, nil); err != nil {
+		t.Fatal(err)
+	}
+	ck, _ := filepath.Glob(filepath.Join(out, "checkpoint-*", train.TrainerFile))
+	if len(calls) == 0 || len(calls) != 2*len(ck) {
+		t.Fatalf("Saving calls %v for %d checkpoints", calls, len(ck))
+	}
+	for i, on := range calls {
+		if on != (i%2 == 0) {
+			t.Fatalf("Saving calls %v: want true, false pairs", calls)
+		}
+	}
+}

@@ -876,6 +876,10 @@ func (r *runner) writeModel(dir string, step int) error {
 // save writes checkpoint-<step> atomically and prunes old ones. On failure
 // the temp directory is removed, so a full disk is not kept full.
 func (r *runner) save(step int) (err error) {
+	if r.c.Saving != nil {
+		r.c.Saving(true)
+		defer r.c.Saving(false)
+	}
 	final := checkpointDir(r.c.Out, step)
 	if _, err := os.Stat(filepath.Join(final, TrainerFile)); err == nil {
 		return nil // already saved (a resumed run interrupted at once)
