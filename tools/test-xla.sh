@@ -19,8 +19,8 @@ export DPO_REQUIRE_REFS=1 GOMLX_BACKEND=xla:cpu DPO_XLA_CPU_PLUGIN="$PWD/$plugin
 engine='^(TestFamiliesTransformersOracle|TestTransformersOracle|TestQwen3MoeTransformersOracle|TestQwen3MoePEFTOracle|TestPEFTOracle|TestGreedyMatchesTransformers|TestBF16LogProbsAgainstTorch|TestLayoutsEqualPlain|TestLayoutGradientsEqualPlain|TestChooseBackend|TestBackendSelection|TestXLACPUDevices|TestDevicesEqualOne|TestDevicesRefused|TestGenerateDevicesEqualOne)$'
 # train: the 10-step TRL comparison (loss types), LoRA against PEFT+TRL,
 # MoE against TRL, bit-identical resume on the same backend, the compile
-# bound, 2 devices = 1.
-train='^(TestTrainAgainstTRL|TestLoRATrainAgainstTRL|TestTrainMoEAgainstTRL|TestResumeBitIdentical|TestResumeOtherBackend|TestCompilesBounded|TestTrainDevicesEqualOne|TestTrainDevicesRefused)$'
+# bound, 2 devices = 1, AdamW in update groups = one update.
+train='^(TestTrainAgainstTRL|TestLoRATrainAgainstTRL|TestTrainMoEAgainstTRL|TestResumeBitIdentical|TestResumeOtherBackend|TestCompilesBounded|TestTrainDevicesEqualOne|TestTrainDevicesRefused|TestUpdateGroupsBitIdentical)$'
 # cli: shards = unsharded, checkpoints load in transformers, --devices 2 = one.
 cli='^(TestShards|TestTrainedCheckpointLoadsInTransformers|TestReflogpDevices)$'
 

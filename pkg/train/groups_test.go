@@ -44,6 +44,9 @@ func TestUpdateGroupsBitIdentical(t *testing.T) {
 	writeStream(t, in, ps, engineRefs(t, base, ps), "")
 	run := func(name string) (*train.Result, map[string][]byte, []byte) {
 		c := testConfig(base, in, filepath.Join(dir, name))
+		if onXLA(t) {
+			c.Backend = "" // $GOMLX_BACKEND: make test's XLA pass runs it there too
+		}
 		c.BatchSize, c.GradAccum, c.LR, c.MaxGradNorm, c.WeightDecay = 2, 2, 1e-3, 0.05, 0.01
 		res, err := train.Run(context.Background(), c, "test", nil, nil)
 		if err != nil {
