@@ -41,23 +41,7 @@ func TestArrowRowTooLarge(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			var ids []string
-			var rowErrs []*RowError
-			for {
-				ex, err := r.Next()
-				if err == io.EOF {
-					break
-				}
-				var re *RowError
-				if errors.As(err, &re) {
-					rowErrs = append(rowErrs, re)
-					continue
-				}
-				if err != nil {
-					t.Fatalf("%s: %v", c.name, err)
-				}
-				ids = append(ids, ex.ID)
-			}
+			ids, rowErrs := readIDs(t, r)
 			r.Close()
 			if limit < 0 {
 				if len(ids) != 4 || len(rowErrs) != 0 {
@@ -148,12 +132,22 @@ func TestRatedGroupedRepeatedID(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	var ids []string
-	var rowErrs []*RowError
+	ids, rowErrs := readIDs(t, r)
+	if strings.Join(ids, ",") != "a/0-1,b/0-1" || len(rowErrs) != 1 {
+		t.Fatalf("pairs %v, errors %v", ids, rowErrs)
+	}
+	if re := rowErrs[0]; re.Line != 3 || re.Field != "id" || !errors.Is(re, ErrDuplicate) || !strings.Contains(re.Error(), `id "a" is also the id of line 1`) {
+		t.Errorf("error: line %d field %q: %v", re.Line, re.Field, re)
+	}
+}
+
+// readIDs reads r to its end: the ids of its examples and its row errors.
+func readIDs(t *testing.T, r Reader) (ids []string, rowErrs []*RowError) {
+	t.Helper()
 	for {
 		ex, err := r.Next()
 		if err == io.EOF {
-			break
+			return ids, rowErrs
 		}
 		var re *RowError
 		if errors.As(err, &re) {
@@ -164,11 +158,5 @@ func TestRatedGroupedRepeatedID(t *testing.T) {
 			t.Fatal(err)
 		}
 		ids = append(ids, ex.ID)
-	}
-	if strings.Join(ids, ",") != "a/0-1,b/0-1" || len(rowErrs) != 1 {
-		t.Fatalf("pairs %v, errors %v", ids, rowErrs)
-	}
-	if re := rowErrs[0]; re.Line != 3 || re.Field != "id" || !errors.Is(re, ErrDuplicate) || !strings.Contains(re.Error(), `id "a" is also the id of line 1`) {
-		t.Errorf("error: line %d field %q: %v", re.Line, re.Field, re)
 	}
 }

@@ -232,16 +232,9 @@ func (e *Encoder) EncodePrompt(ex pairs.Example) (Prompt, error) {
 		if p.Text, err = chat.MessagesJSON(ex.Prompt.Messages); err != nil {
 			return p, fmt.Errorf("field prompt: %w", err)
 		}
-		opts := e.special
-		opts.AddGenerationPrompt = true
-		if len(ex.Tools) > 0 {
-			opts.Extra = withTools(opts.Extra, ex.Tools)
+		if p.IDs, _, err = e.encodeChatPrompt(ex); err != nil {
+			return p, err
 		}
-		text, err := e.tmpl.Render(ex.Prompt.Messages, opts)
-		if err != nil {
-			return p, fmt.Errorf("field prompt: chat template: %w", err)
-		}
-		p.IDs = e.tok.Encode(text, false)
 	} else {
 		p.Text = ex.Prompt.Str
 		p.IDs = e.encodeTextSpecial(ex.Prompt.Str)
@@ -262,6 +255,21 @@ func (e *Encoder) ChatTemplate() *chat.Template { return e.tmpl }
 // with ("" for none).
 func (e *Encoder) SpecialTokens() (bos, eos string) { return e.special.BOSToken, e.eos }
 
+// encodeChatPrompt renders ex's prompt messages with the generation prompt
+// (and ex's tools) and encodes them; opts are the render options used.
+func (e *Encoder) encodeChatPrompt(ex pairs.Example) (ids []int32, opts chat.RenderOptions, err error) {
+	opts = e.special
+	opts.AddGenerationPrompt = true
+	if len(ex.Tools) > 0 {
+		opts.Extra = withTools(opts.Extra, ex.Tools)
+	}
+	text, err := e.tmpl.Render(ex.Prompt.Messages, opts)
+	if err != nil {
+		return nil, opts, fmt.Errorf("field prompt: chat template: %w", err)
+	}
+	return e.tok.Encode(text, false), opts, nil
+}
+
 func (e *Encoder) encodeChat(ex pairs.Example) (prompt, chosen, rejected []int32, mismatch []string, err error) {
 	if e.tmpl == nil {
 		return nil, nil, nil, nil, errors.New("conversational pair but no chat template (the tokenizer has none; pass --chat-template FILE)")
@@ -269,16 +277,10 @@ func (e *Encoder) encodeChat(ex pairs.Example) (prompt, chosen, rejected []int32
 	if !ex.Prompt.IsChat() || !ex.Chosen.IsChat() || !ex.Rejected.IsChat() {
 		return nil, nil, nil, nil, errors.New("prompt, chosen and rejected must all be message lists or all be strings")
 	}
-	opts := e.special
-	opts.AddGenerationPrompt = true
-	if len(ex.Tools) > 0 {
-		opts.Extra = withTools(opts.Extra, ex.Tools)
-	}
-	ptext, err := e.tmpl.Render(ex.Prompt.Messages, opts)
+	prompt, opts, err := e.encodeChatPrompt(ex)
 	if err != nil {
-		return nil, nil, nil, nil, fmt.Errorf("field prompt: chat template: %w", err)
+		return nil, nil, nil, nil, err
 	}
-	prompt = e.tok.Encode(ptext, false)
 	opts.AddGenerationPrompt = false
 	joint := func(name string, completion []chat.Message) ([]int32, error) {
 		msgs := slices.Concat(ex.Prompt.Messages, completion)
