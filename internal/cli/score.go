@@ -7,11 +7,8 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
-	"sort"
 	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
@@ -62,37 +59,11 @@ Example:
 Exit status: 0 success, 1 failure, 2 usage error.
 `
 
-// ScoreSummary is what dpo-score reports.
-type ScoreSummary struct {
-	Pairs int64   `json:"pairs"`
-	Beta  float64 `json:"beta"`
-	// ReferenceFree is true for length-normalised (SimPO) scoring.
-	ReferenceFree bool `json:"reference_free"`
-	// Accuracy counts margin > 0 as 1 and ties as 1/2 (so a policy equal to
-	// its reference scores 0.5); StrictAccuracy is TRL's rewards/accuracies
-	// (ties count 0).
-	Accuracy       float64    `json:"accuracy"`
-	AccuracyCI95   [2]float64 `json:"accuracy_ci95"`
-	StrictAccuracy float64    `json:"strict_accuracy"`
-	Ties           int64      `json:"ties"`
-	RewardChosen   float64    `json:"mean_reward_chosen"`
-	RewardRejected float64    `json:"mean_reward_rejected"`
-	Margin         float64    `json:"mean_margin"`
-	// PolicyPrefersChosen and ReferencePrefersChosen: how often the model's
-	// own log-probability of the chosen completion beats the rejected one.
-	PolicyPrefersChosen    float64     `json:"policy_prefers_chosen"`
-	ReferencePrefersChosen *float64    `json:"reference_prefers_chosen,omitempty"`
-	Worst                  []WorstPair `json:"worst"`
-}
+// ScoreSummary is what dpo-score reports (dpo.EvalSummary).
+type ScoreSummary = dpo.EvalSummary
 
 // WorstPair is one of the pairs with the lowest margin.
-type WorstPair struct {
-	ID       string  `json:"id"`
-	Margin   float64 `json:"margin"`
-	Prompt   string  `json:"prompt"`
-	Chosen   string  `json:"chosen"`
-	Rejected string  `json:"rejected"`
-}
+type WorstPair = dpo.WorstPair
 
 // scoreFlags is dpo-score's flag set and the values its flags set.
 type scoreFlags struct {
@@ -271,7 +242,7 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		sink = w
 	}
 
-	acc := newScoreAcc(*worst)
+	acc := dpo.NewEvaluation(*worst)
 	prog := newProgress(log, !std.quiet && isTerminal(stderr), "pairs")
 	prog.countTotal(inputs, shard, mem)
 	for batch := 0; r.Next(); batch++ {
@@ -301,7 +272,12 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 			rr[i] = dpo.ImplicitReward(*beta, pr[i], rR, len(p.Rejected.Row(i)), lengthNorm)
 			margin[i] = rc[i] - rr[i]
 			correct[i] = margin[i] > 0
-			acc.add(p, i, pc[i], pr[i], refC, refR, rc[i], rr[i], margin[i])
+			sp := dpo.ScoredPair{ID: p.ID.Value(i), PolicyChosen: pc[i], PolicyRejected: pr[i], RewardChosen: rc[i], RewardRejected: rr[i],
+				Prompt: p.Prompt.Row(i), Chosen: p.Chosen.Row(i), Rejected: p.Rejected.Row(i)}
+			if hasRef {
+				sp.HasRef, sp.RefChosen, sp.RefRejected = true, refC[i], refR[i]
+			}
+			acc.Add(sp)
 		}
 		out, err := arrowio.AppendColumns(schema, rec, float64Array(mem, pc), float64Array(mem, pr), float64Array(mem, rc), float64Array(mem, rr), float64Array(mem, margin), boolArray(mem, correct))
 		if err != nil {
@@ -312,19 +288,19 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		if err != nil {
 			return err
 		}
-		prog.update(acc.n)
+		prog.update(acc.Pairs())
 	}
 	prog.done()
 	if err := r.Err(); err != nil {
 		return err
 	}
-	if acc.n == 0 && !shard.active() {
+	if acc.Pairs() == 0 && !shard.active() {
 		return fmt.Errorf("%s: %w", r.Name(), errNoRows)
 	}
 	if err := sink.Close(); err != nil {
 		return err
 	}
-	if acc.n == 0 { // an empty --shard: a valid empty output, no summary
+	if acc.Pairs() == 0 { // an empty --shard: a valid empty output, no summary
 		if summaryOut != nil {
 			summaryOut.Abort()
 			outs.files[0] = nil
@@ -336,7 +312,7 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return nil
 	}
 	dec := scoreDecoder(*tokDir, *policy, r.Metadata())
-	sum := acc.summary(*beta, lengthNorm, hasRef, *seed, dec)
+	sum := acc.Summary(*beta, lengthNorm, hasRef, *seed, dec)
 	if summaryOut != nil {
 		if err := writeJSONOutput(summaryOut, "--summary", sum); err != nil {
 			return err
@@ -410,103 +386,6 @@ func (s *jsonlSink) Write(rec arrow.RecordBatch) error {
 
 func (s *jsonlSink) Close() error { return s.w.Flush() }
 
-// scoreAcc accumulates the summary.
-type scoreAcc struct {
-	n                   int64
-	correct             []float64 // 1, 0.5 (tie) or 0 per pair, for the bootstrap
-	sumRC, sumRR, sumM  float64
-	strict, ties        int64
-	policyPref, refPref int64
-	worstN              int
-	worst               []worstRow
-}
-
-type worstRow struct {
-	id                       string
-	margin                   float64
-	prompt, chosen, rejected []int32
-}
-
-func newScoreAcc(worst int) *scoreAcc { return &scoreAcc{worstN: worst} }
-
-func (a *scoreAcc) add(p arrowio.Pairs, i int, pc, pr float64, refC, refR []float64, rc, rr, m float64) {
-	a.n++
-	a.sumRC += rc
-	a.sumRR += rr
-	a.sumM += m
-	switch {
-	case m > 0:
-		a.strict++
-		a.correct = append(a.correct, 1)
-	case m == 0:
-		a.ties++
-		a.correct = append(a.correct, 0.5)
-	default:
-		a.correct = append(a.correct, 0)
-	}
-	if pc > pr {
-		a.policyPref++
-	}
-	if refC != nil && refC[i] > refR[i] {
-		a.refPref++
-	}
-	if a.worstN > 0 && (len(a.worst) < a.worstN || m < a.worst[len(a.worst)-1].margin) {
-		w := worstRow{id: p.ID.Value(i), margin: m, prompt: slices.Clone(p.Prompt.Row(i)), chosen: slices.Clone(p.Chosen.Row(i)), rejected: slices.Clone(p.Rejected.Row(i))}
-		a.worst = append(a.worst, w)
-		sort.SliceStable(a.worst, func(x, y int) bool { return a.worst[x].margin < a.worst[y].margin })
-		if len(a.worst) > a.worstN {
-			a.worst = a.worst[:a.worstN]
-		}
-	}
-}
-
-func (a *scoreAcc) summary(beta float64, refFree, hasRef bool, seed uint64, dec func([]int32) string) *ScoreSummary {
-	n := float64(a.n)
-	s := &ScoreSummary{
-		Pairs: a.n, Beta: beta, ReferenceFree: refFree,
-		Accuracy:            mean(a.correct),
-		StrictAccuracy:      float64(a.strict) / n,
-		Ties:                a.ties,
-		RewardChosen:        a.sumRC / n,
-		RewardRejected:      a.sumRR / n,
-		Margin:              a.sumM / n,
-		PolicyPrefersChosen: float64(a.policyPref) / n,
-	}
-	if hasRef {
-		v := float64(a.refPref) / n
-		s.ReferencePrefersChosen = &v
-	}
-	s.AccuracyCI95 = bootstrapCI(a.correct, 1000, seed)
-	for _, w := range a.worst {
-		s.Worst = append(s.Worst, WorstPair{ID: w.id, Margin: w.margin, Prompt: dec(w.prompt), Chosen: dec(w.chosen), Rejected: dec(w.rejected)})
-	}
-	return s
-}
-
-func mean(v []float64) float64 {
-	var s float64
-	for _, x := range v {
-		s += x
-	}
-	return s / float64(len(v))
-}
-
-// bootstrapCI is the 95% percentile interval of the mean of v over B
-// resamples with replacement.
-func bootstrapCI(v []float64, B int, seed uint64) [2]float64 {
-	rng := rand.New(rand.NewPCG(seed, 0x5eed))
-	means := make([]float64, B)
-	for b := range means {
-		var s float64
-		for range v {
-			s += v[rng.IntN(len(v))]
-		}
-		means[b] = s / float64(len(v))
-	}
-	sort.Float64s(means)
-	return [2]float64{means[int(0.025*float64(B))], means[int(math.Ceil(0.975*float64(B)))-1]}
-}
-
 // scoreDecoder returns a function that shows token ids as text: with the
 // tokenizer given, the policy's own tokenizer when it is the stream's, or
 // the builtin one; else as ids.
@@ -536,25 +415,3 @@ func scoreDecoder(tokDir, policy string, meta arrowio.Metadata) func([]int32) st
 	return func(ids []int32) string { return tok.Decode(ids, false) }
 }
 
-// Format writes the human summary.
-func (s *ScoreSummary) Format(w io.Writer) {
-	kind := "β·(log π − log π_ref)"
-	if s.ReferenceFree {
-		kind = "β·log π/|y| (reference-free)"
-	}
-	fmt.Fprintf(w, "pairs %d, β %g, reward %s\n", s.Pairs, s.Beta, kind)
-	fmt.Fprintf(w, "reward accuracy %.3f (95%% CI %.3f–%.3f; ties count half: %d ties; strict %.3f)\n", s.Accuracy, s.AccuracyCI95[0], s.AccuracyCI95[1], s.Ties, s.StrictAccuracy)
-	fmt.Fprintf(w, "mean reward chosen %.4f, rejected %.4f, margin %.4f\n", s.RewardChosen, s.RewardRejected, s.Margin)
-	fmt.Fprintf(w, "policy prefers chosen by log-prob: %.3f", s.PolicyPrefersChosen)
-	if s.ReferencePrefersChosen != nil {
-		fmt.Fprintf(w, " (reference: %.3f)", *s.ReferencePrefersChosen)
-	}
-	fmt.Fprintln(w)
-	if len(s.Worst) > 0 {
-		fmt.Fprintln(w, "worst margins:")
-		for _, p := range s.Worst {
-			// %q: ids come from the input and must not drive the terminal.
-			fmt.Fprintf(w, "  id %q margin %.4f\n    prompt   %q\n    chosen   %q\n    rejected %q\n", p.ID, p.Margin, p.Prompt, p.Chosen, p.Rejected)
-		}
-	}
-}

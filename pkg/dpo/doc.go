@@ -95,6 +95,16 @@
 // (logits/*, mean_token_accuracy, entropy, num_tokens) need the model's
 // forward and are pkg/train's.
 //
+// # Evaluation
+//
+// [ImplicitReward] is a completion's reward as DPO defines it (β times the
+// policy's log-ratio to the reference, or SimPO's length-normalised
+// log-probability). [Evaluation] accumulates scored held-out pairs into
+// dpo-score's [EvalSummary]: reward accuracy with ties counted half and a
+// bootstrap 95% interval, TRL's strict accuracy, mean rewards and margin,
+// how often policy and reference prefer the chosen completion, and the
+// lowest-margin pairs.
+//
 // # Numerics
 //
 // log σ and σ are evaluated in forms that never overflow (log σ(x) =
