@@ -414,4 +414,3 @@ func scoreDecoder(tokDir, policy string, meta arrowio.Metadata) func([]int32) st
 	}
 	return func(ids []int32) string { return tok.Decode(ids, false) }
 }
-

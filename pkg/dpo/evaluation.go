@@ -142,7 +142,6 @@ func (a *Evaluation) Summary(beta float64, refFree, hasRef bool, seed uint64, de
 	return s
 }
 
-
 // bootstrapCI is the 95% percentile interval of the mean of v over B
 // resamples with replacement.
 func bootstrapCI(v []float64, B int, seed uint64) [2]float64 {
