@@ -73,7 +73,7 @@ func microMemory(cfg *model.Config, c *Config, rows, T int) (activations, logits
 	}
 	chunk := c.VocabChunk
 	if chunk <= 0 {
-		chunk = 8192 // the engine's default head chunk
+		chunk = engine.DefaultVocabChunk
 	}
 	chunk = min(chunk, cfg.VocabSize)
 	logits = toks * 4 * (3*float64(chunk) + 4)
