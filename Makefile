@@ -288,7 +288,7 @@ frontier: $(FDIR)/frontier.jsonl
 # (NOISE_OPTS_<name> below, default --loss <name>).
 NOISE_RATES  ?= 0 0.2 0.4
 NOISE_LOSSES ?= sigmoid cdpo robust ipo exo_pair
-NOISE_PAIRS  ?= 2400
+NOISE_PAIRS  ?= 1600
 NOISE_EPOCHS ?= 1
 NOISE_BETA   ?= $(BETA)
 NOISE_LR     ?= $(LR)

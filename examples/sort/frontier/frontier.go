@@ -25,16 +25,19 @@ const (
 	fileSamples = "samples.jsonl"     // the held-out samples (T 1), judged
 	fileRatios  = "samples-ref.arrow" // the same samples with ref_logp from the reference
 	fileGreedy  = "gen.jsonl"         // greedy generation on the held-out prompts, judged
+	filePolicy  = "policy/dpo.json"   // dpo-train's record of the run (its loss)
 )
 
 // Point is one line of frontier.jsonl: a policy's place on the reward–KL
 // plane. Beta is nil for the reference itself.
 type Point struct {
-	Label  string   `json:"label"`
-	Beta   *float64 `json:"beta"`
-	KL     float64  `json:"kl"`
-	KLErr  float64  `json:"kl_stderr"`
-	Reward float64  `json:"reward"`
+	Label string   `json:"label"`
+	Beta  *float64 `json:"beta"`
+	// Loss is the objective dpo-train recorded (policy/dpo.json), if any.
+	Loss   string  `json:"loss,omitempty"`
+	KL     float64 `json:"kl"`
+	KLErr  float64 `json:"kl_stderr"`
+	Reward float64 `json:"reward"`
 	// SamplesExact is the fraction of the samples the judge scores 1.
 	SamplesExact float64 `json:"samples_exact"`
 	NSamples     int     `json:"n_samples"`
@@ -99,7 +102,22 @@ func readPoint(dir string, ref bool) (Point, error) {
 	} else if !os.IsNotExist(err) {
 		return Point{}, err
 	}
-	return point(dir, samples, ratios, sum, greedy)
+	p, err := point(dir, samples, ratios, sum, greedy)
+	if err != nil {
+		return Point{}, err
+	}
+	if b, err := os.ReadFile(filepath.Join(dir, filePolicy)); err == nil {
+		var meta struct {
+			Loss string `json:"loss"`
+		}
+		if err := json.Unmarshal(b, &meta); err != nil {
+			return Point{}, fmt.Errorf("%s: %w", filepath.Join(dir, filePolicy), err)
+		}
+		p.Loss = meta.Loss
+	} else if !os.IsNotExist(err) {
+		return Point{}, err
+	}
+	return p, nil
 }
 
 // sortPoints puts the reference first, then the policies by decreasing β
@@ -169,7 +187,7 @@ func plotFrontier(ps []Point, title, path string) (err error) {
 	}()
 	p := plot.New()
 	p.Title.Text = title
-	p.X.Label.Text = "KL(π‖π_ref), nats per completion (Monte-Carlo, held-out samples)"
+	p.X.Label.Text = "KL(π || π_ref), nats per completion (Monte-Carlo, held-out samples)"
 	p.Y.Label.Text = "judge's mean reward (held-out samples, T 1)"
 	p.Add(plotter.NewGrid())
 	xy := make(plotter.XYs, len(ps))

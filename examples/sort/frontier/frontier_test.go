@@ -100,6 +100,8 @@ func TestRun(t *testing.T) {
 	writeRun(t, filepath.Join(root, "ref"), 0, []float64{1, 0}, []float64{-1, -2}, []float64{-1, -2})
 	writeRun(t, filepath.Join(root, "b0.1"), 0.1, []float64{1, 1}, []float64{-0.5, -1}, []float64{-1, -2.5})
 	writeRun(t, filepath.Join(root, "b1"), 1, []float64{1, 0.5}, []float64{-1, -1.5}, []float64{-1.25, -1.75})
+	os.MkdirAll(filepath.Join(root, "b1", "policy"), 0o755)
+	os.WriteFile(filepath.Join(root, "b1", filePolicy), []byte(`{"beta":1,"loss":"sigmoid=1,sft=1"}`), 0o644)
 	png := filepath.Join(root, "frontier.png")
 	var out, table bytes.Buffer
 	err := run(config{ref: filepath.Join(root, "ref"), png: png, out: "-", dirs: []string{filepath.Join(root, "b0.1"), filepath.Join(root, "b1")}}, &out, &table)
@@ -127,6 +129,9 @@ func TestRun(t *testing.T) {
 		if b != w.beta || !near(got[i].KL, w.kl) || !near(got[i].Reward, w.reward) {
 			t.Errorf("point %d: β %g KL %g reward %g, want %+v", i, b, got[i].KL, got[i].Reward, w)
 		}
+	}
+	if got[1].Loss != "sigmoid=1,sft=1" || got[2].Loss != "" {
+		t.Errorf("losses %q, %q: want dpo.json's for β 1, none for β 0.1", got[1].Loss, got[2].Loss)
 	}
 	if !strings.Contains(table.String(), "| 0.1 | 1.000 ± 0.500 | 1.000 |") {
 		t.Errorf("table:\n%s", table.String())
