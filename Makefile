@@ -219,9 +219,12 @@ FRONTIER_LR     ?= $(LR)
 FRONTIER_RPO    ?= 0
 FRONTIER_N      ?= 4
 FRONTIER_LOSS   := $(if $(filter-out 0,$(FRONTIER_RPO)),--loss sigmoid$(,)sft --loss-weights 1$(,)$(FRONTIER_RPO),--loss sigmoid)
-FKEY  := e$(FRONTIER_EPOCHS)-lr$(FRONTIER_LR)-rpo$(FRONTIER_RPO)-n$(FRONTIER_N)-bs$(BATCH)-s$(SEED)
+FKEY  := e$(FRONTIER_EPOCHS)-lr$(FRONTIER_LR)-rpo$(FRONTIER_RPO)-bs$(BATCH)-s$(SEED)
 FDIR  := $(OUT)/frontier/$(FKEY)
-FREF  := $(OUT)/frontier/ref-n$(FRONTIER_N)-t$(GEN_MAX_NEW)-s$(SEED)
+FREF  := $(OUT)/frontier/ref-s$(SEED)
+# The samples of a run (policy or reference) live in a subdirectory named by
+# the sampling options, so another FRONTIER_N resamples without retraining.
+FSUB  := n$(FRONTIER_N)-t$(GEN_MAX_NEW)
 FSAMPLE = $(BIN)/dpo-sample --n $(FRONTIER_N) --temperature 1 --max-new-tokens $(GEN_MAX_NEW) --seed $(SEED) -q
 FRONTIER_TOOLS := $(TOOLS) $(GEN_TOOLS) $(BIN)/sort-frontier
 
@@ -231,26 +234,26 @@ build: $(BIN)/sort-frontier $(BIN)/sort-flip $(BIN)/sort-noise
 
 $(FDIR)/train.opts: FORCE
 	$(call stamp,$(FRONTIER_LOSS) --lr $(FRONTIER_LR) --warmup-steps 5 --epochs $(FRONTIER_EPOCHS) --batch-size $(BATCH) --seed $(SEED))
-$(FDIR)/sample.opts: FORCE
-	$(call stamp,--max-new-tokens $(GEN_MAX_NEW))
 $(FDIR)/betas.opts: FORCE
-	$(call stamp,$(FRONTIER_BETAS))
+	$(call stamp,$(FRONTIER_BETAS) $(FSUB))
 
 $(FDIR)/b%/policy/dpo.json: $(OUT)/onpolicy/pairs-ref.arrow $(FDIR)/train.opts $(BIN)/dpo-train
 	rm -rf $(@D)
 	$(BIN)/dpo-train --model $(OUT)/sft $(shell cat $(FDIR)/train.opts) --beta $* --logging-steps 1000 -q --out $(@D) $<
 $(FDIR)/b%/after.json: $(FDIR)/b%/policy/dpo.json $(OUT)/heldout-ref.arrow $(BIN)/dpo-score
 	$(BIN)/dpo-score --policy $(<D) --worst 0 --summary $@ -o /dev/null $(OUT)/heldout-ref.arrow 2> $(@D)/after.txt
-$(FDIR)/b%/samples.arrow: $(FDIR)/b%/policy/dpo.json $(FDIR)/sample.opts $(EX)/heldout.jsonl $(BIN)/dpo-sample
+$(FDIR)/b%/$(FSUB)/samples.arrow: $(FDIR)/b%/policy/dpo.json $(EX)/heldout.jsonl $(BIN)/dpo-sample
+	@mkdir -p $(@D)
 	$(FSAMPLE) --model $(<D) --jsonl-copy $(@D)/samples-raw.jsonl -o $@ $(EX)/heldout.jsonl
 $(FDIR)/b%/gen.jsonl: $(FDIR)/b%/policy/dpo.json $(EX)/heldout.jsonl $(GEN_TOOLS)
 	$(GENERATE) --model $(<D) -o $(@D)/gen-raw.jsonl $(EX)/heldout.jsonl
 	$(BIN)/sort-judge < $(@D)/gen-raw.jsonl > $@
 # The reference as a policy: its own samples (KL 0) and the demo's greedy run.
-$(FREF)/samples.arrow: $(OUT)/sft/model.safetensors $(EX)/heldout.jsonl $(BIN)/dpo-sample
+$(FREF)/$(FSUB)/samples.arrow: $(OUT)/sft/model.safetensors $(EX)/heldout.jsonl $(BIN)/dpo-sample
 	@mkdir -p $(@D)
 	$(FSAMPLE) --model $(OUT)/sft --jsonl-copy $(@D)/samples-raw.jsonl -o $@ $(EX)/heldout.jsonl
 $(FREF)/gen.jsonl: $(OUT)/gen-before.txt
+	@mkdir -p $(@D)
 	cp $(OUT)/gen-before.jsonl $@
 # Both: judge the samples; the reference's log-probs of the same tokens.
 $(OUT)/frontier/%/samples.jsonl: $(OUT)/frontier/%/samples.arrow $(BIN)/sort-judge
@@ -259,9 +262,9 @@ $(OUT)/frontier/%/samples-ref.arrow: $(OUT)/frontier/%/samples.arrow $(OUT)/sft/
 	$(BIN)/dpo-reflogp --model $(OUT)/sft -q -o $@ $<
 
 FRONTIER_RUNS := $(addprefix $(FDIR)/b,$(FRONTIER_BETAS))
-$(FDIR)/frontier.jsonl: $(FDIR)/betas.opts $(BIN)/sort-frontier $(addprefix $(FREF)/,samples.jsonl samples-ref.arrow gen.jsonl) \
-		$(foreach r,$(FRONTIER_RUNS),$(addprefix $(r)/,after.json samples.jsonl samples-ref.arrow gen.jsonl))
-	$(BIN)/sort-frontier -ref $(FREF) -png $(FDIR)/frontier.png -o $@ \
+$(FDIR)/frontier.jsonl: $(FDIR)/betas.opts $(BIN)/sort-frontier $(addprefix $(FREF)/,gen.jsonl $(FSUB)/samples.jsonl $(FSUB)/samples-ref.arrow) \
+		$(foreach r,$(FRONTIER_RUNS),$(addprefix $(r)/,after.json gen.jsonl $(FSUB)/samples.jsonl $(FSUB)/samples-ref.arrow))
+	$(BIN)/sort-frontier -ref $(FREF) -samples $(FSUB) -png $(FDIR)/frontier.png -o $@ \
 		-title "sort demo: reward vs KL per β ($(FKEY))" $(FRONTIER_RUNS) 2> $(FDIR)/frontier.txt
 
 frontier: $(FDIR)/frontier.jsonl
@@ -297,7 +300,11 @@ NOISE_OPTS_cdpo     := --loss sigmoid --label-smoothing $(NOISE_EPS)
 NOISE_OPTS_robust   := --loss robust --label-smoothing $(NOISE_EPS)
 NOISE_OPTS_exo_pair := --loss exo_pair --label-smoothing $(NOISE_EPS)
 noise_opts = $(or $(NOISE_OPTS_$(1)),--loss $(1))
-NKEY := p$(NOISE_PAIRS)-e$(NOISE_EPOCHS)-b$(NOISE_BETA)-lr$(NOISE_LR)-eps$(NOISE_EPS)-bs$(BATCH)-s$(SEED)
+# Runs are named LOSS[-epsE]-fRATE under a key of the options they share,
+# so changing NOISE_EPS reruns only the losses that use it.
+NOISE_EPS_LOSSES := cdpo robust exo_pair
+noise_name = $(1)$(if $(filter $(1),$(NOISE_EPS_LOSSES)),-eps$(NOISE_EPS))-f$(2)
+NKEY := p$(NOISE_PAIRS)-e$(NOISE_EPOCHS)-b$(NOISE_BETA)-lr$(NOISE_LR)-bs$(BATCH)-s$(SEED)
 NDIR := $(OUT)/noise/$(NKEY)
 NPAIRS = $(OUT)/noise/pairs-p$(NOISE_PAIRS)-s$(SEED)-f$(1)
 
@@ -316,36 +323,38 @@ $(call NPAIRS,$(1))-ref.arrow: $(call NPAIRS,$(1)).jsonl $(OUT)/sft/model.safete
 	$(BIN)/dpo-tokenize --tokenizer $(TOKENIZER) -q -o $(call NPAIRS,$(1)).arrow $$<
 	$(BIN)/dpo-reflogp --model $(OUT)/sft -q -o $$@ $(call NPAIRS,$(1)).arrow
 endef
-# A run: loss $(1) on the pairs of rate $(2).
+# A run: loss $(1) on the pairs of rate $(2), in directory $(3).
 define noise_run
-$(NDIR)/$(1)-f$(2)/opts: FORCE
+$(3)/opts: FORCE
 	$$(call stamp,$(call noise_opts,$(1)) --beta $(NOISE_BETA) --lr $(NOISE_LR) --warmup-steps 5 --epochs $(NOISE_EPOCHS) --batch-size $(BATCH) --seed $(SEED))
-$(NDIR)/$(1)-f$(2)/policy/dpo.json: $(call NPAIRS,$(2))-ref.arrow $(NDIR)/$(1)-f$(2)/opts $(BIN)/dpo-train
+$(3)/policy/dpo.json: $(call NPAIRS,$(2))-ref.arrow $(3)/opts $(BIN)/dpo-train
 	rm -rf $$(@D)
-	$(BIN)/dpo-train --model $(OUT)/sft $$(shell cat $(NDIR)/$(1)-f$(2)/opts) --logging-steps 1000 -q --out $$(@D) $$<
-	echo '{"loss":"$(1)","flip_rate":$(2),"args":"$$(shell cat $(NDIR)/$(1)-f$(2)/opts)"}' > $(NDIR)/$(1)-f$(2)/run.json
-$(NDIR)/$(1)-f$(2)/after.json: $(NDIR)/$(1)-f$(2)/policy/dpo.json $(OUT)/heldout-ref.arrow $(BIN)/dpo-score
+	$(BIN)/dpo-train --model $(OUT)/sft $$(shell cat $(3)/opts) --logging-steps 1000 -q --out $$(@D) $$<
+	echo '{"loss":"$(1)","flip_rate":$(2),"args":"$$(shell cat $(3)/opts)"}' > $(3)/run.json
+$(3)/after.json: $(3)/policy/dpo.json $(OUT)/heldout-ref.arrow $(BIN)/dpo-score
 	$(BIN)/dpo-score --policy $$(<D) --worst 0 --summary $$@ -o /dev/null $(OUT)/heldout-ref.arrow 2> $$(@D)/after.txt
-$(NDIR)/$(1)-f$(2)/gen.jsonl: $(NDIR)/$(1)-f$(2)/policy/dpo.json $(EX)/heldout.jsonl $(GEN_TOOLS)
+$(3)/gen.jsonl: $(3)/policy/dpo.json $(EX)/heldout.jsonl $(GEN_TOOLS)
 	$(GENERATE) --model $$(<D) -o $$(@D)/gen-raw.jsonl $(EX)/heldout.jsonl
 	$(BIN)/sort-judge < $$(@D)/gen-raw.jsonl > $$@
 endef
 $(foreach f,$(NOISE_RATES),$(eval $(call noise_pairs,$(f))))
-$(foreach l,$(NOISE_LOSSES),$(foreach f,$(NOISE_RATES),$(eval $(call noise_run,$(l),$(f)))))
+$(foreach l,$(NOISE_LOSSES),$(foreach f,$(NOISE_RATES),$(eval $(call noise_run,$(l),$(f),$(NDIR)/$(call noise_name,$(l),$(f))))))
 
-NOISE_RUNS := $(foreach l,$(NOISE_LOSSES),$(foreach f,$(NOISE_RATES),$(NDIR)/$(l)-f$(f)))
-$(NDIR)/runs.opts: FORCE
+NOISE_RUNS := $(foreach l,$(NOISE_LOSSES),$(foreach f,$(NOISE_RATES),$(NDIR)/$(call noise_name,$(l),$(f))))
+# The summary of this run list (its ε) beside the runs.
+NAGG := $(NDIR)/summary-eps$(NOISE_EPS)
+$(NAGG)/runs.opts: FORCE
 	$(call stamp,$(NOISE_RUNS))
-$(NDIR)/noise.jsonl: $(NDIR)/runs.opts $(BIN)/sort-noise $(foreach r,$(NOISE_RUNS),$(r)/after.json $(r)/gen.jsonl)
-	$(BIN)/sort-noise -png $(NDIR)/noise.png -gen-png $(NDIR)/noise-gen.png -o $@ \
-		-title "sort demo: flipped labels ($(NKEY))" $(NOISE_RUNS) 2> $(NDIR)/noise.txt
+$(NAGG)/noise.jsonl: $(NAGG)/runs.opts $(BIN)/sort-noise $(foreach r,$(NOISE_RUNS),$(r)/after.json $(r)/gen.jsonl)
+	$(BIN)/sort-noise -png $(NAGG)/noise.png -gen-png $(NAGG)/noise-gen.png -o $@ \
+		-title "sort demo: flipped labels ($(NKEY), ε $(NOISE_EPS))" $(NOISE_RUNS) 2> $(NAGG)/noise.txt
 
-noise: $(NDIR)/noise.jsonl
-	cp $(NDIR)/noise.jsonl $(NDIR)/noise.png $(NDIR)/noise-gen.png $(OUT)/noise/
+noise: $(NAGG)/noise.jsonl
+	cp $(NAGG)/noise.jsonl $(NAGG)/noise.png $(NAGG)/noise-gen.png $(OUT)/noise/
 	@echo
 	@echo "== flipped labels ($(NDIR)): first $(NOISE_PAIRS) bundled pairs, β $(NOISE_BETA), lr $(NOISE_LR), $(NOISE_EPOCHS) epochs, ε $(NOISE_EPS) =="
 	@cat $(foreach f,$(NOISE_RATES),$(call NPAIRS,$(f)).log)
-	@cat $(NDIR)/noise.txt
+	@cat $(NAGG)/noise.txt
 	@echo "plots: $(OUT)/noise/noise.png $(OUT)/noise/noise-gen.png  data: $(OUT)/noise/noise.jsonl"
 
 # Keep the intermediate streams (pairs and reference log-probs are reusable).

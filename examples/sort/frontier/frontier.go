@@ -77,14 +77,15 @@ func point(dir string, samples runs.Judged, ratios []float64, sum *runs.Summary,
 	return p, nil
 }
 
-// readPoint reads a run directory; ref says it is the reference's (no
-// dpo-score summary).
-func readPoint(dir string, ref bool) (Point, error) {
-	samples, err := runs.ReadJudgedFile(filepath.Join(dir, fileSamples))
+// readPoint reads a run directory, its samples from the subdirectory sub
+// ("" for dir itself); ref says it is the reference's (no dpo-score
+// summary).
+func readPoint(dir, sub string, ref bool) (Point, error) {
+	samples, err := runs.ReadJudgedFile(filepath.Join(dir, sub, fileSamples))
 	if err != nil {
 		return Point{}, err
 	}
-	ratios, err := runs.LogRatios(filepath.Join(dir, fileRatios))
+	ratios, err := runs.LogRatios(filepath.Join(dir, sub, fileRatios))
 	if err != nil {
 		return Point{}, err
 	}
@@ -230,8 +231,8 @@ func plotFrontier(ps []Point, title, path string) (err error) {
 
 // config is the command line.
 type config struct {
-	ref, out, png, title string
-	dirs                 []string
+	ref, samples, out, png, title string
+	dirs                          []string
 }
 
 // run reads the directories and writes the JSON Lines, the plot and the
@@ -239,14 +240,14 @@ type config struct {
 func run(cfg config, stdout, stderr io.Writer) error {
 	var ps []Point
 	if cfg.ref != "" {
-		p, err := readPoint(cfg.ref, true)
+		p, err := readPoint(cfg.ref, cfg.samples, true)
 		if err != nil {
 			return err
 		}
 		ps = append(ps, p)
 	}
 	for _, d := range cfg.dirs {
-		p, err := readPoint(d, false)
+		p, err := readPoint(d, cfg.samples, false)
 		if err != nil {
 			return err
 		}

@@ -63,7 +63,8 @@ func writeRun(t *testing.T, dir string, beta float64, scores, logp, ref []float6
 		b, _ := json.Marshal(map[string]any{"id": "x", "score": s})
 		judged.Write(append(b, '\n'))
 	}
-	os.WriteFile(filepath.Join(dir, fileSamples), []byte(judged.String()), 0o644)
+	os.MkdirAll(filepath.Join(dir, "n2"), 0o755)
+	os.WriteFile(filepath.Join(dir, "n2", fileSamples), []byte(judged.String()), 0o644)
 	if beta > 0 {
 		b, _ := json.Marshal(map[string]any{"pairs": 4, "beta": beta, "accuracy": 0.75, "mean_reward_chosen": beta, "mean_reward_rejected": -beta})
 		os.WriteFile(filepath.Join(dir, fileSummary), b, 0o644)
@@ -79,7 +80,7 @@ func writeRun(t *testing.T, dir string, beta float64, scores, logp, ref []float6
 	rb.Field(1).(*array.Float64Builder).AppendValues(ref, nil)
 	rec := rb.NewRecordBatch()
 	defer rec.Release()
-	f, err := os.Create(filepath.Join(dir, fileRatios))
+	f, err := os.Create(filepath.Join(dir, "n2", fileRatios))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -104,7 +105,7 @@ func TestRun(t *testing.T) {
 	os.WriteFile(filepath.Join(root, "b1", filePolicy), []byte(`{"beta":1,"loss":"sigmoid=1,sft=1"}`), 0o644)
 	png := filepath.Join(root, "frontier.png")
 	var out, table bytes.Buffer
-	err := run(config{ref: filepath.Join(root, "ref"), png: png, out: "-", dirs: []string{filepath.Join(root, "b0.1"), filepath.Join(root, "b1")}}, &out, &table)
+	err := run(config{ref: filepath.Join(root, "ref"), samples: "n2", png: png, out: "-", dirs: []string{filepath.Join(root, "b0.1"), filepath.Join(root, "b1")}}, &out, &table)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -141,7 +142,7 @@ func TestRun(t *testing.T) {
 	}
 	// A run without its summary is an error naming the file.
 	os.Remove(filepath.Join(root, "b1", fileSummary))
-	err = run(config{out: "-", dirs: []string{filepath.Join(root, "b1")}}, &out, &table)
+	err = run(config{samples: "n2", out: "-", dirs: []string{filepath.Join(root, "b1")}}, &out, &table)
 	if err == nil || !strings.Contains(err.Error(), fileSummary) {
 		t.Errorf("missing summary: %v", err)
 	}

@@ -8,8 +8,8 @@
 //	frontier -ref out/frontier/KEY/ref -o frontier.jsonl -png frontier.png out/frontier/KEY/b*
 //
 // A run directory holds samples.jsonl (dpo-sample --jsonl-copy, judged by
-// examples/sort/judge), samples-ref.arrow (the same samples' Arrow stream
-// after dpo-reflogp --model REF), after.json (dpo-score --summary on the
+// examples/sort/judge) and samples-ref.arrow (the same samples' Arrow stream
+// after dpo-reflogp --model REF), in its -samples subdirectory if given, after.json (dpo-score --summary on the
 // held-out pairs; not in the -ref directory) and optionally gen.jsonl
 // (greedy generations, judged). It writes one JSON object per directory
 // (beta, kl, kl_stderr, reward, samples_exact, n_samples, reward_accuracy,
@@ -26,7 +26,7 @@ import (
 	"os"
 )
 
-const usage = `Usage: frontier [-ref DIR] [-o frontier.jsonl] [-png frontier.png] RUNDIR...
+const usage = `Usage: frontier [-ref DIR] [-samples SUBDIR] [-o frontier.jsonl] [-png frontier.png] RUNDIR...
 
 The reward–KL frontier of the sort demo's β sweep (make frontier).
 
@@ -46,6 +46,7 @@ func main() {
 	}
 	cfg := config{}
 	flag.StringVar(&cfg.ref, "ref", "", "run `DIR` of the reference's own samples (the KL-0 point; no after.json)")
+	flag.StringVar(&cfg.samples, "samples", "", "read samples.jsonl and samples-ref.arrow from this `SUBDIR` of each run directory (the Makefile's n<N>-t<max-new-tokens>)")
 	flag.StringVar(&cfg.out, "o", "-", "JSON Lines output `FILE` (- for stdout)")
 	flag.StringVar(&cfg.png, "png", "", "write the plot to this PNG `FILE`")
 	flag.StringVar(&cfg.title, "title", "sort demo: reward vs KL, one DPO run per β", "the plot's title")
