@@ -46,7 +46,7 @@ LOSS_OPTS  := $(if $(filter-out 0,$(RPO)),--loss sigmoid$(,)sft --loss-weights 1
 TOOLS := $(BIN)/dpo-tokenize $(BIN)/dpo-reflogp $(BIN)/dpo-train $(BIN)/dpo-score
 GOSRC := $(shell find cmd pkg internal -name '*.go' -not -name '*_test.go') go.mod go.sum
 
-.PHONY: all build demo iterate readme test test-xla refs clean FORCE
+.PHONY: all build demo iterate frontier noise readme test test-xla refs clean FORCE
 
 all: build
 
@@ -202,6 +202,164 @@ iterate: $(OUT)/sft/model.safetensors $(OUT)/gen-before.txt $(TOOLS) $(GEN_TOOLS
 # run has not happened here is kept and reported.
 readme:
 	$(GO) run ./tools/readme README.md
+
+# ---- make frontier: the DPO paper's reward–KL frontier over β ---------------
+#
+# One DPO run per β in FRONTIER_BETAS, all from the demo's SFT reference on
+# the demo's on-policy pairs; per run: held-out reward accuracy (dpo-score on
+# heldout-ref.arrow), FRONTIER_N samples per held-out prompt at temperature 1
+# judged by the exact-sort judge (the reward), the same samples' reference
+# log-probs (dpo-reflogp --model the SFT reference on dpo-sample's Arrow
+# stream), so KL(π‖π_ref) ≈ mean(logp − ref_logp), and greedy generation.
+# examples/sort/frontier gathers them into frontier.jsonl and frontier.png
+# (docs/demo.md, section 6, says why this recipe). Runs live under
+# frontier/KEY/bBETA, KEY naming the options, so other options never
+# overwrite them; the reference's own samples (the KL-0 point) under
+# frontier/ref-... are shared by every KEY. The latest run's frontier.jsonl
+# and frontier.png are copied to examples/out/frontier/.
+FRONTIER_BETAS  ?= 0.01 0.03 0.1 0.3 1
+FRONTIER_EPOCHS ?= 2
+FRONTIER_LR     ?= $(LR)
+FRONTIER_RPO    ?= 0
+FRONTIER_N      ?= 4
+FRONTIER_LOSS   := $(if $(filter-out 0,$(FRONTIER_RPO)),--loss sigmoid$(,)sft --loss-weights 1$(,)$(FRONTIER_RPO),--loss sigmoid)
+FKEY  := e$(FRONTIER_EPOCHS)-lr$(FRONTIER_LR)-rpo$(FRONTIER_RPO)-bs$(BATCH)-s$(SEED)
+FDIR  := $(OUT)/frontier/$(FKEY)
+FREF  := $(OUT)/frontier/ref-s$(SEED)
+# The samples of a run (policy or reference) live in a subdirectory named by
+# the sampling options, so another FRONTIER_N resamples without retraining.
+FSUB  := n$(FRONTIER_N)-t$(GEN_MAX_NEW)
+FSAMPLE = $(BIN)/dpo-sample --n $(FRONTIER_N) --temperature 1 --max-new-tokens $(GEN_MAX_NEW) --seed $(SEED) -q
+FRONTIER_TOOLS := $(TOOLS) $(GEN_TOOLS) $(BIN)/sort-frontier
+
+$(BIN)/sort-frontier: $(wildcard $(EX)/frontier/*.go $(EX)/internal/runs/*.go) $(GOSRC)
+	CGO_ENABLED=0 $(GO) build -o $@ ./$(EX)/frontier
+build: $(BIN)/sort-frontier $(BIN)/sort-flip $(BIN)/sort-noise
+
+$(FDIR)/train.opts: FORCE
+	$(call stamp,$(FRONTIER_LOSS) --lr $(FRONTIER_LR) --warmup-steps 5 --epochs $(FRONTIER_EPOCHS) --batch-size $(BATCH) --seed $(SEED))
+$(FDIR)/betas.opts: FORCE
+	$(call stamp,$(FRONTIER_BETAS) $(FSUB))
+
+$(FDIR)/b%/policy/dpo.json: $(OUT)/onpolicy/pairs-ref.arrow $(FDIR)/train.opts $(BIN)/dpo-train
+	rm -rf $(@D)
+	$(BIN)/dpo-train --model $(OUT)/sft $(shell cat $(FDIR)/train.opts) --beta $* --logging-steps 1000 -q --out $(@D) $<
+$(FDIR)/b%/after.json: $(FDIR)/b%/policy/dpo.json $(OUT)/heldout-ref.arrow $(BIN)/dpo-score
+	$(BIN)/dpo-score --policy $(<D) --worst 0 --summary $@ -o /dev/null $(OUT)/heldout-ref.arrow 2> $(@D)/after.txt
+$(FDIR)/b%/$(FSUB)/samples.arrow: $(FDIR)/b%/policy/dpo.json $(EX)/heldout.jsonl $(BIN)/dpo-sample
+	@mkdir -p $(@D)
+	$(FSAMPLE) --model $(<D) --jsonl-copy $(@D)/samples-raw.jsonl -o $@ $(EX)/heldout.jsonl
+$(FDIR)/b%/gen.jsonl: $(FDIR)/b%/policy/dpo.json $(EX)/heldout.jsonl $(GEN_TOOLS)
+	$(GENERATE) --model $(<D) -o $(@D)/gen-raw.jsonl $(EX)/heldout.jsonl
+	$(BIN)/sort-judge < $(@D)/gen-raw.jsonl > $@
+# The reference as a policy: its own samples (KL 0) and the demo's greedy run.
+$(FREF)/$(FSUB)/samples.arrow: $(OUT)/sft/model.safetensors $(EX)/heldout.jsonl $(BIN)/dpo-sample
+	@mkdir -p $(@D)
+	$(FSAMPLE) --model $(OUT)/sft --jsonl-copy $(@D)/samples-raw.jsonl -o $@ $(EX)/heldout.jsonl
+$(FREF)/gen.jsonl: $(OUT)/gen-before.txt
+	@mkdir -p $(@D)
+	cp $(OUT)/gen-before.jsonl $@
+# Both: judge the samples; the reference's log-probs of the same tokens.
+$(OUT)/frontier/%/samples.jsonl: $(OUT)/frontier/%/samples.arrow $(BIN)/sort-judge
+	$(BIN)/sort-judge < $(@D)/samples-raw.jsonl > $@
+$(OUT)/frontier/%/samples-ref.arrow: $(OUT)/frontier/%/samples.arrow $(OUT)/sft/model.safetensors $(BIN)/dpo-reflogp
+	$(BIN)/dpo-reflogp --model $(OUT)/sft -q -o $@ $<
+
+FRONTIER_RUNS := $(addprefix $(FDIR)/b,$(FRONTIER_BETAS))
+$(FDIR)/frontier.jsonl: $(FDIR)/betas.opts $(BIN)/sort-frontier $(addprefix $(FREF)/,gen.jsonl $(FSUB)/samples.jsonl $(FSUB)/samples-ref.arrow) \
+		$(foreach r,$(FRONTIER_RUNS),$(addprefix $(r)/,after.json gen.jsonl $(FSUB)/samples.jsonl $(FSUB)/samples-ref.arrow))
+	$(BIN)/sort-frontier -ref $(FREF) -samples $(FSUB) -png $(FDIR)/frontier.png -o $@ \
+		-title "sort demo: reward vs KL per β ($(FKEY))" $(FRONTIER_RUNS) 2> $(FDIR)/frontier.txt
+
+frontier: $(FDIR)/frontier.jsonl
+	cp $(FDIR)/frontier.jsonl $(FDIR)/frontier.png $(OUT)/frontier/
+	@echo
+	@echo "== reward–KL frontier ($(FDIR)): $(FRONTIER_LOSS), $(FRONTIER_EPOCHS) epochs, lr $(FRONTIER_LR); $(FRONTIER_N) samples per held-out prompt at T 1 =="
+	@cat $(FDIR)/frontier.txt
+	@echo "plot: $(OUT)/frontier/frontier.png  data: $(OUT)/frontier/frontier.jsonl"
+
+# ---- make noise: flipped preference labels ----------------------------------
+#
+# NOISE_RATES of the training pairs (NOISE_PAIRS: the first NOISE_PAIRS rows
+# of the bundled near-miss pairs, examples/sort/train.jsonl, the held-out
+# pairs' distribution) get chosen and rejected swapped
+# (examples/sort/flip, seeded: a higher rate flips a superset), before
+# dpo-tokenize, so dpo-reflogp's reference log-probs follow the flipped
+# labels. Then one DPO run per loss in NOISE_LOSSES from the SFT reference,
+# scored on the clean held-out pairs (reward accuracy) and by greedy
+# generation on the held-out prompts; examples/sort/noise gathers them into
+# noise.jsonl and noise.png (docs/demo.md, section 7). Losses: sigmoid (DPO),
+# cdpo (sigmoid with label smoothing NOISE_EPS, conservative DPO), robust
+# (rDPO, ε NOISE_EPS), ipo, exo_pair (ε NOISE_EPS: a soft target
+# preference); hinge, nca_pair, bco_pair, ... can be added by name
+# (NOISE_OPTS_<name> below, default --loss <name>).
+NOISE_RATES  ?= 0 0.2 0.4
+NOISE_LOSSES ?= sigmoid cdpo robust ipo exo_pair
+NOISE_PAIRS  ?= 1600
+NOISE_EPOCHS ?= 1
+NOISE_BETA   ?= $(BETA)
+NOISE_LR     ?= $(LR)
+NOISE_EPS    ?= 0.2
+NOISE_OPTS_cdpo     := --loss sigmoid --label-smoothing $(NOISE_EPS)
+NOISE_OPTS_robust   := --loss robust --label-smoothing $(NOISE_EPS)
+NOISE_OPTS_exo_pair := --loss exo_pair --label-smoothing $(NOISE_EPS)
+noise_opts = $(or $(NOISE_OPTS_$(1)),--loss $(1))
+# Runs are named LOSS[-epsE]-fRATE under a key of the options they share,
+# so changing NOISE_EPS reruns only the losses that use it.
+NOISE_EPS_LOSSES := cdpo robust exo_pair
+noise_name = $(1)$(if $(filter $(1),$(NOISE_EPS_LOSSES)),-eps$(NOISE_EPS))-f$(2)
+NKEY := p$(NOISE_PAIRS)-e$(NOISE_EPOCHS)-b$(NOISE_BETA)-lr$(NOISE_LR)-bs$(BATCH)-s$(SEED)
+NDIR := $(OUT)/noise/$(NKEY)
+NPAIRS = $(OUT)/noise/pairs-p$(NOISE_PAIRS)-s$(SEED)-f$(1)
+
+$(BIN)/sort-flip: $(wildcard $(EX)/flip/*.go)
+	CGO_ENABLED=0 $(GO) build -o $@ ./$(EX)/flip
+$(BIN)/sort-noise: $(wildcard $(EX)/noise/*.go $(EX)/internal/runs/*.go) $(GOSRC)
+	CGO_ENABLED=0 $(GO) build -o $@ ./$(EX)/noise
+
+# The flipped pairs of rate $(1), tokenized, with the reference's log-probs.
+define noise_pairs
+$(call NPAIRS,$(1)).jsonl: $(EX)/train.jsonl $(BIN)/sort-flip
+	@mkdir -p $$(@D)
+	head -n $(NOISE_PAIRS) $$< | $(BIN)/sort-flip -rate $(1) -seed $(SEED) > $$@.tmp 2> $(call NPAIRS,$(1)).log
+	mv $$@.tmp $$@
+$(call NPAIRS,$(1))-ref.arrow: $(call NPAIRS,$(1)).jsonl $(OUT)/sft/model.safetensors $(BIN)/dpo-tokenize $(BIN)/dpo-reflogp
+	$(BIN)/dpo-tokenize --tokenizer $(TOKENIZER) -q -o $(call NPAIRS,$(1)).arrow $$<
+	$(BIN)/dpo-reflogp --model $(OUT)/sft -q -o $$@ $(call NPAIRS,$(1)).arrow
+endef
+# A run: loss $(1) on the pairs of rate $(2), in directory $(3).
+define noise_run
+$(3)/opts: FORCE
+	$$(call stamp,$(call noise_opts,$(1)) --beta $(NOISE_BETA) --lr $(NOISE_LR) --warmup-steps 5 --epochs $(NOISE_EPOCHS) --batch-size $(BATCH) --seed $(SEED))
+$(3)/policy/dpo.json: $(call NPAIRS,$(2))-ref.arrow $(3)/opts $(BIN)/dpo-train
+	rm -rf $$(@D)
+	$(BIN)/dpo-train --model $(OUT)/sft $$(shell cat $(3)/opts) --logging-steps 1000 -q --out $$(@D) $$<
+	echo '{"loss":"$(1)","flip_rate":$(2),"args":"$$(shell cat $(3)/opts)"}' > $(3)/run.json
+$(3)/after.json: $(3)/policy/dpo.json $(OUT)/heldout-ref.arrow $(BIN)/dpo-score
+	$(BIN)/dpo-score --policy $$(<D) --worst 0 --summary $$@ -o /dev/null $(OUT)/heldout-ref.arrow 2> $$(@D)/after.txt
+$(3)/gen.jsonl: $(3)/policy/dpo.json $(EX)/heldout.jsonl $(GEN_TOOLS)
+	$(GENERATE) --model $$(<D) -o $$(@D)/gen-raw.jsonl $(EX)/heldout.jsonl
+	$(BIN)/sort-judge < $$(@D)/gen-raw.jsonl > $$@
+endef
+$(foreach f,$(NOISE_RATES),$(eval $(call noise_pairs,$(f))))
+$(foreach l,$(NOISE_LOSSES),$(foreach f,$(NOISE_RATES),$(eval $(call noise_run,$(l),$(f),$(NDIR)/$(call noise_name,$(l),$(f))))))
+
+NOISE_RUNS := $(foreach l,$(NOISE_LOSSES),$(foreach f,$(NOISE_RATES),$(NDIR)/$(call noise_name,$(l),$(f))))
+# The summary of this run list (its ε) beside the runs.
+NAGG := $(NDIR)/summary-eps$(NOISE_EPS)
+$(NAGG)/runs.opts: FORCE
+	$(call stamp,$(NOISE_RUNS))
+$(NAGG)/noise.jsonl: $(NAGG)/runs.opts $(BIN)/sort-noise $(foreach r,$(NOISE_RUNS),$(r)/after.json $(r)/gen.jsonl)
+	$(BIN)/sort-noise -png $(NAGG)/noise.png -gen-png $(NAGG)/noise-gen.png -o $@ \
+		-title "sort demo: flipped labels ($(NKEY), ε $(NOISE_EPS))" $(NOISE_RUNS) 2> $(NAGG)/noise.txt
+
+noise: $(NAGG)/noise.jsonl
+	cp $(NAGG)/noise.jsonl $(NAGG)/noise.png $(NAGG)/noise-gen.png $(OUT)/noise/
+	@echo
+	@echo "== flipped labels ($(NDIR)): first $(NOISE_PAIRS) bundled pairs, β $(NOISE_BETA), lr $(NOISE_LR), $(NOISE_EPOCHS) epochs, ε $(NOISE_EPS) =="
+	@cat $(foreach f,$(NOISE_RATES),$(call NPAIRS,$(f)).log)
+	@cat $(NAGG)/noise.txt
+	@echo "plots: $(OUT)/noise/noise.png $(OUT)/noise/noise-gen.png  data: $(OUT)/noise/noise.jsonl"
 
 # Keep the intermediate streams (pairs and reference log-probs are reusable).
 .SECONDARY:
