@@ -1,7 +1,9 @@
 package train_test
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"math"
 	"os"
 	"path/filepath"
@@ -82,4 +84,69 @@ func TestTrainDevicesRefused(t *testing.T) {
 	if _, err := train.Run(context.Background(), c, "test", nil, nil); err == nil || !strings.Contains(err.Error(), "--devices needs an XLA backend") {
 		t.Errorf("pure Go, 2 devices: error %v, want the XLA backend reason", err)
 	}
+}
+
+// TestTrainResumeOtherDevices: a run of 2 pairs on each of 2 devices,
+// stopped after step 5 and resumed on 4 devices of 1 pair (the same global
+// batch, so the same micro-batches), ends like the uninterrupted 2-device
+// run: loss, grad_norm and weights within 1e-4 relative; the log notes the
+// change, and trainer_state.json's train_batch_size is the 4 pairs one
+// process trains on per micro-batch in both. Another global batch on 4
+// devices (2 pairs each) is refused, naming both.
+func TestTrainResumeOtherDevices(t *testing.T) {
+	if !onXLA(t) {
+		t.Skip("needs a -tags xla build and GOMLX_BACKEND=xla:cpu (make test-xla)")
+	}
+	dir := t.TempDir()
+	base := newBase(t, dir, 32, 2, 5)
+	ps := synthPairs(8, 3)
+	refs := engineRefs(t, base, ps)
+	for i := range refs {
+		refs[i][0] -= 0.3 * float64(i%3)
+	}
+	in := filepath.Join(dir, "ref.arrow")
+	writeStream(t, in, ps, refs, "")
+	cfg := func(name string, bs, devices int) train.Config {
+		c := testConfig(base, in, filepath.Join(dir, name))
+		c.Backend = "" // $GOMLX_BACKEND
+		c.BatchSize, c.Devices, c.GradAccum, c.LR, c.Epochs = bs, devices, 1, 1e-3, 5 // 2 steps an epoch
+		c.Scheduler, c.WarmupSteps = train.SchedCosine, 2
+		return c
+	}
+	full, err := train.Run(context.Background(), cfg("full", 2, 2), "test", nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg("stop", 2, 2)
+	c.StopAfterSteps = 5
+	if _, err := train.Run(context.Background(), c, "test", nil, nil); !errors.Is(err, train.ErrStopped) {
+		t.Fatalf("stop at 5: %v", err)
+	}
+	if n := trainBatchSize(t, filepath.Join(c.Out, "checkpoint-5")); n != 4 {
+		t.Errorf("train_batch_size on 2 devices of 2 pairs: %d, want 4", n)
+	}
+	bad := cfg("stop", 2, 4)
+	bad.Resume, bad.Model = true, ""
+	if _, err := train.Run(context.Background(), bad, "test", nil, nil); err == nil ||
+		!strings.Contains(err.Error(), "global batch 4 pairs (--batch-size 2 × --devices 2 × --grad-accum 1)") ||
+		!strings.Contains(err.Error(), "global batch 8 pairs (--batch-size 2 × --devices 4 × --grad-accum 1)") {
+		t.Errorf("resume on 4 devices of 2 pairs: error %v, want both global batches named", err)
+	}
+	r := cfg("stop", 1, 4)
+	r.Resume, r.Model = true, ""
+	var log bytes.Buffer
+	res, err := train.Run(context.Background(), r, "test", nil, &log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Resumed != 5 || res.Steps != 10 {
+		t.Fatalf("resumed from %d, %d steps; want 5 and 10", res.Resumed, res.Steps)
+	}
+	if !strings.Contains(log.String(), "continues with a global batch 4 pairs (--batch-size 1 × --devices 4 × --grad-accum 1): the same micro-batches") {
+		t.Errorf("the log does not note the other device count:\n%s", log.String())
+	}
+	if n := trainBatchSize(t, filepath.Join(r.Out, "checkpoint-10")); n != 4 {
+		t.Errorf("train_batch_size on 4 devices of 1 pair: %d, want 4", n)
+	}
+	closeRuns(t, "2 devices resumed on 4", res, full, 1e-4)
 }
