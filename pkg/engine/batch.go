@@ -199,8 +199,13 @@ func plan(groups []Group, batchTokens int, o LayoutOptions) []layoutBatch {
 // power of two >= the number of rows). As planBatches does for scoring,
 // every batch has that shape, so a row's numbers depend on its own prompt,
 // the call's capacity and row count, not on which rows share its batch.
-func planGenerate(lens []int, capacity, batchTokens int) []batch {
+// Over several devices the row count is rounded up to a multiple of them
+// (so that the rows split, devices.go); padding rows are never emitted.
+func planGenerate(lens []int, capacity, batchTokens, devices int) []batch {
 	rowsPer := min(floorPow2(max(1, batchTokens/capacity)), ceilPow2(len(lens)))
+	if devices > 1 {
+		rowsPer = (rowsPer + devices - 1) / devices * devices
+	}
 	return planRows(lens, false, func(int) int { return rowsPer })
 }
 

@@ -181,11 +181,12 @@ func TestDataMeshSpecs(t *testing.T) {
 	}
 }
 
-// TestGenerateDevicesEqualOne: greedy decoding (prefill and decode with the
-// KV cache) over 2 devices gives one device's tokens, and its logits within
-// 1e-4 (dpo-sample --devices).
+// TestGenerateDevicesEqualOne: greedy generation over 2 and 4 devices
+// gives one device's tokens, logits within 1e-4. The prompts fall in
+// buckets of one or two rows, which planGenerate pads to a multiple of the
+// devices (so the rows split): the padding rows never reach the callback.
 func TestGenerateDevicesEqualOne(t *testing.T) {
-	needsDevices(t, 2)
+	e := needsDevices(t, 2)
 	cfg := tinyLlama()
 	ts := randomTensors(t, cfg, 41, safetensors.F32)
 	prompts := [][]int32{{1, 2, 3}, {4, 5, 6, 7, 8, 9, 10}, {11}, {12, 13}}
@@ -199,6 +200,9 @@ func TestGenerateDevicesEqualOne(t *testing.T) {
 		toks := make([][]int32, len(prompts))
 		logits := make([][]float32, len(prompts))
 		if _, err := m.Generate(context.Background(), prompts, 8, func(row int, l []float32) (int32, bool) {
+			if row < 0 || row >= len(prompts) {
+				t.Fatalf("%d devices: the callback got row %d of %d (a padding row)", devices, row, len(prompts))
+			}
 			best := 0
 			for j, v := range l {
 				if v > l[best] {
@@ -214,14 +218,49 @@ func TestGenerateDevicesEqualOne(t *testing.T) {
 		return toks, logits
 	}
 	wantT, wantL := run(1)
-	gotT, gotL := run(2)
-	for i := range wantT {
-		if fmt.Sprint(gotT[i]) != fmt.Sprint(wantT[i]) {
-			t.Errorf("prompt %d: 2 devices %v, one %v", i, gotT[i], wantT[i])
+	counts := []int{2}
+	if e.NumDevices() >= 4 {
+		counts = append(counts, 4)
+	}
+	for _, n := range counts {
+		gotT, gotL := run(n)
+		for i := range wantT {
+			if fmt.Sprint(gotT[i]) != fmt.Sprint(wantT[i]) {
+				t.Errorf("prompt %d: %d devices %v, one %v", i, n, gotT[i], wantT[i])
+			}
+			if len(gotL[i]) != len(wantL[i]) {
+				t.Errorf("prompt %d: %d devices gave %d logits, one %d", i, n, len(gotL[i]), len(wantL[i]))
+			}
+			for j := range wantL[i] {
+				if j < len(gotL[i]) && math.Abs(float64(gotL[i][j]-wantL[i][j])) > 1e-4*math.Max(1, math.Abs(float64(wantL[i][j]))) {
+					t.Fatalf("prompt %d logit %d: %d devices %v, one %v", i, j, n, gotL[i][j], wantL[i][j])
+				}
+			}
 		}
-		for j := range wantL[i] {
-			if j < len(gotL[i]) && math.Abs(float64(gotL[i][j]-wantL[i][j])) > 1e-4*math.Max(1, math.Abs(float64(wantL[i][j]))) {
-				t.Fatalf("prompt %d logit %d: 2 devices %v, one %v", i, j, gotL[i][j], wantL[i][j])
+	}
+}
+
+// TestPlanGenerateDevices: over N devices every generation batch's row
+// count is a multiple of N (the rows split instead of replicating), each
+// row is planned once, and one device keeps the power-of-two sizes.
+func TestPlanGenerateDevices(t *testing.T) {
+	lens := []int{3, 7, 1, 2, 30, 31, 5}
+	for _, c := range []struct{ devices, batchTokens int }{{1, 64}, {2, 64}, {3, 64}, {4, 64}, {4, 1 << 20}, {3, 1}} {
+		seen := map[int]int{}
+		for _, b := range planGenerate(lens, 64, c.batchTokens, c.devices) {
+			if b.size%c.devices != 0 || len(b.rows) > b.size {
+				t.Errorf("%d devices, batch tokens %d: a batch of %d rows in %d slots", c.devices, c.batchTokens, len(b.rows), b.size)
+			}
+			if c.devices == 1 && b.size != floorPow2(b.size) {
+				t.Errorf("one device: %d rows, not a power of two", b.size)
+			}
+			for _, r := range b.rows {
+				seen[r]++
+			}
+		}
+		for i := range lens {
+			if seen[i] != 1 {
+				t.Errorf("%d devices: row %d planned %d times", c.devices, i, seen[i])
 			}
 		}
 	}

@@ -108,7 +108,7 @@ func TestTrainResumeOtherDevices(t *testing.T) {
 	writeStream(t, in, ps, refs, "")
 	cfg := func(name string, bs, devices int) train.Config {
 		c := testConfig(base, in, filepath.Join(dir, name))
-		c.Backend = "" // $GOMLX_BACKEND
+		c.Backend = ""                                                                // $GOMLX_BACKEND
 		c.BatchSize, c.Devices, c.GradAccum, c.LR, c.Epochs = bs, devices, 1, 1e-3, 5 // 2 steps an epoch
 		c.Scheduler, c.WarmupSteps = train.SchedCosine, 2
 		return c
