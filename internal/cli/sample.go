@@ -96,6 +96,7 @@ type sampleOptions struct {
 	Seed          uint64        `json:"seed"`
 	Stop          []string      `json:"stop,omitempty"`
 	EOSTokenIDs   []int32       `json:"eos_token_ids"`
+	Shard         string        `json:"shard,omitempty"` // --shard I/N
 }
 
 // stringList is a repeatable string flag.
@@ -133,6 +134,8 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	fs.Var(&stops, "stop", "stop a completion when its text contains this `STRING` (repeatable; the string is kept)")
 	split := fs.String("split", pairs.DefaultSplit, "`SPLIT` read from an input directory of a Hugging Face DatasetDict (save_to_disk)")
 	columnsSpec := fs.String("columns", "", "prompt dataset column names as role=column pairs, roles prompt, id, system, tools (e.g. prompt=question,system=system), as dpo-tokenize's")
+	shard := &shardSpec{}
+	fs.Var(shard, "shard", "sample only shard `I/N` (0-based I) of the prompts: a contiguous slice, so the N outputs in order 0..N-1 are the unsharded output (docs/scale.md)")
 	mf := addModelFlags(fs)
 	std := addStdFlags(fs)
 	inputs, done, err := std.parseInputs(fs, args, stdout)
@@ -207,6 +210,11 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if len(prompts) == 0 {
 		return fmt.Errorf("%s: %w", inputsName(inputs), errNoRows)
 	}
+	if shard.active() {
+		lo, hi := shard.bounds(int64(len(prompts)))
+		prompts = prompts[lo:hi]
+		fmt.Fprintf(log, "shard %s: prompts %d to %d\n", shard, lo, hi)
+	}
 	if meta.Len() == 0 {
 		meta = arrowio.NewMetadata("dpo-sample", Version)
 		meta.SetTokenizer(tok.Name(), tok.SHA256())
@@ -224,8 +232,10 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	defer lm.Close()
 	mcfg := lm.ck.Config
-	if err := checkGenerateBounds(mf, lm, prompts, *n, *maxNew); err != nil {
-		return err
+	if len(prompts) > 0 { // else an empty shard: an empty output
+		if err := checkGenerateBounds(mf, lm, prompts, *n, *maxNew); err != nil {
+			return err
+		}
 	}
 	eos, err := eosTokenIDs(baseDir, mcfg)
 	if err != nil {
@@ -233,7 +243,7 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	opts := sampleOptions{Model: *modelDir, Architecture: string(mcfg.Arch), Backend: lm.eng.BackendName(),
 		BatchTokens: mf.opts.BatchTokens, BF16: mf.opts.BF16, Sampling: cfg, N: *n, MaxNewTokens: *maxNew,
-		Seed: *seed, Stop: stops, EOSTokenIDs: eos}
+		Seed: *seed, Stop: stops, EOSTokenIDs: eos, Shard: shard.String()}
 	if opts.ConfigSHA256, err = model.ConfigSHA256(lm.base); err != nil {
 		return err
 	}
