@@ -60,7 +60,13 @@
 // float32 master weights, both Adam moments, the step (which fixes the
 // epoch and the position in the permuted order) and the bco_pair running
 // moments; resuming from it on the pure-Go backend gives bit-identical
-// weights to an uninterrupted run.
+// weights to an uninterrupted run. A checkpoint also resumes with another
+// Config.Devices, BatchSize, GradAccum or BatchTokens when every step still
+// takes the same pairs (the global batch BatchSize × Devices × GradAccum and
+// the plan are the same: reshape.go); with the same micro-batches the run
+// continues as the uninterrupted one up to the order of the devices'
+// partial sums, and a log note says which. Another global batch is refused,
+// naming both.
 //
 // # Interruptions and failures
 //
