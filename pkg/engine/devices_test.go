@@ -85,6 +85,9 @@ func TestDevicesRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--devices needs an XLA backend") {
 		t.Errorf("pure Go with 2 devices: error %v, want one saying it needs an XLA backend", err)
 	}
+	if _, err := New(Options{Backend: DefaultGoBackend, ShardParams: true}); err == nil || !strings.Contains(err.Error(), "--shard-params splits the weights over several devices") {
+		t.Errorf("pure Go, one device, sharded weights: error %v, want the reason", err)
+	}
 	if e, err := New(Options{Backend: DefaultGoBackend, Devices: -1}); err != nil || e.Devices() != 1 {
 		t.Errorf("pure Go with all devices: %v, want one device", err)
 	} else {
@@ -263,5 +266,47 @@ func TestPlanGenerateDevices(t *testing.T) {
 				t.Errorf("%d devices: row %d planned %d times", c.devices, i, seen[i])
 			}
 		}
+	}
+}
+
+// TestShardParamsEqualOne: with Options.ShardParams the weights are split
+// over 2 and 4 devices (each on its first axis that divides, XLA's
+// partitioner gathering them) and the log-probs of the reflogp path equal
+// one device's within 1e-5 relative; the bytes a device holds shrink to
+// about 1/N of the model's (logged).
+func TestShardParamsEqualOne(t *testing.T) {
+	needsDevices(t, 4)
+	cfg := tinyLlama()
+	ts := randomTensors(t, cfg, 5, safetensors.F32)
+	seqs := pairSeqs(rand.New(rand.NewPCG(9, 1)), 9, cfg.VocabSize)
+	score := func(devices int, shard bool) ([]float64, int64, int64) {
+		e := newTestEngine(t, Options{BatchTokens: 128, VocabChunk: 16, Devices: devices, ShardParams: shard})
+		m, err := e.LoadWeights(cfg, ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		sums, err := m.SequenceLogProbs(context.Background(), seqs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		per, total := m.ParamBytes()
+		return sums, per, total
+	}
+	want, per1, total := score(1, false)
+	if per1 != total {
+		t.Errorf("one device holds %d bytes of %d", per1, total)
+	}
+	for _, n := range []int{2, 4} {
+		got, per, tot := score(n, true)
+		for i := range want {
+			if d := relDiff(got[i], want[i]); d > 1e-5 {
+				t.Errorf("%d devices, sharded weights: sequence %d: %.8g, one device %.8g", n, i, got[i], want[i])
+			}
+		}
+		if tot != total || per > total/int64(n)+total/10 {
+			t.Errorf("%d devices: %d bytes per device of %d, want about 1/%d", n, per, tot, n)
+		}
+		t.Logf("%d devices, sharded weights: %d bytes per device of %d (%.3f)", n, per, tot, float64(per)/float64(tot))
 	}
 }

@@ -35,6 +35,11 @@ type Result struct {
 	// Compiles counts the executables the run compiled (one per graph and
 	// input shapes) and the time of their first calls.
 	Compiles CompileStats
+	// VariableBytesPerDevice is what the weights, gradients and optimizer
+	// state take on each device at the end, VariableBytes their full
+	// size (engine.Model.ParamBytes): equal unless Config.ShardParams.
+	// Both 0 on one device.
+	VariableBytesPerDevice, VariableBytes int64
 }
 
 // tokenizerFiles are copied into checkpoints when their tokenizer.json
@@ -258,7 +263,7 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 		r.train.len(), len(r.plan), c.Epochs, c.GradAccum, c.BatchSize*c.devices(), c.batchShape(), r.obj)
 
 	// Model.
-	if r.eng, err = engine.New(engine.Options{Backend: c.Backend, VocabChunk: c.VocabChunk, BF16: c.BF16, Layout: c.Layout, Devices: c.Devices}); err != nil {
+	if r.eng, err = engine.New(engine.Options{Backend: c.Backend, VocabChunk: c.VocabChunk, BF16: c.BF16, Layout: c.Layout, Devices: c.Devices, ShardParams: c.ShardParams}); err != nil {
 		return nil, 0, err
 	}
 	r.eng.LogBackend(log)
@@ -491,6 +496,11 @@ func (r *runner) loop(ctx context.Context, start int) (*Result, error) {
 	st := r.mdl.CompileStats()
 	res.Compiles = st
 	fmt.Fprintln(r.log, st.Summary(r.eng.BackendKind()))
+	if r.eng.Devices() > 1 {
+		res.VariableBytesPerDevice, res.VariableBytes = r.mdl.ParamBytes()
+		fmt.Fprintf(r.log, "variables (weights, gradients, optimizer state): %.1f MiB on each of %d devices, %.1f MiB in all\n",
+			float64(res.VariableBytesPerDevice)/(1<<20), r.eng.Devices(), float64(res.VariableBytes)/(1<<20))
+	}
 	return res, nil
 }
 
