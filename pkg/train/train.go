@@ -706,7 +706,7 @@ func (r *runner) micro(m micro, scale float64, first bool) (microOut, error) {
 		if err != nil {
 			return err
 		}
-		if first {
+		if first && !r.opt.shardedGrads {
 			if err := r.opt.setGradients(out[gradOutputs:]); err != nil {
 				return err
 			}
