@@ -18,10 +18,13 @@ import (
 // partitioner (Shardy/GSPMD) splits the computation and inserts the
 // collectives (the gradient's all-reduce included). The partitioned
 // program computes the same function as the one-device program whatever
-// is sharded, so a sharding choice only changes the speed; the planners
-// pad a batch's rows to a multiple of N (padRows, rowMultiple) so that the
-// row axis does split. Every output is declared replicated: device 0's
-// copy is the result.
+// is sharded (RNG ops excepted, so the graphs draw none: LoRA dropout's
+// masks are a hash, lora.go), so a sharding choice only changes the
+// speed; the planners pad a batch's rows to a multiple of N (padRows,
+// rowMultiple, planGenerate) so that the row axis does split. Every output
+// is declared replicated: device 0's copy is the result. With
+// Options.ShardParams every variable is split over the devices too
+// (paramSpec, shardVariables, keepVariableSpecs), FSDP/ZeRO-3 style.
 
 // dataAxis names the mesh's one axis.
 const dataAxis = "data"

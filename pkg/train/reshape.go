@@ -54,13 +54,15 @@ func checkReshape(dir string, then, now *Config) error {
 
 // checkReshapePlan compares the plan of the run that wrote the checkpoint
 // (then's options on the same data) with the plan now: every step must
-// take the same pairs, else the resumed run would not continue the same
-// run. It returns a note when the steps' split into micro-batches differs
-// (the step's pairs and their loss weights are the same; sums run in
-// another order, so the last bits differ, and LoRA dropout masks, drawn
-// per micro-batch, are others), and "" when the micro-batches are the same
-// too (the continuation is the uninterrupted run's up to the devices'
-// float sums).
+// take the same pairs (with the same global batch only --batch-tokens can
+// cut them otherwise), else the resumed run would not continue the same
+// run. It returns the note the log gets: the same micro-batches (the
+// continuation is the uninterrupted run's up to the order of the devices'
+// partial sums), or only the same steps (the step's pairs and their loss
+// weights are the same; sums run in another order, so the last bits
+// differ, and LoRA dropout's masks, drawn per micro-batch, are others; the
+// epoch logged, counted in micro-batches as transformers counts it in
+// dataloader batches, too).
 func checkReshapePlan(d *dataset, dir string, then, now *Config, plan []stepPlan) (string, error) {
 	old := planSteps(d, then)
 	if len(old) != len(plan) {
