@@ -34,6 +34,17 @@
 // the results are bit-identical to one group. A non-finite gradient norm
 // leaves every variable untouched and stops the run.
 //
+// # Devices
+//
+// With Config.Devices N > 1 every graph runs data-parallel over N devices
+// of an XLA backend (engine.Options.Devices): a micro-batch holds
+// BatchSize pairs per device, and the global batch is BatchSize × N ×
+// GradAccum. With Config.ShardParams the weights, the accumulators and
+// both moments are split over the devices (engine.Options.ShardParams);
+// the accumulators then stay allocated between steps and the first
+// micro-batch writes its gradient into them in the graph. Both give one
+// device's numbers (docs/scale.md).
+//
 // # Precision and memory
 //
 // Weights, gradients, Adam moments and the update are float32. With
