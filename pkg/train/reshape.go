@@ -65,11 +65,8 @@ func checkReshape(dir string, then, now *Config) error {
 // dataloader batches, too).
 func checkReshapePlan(d *dataset, dir string, then, now *Config, plan []stepPlan) (string, error) {
 	old := planSteps(d, then)
-	if len(old) != len(plan) {
-		return "", &ConfigError{Err: fmt.Errorf("--resume: %s was planned as %d steps with a %s; %d steps now with a %s", dir, len(old), then.batchShape(), len(plan), now.batchShape())}
-	}
 	sameMicros := true
-	for k := range plan {
+	for k := range min(len(old), len(plan)) {
 		a, b := old[k], plan[k]
 		if a.epoch != b.epoch || a.start != b.start || a.end != b.end {
 			return "", &ConfigError{Err: fmt.Errorf("--resume: %s: step %d takes other pairs with a %s than with the checkpoint's %s (--batch-tokens cuts the steps differently); resume with the checkpoint's batch shape", dir, k+1, now.batchShape(), then.batchShape())}
@@ -83,6 +80,9 @@ func checkReshapePlan(d *dataset, dir string, then, now *Config, plan []stepPlan
 				sameMicros = false
 			}
 		}
+	}
+	if len(old) != len(plan) {
+		return "", &ConfigError{Err: fmt.Errorf("--resume: %s was planned as %d steps with a %s; %d steps now with a %s", dir, len(old), then.batchShape(), len(plan), now.batchShape())}
 	}
 	if sameMicros {
 		return fmt.Sprintf("note: --resume: %s was trained with a %s and continues with a %s: the same micro-batches (only the devices' partial sums differ)", dir, then.batchShape(), now.batchShape()), nil

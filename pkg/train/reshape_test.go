@@ -62,7 +62,8 @@ func trainBatchSize(t *testing.T, dir string) int {
 // resumes as 2 micro-batches of 2 (the same global batch: every step takes
 // the same pairs), says so in a note, and ends within 1e-4 of the
 // uninterrupted run; resuming with another global batch is refused,
-// naming both shapes, before any compute.
+// naming both shapes, before any compute, and so is a --batch-tokens that
+// cuts the steps otherwise.
 func TestResumeOtherBatchShape(t *testing.T) {
 	base, in := resumeSetup(t)
 	dir := t.TempDir()
@@ -93,6 +94,13 @@ func TestResumeOtherBatchShape(t *testing.T) {
 		if err == nil || !errors.As(err, &ce) || !strings.Contains(err.Error(), want[0]) || !strings.Contains(err.Error(), want[1]) {
 			t.Errorf("resume with batch %d × accum %d: error %v, want a ConfigError naming %q and %q", bad.bs, bad.accum, err, want[0], want[1])
 		}
+	}
+	// The same global batch, but --batch-tokens cuts micro-batches of one
+	// pair: steps of 2 pairs, not the checkpoint's 4.
+	cut := cfg("stop", 2, 2)
+	cut.Resume, cut.Model, cut.BatchTokens = true, "", 40
+	if _, err := train.Run(context.Background(), cut, "test", nil, nil); err == nil || !strings.Contains(err.Error(), "step 1 takes other pairs") {
+		t.Errorf("resume with --batch-tokens 40: error %v, want the first step whose pairs differ named", err)
 	}
 	r := cfg("stop", 2, 2)
 	r.Resume, r.Model = true, ""
