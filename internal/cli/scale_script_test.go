@@ -117,3 +117,22 @@ func TestSampleShard(t *testing.T) {
 		t.Errorf("the arrow output's stage options do not record the shard")
 	}
 }
+
+// TestShardParamsFlag: --shard-params reaches dpo-train's configuration
+// and the model flags' engine options; with one device both refuse it
+// with the reason (the equality on several devices: pkg/engine and
+// pkg/train's TestShardParams... under make test-xla).
+func TestShardParamsFlag(t *testing.T) {
+	model := randomModel(t, 5)
+	dir := t.TempDir()
+	in := writeBytes(t, dir, "pairs.arrow", tokenizeExample(t, 3))
+	const reason = "--shard-params splits the weights over several devices"
+	if stderr, err := runTrain("--model", model, "--out", filepath.Join(dir, "out"), "--shard-params", "-q", in); err == nil || !strings.Contains(err.Error()+stderr, reason) {
+		t.Errorf("dpo-train --shard-params on one device: %v\n%s", err, stderr)
+	}
+	var errb bytes.Buffer
+	err := Reflogp(t.Context(), []string{"--model", model, "--shard-params", "-q", "-o", filepath.Join(dir, "ref.arrow"), in}, nil, io.Discard, &errb)
+	if err == nil || !strings.Contains(err.Error()+errb.String(), reason) {
+		t.Errorf("dpo-reflogp --shard-params on one device: %v\n%s", err, errb.String())
+	}
+}
