@@ -15,12 +15,15 @@ export DPO_REQUIRE_REFS=1 GOMLX_BACKEND=xla:cpu DPO_XLA_CPU_PLUGIN="$PWD/$plugin
 
 # engine: transformers log-probs for every family (MoE included), PEFT,
 # greedy generation = generate(), bf16, layouts = plain rows, backend choice,
-# N devices (data-parallel over the mesh) = one device.
-engine='^(TestFamiliesTransformersOracle|TestTransformersOracle|TestQwen3MoeTransformersOracle|TestQwen3MoePEFTOracle|TestPEFTOracle|TestGreedyMatchesTransformers|TestBF16LogProbsAgainstTorch|TestLayoutsEqualPlain|TestLayoutGradientsEqualPlain|TestChooseBackend|TestBackendSelection|TestXLACPUDevices|TestDevicesEqualOne|TestDevicesRefused|TestGenerateDevicesEqualOne)$'
+# N devices (data-parallel over the mesh) = one device, LoRA dropout masks =
+# their documented hash, sharded weights = replicated.
+engine='^(TestFamiliesTransformersOracle|TestTransformersOracle|TestQwen3MoeTransformersOracle|TestQwen3MoePEFTOracle|TestPEFTOracle|TestGreedyMatchesTransformers|TestBF16LogProbsAgainstTorch|TestLayoutsEqualPlain|TestLayoutGradientsEqualPlain|TestChooseBackend|TestBackendSelection|TestXLACPUDevices|TestDevicesEqualOne|TestDevicesRefused|TestGenerateDevicesEqualOne|TestLoRADropoutMasksPositional|TestShardParamsEqualOne)$'
 # train: the 10-step TRL comparison (loss types), LoRA against PEFT+TRL,
 # MoE against TRL, bit-identical resume on the same backend, the compile
-# bound, 2 devices = 1, AdamW in update groups = one update.
-train='^(TestTrainAgainstTRL|TestLoRATrainAgainstTRL|TestTrainMoEAgainstTRL|TestResumeBitIdentical|TestResumeOtherBackend|TestCompilesBounded|TestTrainDevicesEqualOne|TestTrainDevicesRefused|TestUpdateGroupsBitIdentical)$'
+# bound, 2 devices = 1 (full, LoRA with dropout, Qwen3-MoE), resume on 4
+# devices of a 2-device checkpoint, --shard-params = replicated, AdamW in
+# update groups = one update.
+train='^(TestTrainAgainstTRL|TestLoRATrainAgainstTRL|TestTrainMoEAgainstTRL|TestResumeBitIdentical|TestResumeOtherBackend|TestCompilesBounded|TestTrainDevicesEqualOne|TestTrainDevicesRefused|TestTrainResumeOtherDevices|TestLoRADropoutMasksDevices|TestLoRAMoEDevicesEqualOne|TestTrainShardParamsEqualOne|TestUpdateGroupsBitIdentical)$'
 # cli: shards = unsharded, checkpoints load in transformers, --devices 2 = one.
 cli='^(TestShards|TestTrainedCheckpointLoadsInTransformers|TestReflogpDevices)$'
 

@@ -226,6 +226,7 @@ func addModelFlags(fs *flag.FlagSet) *modelFlags {
 	fs.IntVar(&m.opts.BatchTokens, "batch-tokens", 4096, "padded tokens per forward batch")
 	layoutFlags(fs, &m.opts.Layout)
 	devicesFlagVar(fs, &m.opts.Devices)
+	fs.BoolVar(&m.opts.ShardParams, "shard-params", false, "with --devices N > 1: split the weights over the devices instead of one copy on each (docs/scale.md)")
 	fs.IntVar(&m.opts.VocabChunk, "vocab-chunk", 0, fmt.Sprintf("vocabulary columns whose logits exist at once (0: engine default %d); bounds the head's memory", engine.DefaultVocabChunk))
 	fs.BoolVar(&m.opts.BF16, "bf16", false, "bf16 mixed precision: matrix products in bfloat16 with float32 accumulation, as dpo-train --bf16")
 	fs.StringVar(&m.base, "base", "", "base model `DIR` when the model is a PEFT adapter directory (default: its base_model_name_or_path, when local)")

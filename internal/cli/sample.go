@@ -94,6 +94,7 @@ type sampleOptions struct {
 	Seed          uint64        `json:"seed"`
 	Stop          []string      `json:"stop,omitempty"`
 	EOSTokenIDs   []int32       `json:"eos_token_ids"`
+	Shard         string        `json:"shard,omitempty"` // --shard I/N
 }
 
 // stringList is a repeatable string flag.
@@ -114,6 +115,7 @@ type sampleFlags struct {
 	cfg                                      sample.Config
 	seed                                     *uint64
 	stops                                    stringList
+	shard                                    *shardSpec
 	mf                                       *modelFlags
 	std                                      *stdFlags
 }
@@ -138,6 +140,8 @@ func newSampleFlags(stderr io.Writer) *sampleFlags {
 	fs.Var(&f.stops, "stop", "stop a completion when its text contains this `STRING` (repeatable; the string is kept)")
 	f.split = fs.String("split", pairs.DefaultSplit, "`SPLIT` read from an input directory of a Hugging Face DatasetDict (save_to_disk)")
 	f.columnsSpec = fs.String("columns", "", "prompt dataset column names as role=column pairs, roles prompt, id, system, tools (e.g. prompt=question,system=system), as dpo-tokenize's")
+	f.shard = &shardSpec{}
+	fs.Var(f.shard, "shard", "sample only shard `I/N` (0-based I) of the prompts: a contiguous slice, so the N outputs in order 0..N-1 are the unsharded output (docs/scale.md)")
 	f.mf = addModelFlags(fs)
 	f.std = addStdFlags(fs)
 	return f
@@ -147,7 +151,7 @@ func newSampleFlags(stderr io.Writer) *sampleFlags {
 func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	f := newSampleFlags(stderr)
 	fs, modelDir, tokSpec, chatTmpl, out, format, jsonlCopy, codec := f.fs, f.modelDir, f.tokSpec, f.chatTmpl, f.out, f.format, f.jsonlCopy, f.codec
-	n, maxNew, seed, split, columnsSpec, mf, std := f.n, f.maxNew, f.seed, f.split, f.columnsSpec, f.mf, f.std
+	n, maxNew, seed, split, columnsSpec, mf, std, shard := f.n, f.maxNew, f.seed, f.split, f.columnsSpec, f.mf, f.std, f.shard
 	inputs, done, err := std.parseInputs(fs, args, stdout)
 	if done || err != nil {
 		return err
@@ -221,6 +225,11 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	if len(prompts) == 0 {
 		return fmt.Errorf("%s: %w", inputsName(inputs), errNoRows)
 	}
+	if shard.active() {
+		lo, hi := shard.bounds(int64(len(prompts)))
+		prompts = prompts[lo:hi]
+		fmt.Fprintf(log, "shard %s: prompts %d to %d\n", shard, lo, hi)
+	}
 	if meta.Len() == 0 {
 		meta = arrowio.NewMetadata("dpo-sample", Version)
 		meta.SetTokenizer(tok.Name(), tok.SHA256())
@@ -238,8 +247,10 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	defer lm.Close()
 	mcfg := lm.ck.Config
-	if err := checkGenerateBounds(mf, lm, prompts, *n, *maxNew); err != nil {
-		return err
+	if len(prompts) > 0 { // else an empty shard: an empty output
+		if err := checkGenerateBounds(mf, lm, prompts, *n, *maxNew); err != nil {
+			return err
+		}
 	}
 	eos, err := eosTokenIDs(baseDir, mcfg)
 	if err != nil {
@@ -247,7 +258,7 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	opts := sampleOptions{Model: *modelDir, Architecture: string(mcfg.Arch), Backend: lm.eng.BackendName(),
 		BatchTokens: mf.opts.BatchTokens, BF16: mf.opts.BF16, Sampling: cfg, N: *n, MaxNewTokens: *maxNew,
-		Seed: *seed, Stop: stops, EOSTokenIDs: eos}
+		Seed: *seed, Stop: stops, EOSTokenIDs: eos, Shard: shard.String()}
 	if opts.ConfigSHA256, err = model.ConfigSHA256(lm.base); err != nil {
 		return err
 	}

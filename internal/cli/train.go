@@ -157,6 +157,7 @@ func newTrainFlags(stderr io.Writer) *trainFlags {
 	fs.IntVar(&c.EvalSteps, "eval-steps", 0, "evaluate every N steps (and at the end) with --eval")
 	fs.StringVar(&c.Backend, "backend", "", backendUsage)
 	fs.IntVar(&c.Devices, "devices", 0, "run every step data-parallel over `N` devices of an XLA backend: micro-batches of --batch-size pairs per device, the global batch batch-size × N × grad-accum (0, 1: one device)")
+	fs.BoolVar(&c.ShardParams, "shard-params", false, "with --devices N > 1: split the weights, gradients and AdamW state over the devices instead of one copy on each (FSDP/ZeRO-3 style; docs/scale.md)")
 	fs.IntVar(&c.VocabChunk, "vocab-chunk", 0, "vocabulary columns whose logits exist at once (0: engine default)")
 	fs.BoolVar(&c.BF16, "bf16", false, "bf16 mixed precision: matrix products in bfloat16 with float32 accumulation, float32 master weights")
 	fs.Func("max-memory", "refuse, before step 1, a run whose estimated peak memory (weights, gradients, optimizer state, activations, logits) or one row's exceeds this `SIZE`: auto (90% of the available memory: cgroup limit or MemAvailable), 0 (no check), or a size such as 64GiB", func(v string) error {

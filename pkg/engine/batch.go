@@ -199,14 +199,21 @@ func plan(groups []Group, batchTokens int, o LayoutOptions) []layoutBatch {
 // power of two >= the number of rows). As planBatches does for scoring,
 // every batch has that shape, so a row's numbers depend on its own prompt,
 // the call's capacity and row count, not on which rows share its batch.
-func planGenerate(lens []int, capacity, batchTokens int) []batch {
-	rowsPer := generateRows(len(lens), capacity, batchTokens)
+// Over several devices the row count is rounded up to a multiple of them
+// (so that the rows split, devices.go); padding rows are never emitted.
+func planGenerate(lens []int, capacity, batchTokens, devices int) []batch {
+	rowsPer := generateRows(len(lens), capacity, batchTokens, devices)
 	return planRows(lens, false, func(int) int { return rowsPer })
 }
 
-// generateRows is the row count of planGenerate's batches for n prompts.
-func generateRows(n, capacity, batchTokens int) int {
-	return min(floorPow2(max(1, batchTokens/capacity)), ceilPow2(n))
+// generateRows is the row count of planGenerate's batches for n prompts
+// over the given number of devices.
+func generateRows(n, capacity, batchTokens, devices int) int {
+	rows := min(floorPow2(max(1, batchTokens/capacity)), ceilPow2(n))
+	if devices > 1 {
+		rows = (rows + devices - 1) / devices * devices
+	}
+	return rows
 }
 
 // ceilPow2 returns the smallest power of two >= n (1 for n < 1).

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/gomlx/compute/distributed"
+	"github.com/gomlx/gomlx/core/graph"
 	"github.com/gomlx/gomlx/core/tensors"
 	"github.com/gomlx/gomlx/core/tensors/dtensor"
 	gmodel "github.com/gomlx/gomlx/ml/model"
@@ -17,10 +18,13 @@ import (
 // partitioner (Shardy/GSPMD) splits the computation and inserts the
 // collectives (the gradient's all-reduce included). The partitioned
 // program computes the same function as the one-device program whatever
-// is sharded, so a sharding choice only changes the speed; the planners
-// pad a batch's rows to a multiple of N (padRows, rowMultiple) so that the
-// row axis does split. Every output is declared replicated: device 0's
-// copy is the result.
+// is sharded (RNG ops excepted, so the graphs draw none: LoRA dropout's
+// masks are a hash, lora.go), so a sharding choice only changes the
+// speed; the planners pad a batch's rows to a multiple of N (padRows,
+// rowMultiple, planGenerate) so that the row axis does split. Every output
+// is declared replicated: device 0's copy is the result. With
+// Options.ShardParams every variable is split over the devices too
+// (paramSpec, shardVariables, keepVariableSpecs), FSDP/ZeRO-3 style.
 
 // dataAxis names the mesh's one axis.
 const dataAxis = "data"
@@ -30,6 +34,8 @@ type dataMesh struct {
 	n          int
 	mesh       *distributed.DeviceMesh
 	replicated *distributed.ShardingSpec
+	// shardParams: variables are split over the devices (paramSpec).
+	shardParams bool
 }
 
 // setDevices resolves [Options.Devices] against the backend (-1: all of
@@ -46,6 +52,9 @@ func (e *Engine) setDevices(n int) error {
 		return fmt.Errorf("engine: %d devices: want a positive count, or -1 (all)", n)
 	}
 	if n <= 1 {
+		if e.opts.ShardParams {
+			return fmt.Errorf("engine: --shard-params splits the weights over several devices; this run has one (--devices N, N > 1, on an XLA backend)")
+		}
 		e.opts.Devices = 1
 		return nil
 	}
@@ -60,7 +69,7 @@ func (e *Engine) setDevices(n int) error {
 		return fmt.Errorf("engine: a mesh of %d devices: %w", n, err)
 	}
 	e.opts.Devices = n
-	e.data = &dataMesh{n: n, mesh: mesh, replicated: distributed.NewReplicatedShardingSpec(mesh)}
+	e.data = &dataMesh{n: n, mesh: mesh, replicated: distributed.NewReplicatedShardingSpec(mesh), shardParams: e.opts.ShardParams}
 	return nil
 }
 
@@ -94,6 +103,108 @@ func (d *dataMesh) spec(dims []int) *distributed.ShardingSpec {
 		panic(err) // a 1-D mesh's own axis: cannot fail
 	}
 	return s
+}
+
+// paramSpec returns a variable's sharding with ShardParams: on the data
+// axis along its first axis that divides by the devices, replicated when
+// none does (norms' odd sizes, scalars).
+func (d *dataMesh) paramSpec(dims []int) *distributed.ShardingSpec {
+	for a, n := range dims {
+		if n%d.n != 0 {
+			continue
+		}
+		b := distributed.BuildSpec(d.mesh)
+		for i := range dims {
+			if i == a {
+				b = b.S(dataAxis)
+			} else {
+				b = b.R()
+			}
+		}
+		s, err := b.Done()
+		if err != nil {
+			panic(err) // a 1-D mesh's own axis: cannot fail
+		}
+		return s
+	}
+	return d.replicated
+}
+
+// shardVariables gives every variable of store that has no sharding yet
+// its paramSpec, before an executable first uses it (a variable's sharding
+// is fixed once it holds a value on the devices). Without ShardParams it
+// does nothing: the store's default, replicated, applies.
+func (d *dataMesh) shardVariables(store *gmodel.Store) error {
+	if !d.shardParams {
+		return nil
+	}
+	for v := range store.IterVariables() {
+		if v.ShardingSpec() != nil {
+			continue
+		}
+		if err := v.SetShardingSpec(d.paramSpec(v.Shape().Dimensions)); err != nil {
+			return fmt.Errorf("sharding variable %s over %d devices: %w", v.Path(), d.n, err)
+		}
+	}
+	return nil
+}
+
+// keepVariableSpecs wraps a graph builder so that the variables the graph
+// sets keep their sharding: model.Exec returns their new values as the
+// graph's first outputs (in the store's order) and applies the output
+// specs to them too, which configure declares replicated for the graph's
+// own outputs; a sharded variable's new value declared replicated would
+// come back whole from each device and be taken for N shards. Once the
+// graph is built (before it is compiled), the builder declares each
+// changed variable's own spec, then replicated for the rest.
+func (d *dataMesh) keepVariableSpecs(store *gmodel.Store, exec **gmodel.Exec, build func(*gmodel.Scope, []*graph.Node) []*graph.Node) func(*gmodel.Scope, []*graph.Node) []*graph.Node {
+	return func(s *gmodel.Scope, in []*graph.Node) []*graph.Node {
+		out := build(s, in)
+		var g *graph.Graph
+		for _, n := range append(append([]*graph.Node(nil), in...), out...) {
+			if n != nil {
+				g = n.Graph()
+				break
+			}
+		}
+		if g == nil {
+			return out
+		}
+		var specs []*distributed.ShardingSpec
+		for v := range store.IterVariables() {
+			if v.ChangedInGraph(g) {
+				spec := v.ShardingSpec()
+				if spec == nil {
+					spec = d.replicated
+				}
+				specs = append(specs, spec)
+			}
+		}
+		(*exec).WithOutputShardingSpecs(append(specs, d.replicated)...)
+		return out
+	}
+}
+
+// ParamBytes returns the bytes of a model's variables (weights, and a
+// training stage's gradients and optimizer state) that each device holds,
+// and their full size: the shapes of the buffers a variable is split into
+// once a graph has run (Variable.ShardShape; before, the sharding it will
+// get). perDevice is total on one device and when replicated, about
+// total/N with [Options.ShardParams].
+func (m *Model) ParamBytes() (perDevice, total int64) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	d := m.eng.data
+	for v := range m.store.IterVariables() {
+		total += int64(v.Shape().Memory())
+		switch {
+		case d != nil && d.shardParams && v.ShardingSpec() == nil:
+			perDevice += int64(d.paramSpec(v.Shape().Dimensions).ShardShape(v.Shape()).Memory())
+		default:
+			perDevice += int64(v.ShardShape().Memory())
+		}
+	}
+	return perDevice, total
 }
 
 // configure makes exec run over the mesh for inputs shaped as args.

@@ -85,6 +85,9 @@ func TestDevicesRefused(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "--devices needs an XLA backend") {
 		t.Errorf("pure Go with 2 devices: error %v, want one saying it needs an XLA backend", err)
 	}
+	if _, err := New(Options{Backend: DefaultGoBackend, ShardParams: true}); err == nil || !strings.Contains(err.Error(), "--shard-params splits the weights over several devices") {
+		t.Errorf("pure Go, one device, sharded weights: error %v, want the reason", err)
+	}
 	if e, err := New(Options{Backend: DefaultGoBackend, Devices: -1}); err != nil || e.Devices() != 1 {
 		t.Errorf("pure Go with all devices: %v, want one device", err)
 	} else {
@@ -181,11 +184,12 @@ func TestDataMeshSpecs(t *testing.T) {
 	}
 }
 
-// TestGenerateDevicesEqualOne: greedy decoding (prefill and decode with the
-// KV cache) over 2 devices gives one device's tokens, and its logits within
-// 1e-4 (dpo-sample --devices).
+// TestGenerateDevicesEqualOne: greedy generation over 2 and 4 devices
+// gives one device's tokens, logits within 1e-4. The prompts fall in
+// buckets of one or two rows, which planGenerate pads to a multiple of the
+// devices (so the rows split): the padding rows never reach the callback.
 func TestGenerateDevicesEqualOne(t *testing.T) {
-	needsDevices(t, 2)
+	e := needsDevices(t, 2)
 	cfg := tinyLlama()
 	ts := randomTensors(t, cfg, 41, safetensors.F32)
 	prompts := [][]int32{{1, 2, 3}, {4, 5, 6, 7, 8, 9, 10}, {11}, {12, 13}}
@@ -199,6 +203,9 @@ func TestGenerateDevicesEqualOne(t *testing.T) {
 		toks := make([][]int32, len(prompts))
 		logits := make([][]float32, len(prompts))
 		if _, err := m.Generate(context.Background(), prompts, 8, func(row int, l []float32) (int32, bool) {
+			if row < 0 || row >= len(prompts) {
+				t.Fatalf("%d devices: the callback got row %d of %d (a padding row)", devices, row, len(prompts))
+			}
 			best := 0
 			for j, v := range l {
 				if v > l[best] {
@@ -214,15 +221,92 @@ func TestGenerateDevicesEqualOne(t *testing.T) {
 		return toks, logits
 	}
 	wantT, wantL := run(1)
-	gotT, gotL := run(2)
-	for i := range wantT {
-		if fmt.Sprint(gotT[i]) != fmt.Sprint(wantT[i]) {
-			t.Errorf("prompt %d: 2 devices %v, one %v", i, gotT[i], wantT[i])
-		}
-		for j := range wantL[i] {
-			if j < len(gotL[i]) && math.Abs(float64(gotL[i][j]-wantL[i][j])) > 1e-4*math.Max(1, math.Abs(float64(wantL[i][j]))) {
-				t.Fatalf("prompt %d logit %d: 2 devices %v, one %v", i, j, gotL[i][j], wantL[i][j])
+	counts := []int{2}
+	if e.NumDevices() >= 4 {
+		counts = append(counts, 4)
+	}
+	for _, n := range counts {
+		gotT, gotL := run(n)
+		for i := range wantT {
+			if fmt.Sprint(gotT[i]) != fmt.Sprint(wantT[i]) {
+				t.Errorf("prompt %d: %d devices %v, one %v", i, n, gotT[i], wantT[i])
+			}
+			if len(gotL[i]) != len(wantL[i]) {
+				t.Errorf("prompt %d: %d devices gave %d logits, one %d", i, n, len(gotL[i]), len(wantL[i]))
+			}
+			for j := range wantL[i] {
+				if j < len(gotL[i]) && math.Abs(float64(gotL[i][j]-wantL[i][j])) > 1e-4*math.Max(1, math.Abs(float64(wantL[i][j]))) {
+					t.Fatalf("prompt %d logit %d: %d devices %v, one %v", i, j, n, gotL[i][j], wantL[i][j])
+				}
 			}
 		}
+	}
+}
+
+// TestPlanGenerateDevices: over N devices every generation batch's row
+// count is a multiple of N (the rows split instead of replicating), each
+// row is planned once, and one device keeps the power-of-two sizes.
+func TestPlanGenerateDevices(t *testing.T) {
+	lens := []int{3, 7, 1, 2, 30, 31, 5}
+	for _, c := range []struct{ devices, batchTokens int }{{1, 64}, {2, 64}, {3, 64}, {4, 64}, {4, 1 << 20}, {3, 1}} {
+		seen := map[int]int{}
+		for _, b := range planGenerate(lens, 64, c.batchTokens, c.devices) {
+			if b.size%c.devices != 0 || len(b.rows) > b.size {
+				t.Errorf("%d devices, batch tokens %d: a batch of %d rows in %d slots", c.devices, c.batchTokens, len(b.rows), b.size)
+			}
+			if c.devices == 1 && b.size != floorPow2(b.size) {
+				t.Errorf("one device: %d rows, not a power of two", b.size)
+			}
+			for _, r := range b.rows {
+				seen[r]++
+			}
+		}
+		for i := range lens {
+			if seen[i] != 1 {
+				t.Errorf("%d devices: row %d planned %d times", c.devices, i, seen[i])
+			}
+		}
+	}
+}
+
+// TestShardParamsEqualOne: with Options.ShardParams the weights are split
+// over 2 and 4 devices (each on its first axis that divides, XLA's
+// partitioner gathering them) and the log-probs of the reflogp path equal
+// one device's within 1e-5 relative; the bytes a device holds shrink to
+// about 1/N of the model's (logged).
+func TestShardParamsEqualOne(t *testing.T) {
+	needsDevices(t, 4)
+	cfg := tinyLlama()
+	ts := randomTensors(t, cfg, 5, safetensors.F32)
+	seqs := pairSeqs(rand.New(rand.NewPCG(9, 1)), 9, cfg.VocabSize)
+	score := func(devices int, shard bool) ([]float64, int64, int64) {
+		e := newTestEngine(t, Options{BatchTokens: 128, VocabChunk: 16, Devices: devices, ShardParams: shard})
+		m, err := e.LoadWeights(cfg, ts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		sums, err := m.SequenceLogProbs(context.Background(), seqs, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		per, total := m.ParamBytes()
+		return sums, per, total
+	}
+	want, per1, total := score(1, false)
+	if per1 != total {
+		t.Errorf("one device holds %d bytes of %d", per1, total)
+	}
+	for _, n := range []int{2, 4} {
+		got, per, tot := score(n, true)
+		for i := range want {
+			if d := relDiff(got[i], want[i]); d > 1e-5 {
+				t.Errorf("%d devices, sharded weights: sequence %d: %.8g, one device %.8g", n, i, got[i], want[i])
+			}
+		}
+		if tot != total || per > total/int64(n)+total/10 {
+			t.Errorf("%d devices: %d bytes per device of %d, want about 1/%d", n, per, tot, n)
+		}
+		t.Logf("%d devices, sharded weights: %d bytes per device of %d (%.3f)", n, per, tot, float64(per)/float64(tot))
 	}
 }

@@ -52,6 +52,12 @@ type Options struct {
 	// (see devices.go): 0 or 1 one device, -1 all the backend offers. More
 	// than one needs an XLA backend.
 	Devices int
+	// ShardParams (with Devices > 1) shards every variable of a model's
+	// store — weights, and a training stage's gradients and optimizer
+	// state — over the devices on its first axis that divides by their
+	// number, instead of one copy per device; XLA's partitioner gathers
+	// them where a graph needs them (devices.go, FSDP/ZeRO-3 style).
+	ShardParams bool
 }
 
 // Switches turn off the throughput layouts (see [LayoutOptions]).

@@ -180,7 +180,7 @@ func (m *Model) Generate(ctx context.Context, prompts [][]int32, maxNew int, nex
 	}
 	capacity := GenerateCapacity(maxLen, maxNew)
 	done := 0
-	for _, b := range planGenerate(lens, capacity, m.eng.opts.BatchTokens) {
+	for _, b := range planGenerate(lens, capacity, m.eng.opts.BatchTokens, m.eng.Devices()) {
 		if err := ctx.Err(); err != nil {
 			return st, err
 		}

@@ -6,6 +6,8 @@ import (
 
 	"github.com/dpo-go/dpo/pkg/adapter"
 	"github.com/dpo-go/dpo/pkg/model"
+	"github.com/gomlx/compute/dtypes"
+	"github.com/gomlx/compute/shapes"
 	"github.com/gomlx/gomlx/core/tensors"
 
 	. "github.com/gomlx/gomlx/core/graph" //nolint:staticcheck
@@ -23,15 +25,22 @@ import (
 // LoRADropout is PEFT's lora_dropout in a training graph: each adapted
 // module's input to lora_A is multiplied by its own Bernoulli keep mask
 // (keep with probability 1-P) and by 1/(1-P), as torch.nn.Dropout does in
-// training mode; the base path sees x unchanged. The masks are drawn from
-// State in the order the forward pass reaches the modules, so a graph
-// built with the same State value draws the same masks (State advances as
-// the modules draw; gradient checkpointing recomputes from the same
-// states).
+// training mode; the base path sees x unchanged. The masks come from State
+// in the order the forward pass reaches the modules, so a graph built with
+// the same State value draws the same masks (State advances as the
+// modules draw; gradient checkpointing recomputes from the same states).
+//
+// A mask is a counter-based hash, not a draw of the backend's RNG
+// (dropoutKeys, dropoutBits): entry (n, i) of a module's flattened input
+// [N, in] is a function of State, n and i only. So rows appended to a batch
+// (the padding that splits its rows over several devices) leave the other
+// rows' masks as they are, XLA's partitioner splits the computation
+// exactly (a partitioned RngBitGenerator did not give one device's masks:
+// docs/scale.md), and every backend draws the same masks.
 type LoRADropout struct {
 	P float64
-	// State is an RNG state (graph.RNGStateShape), e.g. a variable the
-	// trainer sets from its seed and step.
+	// State is an RNG state (graph.RNGStateShape: 3 uint64 words), e.g. a
+	// variable the trainer sets from its seed and step.
 	State *Node
 	// Keep, when not nil, receives each module's keep mask [N, in]
 	// (float32 0/1, N the flattened rows of x), for tests.
@@ -40,13 +49,67 @@ type LoRADropout struct {
 
 // drop applies the dropout to flat [N, in].
 func (d *LoRADropout) drop(flat *Node, module string) *Node {
-	var u *Node
-	d.State, u = RandomUniform(d.State, flat.Shape())
-	keep := ConvertDType(GreaterOrEqual(u, Scalar(flat.Graph(), flat.DType(), d.P)), flat.DType())
+	var k0, k1 *Node
+	d.State, k0, k1 = dropoutKeys(d.State)
+	bits := dropoutBits(k0, k1, flat.Shape().Dimensions[0], flat.Shape().Dimensions[1])
+	// keep when bits >= P·2³²: probability 1-P up to 2⁻³².
+	thr := uint32(min(d.P*(1<<32), float64(^uint32(0))))
+	keep := ConvertDType(GreaterOrEqual(bits, Scalar(flat.Graph(), dtypes.Uint32, thr)), flat.DType())
 	if d.Keep != nil {
 		d.Keep[module] = keep
 	}
 	return Mul(flat, MulScalar(keep, 1/(1-d.P)))
+}
+
+// Constants of the dropout hash: murmur3's 32-bit finalizer and odd
+// multipliers (the golden ratio's, xxhash's).
+const (
+	fmixM1, fmixM2 = 0x85ebca6b, 0xc2b2ae35
+	rowMul, colMul = 0x9e3779b1, 0x27d4eb2f
+	keySalt        = 0x9e3779b9
+)
+
+// dropoutKeys returns one module's keys (uint32 scalars) from an RNG state
+// [s0, s1, s2] and the state after it, [s0, s1, s2+1]:
+// k0 = fmix(lo(s0) ^ fmix(c)), k1 = fmix((hi(s0) ^ lo(s1)) + fmix(c ^ salt)),
+// c = lo(s2), fmix murmur3's finalizer, lo and hi a word's 32-bit halves.
+func dropoutKeys(state *Node) (next, k0, k1 *Node) {
+	g := state.Graph()
+	state = ConvertDType(state, dtypes.Uint64)
+	word := func(i int) *Node { return Reshape(Slice(state, AxisElem(i))) }
+	lo := func(w *Node) *Node {
+		return ConvertDType(BitwiseAnd(w, Scalar(g, dtypes.Uint64, uint64(0xffffffff))), dtypes.Uint32)
+	}
+	hi := func(w *Node) *Node { return ConvertDType(BitwiseShiftRightLogicalScalar(w, uint64(32)), dtypes.Uint32) }
+	s0, s1, c := word(0), word(1), lo(word(2))
+	u32 := func(v uint32) *Node { return Scalar(g, dtypes.Uint32, v) }
+	k0 = fmix32(BitwiseXor(lo(s0), fmix32(c)))
+	k1 = fmix32(Add(BitwiseXor(hi(s0), lo(s1)), fmix32(BitwiseXor(c, u32(keySalt)))))
+	next = Add(state, Const(g, []uint64{0, 0, 1}))
+	return next, k0, k1
+}
+
+// dropoutBits returns [n, in] uint32 random bits: entry (r, c) is
+// fmix(fmix(r·rowMul ^ k0) + (c+1)·colMul ^ k1), a function of the keys
+// and its position only (a counter-based generator, as Philox is).
+func dropoutBits(k0, k1 *Node, n, in int) *Node {
+	g := k0.Graph()
+	u32 := func(v uint32) *Node { return Scalar(g, dtypes.Uint32, v) }
+	rows := ConvertDType(Iota(g, shapes.Make(dtypes.Int32, n, 1), 0), dtypes.Uint32)
+	cols := ConvertDType(Iota(g, shapes.Make(dtypes.Int32, 1, in), 1), dtypes.Uint32)
+	r := fmix32(BitwiseXor(Mul(rows, u32(rowMul)), k0)) // [n, 1]
+	c := Mul(Add(cols, u32(1)), u32(colMul))            // [1, in]
+	return fmix32(BitwiseXor(Add(r, c), k1))            // [n, in]
+}
+
+// fmix32 is murmur3's 32-bit finalizer.
+func fmix32(h *Node) *Node {
+	g := h.Graph()
+	h = BitwiseXor(h, BitwiseShiftRightLogicalScalar(h, uint32(16)))
+	h = Mul(h, Scalar(g, dtypes.Uint32, uint32(fmixM1)))
+	h = BitwiseXor(h, BitwiseShiftRightLogicalScalar(h, uint32(13)))
+	h = Mul(h, Scalar(g, dtypes.Uint32, uint32(fmixM2)))
+	return BitwiseXor(h, BitwiseShiftRightLogicalScalar(h, uint32(16)))
 }
 
 // adapted adds module's LoRA update for input x to y (the base output).

@@ -41,7 +41,7 @@ func ForwardMemory(cfg *model.Config, batchTokens, vocabChunk, n int) (bytes flo
 // of a batch as Generate plans them (planGenerate).
 func GenerateMemory(cfg *model.Config, batchTokens, vocabChunk, maxPrompt, maxNew, nPrompts int) (bytes float64, C, R int) {
 	C = GenerateCapacity(maxPrompt, maxNew)
-	R = generateRows(nPrompts, C, batchTokens)
+	R = generateRows(nPrompts, C, batchTokens, 1)
 	Tp := BucketLen(maxPrompt)
 	perTok := perTokenBytes(cfg, vocabChunk)
 	cache := 2 * 4 * float64(cfg.NumLayers) * float64(R) * float64(C) * float64(cfg.NumKVHeads) * float64(cfg.HeadDim)

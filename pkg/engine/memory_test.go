@@ -29,7 +29,7 @@ func TestMemoryEstimatesFollowPlanners(t *testing.T) {
 			if C != GenerateCapacity(tc.maxPrompt, tc.maxNew) {
 				t.Errorf("capacity %d, Generate uses %d", C, GenerateCapacity(tc.maxPrompt, tc.maxNew))
 			}
-			for _, b := range planGenerate(lens, C, bt) {
+			for _, b := range planGenerate(lens, C, bt, 1) {
 				if b.size != R {
 					t.Errorf("batch-tokens %d, %+v: estimate for %d rows, planGenerate made a batch of %d", bt, tc, R, b.size)
 				}

@@ -101,11 +101,19 @@ func (m *Model) call(g *GraphKind, args []*tensors.Tensor) ([]*tensors.Tensor, e
 	exec, ok := m.execs[key]
 	if !ok {
 		var err error
-		if exec, err = gmodel.NewExec(m.eng.backend, m.store, (func(*gmodel.Scope, []*graph.Node) []*graph.Node)(g.Build)); err != nil {
+		build := (func(*gmodel.Scope, []*graph.Node) []*graph.Node)(g.Build)
+		if d := m.eng.data; d != nil && d.shardParams {
+			build = d.keepVariableSpecs(m.store, &exec, build)
+		}
+		if exec, err = gmodel.NewExec(m.eng.backend, m.store, build); err != nil {
 			return nil, err
 		}
 		exec.SetMaxCache(1) // one shape: the key's
 		if d := m.eng.data; d != nil {
+			if err := d.shardVariables(m.store); err != nil {
+				exec.Finalize()
+				return nil, err
+			}
 			if err := d.configure(exec, args); err != nil {
 				exec.Finalize()
 				return nil, err

@@ -98,6 +98,11 @@ type Config struct {
 	// batch is BatchSize × Devices × GradAccum, as TRL/accelerate count
 	// it). 0 or 1: one device.
 	Devices int `json:"devices,omitempty"`
+	// ShardParams (with Devices > 1) splits the weights, gradients and
+	// AdamW moments over the devices instead of one copy on each
+	// (engine.Options.ShardParams: FSDP/ZeRO-3 style); the numbers are
+	// the replicated run's.
+	ShardParams bool `json:"shard_params,omitempty"`
 	// Layout switches off the throughput layouts of the micro-batches
 	// (engine.Switches: shared prompt, packing, or all with Plain).
 	Layout engine.Switches `json:"layout,omitzero"`
@@ -224,6 +229,8 @@ func (c *Config) Validate() error {
 		return bad("--batch-tokens %d: must be >= 0 (0: no cap)", c.BatchTokens)
 	case c.Devices < 0:
 		return bad("--devices %d: must be >= 1 (dpo-train needs an explicit count: the global batch depends on it)", c.Devices)
+	case c.ShardParams && c.devices() == 1:
+		return bad("--shard-params splits the weights over several devices: it needs --devices N, N > 1")
 	case c.GradAccum < 1:
 		return bad("--grad-accum %d: must be >= 1", c.GradAccum)
 	case !finite(c.Epochs) || c.Epochs <= 0:

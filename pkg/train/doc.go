@@ -34,6 +34,17 @@
 // the results are bit-identical to one group. A non-finite gradient norm
 // leaves every variable untouched and stops the run.
 //
+// # Devices
+//
+// With Config.Devices N > 1 every graph runs data-parallel over N devices
+// of an XLA backend (engine.Options.Devices): a micro-batch holds
+// BatchSize pairs per device, and the global batch is BatchSize × N ×
+// GradAccum. With Config.ShardParams the weights, the accumulators and
+// both moments are split over the devices (engine.Options.ShardParams);
+// the accumulators then stay allocated between steps and the first
+// micro-batch writes its gradient into them in the graph. Both give one
+// device's numbers (docs/scale.md).
+//
 // # Precision and memory
 //
 // Weights, gradients, Adam moments and the update are float32. With
@@ -60,7 +71,13 @@
 // float32 master weights, both Adam moments, the step (which fixes the
 // epoch and the position in the permuted order) and the bco_pair running
 // moments; resuming from it on the pure-Go backend gives bit-identical
-// weights to an uninterrupted run.
+// weights to an uninterrupted run. A checkpoint also resumes with another
+// Config.Devices, BatchSize, GradAccum or BatchTokens when every step still
+// takes the same pairs (the global batch BatchSize × Devices × GradAccum and
+// the plan are the same: reshape.go); with the same micro-batches the run
+// continues as the uninterrupted one up to the order of the devices'
+// partial sums, and a log note says which. Another global batch is refused,
+// naming both.
 //
 // # Interruptions and failures
 //

@@ -40,7 +40,13 @@ type optimizer struct {
 	// gradAdd runs the later ones, adding into the accumulators (donated,
 	// so an accumulator is held twice only while gradAdd runs).
 	grad, gradAdd *engine.GraphKind
-	norm          *engine.GraphKind // per step: the global gradient norm
+	// shardedGrads (Config.ShardParams): the accumulators keep a value,
+	// split over the devices, between steps, and grad writes the first
+	// micro-batch's gradient into them in the graph instead of returning
+	// it (a returned gradient is whole on every device and would reach
+	// its sharded accumulator through the host).
+	shardedGrads bool
+	norm         *engine.GraphKind // per step: the global gradient norm
 	// groups update the weights, in groups of about updateGroupBytes of
 	// parameters: clipping and AdamW on each group's weights and moments
 	// (donated), after which the group's accumulators are freed. One graph
@@ -117,7 +123,8 @@ func zerosF32(shape []int) *tensors.Tensor {
 // accumulators) next to the model's weights, and the graphs.
 func newOptimizer(mdl *engine.Model, obj dpo.Objective, tc *Config) (*optimizer, error) {
 	cfg, store := mdl.Config(), mdl.Store()
-	o := &optimizer{cfg: cfg, specs: trainableSpecs(mdl), lora: mdl.LoRAScales(), store: store, obj: obj, tc: tc, mdl: mdl, chosenOnly: true}
+	o := &optimizer{cfg: cfg, specs: trainableSpecs(mdl), lora: mdl.LoRAScales(), store: store, obj: obj, tc: tc, mdl: mdl, chosenOnly: true,
+		shardedGrads: tc.ShardParams && tc.devices() > 1}
 	for _, t := range obj.Terms {
 		o.chosenOnly = o.chosenOnly && t.Name == dpo.SFT
 	}
@@ -142,7 +149,7 @@ func newOptimizer(mdl *engine.Model, obj dpo.Objective, tc *Config) (*optimizer,
 					}
 				}
 				v.SetTrainable(false)
-				if scope == scopeGrad {
+				if scope == scopeGrad && !o.shardedGrads {
 					// The first micro-batch of each step sets it.
 					if err := v.Reset(); err != nil {
 						return err
@@ -318,10 +325,15 @@ func (o *optimizer) gradGraph(scope *gmodel.Scope, nodes []*graph.Node, firstMic
 		params[i] = store.GetVariable("/" + s.Name).NodeValue(g)
 	}
 	grads := graph.Gradient(loss, params...)
-	if !firstMicro {
+	switch {
+	case !firstMicro:
 		for i, s := range o.specs {
 			acc := store.GetVariable(scopeGrad + s.Name)
 			acc.SetNodeValue(graph.Add(acc.NodeValue(g), grads[i]))
+		}
+	case o.shardedGrads: // the old value is not read (its buffer donated)
+		for i, s := range o.specs {
+			store.GetVariable(scopeGrad + s.Name).SetNodeValue(grads[i])
 		}
 	}
 	bco := graph.ScalarZero(g, dtypes.Float32)
@@ -331,7 +343,7 @@ func (o *optimizer) gradGraph(scope *gmodel.Scope, nodes []*graph.Node, firstMic
 	stats := graph.Stack([]*graph.Node{
 		graph.ReduceSum(st.MeanLogits, 1), graph.ReduceSum(st.IsTop1, 1), graph.ReduceSum(st.Entropy, 1)}, 0)
 	outs := []*graph.Node{lp, bco, graph.StopGradient(stats), graph.StopGradient(raw), graph.StopGradient(weights), graph.StopGradient(aux)}
-	if firstMicro {
+	if firstMicro && !o.shardedGrads {
 		outs = append(outs, grads...)
 	}
 	return outs
@@ -419,8 +431,12 @@ func (o *optimizer) updateGraph(scope *gmodel.Scope, nodes []*graph.Node, idx []
 	return []*graph.Node{norm}
 }
 
-// freeGradients releases the accumulators of the weights idx.
+// freeGradients releases the accumulators of the weights idx (sharded,
+// they stay: the next step's first micro-batch writes into them).
 func (o *optimizer) freeGradients(idx []int) error {
+	if o.shardedGrads {
+		return nil
+	}
 	for _, i := range idx {
 		if err := o.store.GetVariable(scopeGrad + o.specs[i].Name).Reset(); err != nil {
 			return err

@@ -35,6 +35,11 @@ type Result struct {
 	// Compiles counts the executables the run compiled (one per graph and
 	// input shapes) and the time of their first calls.
 	Compiles CompileStats
+	// VariableBytesPerDevice is what the weights, gradients and optimizer
+	// state take on each device at the end, VariableBytes their full
+	// size (engine.Model.ParamBytes): equal unless Config.ShardParams.
+	// Both 0 on one device.
+	VariableBytesPerDevice, VariableBytes int64
 }
 
 // tokenizerFiles are copied into checkpoints when their tokenizer.json
@@ -130,6 +135,7 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 	resumeStep := 0
 	var resumeState trainerState
 	var resumeTensors map[string]*safetensors.Tensor
+	var reshaped *Config // the checkpoint's options, when its batch shape was another (reshape.go)
 	switch {
 	case c.Resume && len(steps) > 0:
 		resumeStep = steps[len(steps)-1]
@@ -138,7 +144,12 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 		if err != nil {
 			return nil, 0, fmt.Errorf("resuming from %s: %w", dir, err)
 		}
-		if prev.determinism() != c.determinism() {
+		if prev.determinism() != c.determinism() && prev.determinism().withoutShape() == c.determinism().withoutShape() {
+			if err := checkReshape(dir, prev, &c); err != nil {
+				return nil, 0, err
+			}
+			reshaped = prev
+		} else if prev.determinism() != c.determinism() {
 			a, _ := json.Marshal(prev.determinism())
 			b, _ := json.Marshal(c.determinism())
 			return nil, 0, &ConfigError{Err: fmt.Errorf("--resume: %s was trained with a different configuration:\n  checkpoint %s\n  now        %s", dir, a, b)}
@@ -220,6 +231,13 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 		r.setMemLimit = true
 	}
 	r.warmup = c.warmupSteps(len(r.plan))
+	if reshaped != nil {
+		note, err := checkReshapePlan(r.train, checkpointDir(c.Out, resumeStep), reshaped, &c, r.plan)
+		if err != nil {
+			return nil, 0, err
+		}
+		fmt.Fprintln(log, note)
+	}
 	if resumeStep > 0 {
 		if resumeState.NumRows != r.train.len() || resumeStep > len(r.plan) ||
 			r.plan[resumeStep-1].epoch != resumeState.Epoch || r.plan[resumeStep-1].end != resumeState.Index {
@@ -241,11 +259,11 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 	for _, n := range trlNotes(&c, r.obj) {
 		fmt.Fprintln(log, n)
 	}
-	fmt.Fprintf(log, "%d pairs, %d steps (%v epochs, %d micro-batches of <= %d pairs per step), objective %s\n",
-		r.train.len(), len(r.plan), c.Epochs, c.GradAccum, c.BatchSize, r.obj)
+	fmt.Fprintf(log, "%d pairs, %d steps (%v epochs, %d micro-batches of <= %d pairs per step: %s), objective %s\n",
+		r.train.len(), len(r.plan), c.Epochs, c.GradAccum, c.BatchSize*c.devices(), c.batchShape(), r.obj)
 
 	// Model.
-	if r.eng, err = engine.New(engine.Options{Backend: c.Backend, VocabChunk: c.VocabChunk, BF16: c.BF16, Layout: c.Layout, Devices: c.Devices}); err != nil {
+	if r.eng, err = engine.New(engine.Options{Backend: c.Backend, VocabChunk: c.VocabChunk, BF16: c.BF16, Layout: c.Layout, Devices: c.Devices, ShardParams: c.ShardParams}); err != nil {
 		return nil, 0, err
 	}
 	r.eng.LogBackend(log)
@@ -478,6 +496,11 @@ func (r *runner) loop(ctx context.Context, start int) (*Result, error) {
 	st := r.mdl.CompileStats()
 	res.Compiles = st
 	fmt.Fprintln(r.log, st.Summary(r.eng.BackendKind()))
+	if r.eng.Devices() > 1 {
+		res.VariableBytesPerDevice, res.VariableBytes = r.mdl.ParamBytes()
+		fmt.Fprintf(r.log, "variables (weights, gradients, optimizer state): %.1f MiB on each of %d devices, %.1f MiB in all\n",
+			float64(res.VariableBytesPerDevice)/(1<<20), r.eng.Devices(), float64(res.VariableBytes)/(1<<20))
+	}
 	return res, nil
 }
 
@@ -683,7 +706,7 @@ func (r *runner) micro(m micro, scale float64, first bool) (microOut, error) {
 		if err != nil {
 			return err
 		}
-		if first {
+		if first && !r.opt.shardedGrads {
 			if err := r.opt.setGradients(out[gradOutputs:]); err != nil {
 				return err
 			}

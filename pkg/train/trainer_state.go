@@ -122,5 +122,5 @@ func (r *runner) trainerState(step int) trainerState {
 		NumRows: r.train.len(), BCO: r.bco, DType: string(r.dtype), Objective: r.obj.String(), NumTokens: r.numTokens,
 		epochFloat: sp.epochFloat(),
 		history:    hist, logging: r.c.LoggingSteps, save: r.c.SaveSteps, eval: r.c.EvalSteps,
-		epochs: int(math.Ceil(r.c.Epochs)), batchSize: r.c.BatchSize}
+		epochs: int(math.Ceil(r.c.Epochs)), batchSize: r.c.BatchSize * r.c.devices()}
 }
