@@ -75,6 +75,8 @@ if command -v nvidia-smi >/dev/null; then
 	nvidia-smi || true
 	GPU_NAME=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 fi
+NGPU=0
+[[ -n "$GPU_NAME" ]] && NGPU=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU ')
 PYVERS=$($PY - <<'PYEOF' 2>/dev/null
 import json, sys, platform
 v = {"python": platform.python_version()}
@@ -105,7 +107,7 @@ else
 	if ((!DRY)); then log "FATAL: --backend cuda cannot work without the plugin"; fi
 fi
 GLIBC=$(ldd --version 2>/dev/null | head -1)
-part env "{\"dry_run\": $DRY, \"gpu\": \"$GPU_NAME\", \"backend\": \"$BACKEND\", \"python\": $PYVERS, \"cuda_detect\": $DETECT, \"glibc\": \"$GLIBC\", \"date\": \"$(date -u +%Y-%m-%dT%H:%MZ)\", \"commit\": \"$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\"}"
+part env "{\"dry_run\": $DRY, \"gpu\": \"$GPU_NAME\", \"gpus\": $NGPU, \"backend\": \"$BACKEND\", \"python\": $PYVERS, \"cuda_detect\": $DETECT, \"glibc\": \"$GLIBC\", \"date\": \"$(date -u +%Y-%m-%dT%H:%MZ)\", \"commit\": \"$(git rev-parse --short HEAD 2>/dev/null || echo unknown)\"}"
 
 # ---- b. correctness vs transformers ----
 log "== b. correctness"
@@ -253,6 +255,17 @@ cp "$S/train/metrics.jsonl" "$OUT/dpo_train_metrics.jsonl" 2>/dev/null
 # bf16 mixed precision (f32 master weights), then with gradient checkpointing.
 if (($(left) > 330)); then train_run train_bf16 120 --bf16; else log "SKIP: dpo-train --bf16 (time budget)"; fi
 if (($(left) > 300)); then train_run train_bf16_ckpt 120 --bf16 --gradient-checkpointing; else log "SKIP: dpo-train --bf16 --gradient-checkpointing (time budget)"; fi
+# Several GPUs: the same run data-parallel over all of them (--devices all:
+# global batch BATCH x N, so tokens/s is comparable per step), then with the
+# weights, gradients and AdamW state split over them (--shard-params).
+# Peak memory is GPU 0's. One GPU (or the dry run's pure-Go backend, which
+# refuses --devices) skips both rows.
+if ((NGPU > 1)); then
+	if (($(left) > 270)); then train_run train_devices 120 --devices all; else log "SKIP: dpo-train --devices all (time budget)"; fi
+	if (($(left) > 240)); then train_run train_devices_shard 120 --devices all --shard-params; else log "SKIP: dpo-train --devices all --shard-params (time budget)"; fi
+else
+	log "SKIP: multi-GPU rows (--devices all, --shard-params): $NGPU GPUs"
+fi
 
 torch_run() { # name limit args...
 	local name=$1 lim=$2
@@ -303,7 +316,9 @@ def mfu(tps):
 speed = []
 backend = parts.get("env", {}).get("backend", "?")
 for k, what in (("train", "f32 compute%s" % (", TF32 matmuls" if backend.startswith("cuda") and "tf32=false" not in backend else "")),
-                ("train_bf16", "--bf16"), ("train_bf16_ckpt", "--bf16 --gradient-checkpointing")):
+                ("train_bf16", "--bf16"), ("train_bf16_ckpt", "--bf16 --gradient-checkpointing"),
+                ("train_devices", "f32, --devices all: %s GPUs, global batch x%s, GPU 0's memory" % (parts.get("env", {}).get("gpus"), parts.get("env", {}).get("gpus"))),
+                ("train_devices_shard", "f32, --devices all --shard-params, GPU 0's memory")):
     tr = parts.get(k)
     if tr is None:
         continue
