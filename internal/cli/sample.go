@@ -1,30 +1,23 @@
 package cli
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
-	"github.com/apache/arrow-go/v18/arrow/memory"
-
 	"github.com/dpo-go/dpo/internal/ckpt"
 	"github.com/dpo-go/dpo/pkg/arrowio"
-	"github.com/dpo-go/dpo/pkg/engine"
 	"github.com/dpo-go/dpo/pkg/model"
 	"github.com/dpo-go/dpo/pkg/pairs"
 	"github.com/dpo-go/dpo/pkg/sample"
 	"github.com/dpo-go/dpo/pkg/tokenize"
-	"github.com/dpo-go/dpo/pkg/tokenizer"
 )
 
 const sampleUsage = `Usage: dpo-sample --model DIR [flags] [prompts...|pairs.arrow|-] > completions.arrow
@@ -102,9 +95,6 @@ type stringList []string
 
 func (s *stringList) String() string     { return strings.Join(*s, ",") }
 func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
-
-// samplePrompt is one prompt to complete.
-type samplePrompt = tokenize.Prompt
 
 // sampleFlags is dpo-sample's flag set and the values its flags set.
 type sampleFlags struct {
@@ -218,12 +208,16 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 	}
 	tok := enc.Tokenizer()
 
-	meta, prompts, err := readPrompts(inputs, stdin, columns, enc, log)
+	meta, prompts, err := tokenize.ReadPrompts(inputs, stdin, columns, enc, log)
+	var inputsErr *tokenize.PromptInputsError
+	if errors.As(err, &inputsErr) {
+		return &UsageError{Err: err}
+	}
 	if err != nil {
 		return err
 	}
 	if len(prompts) == 0 {
-		return fmt.Errorf("%s: %w", inputsName(inputs), errNoRows)
+		return fmt.Errorf("%s: %w", arrowio.InputsName(inputs), errNoRows)
 	}
 	if shard.active() {
 		lo, hi := shard.bounds(int64(len(prompts)))
@@ -252,7 +246,7 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 			return err
 		}
 	}
-	eos, err := eosTokenIDs(baseDir, mcfg)
+	eos, err := model.GenerationEOS(baseDir, mcfg)
 	if err != nil {
 		return err
 	}
@@ -275,11 +269,16 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		*modelDir, mcfg.Arch, mcfg.NumLayers, mcfg.VocabSize, opts.Backend, len(prompts), *n, describeSampling(cfg))
 
 	start := time.Now()
-	rows, newTokens, err := generateCompletions(ctx, lm.model, tok, prompts, *n, *maxNew, cfg, *seed, stops, eos,
-		newProgress(log, !std.quiet && isTerminal(stderr), "completions"))
+	prog := newProgress(log, !std.quiet && isTerminal(stderr), "completions")
+	req := sample.Request{N: *n, MaxNewTokens: *maxNew, Sampling: cfg, Seed: *seed, Stop: stops, EOS: eos}
+	rows, newTokens, err := sample.Complete(ctx, lm.model, tok, prompts, req, func(done, total int) {
+		prog.m.SetTotal(int64(total))
+		prog.update(int64(done))
+	})
 	if err != nil {
 		return err
 	}
+	prog.done()
 	if *format == "jsonl" {
 		err = arrowio.WriteCompletionsJSONL(o, rows)
 	} else {
@@ -303,7 +302,7 @@ func Sample(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 // the model's positions and a generation whose prefill and KV cache would
 // need more memory than --max-batch-memory allows, naming the longest
 // prompt.
-func checkGenerateBounds(mf *modelFlags, lm *loadedModel, prompts []samplePrompt, n, maxNew int) error {
+func checkGenerateBounds(mf *modelFlags, lm *loadedModel, prompts []tokenize.Prompt, n, maxNew int) error {
 	cfg := lm.ck.Config
 	if maxNew > cfg.MaxPositions {
 		return fmt.Errorf("--max-new-tokens %d exceeds the model's max_position_embeddings %d (%s)", maxNew, cfg.MaxPositions, lm.base)
@@ -366,48 +365,6 @@ func modelTokenizerSpec(dir string) (string, error) {
 	return "", usagef("model directory %s has no tokenizer.json (nor a dpo.json naming a builtin tokenizer): pass --tokenizer", dir)
 }
 
-// eosTokenIDs returns the config's eos ids and generation_config.json's
-// (transformers' generate stops at any of them).
-func eosTokenIDs(dir string, cfg *model.Config) ([]int32, error) {
-	var ids []int32
-	add := func(id int) {
-		if id >= 0 && !slices.Contains(ids, int32(id)) {
-			ids = append(ids, int32(id))
-		}
-	}
-	for _, id := range cfg.EOSTokenIDs {
-		add(id)
-	}
-	path := filepath.Join(dir, "generation_config.json")
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return ids, nil
-	}
-	if err != nil {
-		return nil, err
-	}
-	var gc struct {
-		EOS json.RawMessage `json:"eos_token_id"`
-	}
-	if err := json.Unmarshal(b, &gc); err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
-	var one int
-	var many []int
-	switch {
-	case len(gc.EOS) == 0 || string(gc.EOS) == "null":
-	case json.Unmarshal(gc.EOS, &one) == nil:
-		add(one)
-	case json.Unmarshal(gc.EOS, &many) == nil:
-		for _, id := range many {
-			add(id)
-		}
-	default:
-		return nil, fmt.Errorf("%s: field eos_token_id: want an integer or a list of integers, got %s", path, gc.EOS)
-	}
-	return ids, nil
-}
-
 // newPromptEncoder returns the encoder of dpo-tokenize for the tokenizer
 // spec and --chat-template, the system column merged when columns maps one:
 // dpo-sample's prompt ids are dpo-tokenize's for the same row made a pair.
@@ -415,218 +372,4 @@ func newPromptEncoder(ctx context.Context, spec, chatTmpl string, columns map[st
 	cfg := tokenize.DefaultConfig()
 	_, cfg.SystemColumn = columns["system"]
 	return loadEncoder(ctx, spec, chatTmpl, "", cfg)
-}
-
-// readPrompts reads the prompts of inputs: one dpo pairs stream (its
-// prompt_input_ids used as they are; meta is its metadata), or datasets
-// read by pkg/pairs as dpo-tokenize reads them (JSONL, JSON arrays,
-// Parquet, Arrow IPC files and streams, compressed or not, in order) with
-// only the prompt side: columns maps prompt, id, system and tools, and
-// meta is empty. A row without a usable prompt is an error naming the
-// file, row and field. A pairs stream whose batch order cannot be checked
-// (written before format version 3) gets a warning on warn.
-func readPrompts(inputs []string, stdin io.Reader, columns map[string]string, enc *tokenize.Encoder, warn io.Writer) (arrowio.Metadata, []samplePrompt, error) {
-	if len(inputs) == 0 {
-		inputs = []string{"-"}
-	}
-	if stdin != nil {
-		stdin = bufio.NewReaderSize(stdin, 1<<16)
-	}
-	for _, in := range inputs {
-		ok, err := isPairsStream(in, stdin)
-		if err != nil {
-			return arrowio.Metadata{}, nil, err
-		}
-		if !ok {
-			continue
-		}
-		if len(inputs) > 1 {
-			return arrowio.Metadata{}, nil, usagef("%s is a dpo pairs stream: it must be the only input", arrowio.InputName(in))
-		}
-		if len(columns) > 0 {
-			return arrowio.Metadata{}, nil, usagef("--columns: %s is a dpo pairs stream (its prompt_input_ids are used as they are)", arrowio.InputName(in))
-		}
-		return readStreamPrompts(in, stdin, enc, warn)
-	}
-	r, err := pairs.OpenAll(inputs, stdin, pairs.Options{Columns: columns, PromptOnly: true})
-	if err != nil {
-		return arrowio.Metadata{}, nil, err
-	}
-	defer r.Close()
-	name := inputsName(inputs)
-	var out []samplePrompt
-	for {
-		ex, err := r.Next()
-		if err == io.EOF {
-			return arrowio.Metadata{}, out, nil
-		}
-		if err != nil {
-			return arrowio.Metadata{}, nil, err
-		}
-		p, err := enc.EncodePrompt(ex)
-		if err != nil {
-			return arrowio.Metadata{}, nil, fmt.Errorf("%s: row %d (id %q): %w", name, ex.Row, ex.ID, err)
-		}
-		out = append(out, p)
-	}
-}
-
-// inputsName names inputs in messages.
-func inputsName(inputs []string) string {
-	names := make([]string, len(inputs))
-	for i, in := range inputs {
-		names[i] = arrowio.InputName(in)
-	}
-	return strings.Join(names, " + ")
-}
-
-// isPairsStream reports whether input is an Arrow IPC stream or file whose
-// schema (read from its first bytes, which stay unread) has dpo's
-// prompt_input_ids column. stdin must be a *bufio.Reader for "-". Files
-// that are not regular (named pipes) are not peeked: a dpo pairs stream
-// comes on stdin or in a regular file.
-func isPairsStream(input string, stdin io.Reader) (bool, error) {
-	var br *bufio.Reader
-	if input == "-" {
-		var ok bool
-		if br, ok = stdin.(*bufio.Reader); !ok {
-			return false, nil
-		}
-	} else {
-		if st, err := os.Stat(input); err != nil || !st.Mode().IsRegular() {
-			return false, nil // not peeked: a pipe's bytes would be lost (pkg/pairs reads it, or says what is wrong)
-		}
-		f, err := os.Open(input)
-		if err != nil {
-			return false, fmt.Errorf("%s: %w", input, err)
-		}
-		defer f.Close()
-		br = bufio.NewReaderSize(f, 1<<16)
-	}
-	head, _ := br.Peek(1 << 16)
-	schema, ok := arrowio.SchemaOf(head)
-	return ok && len(schema.FieldIndices(arrowio.ColPromptInputIDs)) > 0, nil
-}
-
-// readStreamPrompts reads the prompts of a dpo pairs stream (one per row,
-// the prompt text decoded from its ids).
-func readStreamPrompts(input string, stdin io.Reader, enc *tokenize.Encoder, warn io.Writer) (arrowio.Metadata, []samplePrompt, error) {
-	ar, err := arrowio.OpenAll([]string{input}, stdin, memory.DefaultAllocator)
-	if err != nil {
-		return arrowio.Metadata{}, nil, fmt.Errorf("%s: %w", arrowio.InputName(input), err)
-	}
-	defer ar.Release()
-	ar.SetWarnings(warn)
-	var out []samplePrompt
-	for batch := 0; ar.Next(); batch++ {
-		p, err := arrowio.ReadPairs(ar.Record())
-		if err != nil {
-			return arrowio.Metadata{}, nil, fmt.Errorf("%s: batch %d: %w", arrowio.InputName(input), batch, err)
-		}
-		for i := range p.Rows {
-			ids := slices.Clone(p.Prompt.Row(i))
-			if len(ids) == 0 {
-				return arrowio.Metadata{}, nil, fmt.Errorf("%s: batch %d, row %d (id %q): prompt_input_ids is empty", arrowio.InputName(input), batch, i, p.ID.Value(i))
-			}
-			out = append(out, samplePrompt{ID: p.ID.Value(i), Text: decodeText(enc.Tokenizer(), ids), IDs: ids})
-		}
-	}
-	if err := ar.Err(); err != nil {
-		return arrowio.Metadata{}, nil, err
-	}
-	return ar.Metadata(), out, nil
-}
-
-// decodeText is the text of ids without special tokens; bytes that are not
-// UTF-8 (a byte-level model can produce any) become U+FFFD, as
-// transformers' decode (errors="replace") makes them.
-func decodeText(tok *tokenizer.Tokenizer, ids []int32) string {
-	return strings.ToValidUTF8(tok.Decode(ids, true), "\uFFFD")
-}
-
-// genRow is one completion being generated.
-type genRow struct {
-	prompt int
-	index  int
-	ids    []int32
-	logp   float64
-	finish string
-}
-
-// generateCompletions runs the model over every (prompt, sample index)
-// and returns the rows in that order, and the tokens generated.
-func generateCompletions(ctx context.Context, m *engine.Model, tok *tokenizer.Tokenizer, prompts []samplePrompt, n, maxNew int,
-	cfg sample.Config, seed uint64, stops []string, eos []int32, prog rowProgress) ([]arrowio.Completion, int, error) {
-	rows := make([]genRow, 0, len(prompts)*n)
-	ids := make([][]int32, 0, len(prompts)*n)
-	for i, p := range prompts {
-		for j := range n {
-			rows = append(rows, genRow{prompt: i, index: j, finish: arrowio.FinishLength})
-			ids = append(ids, p.IDs)
-		}
-	}
-	rngs := make(map[int]*rand.Rand) // streams of the rows being generated
-	s := sample.New(cfg)
-	total := 0
-	// A non-finite log-prob (NaN weights or adapter, an overflow) is an
-	// error naming the row, never data: generation stops at the first.
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var badErr error
-	next := func(row int, logits []float32) (int32, bool) {
-		r := &rows[row]
-		if badErr != nil {
-			return 0, true
-		}
-		rng, ok := rngs[row]
-		if !ok {
-			rng = sample.RNG(seed, prompts[r.prompt].ID, r.index)
-			rngs[row] = rng
-		}
-		t := s.Draw(logits, rng)
-		lp := sample.LogProb(logits, t)
-		if err := arrowio.CheckLogProb(lp); err != nil {
-			badErr = fmt.Errorf("prompt %d (id %q), sample %d: completion token %d: logp = %w (are the model's weights finite?)", r.prompt, prompts[r.prompt].ID, r.index, len(r.ids), err)
-			delete(rngs, row)
-			cancel()
-			return 0, true
-		}
-		r.ids = append(r.ids, t)
-		r.logp += lp
-		total++
-		if slices.Contains(eos, t) {
-			r.finish = arrowio.FinishEOS
-			delete(rngs, row)
-			return t, true
-		}
-		if len(stops) > 0 {
-			text := decodeText(tok, r.ids)
-			for _, s := range stops {
-				if strings.Contains(text, s) {
-					r.finish = arrowio.FinishStop
-					delete(rngs, row)
-					return t, true
-				}
-			}
-		}
-		if len(r.ids) >= maxNew {
-			delete(rngs, row)
-		}
-		return t, false
-	}
-	_, err := m.Generate(ctx, ids, maxNew, next, func(done, total int) { prog.m.SetTotal(int64(total)); prog.update(int64(done)) })
-	if badErr != nil {
-		return nil, 0, badErr
-	}
-	if err != nil {
-		return nil, 0, err
-	}
-	prog.done()
-	out := make([]arrowio.Completion, len(rows))
-	for i, r := range rows {
-		p := prompts[r.prompt]
-		out[i] = arrowio.Completion{ID: p.ID, SampleIndex: int32(r.index), Prompt: p.Text,
-			Completion: decodeText(tok, r.ids), PromptIDs: p.IDs, CompletionIDs: r.ids, Logp: r.logp, FinishReason: r.finish}
-	}
-	return out, total, nil
 }

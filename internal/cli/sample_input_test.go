@@ -20,6 +20,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/dpo-go/dpo/internal/testrefs"
+	"github.com/dpo-go/dpo/pkg/tokenize"
 )
 
 // sampleChatTemplate is a small template with a generation prompt.
@@ -277,7 +278,7 @@ func TestSamplePromptInputs(t *testing.T) {
 				}
 				for _, f := range promptFormats {
 					inputs := f.write(t, t.TempDir(), d)
-					_, got, err := readPrompts(inputs, nil, columns, enc, nil)
+					_, got, err := tokenize.ReadPrompts(inputs, nil, columns, enc, nil)
 					if err != nil {
 						t.Errorf("%s, %s: %v", d.name, f.name, err)
 						continue
@@ -364,7 +365,7 @@ func TestSamplePromptErrors(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, _, err = readPrompts([]string{c.file(t, t.TempDir())}, nil, columns, enc, nil)
+			_, _, err = tokenize.ReadPrompts([]string{c.file(t, t.TempDir())}, nil, columns, enc, nil)
 			for _, w := range c.want {
 				if err == nil || !strings.Contains(err.Error(), w) {
 					t.Errorf("error %v, want it to contain %q", err, w)
@@ -453,7 +454,7 @@ func TestSamplePromptText(t *testing.T) {
 	}
 	conv := `[{"role":"user","content":"q"},{"role":"assistant","content":"a","tool_calls":[{"type":"function","function":{"name":"f","arguments":{}}}]},{"role":"tool","content":"1","name":"f"}]`
 	in := writeFile(t, "p.jsonl", `{"prompt": `+conv+"}\n"+`{"prompt": [{"role": "user", "content": [{"type": "text", "text": "a"}, {"type": "text", "text": "b"}]}]}`+"\n"+`{"prompt": "plain"}`+"\n")
-	_, got, err := readPrompts([]string{in}, nil, nil, enc, nil)
+	_, got, err := tokenize.ReadPrompts([]string{in}, nil, nil, enc, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,17 +1,10 @@
 package cli
 
 import (
-	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"math"
-	"os"
-	"slices"
-	"strconv"
-	"strings"
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
@@ -19,6 +12,7 @@ import (
 
 	"github.com/dpo-go/dpo/pkg/arrowio"
 	"github.com/dpo-go/dpo/pkg/dpo"
+	"github.com/dpo-go/dpo/pkg/pairs"
 )
 
 // rankConfig is dpo-score --rank's configuration (resolved flags).
@@ -35,54 +29,8 @@ type rankConfig struct {
 	mf          *modelFlags
 }
 
-// RankSummary is what dpo-score --rank reports.
-type RankSummary struct {
-	Prompts        int64   `json:"prompts"`
-	Candidates     int64   `json:"candidates"`
-	MeanCandidates float64 `json:"mean_candidates"`
-	Beta           float64 `json:"beta"`
-	ReferenceFree  bool    `json:"reference_free"`
-	// The rest needs the judge's scores.
-	Judged *RankJudged `json:"judged,omitempty"`
-}
-
-// RankJudged compares the ranking by implicit reward with the judge.
-type RankJudged struct {
-	// TopIsBest is the fraction of prompts whose rank-1 candidate has the
-	// judge's best score of that prompt (a candidate tied for best counts
-	// as a hit); TopIsBestRandom is the same for a uniformly random
-	// candidate (the mean over prompts of #best/#candidates), the chance
-	// level.
-	TopIsBest       float64 `json:"top_is_best"`
-	TopIsBestRandom float64 `json:"top_is_best_random"`
-	// Mean judge scores: of the rank-1 candidates, of a uniformly random
-	// candidate (the mean over prompts of the prompt's mean score), and of
-	// the best candidate of each prompt.
-	TopScore    float64 `json:"mean_score_top"`
-	RandomScore float64 `json:"mean_score_random"`
-	BestScore   float64 `json:"mean_score_best"`
-}
-
-// Format writes the human summary.
-func (s *RankSummary) Format(w io.Writer) {
-	kind := "β·(log π − log π_ref)"
-	if s.ReferenceFree {
-		kind = "β·log π/|y| (reference-free)"
-	}
-	fmt.Fprintf(w, "prompts %d, candidates %d (%.2f per prompt), β %g, reward %s\n", s.Prompts, s.Candidates, s.MeanCandidates, s.Beta, kind)
-	if j := s.Judged; j != nil {
-		fmt.Fprintf(w, "top-ranked candidate is the judge's best in %.3f of prompts (ties for best count as hits; a random candidate: %.3f)\n", j.TopIsBest, j.TopIsBestRandom)
-		fmt.Fprintf(w, "mean judge score: top-ranked %.4f, random candidate %.4f, best candidate %.4f\n", j.TopScore, j.RandomScore, j.BestScore)
-	}
-}
-
-// rankRow is what ranking needs of one row.
-type rankRow struct {
-	id     string
-	sample int32
-	reward float64
-	score  float64 // the judge's, when known
-}
+// RankSummary is what dpo-score --rank reports (dpo.RankSummary).
+type RankSummary = dpo.RankSummary
 
 // rankBatch is one input batch held until the ranks are known.
 type rankBatch struct {
@@ -133,13 +81,13 @@ func scoreRank(ctx context.Context, cfg rankConfig, stdin io.Reader, stdout, std
 		return fmt.Errorf("%s has no %s column: run dpo-reflogp on it first (or rank a reference-free policy with --reference-free true)", r.Name(), arrowio.ColRefLogp)
 	}
 	hasScore := len(sc.FieldIndices(arrowio.ColScore)) > 0
-	var judge map[judgeKey]judgeScore
+	var judge *pairs.JudgeScores
 	if cfg.scoresPath != "" {
 		if hasScore {
 			return fmt.Errorf("%s already has a %s column; drop --scores or the column", r.Name(), arrowio.ColScore)
 		}
-		if judge, err = readJudgeScores(cfg.scoresPath); err != nil {
-			return err
+		if judge, err = pairs.ReadJudgeScoresFile(cfg.scoresPath); err != nil {
+			return fmt.Errorf("--scores: %w", err)
 		}
 	}
 	lm, err := cfg.mf.load(meta, cfg.policy, log)
@@ -179,7 +127,7 @@ func scoreRank(ctx context.Context, cfg rankConfig, stdin io.Reader, stdout, std
 			b.rec.Release()
 		}
 	}()
-	var rows []rankRow
+	var rows []dpo.Candidate
 	prog := newProgress(log, !cfg.quiet && isTerminal(stderr), "completions")
 	for batch := 0; r.Next(); batch++ {
 		rec := r.Record()
@@ -201,23 +149,20 @@ func scoreRank(ctx context.Context, cfg rankConfig, stdin io.Reader, stdout, std
 		// The judge's scores first: a missing one fails before the model runs.
 		b := rankBatch{rec: rec, reward: make([]float64, c.Rows), first: len(rows)}
 		for i := range c.Rows {
-			row := rankRow{id: c.ID.Value(i), sample: c.SampleIndex[i], score: math.NaN()}
+			row := dpo.Candidate{ID: c.ID.Value(i), SampleIndex: c.SampleIndex[i], Score: math.NaN()}
 			switch {
 			case scores != nil:
-				row.score = scores[i]
+				row.Score = scores[i]
 			case judge != nil:
-				k := judgeKey{row.id, int64(row.sample)}
-				s, ok := judge[k]
+				s, ok := judge.Take(row.ID, int64(row.SampleIndex))
 				if !ok {
-					return fmt.Errorf("%s: batch %d, row %d (id %q, sample %d): no score in %s", r.Name(), batch, i, row.id, row.sample, cfg.scoresPath)
+					return fmt.Errorf("%s: batch %d, row %d (id %q, sample %d): no score in %s", r.Name(), batch, i, row.ID, row.SampleIndex, cfg.scoresPath)
 				}
-				s.used = true
-				judge[k] = s
-				row.score = s.score
-				b.sco = append(b.sco, s.score)
+				row.Score = s
+				b.sco = append(b.sco, s)
 			}
-			if (scores != nil || judge != nil) && (math.IsNaN(row.score) || math.IsInf(row.score, 0)) {
-				return fmt.Errorf("%s: batch %d, row %d (id %q, sample %d): judge score %v is not a finite number", r.Name(), batch, i, row.id, row.sample, row.score)
+			if (scores != nil || judge != nil) && (math.IsNaN(row.Score) || math.IsInf(row.Score, 0)) {
+				return fmt.Errorf("%s: batch %d, row %d (id %q, sample %d): judge score %v is not a finite number", r.Name(), batch, i, row.ID, row.SampleIndex, row.Score)
 			}
 			rows = append(rows, row)
 		}
@@ -230,7 +175,7 @@ func scoreRank(ctx context.Context, cfg rankConfig, stdin io.Reader, stdout, std
 				r = ref[i]
 			}
 			b.reward[i] = dpo.ImplicitReward(cfg.beta, b.policy[i], r, len(c.Completion.Row(i)), cfg.lengthNorm)
-			rows[b.first+i].reward = b.reward[i]
+			rows[b.first+i].Reward = b.reward[i]
 		}
 		rec.Retain()
 		batches = append(batches, b)
@@ -243,10 +188,12 @@ func scoreRank(ctx context.Context, cfg rankConfig, stdin io.Reader, stdout, std
 	if len(rows) == 0 {
 		return fmt.Errorf("%s: %w", r.Name(), errNoRows)
 	}
-	if err := unusedJudgeScores(judge, cfg.scoresPath, cfg.inputs); err != nil {
-		return err
+	if judge != nil {
+		if err := judge.Unused(arrowio.InputsName(cfg.inputs)); err != nil {
+			return err
+		}
 	}
-	ranks, err := rankRows(rows)
+	ranks, err := dpo.Rank(rows)
 	if err != nil {
 		return fmt.Errorf("%s: %w", r.Name(), err)
 	}
@@ -286,7 +233,7 @@ func scoreRank(ctx context.Context, cfg rankConfig, stdin io.Reader, stdout, std
 	if err := sink.Close(); err != nil {
 		return err
 	}
-	sum := rankSummary(rows, ranks, cfg.beta, cfg.lengthNorm, hasScore || judge != nil)
+	sum := dpo.SummarizeRanking(rows, ranks, cfg.beta, cfg.lengthNorm, hasScore || judge != nil)
 	if summaryOut != nil {
 		if err := writeJSONOutput(summaryOut, "--summary", sum); err != nil {
 			return err
@@ -299,193 +246,4 @@ func scoreRank(ctx context.Context, cfg rankConfig, stdin io.Reader, stdout, std
 		sum.Format(stderr)
 	}
 	return nil
-}
-
-// rankRows returns each row's rank within its id: 1 for the highest reward,
-// equal rewards ordered by sample_index. Two rows with the same id and
-// sample_index are an error.
-func rankRows(rows []rankRow) ([]int32, error) {
-	groups := map[string][]int{}
-	var order []string
-	for i, r := range rows {
-		if _, ok := groups[r.id]; !ok {
-			order = append(order, r.id)
-		}
-		groups[r.id] = append(groups[r.id], i)
-	}
-	ranks := make([]int32, len(rows))
-	for _, id := range order {
-		g := groups[id]
-		slices.SortStableFunc(g, func(a, b int) int {
-			ra, rb := rows[a], rows[b]
-			switch {
-			case ra.reward > rb.reward:
-				return -1
-			case ra.reward < rb.reward:
-				return 1
-			}
-			return int(ra.sample) - int(rb.sample)
-		})
-		for k, i := range g {
-			if k > 0 && rows[g[k-1]].sample == rows[i].sample {
-				return nil, fmt.Errorf("id %q has sample_index %d twice", id, rows[i].sample)
-			}
-			ranks[i] = int32(k + 1)
-		}
-	}
-	return ranks, nil
-}
-
-// rankSummary computes the summary; judged says whether rows carry scores.
-func rankSummary(rows []rankRow, ranks []int32, beta float64, refFree, judged bool) *RankSummary {
-	type agg struct {
-		n, nBest      int
-		top, max, sum float64
-	}
-	groups := map[string]*agg{}
-	var order []string
-	for i, r := range rows {
-		g := groups[r.id]
-		if g == nil {
-			g = &agg{max: math.Inf(-1)}
-			groups[r.id] = g
-			order = append(order, r.id)
-		}
-		g.n++
-		if judged {
-			g.sum += r.score
-			g.max = max(g.max, r.score)
-			if ranks[i] == 1 {
-				g.top = r.score
-			}
-		}
-	}
-	s := &RankSummary{Prompts: int64(len(order)), Candidates: int64(len(rows)), Beta: beta, ReferenceFree: refFree}
-	s.MeanCandidates = float64(len(rows)) / float64(len(order))
-	if !judged {
-		return s
-	}
-	for _, r := range rows {
-		if g := groups[r.id]; r.score == g.max {
-			g.nBest++
-		}
-	}
-	j := &RankJudged{}
-	for _, id := range order {
-		g := groups[id]
-		if g.top == g.max {
-			j.TopIsBest++
-		}
-		j.TopIsBestRandom += float64(g.nBest) / float64(g.n)
-		j.TopScore += g.top
-		j.RandomScore += g.sum / float64(g.n)
-		j.BestScore += g.max
-	}
-	n := float64(len(order))
-	j.TopIsBest /= n
-	j.TopIsBestRandom /= n
-	j.TopScore /= n
-	j.RandomScore /= n
-	j.BestScore /= n
-	s.Judged = j
-	return s
-}
-
-// judgeKey identifies a completion: its prompt id and sample index.
-type judgeKey struct {
-	id     string
-	sample int64
-}
-
-// judgeScore is a judge's score, the line it is on, and whether a
-// completion of the stream took it.
-type judgeScore struct {
-	score float64
-	line  int
-	used  bool
-}
-
-// unusedJudgeScores refuses judge scores for completions the stream does
-// not have (another run's samples, a wrong sample_index), naming the
-// first such line.
-func unusedJudgeScores(judge map[judgeKey]judgeScore, path string, inputs []string) error {
-	var first *judgeKey
-	for k, s := range judge {
-		if !s.used && (first == nil || s.line < judge[*first].line) {
-			first = &k
-		}
-	}
-	if first == nil {
-		return nil
-	}
-	names := make([]string, len(inputs))
-	for i, in := range inputs {
-		names[i] = arrowio.InputName(in)
-	}
-	if len(names) == 0 {
-		names = []string{"stdin"}
-	}
-	return fmt.Errorf("%s:%d: id %q sample %d: no such completion in %s (the judge scored other samples)", path, judge[*first].line, first.id, first.sample, strings.Join(names, ", "))
-}
-
-// readJudgeScores reads a judge's JSONL output (docs/judges.md): id,
-// sample_index and score on every line; an (id, sample_index) given twice
-// is an error naming both lines.
-func readJudgeScores(path string) (map[judgeKey]judgeScore, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, fmt.Errorf("--scores: %w", err)
-	}
-	defer f.Close()
-	m := map[judgeKey]judgeScore{}
-	br := bufio.NewReaderSize(f, 1<<16)
-	for n := 1; ; n++ {
-		line, rerr := br.ReadBytes('\n')
-		if t := bytes.TrimSpace(line); len(t) > 0 {
-			var row struct {
-				ID          json.RawMessage `json:"id"`
-				SampleIndex *int64          `json:"sample_index"`
-				Score       *float64        `json:"score"`
-			}
-			if err := json.Unmarshal(t, &row); err != nil {
-				return nil, fmt.Errorf("%s:%d: %v", path, n, err)
-			}
-			id, ok := jsonID(row.ID)
-			switch {
-			case !ok:
-				return nil, fmt.Errorf("%s:%d: field id: want a string or an integer", path, n)
-			case row.SampleIndex == nil:
-				return nil, fmt.Errorf("%s:%d: field sample_index: missing", path, n)
-			case row.Score == nil:
-				return nil, fmt.Errorf("%s:%d: field score: missing or null", path, n)
-			}
-			k := judgeKey{id, *row.SampleIndex}
-			if prev, dup := m[k]; dup {
-				return nil, fmt.Errorf("%s:%d: id %q sample %d scored twice (also on line %d)", path, n, id, k.sample, prev.line)
-			}
-			m[k] = judgeScore{score: *row.Score, line: n}
-		}
-		if rerr == io.EOF {
-			break
-		}
-		if rerr != nil {
-			return nil, fmt.Errorf("reading %s: %w", path, rerr)
-		}
-	}
-	return m, nil
-}
-
-// jsonID reads an id that is a JSON string or integer.
-func jsonID(raw json.RawMessage) (string, bool) {
-	var s string
-	if json.Unmarshal(raw, &s) == nil {
-		return s, true
-	}
-	var n json.Number
-	if json.Unmarshal(raw, &n) == nil {
-		if i, err := strconv.ParseInt(n.String(), 10, 64); err == nil {
-			return strconv.FormatInt(i, 10), true
-		}
-	}
-	return "", false
 }

@@ -22,6 +22,19 @@ func InputName(path string) string {
 	return path
 }
 
+// InputsName names a list of inputs in messages: their InputNames joined
+// by " + ", stdin for none.
+func InputsName(inputs []string) string {
+	if len(inputs) == 0 {
+		return InputName("-")
+	}
+	names := make([]string, len(inputs))
+	for i, in := range inputs {
+		names[i] = InputName(in)
+	}
+	return strings.Join(names, " + ")
+}
+
 // OpenInput opens path for reading, buffered; "-" or "" means stdin, which
 // Close leaves open.
 func OpenInput(path string, stdin io.Reader) (io.ReadCloser, error) {

@@ -105,6 +105,11 @@
 // how often policy and reference prefer the chosen completion, and the
 // lowest-margin pairs.
 //
+// [Rank] orders the sampled completions of each prompt by implicit reward
+// (ties by sample index) for dpo-score --rank, and [SummarizeRanking]
+// compares that ranking with a judge's scores: how often the top-ranked
+// completion is the judge's best, against a random pick ([RankSummary]).
+//
 // # Numerics
 //
 // log σ and σ are evaluated in forms that never overflow (log σ(x) =

@@ -57,6 +57,12 @@
 // a recoverable *[SkipError] carrying its id and row, so that callers count
 // and report it.
 //
+// [ParseJudgeScores] reads a judge's scores of sampled completions (JSON
+// Lines of {id, sample_index, score}) for dpo-score --rank: [JudgeScores]
+// joins them to a completions stream by (id, sample_index), and a score
+// given twice, or one that matched no completion, is an error naming its
+// line.
+//
 // # Containers
 //
 // [Open] reads JSON Lines, a JSON array of objects (streamed, never loaded

@@ -1,7 +1,3 @@
-// Package sample chooses next tokens from a model's logits: greedy, or
-// sampling with transformers' warpers (temperature, top-k, top-p, min-p),
-// with a random stream per completion so that a completion does not depend
-// on which other prompts were decoded with it.
 package sample
 
 import (

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"unicode/utf8"
 )
@@ -195,6 +196,13 @@ func (t *Tokenizer) Encode(text string, addSpecialTokens bool) []int32 {
 		ids = t.post.process(ids)
 	}
 	return ids
+}
+
+// DecodeText is the text of a completion: Decode without special tokens,
+// with bytes that are not UTF-8 (a byte-level model can produce any)
+// replaced by U+FFFD, as transformers' decode (errors="replace") does.
+func (t *Tokenizer) DecodeText(ids []int32) string {
+	return strings.ToValidUTF8(t.Decode(ids, true), "\uFFFD")
 }
 
 // Decode returns the text of ids. Unknown ids are skipped; with

@@ -51,7 +51,8 @@ func TestGradAccumEqualsLargeBatch(t *testing.T) {
 			if a, b := acc.Final["grad_norm"], big.Final["grad_norm"]; math.Abs(a-b) > 1e-5*b {
 				t.Errorf("grad_norm accumulated %.8g, large batch %.8g", a, b)
 			}
-			if a, b := acc.Final["loss"], big.Final["loss"]; math.Abs(a-b) > 1e-6 {
+			// Relative: IPO's loss is ~22 here, where one float32 ulp is 2e-6.
+			if a, b := acc.Final["loss"], big.Final["loss"]; math.Abs(a-b) > 1e-6*math.Max(1, math.Abs(b)) {
 				t.Errorf("loss accumulated %.8g, large batch %.8g", a, b)
 			}
 			changed := false
