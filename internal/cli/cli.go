@@ -7,6 +7,7 @@ import (
 	"flag"
 	"fmt"
 	"github.com/dpo-go/dpo/pkg/arrowio"
+	"github.com/dpo-go/dpo/pkg/train"
 	"io"
 	"log"
 	"os"
@@ -122,6 +123,7 @@ func runInterruptible(ctx context.Context, grace time.Duration, main func() int,
 	case <-time.After(grace):
 	}
 	abortLive()
+	train.Abandon() // no empty --out left behind by a run that is dropped
 	log.New(stderr, log.Prefix(), 0).Print(msg)
 	return 1
 }

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -18,6 +19,7 @@ import (
 	"github.com/dpo-go/dpo/pkg/arrowio"
 	"github.com/dpo-go/dpo/pkg/model"
 	"github.com/dpo-go/dpo/pkg/safetensors"
+	"github.com/dpo-go/dpo/pkg/train"
 )
 
 // childTool is the environment variable that makes the test binary run
@@ -181,6 +183,41 @@ func TestRunInterruptible(t *testing.T) {
 	}
 	if err := outs.commit(); err == nil {
 		t.Error("commit after abortLive succeeded")
+	}
+}
+
+// A dpo-train run left after the grace (here: stuck reading its input,
+// after it created and locked --out) leaves no --out behind: the
+// directory it created is removed with its lock file.
+func TestRunInterruptibleAbandonsOut(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "new", "run")
+	cfg := filepath.Join("..", "..", "examples", "sort", "model", "config.json")
+	pr, pw := io.Pipe() // an input that never comes
+	defer pw.Close()
+	ctx, cancel := context.WithCancel(context.Background())
+	started := make(chan struct{}, 1)
+	go func() {
+		for { // cancel once the run holds --out
+			if _, err := os.Stat(filepath.Join(out, train.LockFile)); err == nil {
+				started <- struct{}{}
+				cancel()
+				return
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}()
+	var log bytes.Buffer
+	code := runInterruptible(ctx, 100*time.Millisecond, func() int {
+		err := Train(context.Background(), []string{"--init-config", cfg, "--loss", "sft", "-q", "--out", out, "-"}, pr, io.Discard, io.Discard)
+		return ExitCode(err)
+	}, &log, "interrupted")
+	<-started
+	if code != 1 || !strings.Contains(log.String(), "interrupted") {
+		t.Errorf("code %d, log %q", code, log.String())
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		ents, _ := os.ReadDir(out)
+		t.Errorf("--out left behind: %v %v", err, ents)
 	}
 }
 

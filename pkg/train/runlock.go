@@ -3,12 +3,14 @@ package train
 import (
 	"errors"
 	"fmt"
-	"github.com/dpo-go/dpo/pkg/adapter"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
+
+	"github.com/dpo-go/dpo/pkg/adapter"
 )
 
 // LockFile is the file in --out that a run holds an exclusive lock on
@@ -18,6 +20,7 @@ const LockFile = ".dpo-train.lock"
 // outDir is --out prepared for a run: locked, and checked (or cleared) so
 // that the run never mixes with another's files.
 type outDir struct {
+	mu      sync.Mutex // release may come from Abandon, on another goroutine
 	path    string
 	lock    *os.File
 	created bool   // this run made the directory (os.Mkdir succeeded)
@@ -63,6 +66,7 @@ func prepareOut(c *Config) (_ *outDir, err error) {
 		return nil, err // another run holds it: touch nothing
 	}
 	o.owned = true
+	liveOuts.Store(o, struct{}{})
 	// Only the lock holder writes: a loser's probe file would make the
 	// winner see a non-empty --out.
 	if err := checkWritable(c.Out); err != nil {
@@ -129,6 +133,9 @@ func (o *outDir) release(ok bool) {
 	if o == nil {
 		return
 	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	liveOuts.Delete(o)
 	cleanup := !ok && o.created && o.owned
 	if cleanup {
 		// Removed while still locked, so no other run can have locked
@@ -143,6 +150,22 @@ func (o *outDir) release(ok bool) {
 		os.Remove(o.path) // fails, as wanted, unless it is empty
 	}
 	o.owned = false
+}
+
+// liveOuts are the --out directories runs of this process hold.
+var liveOuts sync.Map // *outDir -> struct{}
+
+// Abandon releases every --out that a Run of this process still holds, as
+// a failed run releases it: a directory the run created and wrote nothing
+// into is removed, and the lock file with it. It is for a process about to
+// exit while a run cannot return (dpo-train after SIGTERM, when a step
+// outlasts the grace period), so that it leaves no empty --out behind.
+// The runs must not go on writing: the caller exits next.
+func Abandon() {
+	liveOuts.Range(func(k, _ any) bool {
+		k.(*outDir).release(false)
+		return true
+	})
 }
 
 // lockInfo is written into the lock file for the message of a second run.
