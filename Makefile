@@ -192,9 +192,10 @@ ROUNDS       ?= 3
 ITER_PROMPTS ?= 0
 ITER_EPOCHS  ?= 4
 ITER_ALL     ?= 0
+ITER_ACCUM   ?= 0
 iterate: $(OUT)/sft/model.safetensors $(OUT)/gen-before.txt $(TOOLS) $(GEN_TOOLS) $(BIN)/sort-pairs
 	ROUNDS=$(ROUNDS) BIN=$(BIN) EX=$(EX) OUT=$(OUT) BETA=$(BETA) LR=$(LR) BATCH=$(BATCH) SEED=$(SEED) \
-		EPOCHS=$(ITER_EPOCHS) ALL=$(ITER_ALL) RPO=$(RPO) N=$(N) GEN_MAX_NEW=$(GEN_MAX_NEW) PROMPTS=$(ITER_PROMPTS) bash $(EX)/iterate.sh
+		EPOCHS=$(ITER_EPOCHS) ALL=$(ITER_ALL) ACCUM=$(ITER_ACCUM) RPO=$(RPO) N=$(N) GEN_MAX_NEW=$(GEN_MAX_NEW) PROMPTS=$(ITER_PROMPTS) bash $(EX)/iterate.sh
 	OUT=$(OUT) bash $(EX)/iterate-table.sh
 
 # The README's generated blocks (the demo's printout, the iterate table, the
@@ -272,7 +273,8 @@ $(FDIR)/frontier.jsonl: $(FDIR)/betas.opts $(BIN)/sort-frontier $(addprefix $(FR
 		-title "sort demo: reward vs KL per β ($(FKEY))" $(FRONTIER_RUNS) 2> $(FDIR)/frontier.txt
 
 frontier: $(FDIR)/frontier.jsonl
-	cp $(FDIR)/frontier.jsonl $(FDIR)/frontier.png $(OUT)/frontier/
+	cp $(FDIR)/frontier.jsonl $(FDIR)/frontier.png $(FDIR)/frontier.txt $(OUT)/frontier/
+	echo "$(FDIR)" > $(OUT)/frontier/run-dir
 	@echo
 	@echo "== reward–KL frontier ($(FDIR)): $(FRONTIER_LOSS), $(FRONTIER_EPOCHS) epochs, lr $(FRONTIER_LR); $(FRONTIER_N) samples per held-out prompt at T 1 =="
 	@cat $(FDIR)/frontier.txt
@@ -354,7 +356,8 @@ $(NAGG)/noise.jsonl: $(NAGG)/runs.opts $(BIN)/sort-noise $(foreach r,$(NOISE_RUN
 		-title "sort demo: flipped labels ($(NKEY), ε $(NOISE_EPS))" $(NOISE_RUNS) 2> $(NAGG)/noise.txt
 
 noise: $(NAGG)/noise.jsonl
-	cp $(NAGG)/noise.jsonl $(NAGG)/noise.png $(NAGG)/noise-gen.png $(OUT)/noise/
+	cp $(NAGG)/noise.jsonl $(NAGG)/noise.png $(NAGG)/noise-gen.png $(NAGG)/noise.txt $(OUT)/noise/
+	echo "$(NDIR)" > $(OUT)/noise/run-dir
 	@echo
 	@echo "== flipped labels ($(NDIR)): first $(NOISE_PAIRS) bundled pairs, β $(NOISE_BETA), lr $(NOISE_LR), $(NOISE_EPOCHS) epochs, ε $(NOISE_EPS) =="
 	@cat $(foreach f,$(NOISE_RATES),$(call NPAIRS,$(f)).log)

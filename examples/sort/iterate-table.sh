@@ -11,10 +11,13 @@ field() { sed -n "s/.*\"$1\":\"\{0,1\}\([^\"}]*[^,\"}]\)[,\"}].*/\1/p" <<< "$2" 
 first=$(head -n 1 "$rounds")
 cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo 2>/dev/null | head -n 1)
 commit=$(field commit "$first")
+extra=""
+[ "$(field all "$first")" = 1 ] && extra+=", every wrong sample paired"
+[ "$(field accum "$first")" = 1 ] && extra+=", each round trained on the pairs of every round so far"
 echo "Measured $(date -u -r "$rounds" +%Y-%m-%d) at commit ${commit:-unknown}," \
 	"on the machine that printed this table, $(nproc) cores (${cpu:-unknown CPU}):" \
 	"β $(field beta "$first"), lr $(field lr "$first"), $(field epochs "$first") epochs per round, RPO weight $(field rpo "$first")," \
-	"$(field n "$first") samples per prompt on $( [ "$(field prompts "$first")" = 0 ] && echo 'all 2,400' || field prompts "$first") training prompts."
+	"$(field n "$first") samples per prompt on $( [ "$(field prompts "$first")" = 0 ] && echo 'all 2,400' || field prompts "$first") training prompts$extra."
 echo
 echo "| round | held-out greedy generation (exact) | training samples exact | pairs | time |"
 echo "|---|---|---|---|---|"

@@ -15,12 +15,14 @@
 #
 # Environment (set by the Makefile): ROUNDS BIN EX OUT BETA LR BATCH SEED
 # EPOCHS RPO N GEN_MAX_NEW; ALL=1 pairs the exact sort with every distinct
-# wrong sample of a prompt (sort-pairs -all); PROMPTS (optional) uses only the first PROMPTS
-# training rows.
+# wrong sample of a prompt (sort-pairs -all); ACCUM=1 trains round r on the
+# pairs of rounds 1..r (ids prefixed r<k>/), the reference log-probs of all
+# of them from the previous policy; PROMPTS (optional) uses only the first
+# PROMPTS training rows.
 set -euo pipefail
 : "${ROUNDS:=3}" "${BIN:=bin}" "${EX:=examples/sort}" "${OUT:=examples/out}"
 : "${BETA:=0.1}" "${LR:=1e-3}" "${BATCH:=32}" "${SEED:=1}" "${GEN_MAX_NEW:=10}" "${PROMPTS:=0}"
-: "${EPOCHS:=3}" "${RPO:=1}" "${N:=4}" "${ALL:=0}"
+: "${EPOCHS:=3}" "${RPO:=1}" "${N:=4}" "${ALL:=0}" "${ACCUM:=0}"
 
 loss=(--loss sigmoid)
 if [ "$RPO" != 0 ]; then loss=(--loss sigmoid,sft --loss-weights "1,$RPO"); fi
@@ -37,8 +39,8 @@ echo "round 0 (SFT reference): $(cat "$OUT/gen-before.txt")"
 acc0=$("$BIN/sort-accuracy" < "$OUT/gen-before.jsonl" | sed 's/.*= \([0-9.]*\),.*/\1/')
 commit=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)
 git diff --quiet HEAD -- 2>/dev/null || commit="$commit with uncommitted changes"
-printf '{"round":0,"generation":%s,"beta":%s,"lr":"%s","epochs":%s,"rpo":%s,"n":%s,"all":%s,"prompts":%s,"commit":"%s","started":"%s"}\n' \
-	"$acc0" "$BETA" "$LR" "$EPOCHS" "$RPO" "$N" "$ALL" "$PROMPTS" "$commit" "$(date -u +%Y-%m-%dT%H:%MZ)" > "$rounds"
+printf '{"round":0,"generation":%s,"beta":%s,"lr":"%s","epochs":%s,"rpo":%s,"n":%s,"all":%s,"accum":%s,"prompts":%s,"commit":"%s","started":"%s"}\n' \
+	"$acc0" "$BETA" "$LR" "$EPOCHS" "$RPO" "$N" "$ALL" "$ACCUM" "$PROMPTS" "$commit" "$(date -u +%Y-%m-%dT%H:%MZ)" > "$rounds"
 start_all=$(date +%s)
 for r in $(seq 1 "$ROUNDS"); do
 	dir="$OUT/iter/round$r"
@@ -50,8 +52,15 @@ for r in $(seq 1 "$ROUNDS"); do
 		--seed "$r" --format jsonl -q "$train" | "$BIN/sort-judge" > "$dir/judged.jsonl"
 	# 2. Pairs: the exact sort over the most likely wrong sample.
 	"$BIN/sort-pairs" $([ "$ALL" = 1 ] && echo -all) < "$dir/judged.jsonl" > "$dir/pairs.jsonl" 2> "$dir/pairs.log"
+	train_pairs="$dir/pairs.jsonl"
+	if [ "$ACCUM" = 1 ]; then
+		train_pairs="$dir/pairs-accum.jsonl"
+		for k in $(seq 1 "$r"); do
+			sed 's/"id":"/"id":"r'"$k"'\//' "$OUT/iter/round$k/pairs.jsonl"
+		done > "$train_pairs"
+	fi
 	"$BIN/dpo-tokenize" --tokenizer builtin:bytes --on-error skip --rejects "$dir/skipped.jsonl" \
-		-o "$dir/pairs.arrow" "$dir/pairs.jsonl" 2> "$dir/tokenize.log"
+		-o "$dir/pairs.arrow" "$train_pairs" 2> "$dir/tokenize.log"
 	# 3. Reference log-probs with the previous round's policy.
 	"$BIN/dpo-reflogp" --model "$policy" -q -o "$dir/ref.arrow" "$dir/pairs.arrow"
 	# 4. DPO (+ the SFT term) from it.
