@@ -183,7 +183,8 @@ $(DPO)/gen-after.txt: $(EX)/heldout.jsonl $(DPO)/dpo.json $(GEN_TOOLS)
 # On-policy DPO rounds on the training prompts (examples/sort/iterate.sh):
 # sample N per prompt from the current policy, judge, pair the exact sort
 # with the policy's most likely wrong sample, reference log-probs with the
-# previous policy, train ITER_EPOCHS epochs of DPO + RPO; held-out greedy
+# previous policy, train ITER_EPOCHS epochs of DPO + RPO on the pairs of
+# every round so far (ITER_ACCUM=0: this round's only); held-out greedy
 # generation accuracy and time after each round, recorded in
 # examples/out/iter/rounds.jsonl. ITER_PROMPTS=N uses the first N training
 # prompts (0: all 2,400). `bash examples/sort/iterate-table.sh` prints the
@@ -192,7 +193,7 @@ ROUNDS       ?= 3
 ITER_PROMPTS ?= 0
 ITER_EPOCHS  ?= 4
 ITER_ALL     ?= 0
-ITER_ACCUM   ?= 0
+ITER_ACCUM   ?= 1
 iterate: $(OUT)/sft/model.safetensors $(OUT)/gen-before.txt $(TOOLS) $(GEN_TOOLS) $(BIN)/sort-pairs
 	ROUNDS=$(ROUNDS) BIN=$(BIN) EX=$(EX) OUT=$(OUT) BETA=$(BETA) LR=$(LR) BATCH=$(BATCH) SEED=$(SEED) \
 		EPOCHS=$(ITER_EPOCHS) ALL=$(ITER_ALL) ACCUM=$(ITER_ACCUM) RPO=$(RPO) N=$(N) GEN_MAX_NEW=$(GEN_MAX_NEW) PROMPTS=$(ITER_PROMPTS) bash $(EX)/iterate.sh
