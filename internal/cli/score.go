@@ -107,70 +107,109 @@ func newScoreFlags(stderr io.Writer) *scoreFlags {
 	}
 }
 
+// scoreConfig is dpo-score's configuration: its flags checked and
+// resolved (β and reference-free scoring from the policy's dpo.json when
+// not given).
+type scoreConfig struct {
+	policy      string
+	beta        float64
+	lengthNorm  bool // reward β·log π/|y| (reference-free policies)
+	out         string
+	format      string
+	withText    bool
+	summaryPath string
+	worst       int
+	tokDir      string
+	seed        uint64
+	rank        bool
+	scoresPath  string // --scores: the judge's JSONL (--rank)
+	inputs      []string
+	quiet       bool
+	log         io.Writer // stderr, or io.Discard with -q
+	mf          *modelFlags
+	shard       *shardSpec
+}
+
 // Score is dpo-score.
 func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	f := newScoreFlags(stderr)
-	fs, policy, beta, refFree, out, format, withText, summaryPath, worst, tokDir, mf, seed, rank, scoresPath, shard, std := f.fs, f.policy, f.beta, f.refFree, f.out, f.format, f.withText, f.summaryPath, f.worst, f.tokDir, f.mf, f.seed, f.rank, f.scoresPath, f.shard, f.std
-	inputs, done, err := std.parseInputs(fs, args, stdout)
+	cfg, done, err := parseScore(args, stdout, stderr)
 	if done || err != nil {
 		return err
 	}
-	if *policy == "" {
-		return usagef("--policy is required")
+	if cfg.rank {
+		return scoreRank(ctx, cfg, stdin, stdout, stderr)
 	}
-	if err := mf.validate(); err != nil {
-		return err
+	return scorePairs(ctx, cfg, stdin, stdout, stderr)
+}
+
+// parseScore parses and checks dpo-score's arguments; done is true when
+// nothing is left to do (-h, --version).
+func parseScore(args []string, stdout, stderr io.Writer) (_ *scoreConfig, done bool, _ error) {
+	f := newScoreFlags(stderr)
+	inputs, done, err := f.std.parseInputs(f.fs, args, stdout)
+	if done || err != nil {
+		return nil, done, err
 	}
-	if *format != "arrow" && *format != "jsonl" {
-		return usagef("--format %q: want arrow or jsonl", *format)
+	cfg := &scoreConfig{policy: *f.policy, beta: *f.beta, out: *f.out, format: *f.format, withText: *f.withText,
+		summaryPath: *f.summaryPath, worst: *f.worst, tokDir: *f.tokDir, seed: *f.seed, rank: *f.rank,
+		scoresPath: *f.scoresPath, inputs: inputs, quiet: f.std.quiet, log: f.std.log(stderr), mf: f.mf, shard: f.shard}
+	if cfg.policy == "" {
+		return nil, false, usagef("--policy is required")
 	}
-	if *withText && *format != "jsonl" {
-		return usagef("--text needs --format jsonl")
+	if err := cfg.mf.validate(); err != nil {
+		return nil, false, err
 	}
-	if *format != "jsonl" {
-		if err := refuseBinaryToTerminal("dpo-score", *out, stdout); err != nil {
-			return err
+	if cfg.format != "arrow" && cfg.format != "jsonl" {
+		return nil, false, usagef("--format %q: want arrow or jsonl", cfg.format)
+	}
+	if cfg.withText && cfg.format != "jsonl" {
+		return nil, false, usagef("--text needs --format jsonl")
+	}
+	if cfg.format != "jsonl" {
+		if err := refuseBinaryToTerminal("dpo-score", cfg.out, stdout); err != nil {
+			return nil, false, err
 		}
 	}
-	if *beta < 0 || math.IsNaN(*beta) || math.IsInf(*beta, 0) {
-		return usagef("--beta must be a finite number > 0")
+	if cfg.beta < 0 || math.IsNaN(cfg.beta) || math.IsInf(cfg.beta, 0) {
+		return nil, false, usagef("--beta must be a finite number > 0")
 	}
-	log := std.log(stderr)
-	if err := shard.checkInputs(inputs, mf.ignore, log); err != nil {
-		return err
+	if err := cfg.shard.checkInputs(inputs, cfg.mf.ignore, cfg.log); err != nil {
+		return nil, false, err
 	}
-	meta, hasMeta, err := ckpt.Read(*policy)
+	meta, hasMeta, err := ckpt.Read(cfg.policy)
 	if err != nil {
-		return err
+		return nil, false, err
 	}
-	if *beta == 0 {
-		*beta = 0.1
+	if cfg.beta == 0 {
+		cfg.beta = 0.1
 		if hasMeta && meta.Beta > 0 {
-			*beta = meta.Beta
+			cfg.beta = meta.Beta
 		}
 	}
-	var lengthNorm bool
-	switch *refFree {
+	switch *f.refFree {
 	case "auto":
-		lengthNorm = hasMeta && meta.LengthNormalized
+		cfg.lengthNorm = hasMeta && meta.LengthNormalized
 	case "true":
-		lengthNorm = true
+		cfg.lengthNorm = true
 	case "false":
 	default:
-		return usagef("--reference-free %q: want auto, true or false", *refFree)
+		return nil, false, usagef("--reference-free %q: want auto, true or false", *f.refFree)
 	}
+	switch {
+	case cfg.rank && (cfg.withText || cfg.shard.active()):
+		return nil, false, usagef("--rank does not take --text or --shard (ranks need every completion of a prompt)")
+	case !cfg.rank && cfg.scoresPath != "":
+		return nil, false, usagef("--scores needs --rank")
+	}
+	return cfg, false, nil
+}
 
-	if *rank {
-		if *withText || shard.active() {
-			return usagef("--rank does not take --text or --shard (ranks need every completion of a prompt)")
-		}
-		return scoreRank(ctx, rankConfig{policy: *policy, beta: *beta, lengthNorm: lengthNorm, out: *out, format: *format, summaryPath: *summaryPath,
-			scoresPath: *scoresPath, inputs: inputs, quiet: std.quiet, mf: mf}, stdin, stdout, stderr)
-	}
-	if *scoresPath != "" {
-		return usagef("--scores needs --rank")
-	}
-	outs, err := openOutputs(stdin, stdout, inputArgs(inputs), []pathArg{{"--summary", *summaryPath}, {"-o", *out}})
+// scorePairs is dpo-score on a pairs stream with reference log-probs: the
+// policy's log-probs, the implicit rewards and margins appended to every
+// row, and the held-out evaluation (dpo.Evaluation) as the summary.
+func scorePairs(ctx context.Context, cfg *scoreConfig, stdin io.Reader, stdout, stderr io.Writer) error {
+	log, shard, mf, inputs := cfg.log, cfg.shard, cfg.mf, cfg.inputs
+	outs, err := openOutputs(stdin, stdout, inputArgs(inputs), []pathArg{{"--summary", cfg.summaryPath}, {"-o", cfg.out}})
 	if err != nil {
 		return err
 	}
@@ -187,10 +226,10 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return fmt.Errorf("%s is a completions stream: rank its completions with --rank", r.Name())
 	}
 	hasRef := len(r.Schema().FieldIndices(arrowio.ColRefChosenLogps)) > 0 && len(r.Schema().FieldIndices(arrowio.ColRefRejectedLogps)) > 0
-	if !hasRef && !lengthNorm {
+	if !hasRef && !cfg.lengthNorm {
 		return fmt.Errorf("%s has no %s/%s columns: run dpo-reflogp first, or score a reference-free policy with --reference-free true", r.Name(), arrowio.ColRefChosenLogps, arrowio.ColRefRejectedLogps)
 	}
-	lm, err := mf.load(r.Metadata(), *policy, log)
+	lm, err := mf.load(r.Metadata(), cfg.policy, log)
 	if err != nil {
 		return err
 	}
@@ -201,7 +240,7 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	}
 
 	outMeta := arrowio.Derive(r.Metadata(), "dpo-score", Version)
-	stage := map[string]any{"policy": *policy, "beta": *beta, "reference_free": lengthNorm, "backend": lm.eng.BackendName()}
+	stage := map[string]any{"policy": cfg.policy, "beta": cfg.beta, "reference_free": cfg.lengthNorm, "backend": lm.eng.BackendName()}
 	if mf.opts.BF16 {
 		stage["bf16"] = true
 	}
@@ -226,10 +265,10 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		return fmt.Errorf("%s: %w (is it already scored?)", r.Name(), err)
 	}
 	var sink scoredSink
-	if *format == "jsonl" {
+	if cfg.format == "jsonl" {
 		js := &jsonlSink{w: arrowio.NewLineWriter(o), schema: schema}
-		if *withText {
-			if js.text, err = textDecoder(*tokDir, *policy, r.Metadata()); err != nil {
+		if cfg.withText {
+			if js.text, err = textDecoder(cfg.tokDir, cfg.policy, r.Metadata()); err != nil {
 				return err
 			}
 		}
@@ -242,8 +281,8 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		sink = w
 	}
 
-	acc := dpo.NewEvaluation(*worst)
-	prog := newProgress(log, !std.quiet && isTerminal(stderr), "pairs")
+	acc := dpo.NewEvaluation(cfg.worst)
+	prog := newProgress(log, !cfg.quiet && isTerminal(stderr), "pairs")
 	prog.countTotal(inputs, shard, mem)
 	for batch := 0; r.Next(); batch++ {
 		rec := r.Record()
@@ -265,11 +304,11 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		rc, rr, margin, correct := make([]float64, n), make([]float64, n), make([]float64, n), make([]bool, n)
 		for i := range n {
 			var rC, rR float64
-			if !lengthNorm {
+			if !cfg.lengthNorm {
 				rC, rR = refC[i], refR[i]
 			}
-			rc[i] = dpo.ImplicitReward(*beta, pc[i], rC, len(p.Chosen.Row(i)), lengthNorm)
-			rr[i] = dpo.ImplicitReward(*beta, pr[i], rR, len(p.Rejected.Row(i)), lengthNorm)
+			rc[i] = dpo.ImplicitReward(cfg.beta, pc[i], rC, len(p.Chosen.Row(i)), cfg.lengthNorm)
+			rr[i] = dpo.ImplicitReward(cfg.beta, pr[i], rR, len(p.Rejected.Row(i)), cfg.lengthNorm)
 			margin[i] = rc[i] - rr[i]
 			correct[i] = margin[i] > 0
 			sp := dpo.ScoredPair{ID: p.ID.Value(i), PolicyChosen: pc[i], PolicyRejected: pr[i], RewardChosen: rc[i], RewardRejected: rr[i],
@@ -311,8 +350,8 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 		fmt.Fprintf(log, "shard %s holds no rows: empty output, no summary\n", shard)
 		return nil
 	}
-	dec := scoreDecoder(*tokDir, *policy, r.Metadata())
-	sum := acc.Summary(*beta, lengthNorm, hasRef, *seed, dec)
+	dec := scoreDecoder(cfg.tokDir, cfg.policy, r.Metadata())
+	sum := acc.Summary(cfg.beta, cfg.lengthNorm, hasRef, cfg.seed, dec)
 	if summaryOut != nil {
 		if err := writeJSONOutput(summaryOut, "--summary", sum); err != nil {
 			return err
@@ -321,7 +360,7 @@ func Score(ctx context.Context, args []string, stdin io.Reader, stdout, stderr i
 	if err := outs.commit(); err != nil {
 		return err
 	}
-	if !std.quiet {
+	if !cfg.quiet {
 		sum.Format(stderr)
 	}
 	return nil

@@ -15,20 +15,6 @@ import (
 	"github.com/dpo-go/dpo/pkg/pairs"
 )
 
-// rankConfig is dpo-score --rank's configuration (resolved flags).
-type rankConfig struct {
-	policy      string
-	beta        float64
-	lengthNorm  bool // reward β·log π/|y| (reference-free policies)
-	out         string
-	format      string
-	summaryPath string
-	scoresPath  string // --scores: the judge's JSONL
-	inputs      []string
-	quiet       bool
-	mf          *modelFlags
-}
-
 // RankSummary is what dpo-score --rank reports (dpo.RankSummary).
 type RankSummary = dpo.RankSummary
 
@@ -45,11 +31,8 @@ type rankBatch struct {
 // policy_logp, reward and rank (and score, from --scores) appended. Ranks
 // need every row of an id, so the scored batches are held in memory until
 // the input ends.
-func scoreRank(ctx context.Context, cfg rankConfig, stdin io.Reader, stdout, stderr io.Writer) error {
-	log := stderr
-	if cfg.quiet {
-		log = io.Discard
-	}
+func scoreRank(ctx context.Context, cfg *scoreConfig, stdin io.Reader, stdout, stderr io.Writer) error {
+	log := cfg.log
 	ins := inputArgs(cfg.inputs)
 	if cfg.scoresPath != "" {
 		ins = append(ins, pathArg{"--scores", cfg.scoresPath})

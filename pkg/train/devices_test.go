@@ -20,8 +20,7 @@ import (
 // of 2 devices equal 10 steps of 4-pair micro-batches on one device (the
 // same global batch): loss and grad_norm within 1e-4 relative, weights
 // within 1e-5. The gradient's reduction over the devices is XLA's
-// partitioner's (engine/devices.go). With $DPO_DEVICES_TIMING set it also
-// times 4 devices against one (same work) and logs both.
+// partitioner's (engine/devices.go). The same for 4 devices of 1 pair.
 func TestTrainDevicesEqualOne(t *testing.T) {
 	if !onXLA(t) {
 		t.Skip("needs a -tags xla build and GOMLX_BACKEND=xla:cpu (make test-xla)")
@@ -49,30 +48,34 @@ func TestTrainDevicesEqualOne(t *testing.T) {
 	}
 	one, w1, t1 := run("one", 4, 1)
 	two, w2, t2 := run("two", 2, 2)
-	if one.Steps != 10 || two.Steps != 10 {
-		t.Fatalf("steps: %d on one device, %d on two; want 10", one.Steps, two.Steps)
-	}
-	for _, k := range []string{"loss", "grad_norm"} {
-		if a, b := two.Final[k], one.Final[k]; math.Abs(a-b) > 1e-4*math.Abs(b) {
-			t.Errorf("%s after 10 steps: 2 devices %.8g, one %.8g", k, a, b)
+	four, w4, t4 := run("four", 1, 4)
+	for _, c := range []struct {
+		n   int
+		res *train.Result
+		w   map[string][]byte
+	}{{2, two, w2}, {4, four, w4}} {
+		if one.Steps != 10 || c.res.Steps != 10 {
+			t.Fatalf("steps: %d on one device, %d on %d; want 10", one.Steps, c.res.Steps, c.n)
 		}
-	}
-	for name, b := range w1 {
-		x, y := f32s(b), f32s(w2[name])
-		for i := range x {
-			if d := math.Abs(float64(x[i] - y[i])); d > 1e-5*math.Max(1, math.Abs(float64(x[i]))) {
-				t.Fatalf("%s[%d]: 2 devices %g, one %g", name, i, y[i], x[i])
+		for _, k := range []string{"loss", "grad_norm"} {
+			if a, b := c.res.Final[k], one.Final[k]; math.Abs(a-b) > 1e-4*math.Abs(b) {
+				t.Errorf("%s after 10 steps: %d devices %.8g, one %.8g", k, c.n, a, b)
 			}
 		}
+		for name, b := range w1 {
+			x, y := f32s(b), f32s(c.w[name])
+			for i := range x {
+				if d := math.Abs(float64(x[i] - y[i])); d > 1e-5*math.Max(1, math.Abs(float64(x[i]))) {
+					t.Fatalf("%s[%d]: %d devices %g, one %g", name, i, c.n, y[i], x[i])
+				}
+			}
+		}
+		if c.res.VariableBytes == 0 || c.res.VariableBytesPerDevice != c.res.VariableBytes {
+			t.Errorf("replicated over %d devices: %d variable bytes per device of %d, want all", c.n, c.res.VariableBytesPerDevice, c.res.VariableBytes)
+		}
 	}
-	if two.VariableBytes == 0 || two.VariableBytesPerDevice != two.VariableBytes {
-		t.Errorf("replicated over 2 devices: %d variable bytes per device of %d, want all", two.VariableBytesPerDevice, two.VariableBytes)
-	}
-	t.Logf("10 steps, global batch 4 pairs (compilation included): one device %v, two %v; last step %.0f and %.0f tok/s", t1, t2, one.Final["tokens_per_second"], two.Final["tokens_per_second"])
-	if os.Getenv("DPO_DEVICES_TIMING") != "" {
-		four, _, t4 := run("four", 1, 4)
-		t.Logf("10 steps, global batch 4 pairs (compilation included): four devices %v; last step %.0f tok/s", t4, four.Final["tokens_per_second"])
-	}
+	t.Logf("10 steps, global batch 4 pairs (compilation included): one device %v, two %v, four %v; last step %.0f, %.0f and %.0f tok/s",
+		t1, t2, t4, one.Final["tokens_per_second"], two.Final["tokens_per_second"], four.Final["tokens_per_second"])
 }
 
 // TestTrainDevicesRefused: dpo-train --devices 2 on the pure-Go backend,
