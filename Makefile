@@ -168,7 +168,7 @@ GEN_MAX_NEW ?= 10
 build: $(GEN_TOOLS)
 $(BIN)/sort-judge: $(GOSRC) $(wildcard $(EX)/judge/*.go)
 	CGO_ENABLED=0 $(GO) build -o $@ ./$(EX)/judge
-$(BIN)/sort-accuracy: $(wildcard $(EX)/accuracy/*.go)
+$(BIN)/sort-accuracy: $(wildcard $(EX)/accuracy/*.go $(EX)/internal/runs/*.go)
 	CGO_ENABLED=0 $(GO) build -o $@ ./$(EX)/accuracy
 $(BIN)/sort-pairs: $(wildcard $(EX)/pairs/*.go)
 	CGO_ENABLED=0 $(GO) build -o $@ ./$(EX)/pairs

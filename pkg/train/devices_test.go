@@ -40,9 +40,13 @@ func TestTrainDevicesEqualOne(t *testing.T) {
 		c.Backend = ""                                                                // $GOMLX_BACKEND
 		c.BatchSize, c.Devices, c.GradAccum, c.LR, c.Epochs = bs, devices, 1, 1e-3, 5 // 2 steps an epoch
 		start := time.Now()
-		res, err := train.Run(context.Background(), c, "test", nil, nil)
+		var log strings.Builder
+		res, err := train.Run(context.Background(), c, "test", nil, &log)
 		if err != nil {
 			t.Fatal(err)
+		}
+		if want := fmt.Sprintf("global batch 4 pairs = %d per device × %d devices × 1 accumulated", bs, devices); devices > 1 && !strings.Contains(log.String(), want) {
+			t.Errorf("%d devices: the log does not say %q:\n%s", devices, want, log.String())
 		}
 		return res, weightsBytes(t, c.Out), time.Since(start)
 	}

@@ -268,7 +268,8 @@ func setup(c Config, version string, stdin io.Reader, log io.Writer) (_ *runner,
 	}
 	r.eng.LogBackend(log)
 	if r.eng.Devices() > 1 {
-		fmt.Fprintf(log, "devices: %d of %d (micro-batches of %d pairs: %d per device)\n", r.eng.Devices(), r.eng.NumDevices(), c.BatchSize*r.eng.Devices(), c.BatchSize)
+		fmt.Fprintf(log, "devices: %d of %d (micro-batches of %d pairs: %d per device; global batch %d pairs = %d per device × %d devices × %d accumulated)\n",
+			r.eng.Devices(), r.eng.NumDevices(), c.BatchSize*r.eng.Devices(), c.BatchSize, c.BatchSize*r.eng.Devices()*c.GradAccum, c.BatchSize, r.eng.Devices(), c.GradAccum)
 	}
 	r.ident.Backend = r.eng.BackendKind()
 	if resumeStep > 0 {

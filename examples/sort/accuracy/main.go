@@ -8,13 +8,13 @@
 package main
 
 import (
-	"bufio"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
 	"log"
 	"os"
+
+	"github.com/dpo-go/dpo/examples/sort/internal/runs"
 )
 
 func main() {
@@ -26,52 +26,18 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	s, err := summarise(os.Stdin)
-	if err != nil {
+	if err := run(*label, os.Stdin, os.Stdout); err != nil {
 		log.Print(err)
 		os.Exit(1)
 	}
-	fmt.Printf("%sexact %d/%d = %.3f, mean score %.3f\n", *label, s.exact, s.n, s.accuracy(), s.meanScore())
 }
 
-type summary struct {
-	n, exact int
-	sum      float64
-}
-
-func (s summary) accuracy() float64 {
-	if s.n == 0 {
-		return 0
+// run prints the summary of the judged lines of r, after label.
+func run(label string, r io.Reader, w io.Writer) error {
+	j, err := runs.ReadJudged(r, "stdin")
+	if err != nil {
+		return err
 	}
-	return float64(s.exact) / float64(s.n)
-}
-
-func (s summary) meanScore() float64 {
-	if s.n == 0 {
-		return 0
-	}
-	return s.sum / float64(s.n)
-}
-
-func summarise(r io.Reader) (summary, error) {
-	var s summary
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<16), 1<<26)
-	for line := 1; sc.Scan(); line++ {
-		if len(sc.Bytes()) == 0 {
-			continue
-		}
-		var row struct {
-			Score *float64 `json:"score"`
-		}
-		if err := json.Unmarshal(sc.Bytes(), &row); err != nil || row.Score == nil {
-			return s, fmt.Errorf("line %d: no numeric score (%v)", line, err)
-		}
-		s.n++
-		s.sum += *row.Score
-		if *row.Score == 1 {
-			s.exact++
-		}
-	}
-	return s, sc.Err()
+	_, err = fmt.Fprintf(w, "%sexact %d/%d = %.3f, mean score %.3f\n", label, j.Exact, j.N, j.Accuracy(), j.MeanScore())
+	return err
 }
