@@ -3,8 +3,10 @@
 // Llama, Mistral, Qwen2, Qwen3, GPT-2, Gemma 2, Gemma 3 (text-only), OLMo 2,
 // Phi-3 and Qwen3-MoE (SupportedArchs), lists each architecture's exact
 // tensor names and shapes (ParamSpecs), loads and validates checkpoints
-// (Load), creates HF-style random initialisations (RandomInit) and writes
-// checkpoints transformers can load (Save).
+// (Load), creates HF-style random initialisations (RandomInit), writes
+// checkpoints transformers can load (Save), and reads the end-of-sequence
+// ids generation stops at (GenerationEOS: config.json's and
+// generation_config.json's).
 //
 // Settings that change the math and that the engine does not implement
 // (longrope and partial rotary embeddings, activations other than

@@ -32,4 +32,11 @@
 // DPOConfig counterpart in TRL 1.16 and are off by default; they apply
 // before MaxLength. A dropped pair is counted, or fails the run in strict
 // mode.
+//
+// # Prompts
+//
+// [Encoder.EncodePrompt] encodes the prompt side of an example exactly as a
+// pair's prompt is encoded (for generation), and [ReadPrompts] reads the
+// prompts dpo-sample completes: datasets through package pairs, or the
+// prompt ids of a dpo pairs stream as they are.
 package tokenize
