@@ -82,4 +82,3 @@ func TestSummarizeRanking(t *testing.T) {
 		t.Error("an unjudged summary has judge numbers")
 	}
 }
-
