@@ -191,7 +191,7 @@ $(DPO)/gen-after.txt: $(EX)/heldout.jsonl $(DPO)/dpo.json $(GEN_TOOLS)
 # README's table from the last run.
 ROUNDS       ?= 3
 ITER_PROMPTS ?= 0
-ITER_EPOCHS  ?= 4
+ITER_EPOCHS  ?= 6
 ITER_ALL     ?= 0
 ITER_ACCUM   ?= 1
 iterate: $(OUT)/sft/model.safetensors $(OUT)/gen-before.txt $(TOOLS) $(GEN_TOOLS) $(BIN)/sort-pairs
