@@ -143,17 +143,6 @@ func sortPoints(ps []Point) {
 	})
 }
 
-// writeJSONL writes one JSON object per point.
-func writeJSONL(w io.Writer, ps []Point) error {
-	enc := json.NewEncoder(w)
-	for _, p := range ps {
-		if err := enc.Encode(p); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // writeTable prints the points as a Markdown table (for the log and the docs).
 func writeTable(w io.Writer, ps []Point) error {
 	opt := func(v *float64) string {
@@ -180,12 +169,11 @@ func writeTable(w io.Writer, ps []Point) error {
 
 // plotFrontier draws the judge's mean reward against the KL estimate, a
 // point per policy labelled by β, joined in order of β.
-func plotFrontier(ps []Point, title, path string) (err error) {
-	defer func() { // gonum/plot panics on some degenerate input
-		if e := recover(); e != nil {
-			err = fmt.Errorf("drawing %s: %v", path, e)
-		}
-	}()
+func plotFrontier(ps []Point, title, path string) error {
+	return runs.SavePlot(path, 8, 5.5, func() (*plot.Plot, error) { return frontierPlot(ps, title) })
+}
+
+func frontierPlot(ps []Point, title string) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = "KL(π || π_ref), nats per completion (Monte-Carlo, held-out samples)"
@@ -199,17 +187,17 @@ func plotFrontier(ps []Point, title, path string) (err error) {
 	}
 	line, err := plotter.NewLine(xy)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	line.LineStyle = draw.LineStyle{Color: color.RGBA{R: 150, G: 150, B: 150, A: 255}, Width: vg.Points(1), Dashes: []vg.Length{vg.Points(4), vg.Points(2)}}
 	dots, err := plotter.NewScatter(xy)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	dots.GlyphStyle = draw.GlyphStyle{Color: color.RGBA{R: 31, G: 119, B: 180, A: 255}, Radius: vg.Points(4), Shape: draw.CircleGlyph{}}
 	lab, err := plotter.NewLabels(plotter.XYLabels{XYs: xy, Labels: labels})
 	if err != nil {
-		return err
+		return nil, err
 	}
 	for i := range lab.TextStyle {
 		lab.TextStyle[i].XAlign = draw.XLeft
@@ -226,7 +214,7 @@ func plotFrontier(ps []Point, title, path string) (err error) {
 	p.X.Max = xmax*1.15 + 0.05
 	pad := max((ymax-ymin)*0.1, 0.01)
 	p.Y.Min, p.Y.Max = ymin-pad, ymax+2*pad
-	return p.Save(8*vg.Inch, 5.5*vg.Inch, path)
+	return p, nil
 }
 
 // config is the command line.
@@ -262,16 +250,5 @@ func run(cfg config, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	if cfg.out == "-" || cfg.out == "" {
-		return writeJSONL(stdout, ps)
-	}
-	f, err := os.Create(cfg.out)
-	if err != nil {
-		return err
-	}
-	if err := writeJSONL(f, ps); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", cfg.out, err)
-	}
-	return f.Close()
+	return runs.WriteJSONL(cfg.out, stdout, ps)
 }

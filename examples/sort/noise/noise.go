@@ -96,16 +96,6 @@ func sortResults(rs []Result) {
 	})
 }
 
-func writeJSONL(w io.Writer, rs []Result) error {
-	enc := json.NewEncoder(w)
-	for _, r := range rs {
-		if err := enc.Encode(r); err != nil {
-			return err
-		}
-	}
-	return nil
-}
-
 // writeTable prints a Markdown table: a row per loss, reward accuracy and
 // greedy generation accuracy per flip rate.
 func writeTable(w io.Writer, rs []Result) error {
@@ -164,12 +154,11 @@ var palette = []color.RGBA{
 }
 
 // plotNoise draws y(result) against the flip rate, a line per loss.
-func plotNoise(rs []Result, title, ylabel string, y func(Result) float64, path string) (err error) {
-	defer func() { // gonum/plot panics on some degenerate input
-		if e := recover(); e != nil {
-			err = fmt.Errorf("drawing %s: %v", path, e)
-		}
-	}()
+func plotNoise(rs []Result, title, ylabel string, y func(Result) float64, path string) error {
+	return runs.SavePlot(path, 7, 5, func() (*plot.Plot, error) { return noisePlot(rs, title, ylabel, y) })
+}
+
+func noisePlot(rs []Result, title, ylabel string, y func(Result) float64) (*plot.Plot, error) {
 	p := plot.New()
 	p.Title.Text = title
 	p.X.Label.Text = "fraction of training pairs flipped"
@@ -192,7 +181,7 @@ func plotNoise(rs []Result, title, ylabel string, y func(Result) float64, path s
 		}
 		line, dots, err := plotter.NewLinePoints(xy)
 		if err != nil {
-			return err
+			return nil, err
 		}
 		c := palette[i%len(palette)]
 		line.LineStyle = draw.LineStyle{Color: c, Width: vg.Points(1.5)}
@@ -201,7 +190,7 @@ func plotNoise(rs []Result, title, ylabel string, y func(Result) float64, path s
 		p.Legend.Add(l, line, dots)
 	}
 	p.X.Min, p.X.Max = -0.02, 0.5
-	return p.Save(7*vg.Inch, 5*vg.Inch, path)
+	return p, nil
 }
 
 // config is the command line.
@@ -233,16 +222,5 @@ func run(cfg config, stdout, stderr io.Writer) error {
 			return err
 		}
 	}
-	if cfg.out == "-" || cfg.out == "" {
-		return writeJSONL(stdout, rs)
-	}
-	f, err := os.Create(cfg.out)
-	if err != nil {
-		return err
-	}
-	if err := writeJSONL(f, rs); err != nil {
-		f.Close()
-		return fmt.Errorf("writing %s: %w", cfg.out, err)
-	}
-	return f.Close()
+	return runs.WriteJSONL(cfg.out, stdout, rs)
 }

@@ -4,7 +4,8 @@
 // writes them), dpo-score's --summary JSON, and a completions stream that
 // dpo-reflogp has scored with the reference (logp from dpo-sample, ref_logp
 // from dpo-reflogp), whose per-sample log-ratios give a Monte-Carlo estimate
-// of KL(π‖π_ref).
+// of KL(π‖π_ref). It also writes what the sweeps' aggregators share: JSON
+// Lines (WriteJSONL) and plots (SavePlot).
 package runs
 
 import (
@@ -15,6 +16,9 @@ import (
 	"io"
 	"math"
 	"os"
+
+	"gonum.org/v1/plot"
+	"gonum.org/v1/plot/vg"
 
 	"github.com/dpo-go/dpo/pkg/arrowio"
 )
@@ -180,4 +184,45 @@ func LogRatios(path string) ([]float64, error) {
 		return nil, err
 	}
 	return out, nil
+}
+
+// WriteJSONL writes one JSON object per item to path, or to stdout for ""
+// or "-".
+func WriteJSONL[T any](path string, stdout io.Writer, items []T) error {
+	write := func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		for _, it := range items {
+			if err := enc.Encode(it); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	if path == "" || path == "-" {
+		return write(stdout)
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return err
+	}
+	if err := write(f); err != nil {
+		f.Close()
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	return f.Close()
+}
+
+// SavePlot draws with draw and saves the plot to path (w × h inches);
+// gonum/plot's panics on degenerate input become errors naming path.
+func SavePlot(path string, w, h vg.Length, draw func() (*plot.Plot, error)) (err error) {
+	defer func() {
+		if e := recover(); e != nil {
+			err = fmt.Errorf("drawing %s: %v", path, e)
+		}
+	}()
+	p, err := draw()
+	if err != nil {
+		return err
+	}
+	return p.Save(w*vg.Inch, h*vg.Inch, path)
 }
